@@ -1,0 +1,148 @@
+import {
+  Client,
+  HTTPMessageHandler,
+  RedirectHandler,
+  RetryHandler,
+  type Context,
+  type Middleware,
+} from '@microsoft/microsoft-graph-client';
+import { describe } from './validate.js';
+import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
+
+/** The Microsoft Graph host used when no `baseUrl` is given. */
+export const GRAPH_BASE_URL = 'https://graph.microsoft.com';
+
+/**
+ * The part of an `@azure/identity` credential that the Graph client uses. Any credential from
+ * `@azure/identity` fits (`DeviceCodeCredential`, `InteractiveBrowserCredential`, ...).
+ */
+export interface TokenCredentialLike {
+  getToken(
+    scopes: string | string[],
+    options?: object,
+  ): Promise<{ token: string; expiresOnTimestamp: number } | null>;
+}
+
+export interface CredentialClientOptions {
+  /** An `@azure/identity` credential. Workbook sessions need delegated access (a signed-in user). */
+  readonly credential: TokenCredentialLike;
+  /**
+   * Scopes asked of the credential.
+   * @default ['https://graph.microsoft.com/.default']
+   */
+  readonly scopes?: readonly string[];
+  /**
+   * The Graph host.
+   * @default 'https://graph.microsoft.com'
+   */
+  readonly baseUrl?: string;
+}
+
+/**
+ * Builds a Graph client that gets its tokens from an `@azure/identity` credential, through the
+ * Graph client's own `TokenCredentialAuthenticationProvider`.
+ */
+export function createGraphClient(options: CredentialClientOptions): Client {
+  const scopes = [...(options.scopes ?? [`${GRAPH_BASE_URL}/.default`])];
+  const authProvider = new TokenCredentialAuthenticationProvider(
+    // The provider is typed against @azure/identity, which is an optional peer of this package.
+    options.credential as ConstructorParameters<typeof TokenCredentialAuthenticationProvider>[0],
+    { scopes },
+  );
+  return Client.initWithMiddleware({
+    authProvider,
+    defaultVersion: 'v1.0',
+    ...(options.baseUrl === undefined ? {} : { baseUrl: parseBaseUrl(options.baseUrl).origin }),
+  });
+}
+
+export interface BearerClientOptions {
+  /** The service's base URL, for example the emulator's `url`. */
+  readonly baseUrl: string;
+  /** A fixed bearer token, or a function that returns one for each request. */
+  readonly token: string | (() => string | Promise<string>);
+}
+
+/**
+ * Builds a Graph client for a Graph-compatible service that is not one of Graph's own hosts, such as
+ * the emulator on `http://127.0.0.1`. The Graph client's `AuthenticationHandler` only signs `https://`
+ * requests to Graph hosts, so this client signs requests itself, and only those whose origin is
+ * exactly `baseUrl`'s: the token never travels anywhere else.
+ */
+export function createBearerClient(options: BearerClientOptions): Client {
+  const base = parseBaseUrl(options.baseUrl);
+  const { token } = options;
+  const getToken = typeof token === 'function' ? token : () => token;
+  if (typeof token !== 'function' && (typeof token !== 'string' || token === '')) {
+    throw new TypeError(`Expected \`token\` to be a non-empty string or a function, got ${describe(token)}`);
+  }
+  const middleware: Middleware[] = [
+    new BearerAuthMiddleware(base.origin, getToken),
+    new RetryHandler(),
+    new RedirectHandler(),
+    new HTTPMessageHandler(),
+  ];
+  chain(middleware);
+  return Client.initWithMiddleware({ middleware, baseUrl: base.origin, defaultVersion: 'v1.0' });
+}
+
+function chain(middleware: Middleware[]): void {
+  for (let i = 0; i < middleware.length - 1; i++) {
+    const next = middleware[i + 1];
+    if (next !== undefined) middleware[i]?.setNext?.(next);
+  }
+}
+
+class BearerAuthMiddleware implements Middleware {
+  readonly #origin: string;
+  readonly #getToken: () => string | Promise<string>;
+  // Set by the client when it links the chain; never cleared.
+  #next: Middleware | undefined;
+
+  constructor(origin: string, getToken: () => string | Promise<string>) {
+    this.#origin = origin;
+    this.#getToken = getToken;
+  }
+
+  async execute(context: Context): Promise<void> {
+    const url = typeof context.request === 'string' ? context.request : context.request.url;
+    if (sameOrigin(url, this.#origin)) {
+      const token = await this.#getToken();
+      context.options ??= {};
+      const headers = new Headers(context.options.headers as HeadersInit | undefined);
+      headers.set('Authorization', `Bearer ${token}`);
+      context.options.headers = Object.fromEntries(headers);
+    }
+    if (this.#next === undefined) throw new Error('BearerAuthMiddleware has no next middleware');
+    return this.#next.execute(context);
+  }
+
+  setNext(next: Middleware): void {
+    this.#next = next;
+  }
+}
+
+function sameOrigin(url: string, origin: string): boolean {
+  try {
+    return new URL(url).origin === origin;
+  } catch {
+    return false;
+  }
+}
+
+/** Parses and checks a base URL: http(s), no credentials, no query or fragment. */
+export function parseBaseUrl(value: unknown): URL {
+  if (typeof value !== 'string') {
+    throw new TypeError(`Expected \`baseUrl\` to be a URL string, got ${describe(value)}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${JSON.stringify(value)}`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new TypeError(`Expected \`baseUrl\` to be an http(s) URL with no credentials, query or fragment, got ${JSON.stringify(value)}`);
+  }
+  return url;
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { startEmulator } from './http-server.js';
+import type { WorkbookSeed } from './options.js';
+import { SAMPLE_WORKBOOK_PATH, sampleWorkbook } from './sample-workbook.js';
+
+const USAGE = `Usage: workbook-emulator [options]
+
+Serves an emulated Excel workbook session service (Microsoft Graph) on loopback.
+
+Options:
+  --port N            port to listen on, 0 for any free one (default 8787)
+  --host H            address to listen on (default 127.0.0.1)
+  --token T           bearer token requests must carry (default: random)
+  --latency-ms N      latency added to every request (default 0)
+  --jitter-ms N       up to this much more, drawn per request (default 0)
+  --fault-rate R      share of requests, 0..1, answered 429, 503 or 504 (default 0)
+  --seed N            seed of the random source (default 1)
+  --workbook PATH     serve a workbook at this drive-item path, e.g. /me/drive/items/01ABC
+                      (repeatable; default: ${SAMPLE_WORKBOOK_PATH})
+  --json              print one line of JSON {"url","token","workbooks"} instead of text
+  --help              print this help
+`;
+
+function number(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new TypeError(`Expected --${name} to be a number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      token: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'jitter-ms': { type: 'string' },
+      'fault-rate': { type: 'string' },
+      seed: { type: 'string' },
+      workbook: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const paths = values.workbook ?? [SAMPLE_WORKBOOK_PATH];
+  const workbooks: Record<string, WorkbookSeed> = Object.fromEntries(paths.map((p) => [p, sampleWorkbook()]));
+  const latencyMs = number(values['latency-ms'], 'latency-ms');
+  const jitterMs = number(values['jitter-ms'], 'jitter-ms');
+  const faultRate = number(values['fault-rate'], 'fault-rate');
+  const seed = number(values.seed, 'seed');
+  const emulator = await startEmulator({
+    port: number(values.port, 'port') ?? 8787,
+    host: values.host ?? '127.0.0.1',
+    workbooks,
+    ...(values.token === undefined ? {} : { token: values.token }),
+    ...(latencyMs === undefined && jitterMs === undefined ? {} : { latency: { fixedMs: latencyMs ?? 0, jitterMs: jitterMs ?? 0 } }),
+    ...(faultRate === undefined ? {} : { faults: { rate: faultRate } }),
+    ...(seed === undefined ? {} : { seed }),
+  });
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify({ url: emulator.url, token: emulator.token, workbooks: paths })}\n`);
+  } else {
+    console.log(`Workbook emulator listening on ${emulator.url}`);
+    console.log(`Token: ${emulator.token}`);
+    for (const p of paths) console.log(`Workbook: ${emulator.url}/v1.0${p}/workbook`);
+    console.log('Press Ctrl+C to stop.');
+  }
+  const stop = (): void => {
+    void emulator.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(`workbook-emulator: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(USAGE);
+  process.exitCode = 2;
+});

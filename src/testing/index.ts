@@ -1,0 +1,8 @@
+export { WorkbookService } from './service.js';
+export { startEmulator } from './http-server.js';
+export { DroppedConnectionError, isDroppedConnection } from './responses.js';
+export type { EmulatorOptions, RunningEmulator } from './http-server.js';
+export type { FaultKind, LatencyOptions, RandomFaultOptions, RouteName, WorkbookSeed, WorkbookServiceOptions } from './options.js';
+export type { FaultSpec } from './faults.js';
+export type { EmulatorStats } from './stats.js';
+export type { SessionSnapshot, SessionState } from './session-registry.js';

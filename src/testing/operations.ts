@@ -1,0 +1,62 @@
+import type { SeededRandom } from './random.js';
+
+/** Graph's long-running operation states, as the best-practice page spells them. */
+export type OperationStatus = 'notStarted' | 'running' | 'succeeded' | 'failed';
+
+export interface OperationRecord {
+  readonly id: string;
+  readonly workbook: string;
+  readonly persistChanges: boolean;
+  readonly startedAt: number;
+  /** Set at start when a `failNextOperation()` applies. */
+  readonly failure: { readonly code: string; readonly message: string } | undefined;
+  polls: number;
+  status: OperationStatus;
+  // Set when the operation succeeds and its session exists.
+  sessionId: string | undefined;
+}
+
+export interface PendingFailure {
+  readonly workbook: string | undefined;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Async createSession operations, and the failures queued for the next ones. */
+export class OperationRegistry {
+  // Every operation by id; never removed, so late polls still see the final state.
+  readonly #byId = new Map<string, OperationRecord>();
+  // Failures from failNextOperation(), consumed in order by the next matching operation.
+  readonly #failures: PendingFailure[] = [];
+  readonly #rng: SeededRandom;
+
+  constructor(rng: SeededRandom) {
+    this.#rng = rng;
+  }
+
+  queueFailure(failure: PendingFailure): void {
+    this.#failures.push(failure);
+  }
+
+  start(workbook: string, persistChanges: boolean, now: number): OperationRecord {
+    const index = this.#failures.findIndex((f) => f.workbook === undefined || f.workbook === workbook);
+    const failure = index === -1 ? undefined : this.#failures.splice(index, 1)[0];
+    const hex = (n: number): string => this.#rng.string(n, '0123456789abcdef');
+    const record: OperationRecord = {
+      id: `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`,
+      workbook,
+      persistChanges,
+      startedAt: now,
+      failure: failure === undefined ? undefined : { code: failure.code, message: failure.message },
+      polls: 0,
+      status: 'notStarted',
+      sessionId: undefined,
+    };
+    this.#byId.set(record.id, record);
+    return record;
+  }
+
+  get(id: string): OperationRecord | undefined {
+    return this.#byId.get(id);
+  }
+}

@@ -1,0 +1,77 @@
+import { ROUTE_NAMES, type RouteName } from './options.js';
+
+/** What the emulator has seen, for tests to assert. */
+export interface EmulatorStats {
+  /** Sessions created (201, or an operation that succeeded). */
+  readonly created: number;
+  /** Sessions closed by closeSession. */
+  readonly closed: number;
+  /** Sessions that passed their inactivity timeout (or were ended by `expireSession`). */
+  readonly expired: number;
+  /** Sessions neither closed nor expired, now. */
+  readonly open: number;
+  /** Successful refreshSession calls. */
+  readonly refreshed: number;
+  /** Every request, faulted and unauthorized ones included. */
+  readonly requests: number;
+  readonly requestsByRoute: Readonly<Record<RouteName, number>>;
+  /** Scripted and random faults applied (errors, drops and delays). */
+  readonly faultsInjected: number;
+  /** The most requests in flight at once on one workbook, over all workbooks. */
+  readonly maxInFlightPerWorkbook: number;
+  readonly maxInFlightByWorkbook: Readonly<Record<string, number>>;
+  /** Requests inside the service now. */
+  readonly inFlight: number;
+  /** Requests that arrived at a workbook during a `Retry-After` cooldown the emulator had announced for it. */
+  readonly cooldownViolations: number;
+  /** Open sessions per workbook, now (workbooks with none are left out). */
+  readonly openByWorkbook: Readonly<Record<string, number>>;
+  /** Requests answered 401. */
+  readonly unauthorized: number;
+}
+
+/** The counters behind `EmulatorStats`; `reset()` zeroes them but keeps what is in flight. */
+export class StatsRecorder {
+  created = 0;
+  closed = 0;
+  expired = 0;
+  refreshed = 0;
+  requests = 0;
+  faultsInjected = 0;
+  cooldownViolations = 0;
+  unauthorized = 0;
+  byRoute = emptyByRoute();
+  // Requests in flight per workbook now; an entry leaves when it drops to 0.
+  readonly inFlightByWorkbook = new Map<string, number>();
+  // The high-water mark per workbook since the last reset.
+  maxByWorkbook = new Map<string, number>();
+  // All requests inside the service now, workbook or not.
+  inFlight = 0;
+
+  enter(workbook: string | undefined): void {
+    this.inFlight += 1;
+    if (workbook === undefined) return;
+    const n = (this.inFlightByWorkbook.get(workbook) ?? 0) + 1;
+    this.inFlightByWorkbook.set(workbook, n);
+    if (n > (this.maxByWorkbook.get(workbook) ?? 0)) this.maxByWorkbook.set(workbook, n);
+  }
+
+  leave(workbook: string | undefined): void {
+    this.inFlight -= 1;
+    if (workbook === undefined) return;
+    const n = (this.inFlightByWorkbook.get(workbook) ?? 1) - 1;
+    if (n === 0) this.inFlightByWorkbook.delete(workbook);
+    else this.inFlightByWorkbook.set(workbook, n);
+  }
+
+  reset(): void {
+    this.created = this.closed = this.expired = this.refreshed = this.requests = 0;
+    this.faultsInjected = this.cooldownViolations = this.unauthorized = 0;
+    this.byRoute = emptyByRoute();
+    this.maxByWorkbook = new Map();
+  }
+}
+
+function emptyByRoute(): Record<RouteName, number> {
+  return Object.fromEntries(ROUTE_NAMES.map((r) => [r, 0])) as Record<RouteName, number>;
+}

@@ -39,6 +39,8 @@ interface Round {
   readonly abort: AbortController;
   /** Why waiting stopped early; set just before `abort` is aborted. */
   cutShort: CutShortWhy | undefined;
+  /** Who takes part; reported on even if one unregisters while the round runs. */
+  readonly participants: readonly ExitHookParticipant[];
   /** How each participant's part ended, filled in as each settles. */
   readonly outcomes: Map<ExitHookParticipant, RoundOutcome>;
 }
@@ -167,13 +169,11 @@ function onSignal(state: ExitHooksState, signal: NodeJS.Signals): void {
   abortRound(round, 'second-signal', `Shutdown cut short by a second signal (${signal})`);
   if (otherListenerCount(state, signal) === 0) {
     state.round = undefined;
-    recordOutcomes(state, round);
-    for (const participant of state.participants) {
-      if (!round.outcomes.has(participant)) {
-        state.lastOutcome.set(participant, { kind: 'cut-short', why: 'second-signal' });
-      }
+    for (const participant of round.participants) {
+      if (!round.outcomes.has(participant)) round.outcomes.set(participant, { kind: 'cut-short', why: 'second-signal' });
     }
-    reRaise(state, signal);
+    recordOutcomes(state, round);
+    reRaise(state, signal, round);
   }
 }
 
@@ -220,13 +220,14 @@ function startRound(state: ExitHooksState, reason: ShutdownReason, signal: NodeJ
     signal,
     abort: new AbortController(),
     cutShort: undefined,
+    // On beforeExit, only participants that still hold sessions: an idle one must not delay the end.
+    participants: [...state.participants].filter(
+      (participant) => reason === 'signal' || safeOpenCount(participant) > 0,
+    ),
     outcomes: new Map(),
   };
   state.round = round;
-  const participants = [...state.participants].filter(
-    // On beforeExit, only managers that still hold sessions: an idle one must not delay the end.
-    (participant) => reason === 'signal' || safeOpenCount(participant) > 0,
-  );
+  const { participants } = round;
   const longest = Math.max(0, ...participants.map((participant) => deadlineOf(participant)));
   // A backstop in case a participant ignores its deadline; unref'd, so it never holds the process.
   const backstop = setTimeout(() => {
@@ -246,7 +247,7 @@ function startRound(state: ExitHooksState, reason: ShutdownReason, signal: NodeJ
     recordOutcomes(state, round);
     if (reason === 'beforeExit') state.openAfterBeforeExit = totalOpen(state);
     const toRaise = round.signal;
-    if (toRaise !== undefined && otherListenerCount(state, toRaise) === 0) reRaise(state, toRaise);
+    if (toRaise !== undefined && otherListenerCount(state, toRaise) === 0) reRaise(state, toRaise, round);
     // Otherwise the application listens to that signal too: exiting is its call.
   });
 }
@@ -294,9 +295,9 @@ async function shutdownOne(participant: ExitHookParticipant, round: Round): Prom
 }
 
 /** Removes our listener for `signal` and raises it again, so the process ends the way it would have without us. */
-function reRaise(state: ExitHooksState, signal: NodeJS.Signals): void {
+function reRaise(state: ExitHooksState, signal: NodeJS.Signals, round: Round): void {
   // 'exit' does not run when a signal ends the process, so say now what was left open.
-  const message = leftOpenMessage(state, `when ${signal} ended the process`);
+  const message = leftOpenMessage(state, `when ${signal} ended the process`, round);
   if (message !== undefined) writeStderr(message);
   const ours = state.listeners?.signals.get(signal);
   if (ours !== undefined) process.removeListener(signal, ours);
@@ -304,14 +305,14 @@ function reRaise(state: ExitHooksState, signal: NodeJS.Signals): void {
 }
 
 /** The warning for sessions left open, or `undefined` when there are none. */
-function leftOpenMessage(state: ExitHooksState, when: string): string | undefined {
+function leftOpenMessage(state: ExitHooksState, when: string, round?: Round): string | undefined {
   let left = 0;
   let pastDeadline = 0;
   let failed = 0;
   const reasons = new Set<string>();
-  for (const participant of state.participants) {
+  for (const participant of new Set([...state.participants, ...(round?.participants ?? [])])) {
     const open = safeOpenCount(participant);
-    const outcome = state.lastOutcome.get(participant);
+    const outcome = round?.outcomes.get(participant) ?? state.lastOutcome.get(participant);
     if (outcome === undefined) {
       left += open;
       if (open > 0) reasons.add('no shutdown ran before the process ended');

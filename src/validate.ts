@@ -7,3 +7,92 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return `a value of type ${typeof value}`;
 }
+
+/** A finite number within bounds, or a RangeError/TypeError naming the option and the value. */
+export function checkNumber(name: string, value: unknown, min: number, options: { integer?: boolean; allowInfinity?: boolean } = {}): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${describe(value)}`);
+  }
+  if (value === Infinity && options.allowInfinity === true) return value;
+  if (!Number.isFinite(value) || value < min || (options.integer === true && !Number.isInteger(value))) {
+    const kind = options.integer === true ? 'an integer' : 'a finite number';
+    const tail = options.allowInfinity === true ? ' (or Infinity)' : '';
+    throw new RangeError(`Expected \`${name}\` to be ${kind} >= ${min}${tail}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+/** Refuses keys that are not options, as a typo would otherwise be silently ignored. */
+export function checkKeys(what: string, value: object, allowed: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      throw new TypeError(`Unknown ${what} \`${key}\`; expected one of: ${allowed.join(', ')}`);
+    }
+  }
+}
+
+export function checkSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw new TypeError(`Expected \`${name}\` to be an AbortSignal, got ${describe(value)}`);
+  return value;
+}
+
+// A path segment of an id: no separators, no query or fragment, no control characters or whitespace.
+const SEGMENT = String.raw`[^/?#\s\x00-\x1f\x7f]+`;
+const WORKBOOK_PATTERNS = [
+  new RegExp(`^/me/drive/items/${SEGMENT}$`),
+  new RegExp(`^/drives/${SEGMENT}/items/${SEGMENT}$`),
+  new RegExp(`^/sites/${SEGMENT}/drive/items/${SEGMENT}$`),
+  new RegExp(`^/users/${SEGMENT}/drive/items/${SEGMENT}$`),
+  new RegExp(`^/groups/${SEGMENT}/drive/items/${SEGMENT}$`),
+  /^\/me\/drive\/root:\/[^?#:\x00-\x1f\x7f]+:$/,
+];
+
+/**
+ * Checks a workbook reference: a drive-item path such as `/me/drive/items/{id}` or
+ * `/me/drive/root:/{path}:`. Refuses URLs, queries, `..` and empty segments, before any request.
+ */
+export function checkWorkbook(value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`Expected \`workbook\` to be a drive-item path string, got ${describe(value)}`);
+  const hint =
+    'a drive-item path: /me/drive/items/{id}, /drives/{drive-id}/items/{id}, /sites/{site-id}/drive/items/{id}, /users/{user}/drive/items/{id}, /groups/{group}/drive/items/{id} or /me/drive/root:/{path}:';
+  if (/\/workbook(\/|$)/.test(value)) {
+    throw new TypeError(`Expected \`workbook\` to be ${hint}, without /workbook; got ${describe(value)}`);
+  }
+  const segments = value.split('/');
+  if (!WORKBOOK_PATTERNS.some((pattern) => pattern.test(value)) || segments.some((s) => s === '.' || s === '..' || s === '.:' || s === '..:')) {
+    throw new TypeError(`Expected \`workbook\` to be ${hint}; got ${describe(value)}`);
+  }
+  if (value.startsWith('/me/drive/root:/') && segments.slice(4).some((s) => s === '')) {
+    throw new TypeError(`Expected \`workbook\` to be ${hint}; got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Checks a path given to `book.api()`: relative to the workbook (`/worksheets('Sheet1')/usedRange`).
+ * Absolute URLs are refused so the token cannot be sent elsewhere; so are `..`, queries (use the
+ * `query` option) and control characters.
+ */
+export function checkApiPath(value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`Expected the \`api()\` path to be a string, got ${describe(value)}`);
+  const path = value.startsWith('/') ? value : `/${value}`;
+  const problem = /^[a-z][a-z0-9+.-]*:/i.test(value) || value.includes('://') || value.startsWith('//')
+    ? 'an absolute URL; give a path relative to the workbook, such as "/worksheets"'
+    : /[\x00-\x1f\x7f]/.test(value)
+      ? 'a control character'
+      : /[?#]/.test(value)
+        ? 'a query or fragment; pass query parameters with the `query` option'
+        : path.split('/').some((s) => s === '..' || s === '.')
+          ? 'a "." or ".." segment'
+          : path === '/'
+            ? 'nothing after the workbook'
+            : undefined;
+  if (problem !== undefined) throw new TypeError(`Refused \`api()\` path ${describe(value)}: it contains ${problem}`);
+  return path;
+}

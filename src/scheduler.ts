@@ -1,0 +1,133 @@
+import PQueue from 'p-queue';
+
+/** Queue priorities: closes go ahead of everything, keep-alive refreshes ahead of calls. */
+export const Priority = { call: 0, refresh: 1, close: 2 } as const;
+
+export interface SchedulerOptions {
+  /** Requests in flight at once across all workbooks. */
+  readonly concurrency: number;
+  /** Requests in flight at once on one workbook. */
+  readonly perWorkbookConcurrency: number;
+}
+
+interface Lane {
+  readonly queue: PQueue;
+  /** Tasks added to this lane and not yet settled. */
+  active: number;
+  /** Set while a `Retry-After` pause runs; cleared when it ends or on dispose. */
+  timer: NodeJS.Timeout | undefined;
+  cooldownUntil: number;
+}
+
+/**
+ * Runs each request in its workbook's lane (one at a time by default, as Graph advises) and under
+ * one global limit. A lane can be paused for a server's `Retry-After`.
+ */
+export class Scheduler {
+  readonly #global: PQueue;
+  readonly #perWorkbook: number;
+  // One lane per workbook with work queued, running or cooling down; removed when all three end.
+  readonly #lanes = new Map<string, Lane>();
+  #queued = 0;
+  #running = 0;
+
+  constructor(options: SchedulerOptions) {
+    this.#global = new PQueue({ concurrency: options.concurrency });
+    this.#perWorkbook = options.perWorkbookConcurrency;
+  }
+
+  /**
+   * Runs `task` in `workbook`'s lane. Aborting `signal` while the task waits removes it from the
+   * queues; once running, the task handles the signal itself.
+   */
+  async run<T>(workbook: string, task: () => Promise<T>, options: { priority: number; signal?: AbortSignal | undefined }): Promise<T> {
+    const lane = this.#lane(workbook);
+    lane.active++;
+    this.#queued++;
+    const enqueue = { priority: options.priority, ...(options.signal === undefined ? {} : { signal: options.signal }) };
+    let started = false;
+    try {
+      return await lane.queue.add(
+        () =>
+          this.#global.add(async () => {
+            started = true;
+            this.#queued--;
+            this.#running++;
+            try {
+              return await task();
+            } finally {
+              this.#running--;
+            }
+          }, enqueue),
+        enqueue,
+      );
+    } finally {
+      if (!started) this.#queued--;
+      lane.active--;
+      this.#dropIfIdle(workbook, lane);
+    }
+  }
+
+  /**
+   * Pauses `workbook`'s lane for `ms`: nothing more starts there until it passes. Called by a task
+   * the moment its answer carries `Retry-After`, before the lane can start its next request.
+   */
+  cooldown(workbook: string, ms: number, now: number = Date.now()): void {
+    const lane = this.#lane(workbook);
+    const until = now + ms;
+    if (until <= lane.cooldownUntil) return;
+    lane.cooldownUntil = until;
+    lane.queue.pause();
+    if (lane.timer !== undefined) clearTimeout(lane.timer);
+    lane.timer = setTimeout(() => {
+      lane.timer = undefined;
+      lane.cooldownUntil = 0;
+      lane.queue.start();
+      this.#dropIfIdle(workbook, lane);
+    }, ms);
+  }
+
+  /** When `workbook`'s lane may start again (epoch ms), or 0 when it is not cooling down. */
+  cooldownUntil(workbook: string): number {
+    return this.#lanes.get(workbook)?.cooldownUntil ?? 0;
+  }
+
+  /** Requests waiting in a queue, and requests running. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  get lanes(): number {
+    return this.#lanes.size;
+  }
+
+  /** Ends every cooldown timer (so none holds the process) and lets paused lanes run. */
+  dispose(): void {
+    for (const [workbook, lane] of this.#lanes) {
+      if (lane.timer !== undefined) {
+        clearTimeout(lane.timer);
+        lane.timer = undefined;
+        lane.cooldownUntil = 0;
+        lane.queue.start();
+      }
+      this.#dropIfIdle(workbook, lane);
+    }
+  }
+
+  #lane(workbook: string): Lane {
+    let lane = this.#lanes.get(workbook);
+    if (lane === undefined) {
+      lane = { queue: new PQueue({ concurrency: this.#perWorkbook }), active: 0, timer: undefined, cooldownUntil: 0 };
+      this.#lanes.set(workbook, lane);
+    }
+    return lane;
+  }
+
+  #dropIfIdle(workbook: string, lane: Lane): void {
+    if (lane.active === 0 && lane.timer === undefined && this.#lanes.get(workbook) === lane) this.#lanes.delete(workbook);
+  }
+}

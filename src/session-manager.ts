@@ -1,0 +1,632 @@
+import { EventEmitter } from 'node:events';
+import type { Client } from '@microsoft/microsoft-graph-client';
+import { abortReason, raceAbort } from './abortable.js';
+import { ManagerShutDownError, isGraphRequestError, suppressedError } from './errors.js';
+import { registerExitHooks, type ExitHookParticipant } from './exit-hooks.js';
+import { shortId } from './ids.js';
+import { IdleReaper } from './idle-reaper.js';
+import { SessionJournal } from './journal.js';
+import { recoverOrphans, type RecoverOptions, type RecoveryReport } from './recovery.js';
+import { Scheduler } from './scheduler.js';
+import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from './types.js';
+import { checkBoolean, checkKeys, checkNumber, checkSignal, checkWorkbook, describe } from './validate.js';
+import { GraphTransport, type RetryEvent } from './workbook-api.js';
+import { SessionCore, isSessionGone, type SessionHost, type WorkbookSession } from './workbook-session.js';
+
+/** Where the manager writes what it does. Any of `console`, pino or winston fits. */
+export interface Logger {
+  debug?(message: string, data?: Record<string, unknown>): void;
+  info?(message: string, data?: Record<string, unknown>): void;
+  warn?(message: string, data?: Record<string, unknown>): void;
+  error?(message: string, data?: Record<string, unknown>): void;
+}
+
+export interface SessionManagerOptions {
+  /** A `@microsoft/microsoft-graph-client` `Client`. See `createGraphClient()` and `createBearerClient()`. */
+  readonly client: Client;
+  /**
+   * Requests in flight at once across all workbooks.
+   * @default 16
+   */
+  readonly concurrency?: number;
+  /**
+   * Requests in flight at once on one workbook. Graph advises one: send the next request only after
+   * the current one answered.
+   * @default 1
+   */
+  readonly perWorkbookConcurrency?: number;
+  /**
+   * Retries of one request after its first attempt.
+   * @default 5
+   */
+  readonly retries?: number;
+  /**
+   * First backoff delay when Graph gives no `Retry-After`; doubles each retry, with jitter.
+   * @default 500
+   */
+  readonly retryBaseDelayMs?: number;
+  /**
+   * Largest backoff delay.
+   * @default 30000
+   */
+  readonly retryMaxDelayMs?: number;
+  /**
+   * No retry starts later than this after a request's first attempt.
+   * @default 120000
+   */
+  readonly retryDeadlineMs?: number;
+  /**
+   * A session with no call for this long is closed. Infinity turns idle closing off.
+   * @default 120000 (2 minutes, under Graph's 5-minute expiry)
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Refresh sessions that are kept longer than Graph would keep them (see `keepAliveIntervalMs`).
+   * @default true
+   */
+  readonly keepAlive?: boolean;
+  /**
+   * With `keepAlive`, a session Graph has not heard from for this long is refreshed.
+   * @default 240000 (4 minutes, a minute before Graph's 5-minute expiry)
+   */
+  readonly keepAliveIntervalMs?: number;
+  /**
+   * How long a shutdown (on a signal, `beforeExit`, or `shutdown()` without `timeoutMs`) waits for closes.
+   * @default 10000
+   */
+  readonly shutdownTimeoutMs?: number;
+  /**
+   * Close sessions when the process is asked to stop (SIGINT, SIGTERM, SIGHUP, SIGBREAK) or its
+   * event loop empties. Turn off when the application runs its own graceful shutdown and calls `shutdown()`.
+   * @default true
+   */
+  readonly exitHooks?: boolean;
+  /**
+   * First wait before polling a long-running createSession; doubles up to 30 s.
+   * @default 1000
+   */
+  readonly pollIntervalMs?: number;
+  /**
+   * How long a long-running createSession may take.
+   * @default 240000
+   */
+  readonly operationTimeoutMs?: number;
+  /**
+   * A journal of open sessions, so that a crash's leftovers are closed on the next start: a file
+   * or directory path, or a `SessionJournal`.
+   */
+  readonly journal?: { readonly path: string } | SessionJournal;
+  /**
+   * With a journal, close the sessions of processes that are gone when the manager starts.
+   * @default false
+   */
+  readonly recoverOnStart?: boolean;
+  /** Where to write what the manager does. Nothing is written without one. */
+  readonly logger?: Logger;
+}
+
+export interface OpenOptions {
+  /**
+   * Whether the session's changes are saved to the file. A non-persistent session works on its
+   * own copy, which is dropped when it ends.
+   * @default true
+   */
+  readonly persistChanges?: boolean;
+  /** Aborts the open. A session Graph creates anyway is closed in the background. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ShutdownOptions {
+  /** @default the manager's `shutdownTimeoutMs` */
+  readonly timeoutMs?: number;
+  /** Stop waiting at once; closes already sent go on. */
+  readonly signal?: AbortSignal;
+}
+
+export interface SessionStats {
+  /** Sessions open now. */
+  readonly open: number;
+  readonly opening: number;
+  readonly closing: number;
+  /** Sessions whose close failed and that are still kept for another try. */
+  readonly closeFailed: number;
+  readonly queued: number;
+  readonly inFlight: number;
+  /** Workbooks with work queued, running or cooling down. */
+  readonly lanes: number;
+  readonly totals: {
+    readonly opened: number;
+    readonly closed: number;
+    readonly expired: number;
+    readonly reopened: number;
+    readonly retries: number;
+    readonly closeFailures: number;
+  };
+}
+
+export interface SessionEventInfo {
+  /** The session id, shortened. */
+  readonly id: string;
+  readonly workbook: string;
+}
+
+/** The events a manager emits, with what each carries. Ids are always shortened. */
+export interface SessionEvents {
+  opened: [SessionEventInfo & { readonly persistChanges: boolean }];
+  closed: [SessionEventInfo & { readonly reason: CloseReason; readonly alreadyExpired: boolean }];
+  closeFailed: [SessionEventInfo & { readonly reason: CloseReason; readonly error: unknown }];
+  retried: [RetryEvent];
+  expired: [SessionEventInfo];
+  reopened: [SessionEventInfo & { readonly previousId: string; readonly reason: CloseReason }];
+  /** A session Graph refused to go on with (an `invalidSession*` code other than ReCreatable). */
+  ended: [SessionEventInfo & { readonly reason: CloseReason }];
+}
+
+const OPTION_KEYS = [
+  'client',
+  'concurrency',
+  'perWorkbookConcurrency',
+  'retries',
+  'retryBaseDelayMs',
+  'retryMaxDelayMs',
+  'retryDeadlineMs',
+  'idleTimeoutMs',
+  'keepAlive',
+  'keepAliveIntervalMs',
+  'shutdownTimeoutMs',
+  'exitHooks',
+  'pollIntervalMs',
+  'operationTimeoutMs',
+  'journal',
+  'recoverOnStart',
+  'logger',
+] as const;
+
+const DEFAULTS = {
+  concurrency: 16,
+  perWorkbookConcurrency: 1,
+  retries: 5,
+  retryBaseDelayMs: 500,
+  retryMaxDelayMs: 30_000,
+  retryDeadlineMs: 120_000,
+  idleTimeoutMs: 120_000,
+  keepAlive: true,
+  keepAliveIntervalMs: 240_000,
+  shutdownTimeoutMs: 10_000,
+  exitHooks: true,
+  pollIntervalMs: 1_000,
+  operationTimeoutMs: 240_000,
+  recoverOnStart: false,
+} as const;
+
+type Settings = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : number };
+
+/**
+ * Opens workbook sessions and makes sure each one is closed: when its scope ends, when it goes
+ * idle, when the process is asked to stop, and (with a journal) after a crash.
+ */
+export class SessionManager extends EventEmitter<SessionEvents> implements AsyncDisposable, ExitHookParticipant {
+  readonly #settings: Settings;
+  readonly #transport: GraphTransport;
+  readonly #scheduler: Scheduler;
+  readonly #reaper: IdleReaper<SessionCore>;
+  readonly #host: SessionHost;
+  readonly #logger: Logger | undefined;
+  readonly #journal: SessionJournal | undefined;
+  // Every session from create until Graph confirmed its end; a session whose close failed stays for another try.
+  readonly #sessions = new Set<SessionCore>();
+  // Creates under way; each settles into #sessions or into a background close.
+  readonly #creating = new Set<Promise<unknown>>();
+  // Journal writes and background closes under way, awaited by shutdown.
+  readonly #background = new Set<Promise<unknown>>();
+  // Set by registerExitHooks when exitHooks is on; cleared by uninstallExitHooks or shutdown.
+  #uninstallHooks: (() => void) | undefined;
+  // Set by the first shutdown and returned to every later caller.
+  #shutdown: Promise<ShutdownReport> | undefined;
+  #opening = 0;
+  readonly #totals = { opened: 0, closed: 0, expired: 0, reopened: 0, retries: 0, closeFailures: 0 };
+
+  constructor(options: SessionManagerOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected SessionManager options to be an object, got ${describe(options)}`);
+    checkKeys('SessionManager option', options, OPTION_KEYS);
+    const client = options.client as unknown;
+    if (typeof client !== 'object' || client === null || typeof (client as { api?: unknown }).api !== 'function') {
+      throw new TypeError(`Expected \`client\` to be a Graph Client (from @microsoft/microsoft-graph-client), got ${describe(client)}`);
+    }
+    this.#settings = settingsFrom(options);
+    this.#logger = checkLogger(options.logger);
+    const s = this.#settings;
+    this.#scheduler = new Scheduler({ concurrency: s.concurrency, perWorkbookConcurrency: s.perWorkbookConcurrency });
+    this.#transport = new GraphTransport({
+      client: options.client,
+      scheduler: this.#scheduler,
+      policy: { retries: s.retries, baseDelayMs: s.retryBaseDelayMs, maxDelayMs: s.retryMaxDelayMs, deadlineMs: s.retryDeadlineMs },
+      pollIntervalMs: s.pollIntervalMs,
+      operationTimeoutMs: s.operationTimeoutMs,
+      now: () => Date.now(),
+      random: Math.random,
+      onRetry: (event) => {
+        this.#totals.retries++;
+        this.#log('debug', 'retrying a request', { ...event });
+        this.emit('retried', event);
+      },
+    });
+    this.#reaper = new IdleReaper((core, now) => this.#due(core, now));
+    this.#host = this.#makeHost();
+    this.#journal = journalFrom(options.journal);
+    if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
+    if (s.recoverOnStart) {
+      if (this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
+      this.#track(
+        this.recover().catch((error: unknown) => this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) })),
+      );
+    }
+  }
+
+  /** The deadline of a shutdown, in ms. */
+  get shutdownTimeoutMs(): number {
+    return this.#settings.shutdownTimeoutMs;
+  }
+
+  /** True once `shutdown()` began (or the process started stopping): `open()` is refused. */
+  get shuttingDown(): boolean {
+    return this.#shutdown !== undefined;
+  }
+
+  /**
+   * Opens a session on a workbook, named by its drive-item path (`/me/drive/items/{id}`, ...).
+   * Resolves to a handle; `await using` closes it at the end of the scope.
+   */
+  async open(workbook: string, options: OpenOptions = {}): Promise<WorkbookSession> {
+    const path = checkWorkbook(workbook);
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected open options to be an object, got ${describe(options)}`);
+    checkKeys('open option', options, ['persistChanges', 'signal']);
+    const persistChanges = options.persistChanges === undefined ? true : checkBoolean('persistChanges', options.persistChanges);
+    const signal = checkSignal('signal', options.signal);
+    if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+    if (signal?.aborted) throw abortReason(signal);
+
+    const core = new SessionCore(this.#host, path, persistChanges);
+    this.#opening++;
+    // The create is not tied to `signal`: if the caller gives up, the answer must still arrive, so
+    // the session it names can be closed rather than leaked.
+    const created = this.#transport.createSession(path, persistChanges).then(
+      async (session) => {
+        this.#opening--;
+        core.opened(session, Date.now());
+        await this.#host.tracked(core, undefined);
+        if (this.#shutdown !== undefined || signal?.aborted === true) {
+          this.#track(core.close(this.#shutdown === undefined ? 'disposed' : 'shutdown').catch(() => undefined));
+          throw this.#shutdown === undefined ? abortReason(signal as AbortSignal) : new ManagerShutDownError();
+        }
+        return core.handle;
+      },
+      (error: unknown) => {
+        this.#opening--;
+        throw error;
+      },
+    );
+    this.#creating.add(created);
+    const forget = (): void => void this.#creating.delete(created);
+    created.then(forget, forget);
+    return raceAbort(created, signal);
+  }
+
+  /**
+   * Runs `fn` with an open session and closes it afterwards, whatever `fn` does: the guarantee of
+   * `await using`, for code that cannot use it. When `fn` throws and the close fails too, the
+   * error is a `SuppressedError` whose `suppressed` is `fn`'s error.
+   */
+  async withSession<T>(workbook: string, fn: (session: WorkbookSession) => T | Promise<T>, options?: OpenOptions): Promise<T> {
+    if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${describe(fn)}`);
+    const session = await this.open(workbook, options);
+    let result: T;
+    try {
+      result = await fn(session);
+    } catch (error) {
+      try {
+        await session.close();
+      } catch (closeError) {
+        throw suppressedError(closeError, error, 'The workbook session could not be closed after the callback failed');
+      }
+      throw error;
+    }
+    await session.close();
+    return result;
+  }
+
+  /**
+   * Closes every session and refuses new ones. Resolves by the deadline with a report of what was
+   * closed, what had already expired, what failed and what was left open. Every call returns the
+   * same promise.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
+    if (this.#shutdown !== undefined) return this.#shutdown;
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected shutdown options to be an object, got ${describe(options)}`);
+    checkKeys('shutdown option', options, ['timeoutMs', 'signal', 'reason']);
+    const timeoutMs = options.timeoutMs === undefined ? this.#settings.shutdownTimeoutMs : checkNumber('timeoutMs', options.timeoutMs, 0);
+    const signal = checkSignal('signal', options.signal);
+    this.#shutdown = this.#runShutdown(timeoutMs, signal);
+    return this.#shutdown;
+  }
+
+  /** Closes every session and refuses new ones; `await using sessions = new SessionManager(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  /**
+   * Closes sessions recorded in the journal by processes that are gone. Sessions of live processes
+   * are never touched; those past Graph's expiry need nothing and are dropped.
+   */
+  recover(options: Omit<RecoverOptions, 'now'> = {}): Promise<RecoveryReport> {
+    if (this.#journal === undefined) return Promise.reject(new TypeError('`recover()` needs the `journal` option'));
+    return recoverOrphans(
+      this.#journal,
+      async (workbook, id) => {
+        try {
+          await this.#transport.closeSession(workbook, id, options.signal);
+          return 'closed';
+        } catch (error) {
+          if (isSessionGone(error)) return 'expired';
+          throw error;
+        }
+      },
+      options,
+    );
+  }
+
+  /** Removes this manager's process hooks (signals, `beforeExit`); `shutdown()` stays yours to call. */
+  uninstallExitHooks(): void {
+    this.#uninstallHooks?.();
+    this.#uninstallHooks = undefined;
+  }
+
+  /** Sessions open or closing now (for the exit warning). */
+  openSessionCount(): number {
+    let count = this.#opening;
+    for (const core of this.#sessions) if (core.state !== 'closed' || core.closeError !== undefined) count++;
+    return count;
+  }
+
+  stats(): SessionStats {
+    let open = 0;
+    let closing = 0;
+    let closeFailed = 0;
+    for (const core of this.#sessions) {
+      if (core.state === 'open') open++;
+      else if (core.state === 'closing') closing++;
+      else if (core.closeError !== undefined) closeFailed++;
+    }
+    return {
+      open,
+      opening: this.#opening,
+      closing,
+      closeFailed,
+      queued: this.#scheduler.queued,
+      inFlight: this.#scheduler.running,
+      lanes: this.#scheduler.lanes,
+      totals: { ...this.#totals },
+    };
+  }
+
+  async #runShutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<ShutdownReport> {
+    const started = Date.now();
+    this.uninstallExitHooks();
+    this.#log('info', 'shutting down', { sessions: this.#sessions.size, timeoutMs });
+    const outcomes = new Map<SessionCore, ShutdownSessionOutcome['outcome']>();
+    const closeOne = async (core: SessionCore): Promise<void> => {
+      try {
+        await core.close('shutdown');
+        outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed');
+      } catch {
+        outcomes.set(core, 'failed');
+      }
+    };
+    const cores = [...this.#sessions];
+    const work = Promise.all([
+      ...cores.map(closeOne),
+      // Sessions still being created are closed as soon as they exist.
+      ...[...this.#creating].map(async (creating) => {
+        try {
+          await creating;
+        } catch {
+          /* refused or failed: nothing to close */
+        }
+      }),
+    ]).then(async () => {
+      await Promise.allSettled([...this.#background]);
+      await this.#journal?.close();
+    });
+    const finished = await waitUntil(work, timeoutMs, signal);
+    this.#reaper.dispose();
+    if (finished) this.#scheduler.dispose();
+    const sessions: ShutdownSessionOutcome[] = cores.map((core) => {
+      const outcome = outcomes.get(core) ?? 'pending';
+      return {
+        id: shortId(core.id),
+        workbook: core.workbook,
+        outcome,
+        ...(outcome === 'failed' ? { error: errorText(core.closeError) } : {}),
+      };
+    });
+    const count = (kind: ShutdownSessionOutcome['outcome']): number => sessions.filter((s) => s.outcome === kind).length;
+    const report: ShutdownReport = {
+      closed: count('closed'),
+      expired: count('expired'),
+      failed: count('failed'),
+      leftOpen: count('pending') + count('failed') + this.#opening,
+      timedOut: !finished,
+      durationMs: Date.now() - started,
+      sessions,
+    };
+    this.#log(report.leftOpen === 0 ? 'info' : 'warn', 'shut down', { ...report, sessions: undefined });
+    return report;
+  }
+
+  // Sessions whose close found them already gone on the server; read by the shutdown report.
+  readonly #expiredOnClose = new WeakSet<SessionCore>();
+
+  #makeHost(): SessionHost {
+    return {
+      transport: this.#transport,
+      scheduler: this.#scheduler,
+      tracked: async (core, reopened) => {
+        this.#sessions.add(core);
+        this.#reaper.track(core, this.#nextDue(core));
+        if (reopened === undefined) {
+          this.#totals.opened++;
+          this.#log('debug', 'session opened', { id: shortId(core.id), workbook: core.workbook });
+          this.emit('opened', { id: shortId(core.id), workbook: core.workbook, persistChanges: core.persistChanges });
+        } else {
+          this.#totals.reopened++;
+          this.emit('reopened', { id: shortId(core.id), workbook: core.workbook, previousId: shortId(reopened.previousId), reason: reopened.reason });
+        }
+        await this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, id: core.id, persistChanges: core.persistChanges, createdAt: Date.now() }));
+      },
+      untracked: (core, outcome) => {
+        this.#sessions.delete(core);
+        this.#reaper.untrack(core);
+        const info = { id: shortId(core.id), workbook: core.workbook };
+        const reason = core.reason ?? 'disposed';
+        if (outcome === 'closed') {
+          this.#totals.closed++;
+          this.emit('closed', { ...info, reason, alreadyExpired: false });
+        } else if (outcome === 'expired') {
+          this.#totals.expired++;
+          this.#expiredOnClose.add(core);
+          this.emit('expired', info);
+          if (core.reason !== 'expired') this.emit('closed', { ...info, reason, alreadyExpired: true });
+        } else {
+          this.emit('ended', { ...info, reason });
+        }
+        this.#log('debug', `session ${outcome}`, { ...info, reason });
+        const id = core.id;
+        this.#track(this.#journalWrite(() => this.#journal?.remove(id)));
+      },
+      closeFailed: (core, error) => {
+        this.#totals.closeFailures++;
+        this.#log('warn', 'closing a session failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
+        this.emit('closeFailed', { id: shortId(core.id), workbook: core.workbook, reason: core.reason ?? 'disposed', error });
+      },
+      mayReopen: () => this.#shutdown === undefined,
+    };
+  }
+
+  /** When the reaper should next look at a session. */
+  #nextDue(core: SessionCore): number {
+    const { idleTimeoutMs, keepAlive, keepAliveIntervalMs } = this.#settings;
+    const idle = core.lastActivity + idleTimeoutMs;
+    const refresh = keepAlive ? core.lastContact + keepAliveIntervalMs : Infinity;
+    return Math.min(idle, refresh);
+  }
+
+  /** The reaper's timer reached a session: close it if idle, refresh it if Graph would soon forget it. */
+  #due(core: SessionCore, now: number): void {
+    if (core.state !== 'open') return this.#reaper.untrack(core);
+    if (core.inFlight > 0) return this.#reaper.reschedule(core, now + this.#settings.idleTimeoutMs);
+    if (now >= core.lastActivity + this.#settings.idleTimeoutMs) {
+      this.#reaper.untrack(core);
+      this.#log('debug', 'closing an idle session', { id: shortId(core.id), workbook: core.workbook });
+      this.#track(core.close('idle').catch(() => undefined));
+      return;
+    }
+    if (this.#settings.keepAlive && now >= core.lastContact + this.#settings.keepAliveIntervalMs) {
+      // Graph would forget the session before our idle deadline: keep it alive.
+      core.lastContact = now;
+      this.#track(
+        this.#transport.refreshSession(core.workbook, core.id).catch((error: unknown) => {
+          this.#log('warn', 'keep-alive refresh failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
+        }),
+      );
+    }
+    this.#reaper.reschedule(core, this.#nextDue(core));
+  }
+
+  async #journalWrite(write: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      this.#log('warn', 'writing the session journal failed', { error: errorText(error) });
+    }
+  }
+
+  #track(promise: Promise<unknown>): void {
+    this.#background.add(promise);
+    const forget = (): void => void this.#background.delete(promise);
+    promise.then(forget, forget);
+  }
+
+  #log(level: keyof Logger, message: string, data?: Record<string, unknown>): void {
+    try {
+      this.#logger?.[level]?.(`workbook-sessions: ${message}`, data);
+    } catch {
+      /* a logger that throws must not break the manager */
+    }
+  }
+}
+
+function settingsFrom(options: SessionManagerOptions): Settings {
+  const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] | unknown => options[key] ?? DEFAULTS[key];
+  const settings: Settings = {
+    concurrency: checkNumber('concurrency', pick('concurrency'), 1, { integer: true }),
+    perWorkbookConcurrency: checkNumber('perWorkbookConcurrency', pick('perWorkbookConcurrency'), 1, { integer: true }),
+    retries: checkNumber('retries', pick('retries'), 0, { integer: true }),
+    retryBaseDelayMs: checkNumber('retryBaseDelayMs', pick('retryBaseDelayMs'), 0),
+    retryMaxDelayMs: checkNumber('retryMaxDelayMs', pick('retryMaxDelayMs'), 0),
+    retryDeadlineMs: checkNumber('retryDeadlineMs', pick('retryDeadlineMs'), 0),
+    idleTimeoutMs: checkNumber('idleTimeoutMs', pick('idleTimeoutMs'), 1000, { allowInfinity: true }),
+    keepAlive: checkBoolean('keepAlive', pick('keepAlive')),
+    keepAliveIntervalMs: checkNumber('keepAliveIntervalMs', pick('keepAliveIntervalMs'), 1000),
+    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', pick('shutdownTimeoutMs'), 0),
+    exitHooks: checkBoolean('exitHooks', pick('exitHooks')),
+    pollIntervalMs: checkNumber('pollIntervalMs', pick('pollIntervalMs'), 0),
+    operationTimeoutMs: checkNumber('operationTimeoutMs', pick('operationTimeoutMs'), 0),
+    recoverOnStart: checkBoolean('recoverOnStart', pick('recoverOnStart')),
+  };
+  if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
+    throw new RangeError(`Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= \`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`);
+  }
+  return settings;
+}
+
+function checkLogger(logger: unknown): Logger | undefined {
+  if (logger === undefined) return undefined;
+  if (typeof logger !== 'object' || logger === null) throw new TypeError(`Expected \`logger\` to be an object with debug/info/warn/error methods, got ${describe(logger)}`);
+  return logger as Logger;
+}
+
+function journalFrom(journal: SessionManagerOptions['journal']): SessionJournal | undefined {
+  if (journal === undefined) return undefined;
+  if (journal instanceof SessionJournal) return journal;
+  if (typeof journal !== 'object' || journal === null) throw new TypeError(`Expected \`journal\` to be { path } or a SessionJournal, got ${describe(journal)}`);
+  checkKeys('journal option', journal, ['path']);
+  return new SessionJournal({ path: journal.path });
+}
+
+/** Resolves true when `work` settles in time, false when the deadline passes or `signal` aborts first. */
+function waitUntil(work: Promise<unknown>, timeoutMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (value: boolean): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(value);
+    };
+    const onAbort = (): void => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    timer.unref();
+    if (signal?.aborted) return done(false);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      () => done(true),
+      () => done(true),
+    );
+  });
+}
+
+function errorText(error: unknown): string {
+  if (isGraphRequestError(error)) return error.message;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,334 @@
+import { ResponseType, RetryHandlerOptions, type Client } from '@microsoft/microsoft-graph-client';
+import { abortableDelay } from './abortable.js';
+import { GraphRequestError } from './errors.js';
+import { GRAPH_BASE_URL } from './graph-client.js';
+import { redactSecrets } from './redact.js';
+import { parseRetryAfter, withRetries, type RetryPolicy } from './retry.js';
+import { Priority, type Scheduler } from './scheduler.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface GraphCall {
+  readonly method: HttpMethod;
+  /** Path below the version root, starting with `/` (e.g. `/me/drive/items/X/workbook/worksheets`). */
+  readonly path: string;
+  readonly sessionId?: string | undefined;
+  /**
+   * Called in the lane just before the request is sent, for the session id to send; it may throw
+   * (the session closed while the request waited), and then nothing is sent.
+   */
+  readonly session?: (() => string) | undefined;
+  /** Already serialised JSON. */
+  readonly body?: string | undefined;
+  readonly query?: Readonly<Record<string, string>> | undefined;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface GraphAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: unknown;
+}
+
+export interface RetryEvent {
+  readonly workbook: string;
+  readonly method: HttpMethod;
+  readonly path: string;
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly cooldown: boolean;
+}
+
+export interface CreatedSession {
+  readonly id: string;
+  readonly persistChanges: boolean;
+}
+
+export interface TransportOptions {
+  readonly client: Client;
+  readonly scheduler: Scheduler;
+  readonly policy: RetryPolicy;
+  /** First wait between polls of a long-running createSession; doubles up to 30 s. */
+  readonly pollIntervalMs: number;
+  /** How long a long-running createSession may take. */
+  readonly operationTimeoutMs: number;
+  readonly onRetry: (event: RetryEvent) => void;
+  readonly now: () => number;
+  readonly random: () => number;
+}
+
+// The Graph client's own RetryHandler is turned off for our requests, so retries never multiply.
+const NO_CLIENT_RETRY = [new RetryHandlerOptions(0, 0)];
+const MAX_POLL_INTERVAL_MS = 30_000;
+
+/**
+ * The Graph calls themselves, each in its workbook's lane and under the retry rules. Knows nothing
+ * about handles: sessions are plain ids here.
+ */
+export class GraphTransport {
+  readonly #options: TransportOptions;
+  readonly #base: { origin: string; version: string };
+
+  constructor(options: TransportOptions) {
+    this.#options = options;
+    this.#base = clientBase(options.client);
+  }
+
+  /** The origin the client sends to; the only one a token may travel to. */
+  get origin(): string {
+    return this.#base.origin;
+  }
+
+  /**
+   * One request in `workbook`'s lane, retried where safe. A `Retry-After` answer pauses the lane at
+   * once, inside the lane, so no queued request slips into the cooldown.
+   */
+  request(workbook: string, call: GraphCall, options: { priority: number; idempotent: boolean }): Promise<GraphAnswer> {
+    const { scheduler, policy, now, random } = this.#options;
+    return withRetries(
+      () =>
+        scheduler.run(
+          workbook,
+          async () => {
+            try {
+              return await this.#send(call);
+            } catch (error) {
+              if (error instanceof GraphRequestError && error.retryAfterMs !== undefined && (error.status === 429 || error.status === 503)) {
+                scheduler.cooldown(workbook, error.retryAfterMs, now());
+              }
+              throw error;
+            }
+          },
+          { priority: options.priority, signal: call.signal },
+        ),
+      {
+        policy,
+        idempotent: options.idempotent,
+        signal: call.signal,
+        now,
+        random,
+        onRetry: ({ error, attempt, delayMs, cooldown }) =>
+          this.#options.onRetry({
+            workbook,
+            method: call.method,
+            path: call.path,
+            attempt,
+            delayMs,
+            cooldown,
+            status: error.status,
+            code: error.innerCode ?? error.graphCode,
+          }),
+      },
+    );
+  }
+
+  /**
+   * createSession, asking for the long-running form (`Prefer: respond-async`): a 201 carries the
+   * session; a 202 carries a `Location` to poll until the operation succeeds or fails.
+   */
+  async createSession(workbook: string, persistChanges: boolean, signal?: AbortSignal): Promise<CreatedSession> {
+    const path = `${workbook}/workbook/createSession`;
+    const answer = await this.request(
+      workbook,
+      { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' }, signal },
+      { priority: Priority.call, idempotent: true },
+    );
+    if (answer.status === 202) return this.#awaitOperation(workbook, answer, signal);
+    return readSession('POST', path, answer.body);
+  }
+
+  /** refreshSession: resets Graph's inactivity clock for the session. */
+  async refreshSession(workbook: string, sessionId: string, signal?: AbortSignal): Promise<void> {
+    await this.request(
+      workbook,
+      { method: 'POST', path: `${workbook}/workbook/refreshSession`, sessionId, signal },
+      { priority: Priority.refresh, idempotent: true },
+    );
+  }
+
+  /** closeSession, ahead of every other queued request. */
+  async closeSession(workbook: string, sessionId: string, signal?: AbortSignal): Promise<void> {
+    await this.request(
+      workbook,
+      { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal },
+      { priority: Priority.close, idempotent: true },
+    );
+  }
+
+  async #awaitOperation(workbook: string, accepted: GraphAnswer, signal?: AbortSignal): Promise<CreatedSession> {
+    const operationPath = this.#localPath('POST', `${workbook}/workbook/createSession`, accepted.headers.get('location'), 'Location');
+    const { now, operationTimeoutMs } = this.#options;
+    const deadline = now() + operationTimeoutMs;
+    let interval = this.#options.pollIntervalMs;
+    for (;;) {
+      const hinted = parseRetryAfter(accepted.headers.get('retry-after'), now());
+      await abortableDelay(hinted ?? interval, signal);
+      interval = Math.min(interval * 2, MAX_POLL_INTERVAL_MS);
+      const poll = await this.request(workbook, { method: 'GET', path: operationPath, signal }, { priority: Priority.call, idempotent: true });
+      const operation = asRecord(poll.body);
+      const status = typeof operation?.['status'] === 'string' ? operation['status'].toLowerCase() : undefined;
+      if (status === 'succeeded' || status === 'completed') {
+        const location = operation?.['resourceLocation'];
+        const infoPath = this.#localPath('GET', operationPath, typeof location === 'string' ? location : null, 'resourceLocation');
+        const info = await this.request(workbook, { method: 'GET', path: infoPath, signal }, { priority: Priority.call, idempotent: true });
+        return readSession('GET', infoPath, info.body);
+      }
+      if (status === 'failed') {
+        const error = asRecord(operation?.['error']);
+        const inner = asRecord(error?.['innerError']);
+        throw new GraphRequestError({
+          kind: 'operation-failed',
+          method: 'GET',
+          path: operationPath,
+          status: poll.status,
+          graphCode: stringOrUndefined(error?.['code']),
+          innerCode: stringOrUndefined(inner?.['code']),
+          detail: safeMessage(error?.['message']) ?? 'the createSession operation failed',
+        });
+      }
+      if (status !== 'notstarted' && status !== 'running') {
+        throw new GraphRequestError({
+          kind: 'malformed',
+          method: 'GET',
+          path: operationPath,
+          status: poll.status,
+          detail: `unknown operation status ${JSON.stringify(safeMessage(operation?.['status']) ?? null)}`,
+        });
+      }
+      if (now() >= deadline) {
+        throw new GraphRequestError({ kind: 'malformed', method: 'GET', path: operationPath, detail: `createSession did not finish within ${operationTimeoutMs} ms` });
+      }
+    }
+  }
+
+  /**
+   * Turns a `Location` or `resourceLocation` into a path for our client. Only the Graph origin is
+   * accepted: the client attaches the token, and it must never travel to another host.
+   */
+  #localPath(method: string, path: string, location: string | null, header: string): string {
+    const refuse = (detail: string): never => {
+      throw new GraphRequestError({ kind: location === null ? 'malformed' : 'unsafe-location', method, path, detail });
+    };
+    if (location === null || location === '') return refuse(`the answer has no ${header}`);
+    let url: URL;
+    try {
+      url = new URL(location, `${this.#base.origin}/${this.#base.version}/`);
+    } catch {
+      return refuse(`${header} is not a URL`);
+    }
+    if (url.origin !== this.#base.origin) return refuse(`${header} points to ${url.origin}, not ${this.#base.origin}; not followed`);
+    const match = /^\/(v1\.0|beta)(\/.*)$/.exec(url.pathname);
+    if (match?.[2] === undefined) return refuse(`${header} is outside the Graph version root`);
+    return match[2] + url.search;
+  }
+
+  async #send(call: GraphCall): Promise<GraphAnswer> {
+    const { client, now } = this.#options;
+    const sessionId = call.session?.() ?? call.sessionId;
+    let request = client.api(call.path).middlewareOptions(NO_CLIENT_RETRY).responseType(ResponseType.RAW);
+    if (sessionId !== undefined) request = request.header('workbook-session-id', sessionId);
+    for (const [name, value] of Object.entries(call.headers ?? {})) request = request.header(name, value);
+    if (call.query !== undefined) request = request.query({ ...call.query });
+    if (call.signal !== undefined) request = request.option('signal', call.signal);
+    let response: Response;
+    try {
+      switch (call.method) {
+        case 'GET':
+          response = (await request.get()) as Response;
+          break;
+        case 'POST':
+          response = (await request.post(call.body)) as Response;
+          break;
+        case 'PATCH':
+          response = (await request.patch(call.body)) as Response;
+          break;
+        case 'DELETE':
+          response = (await request.delete()) as Response;
+          break;
+      }
+    } catch (error) {
+      if (call.signal?.aborted) throw call.signal.reason;
+      throw new GraphRequestError({ kind: 'network', method: call.method, path: call.path, detail: 'no answer (connection failed or dropped)', cause: networkCause(error) });
+    }
+    return readAnswer(call, response, now());
+  }
+}
+
+async function readAnswer(call: GraphCall, response: Response, now: number): Promise<GraphAnswer> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    if (call.signal?.aborted) throw call.signal.reason;
+    throw new GraphRequestError({ kind: 'network', method: call.method, path: call.path, status: response.status, detail: 'the answer was cut off', cause: networkCause(error) });
+  }
+  const type = response.headers.get('content-type') ?? '';
+  let body: unknown = text === '' ? undefined : text;
+  let parsed = false;
+  if (text !== '' && type.includes('json')) {
+    try {
+      body = JSON.parse(text);
+      parsed = true;
+    } catch {
+      if (response.ok) {
+        throw new GraphRequestError({ kind: 'malformed', method: call.method, path: call.path, status: response.status, detail: 'the answer is not valid JSON' });
+      }
+    }
+  }
+  if (response.ok) return { status: response.status, headers: response.headers, body };
+
+  const error = parsed ? asRecord(asRecord(body)?.['error']) : undefined;
+  const inner = asRecord(error?.['innerError']);
+  const requestId = response.headers.get('request-id') ?? stringOrUndefined(inner?.['request-id']) ?? undefined;
+  throw new GraphRequestError({
+    kind: 'http',
+    method: call.method,
+    path: call.path,
+    status: response.status,
+    graphCode: stringOrUndefined(error?.['code']),
+    innerCode: stringOrUndefined(inner?.['code']),
+    requestId,
+    retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), now),
+    detail: error === undefined ? `the error answer is not Graph's JSON (${type.split(';')[0] || 'no content type'})` : safeMessage(error['message']),
+  });
+}
+
+function readSession(method: string, path: string, body: unknown): CreatedSession {
+  const record = asRecord(body);
+  const id = record?.['id'];
+  if (typeof id !== 'string' || id === '' || /[\r\n]/.test(id)) {
+    throw new GraphRequestError({ kind: 'malformed', method, path, detail: 'the answer carries no session id' });
+  }
+  return { id, persistChanges: record?.['persistChanges'] !== false };
+}
+
+/** The client's base origin and default version, read from its configuration. */
+function clientBase(client: Client): { origin: string; version: string } {
+  const config = (client as unknown as { config?: { baseUrl?: unknown; defaultVersion?: unknown } }).config;
+  const baseUrl = typeof config?.baseUrl === 'string' ? config.baseUrl : GRAPH_BASE_URL;
+  const version = typeof config?.defaultVersion === 'string' ? config.defaultVersion : 'v1.0';
+  return { origin: new URL(baseUrl).origin, version };
+}
+
+function networkCause(error: unknown): Error | undefined {
+  // The Graph client wraps fetch failures in a GraphError whose text is the fetch error's: keep only its name.
+  if (error instanceof Error) return new Error(redactSecrets(error.message));
+  return undefined;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function safeMessage(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  const text = redactSecrets(value);
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+}

@@ -1,0 +1,395 @@
+import { GraphRequestError, SessionClosedError, SessionExpiredError } from './errors.js';
+import { shortId } from './ids.js';
+import type { Reapable } from './idle-reaper.js';
+import { Priority, type Scheduler } from './scheduler.js';
+import type { CloseReason, SessionState } from './types.js';
+import { checkApiPath, checkBoolean, checkKeys, checkSignal, describe } from './validate.js';
+import type { CreatedSession, GraphTransport, HttpMethod } from './workbook-api.js';
+
+/** Options of one call through a handle. */
+export interface CallOptions {
+  /** Aborts the call: removes it from the queue, or cancels it in flight. */
+  readonly signal?: AbortSignal;
+  /**
+   * The call may safely be sent twice, so a 502, 504 or lost connection is retried. GET is always
+   * idempotent; POST, PATCH and DELETE are not unless you say so.
+   * @default true for GET, false otherwise
+   */
+  readonly idempotent?: boolean;
+  /** Query parameters, such as `{ $select: 'values' }`. */
+  readonly query?: Readonly<Record<string, string>>;
+}
+
+/** A request on one path of the workbook, bound to its session. */
+export interface WorkbookRequest {
+  get<T = unknown>(options?: CallOptions): Promise<T>;
+  post<T = unknown>(body?: unknown, options?: CallOptions): Promise<T>;
+  patch<T = unknown>(body?: unknown, options?: CallOptions): Promise<T>;
+  delete<T = unknown>(options?: CallOptions): Promise<T>;
+}
+
+/** What a session needs from its manager. Internal. */
+export interface SessionHost {
+  readonly transport: GraphTransport;
+  readonly scheduler: Scheduler;
+  /** The session was created (first time or reopened) and is now open. */
+  tracked(core: SessionCore, reopened: { previousId: string; reason: CloseReason } | undefined): Promise<void>;
+  /** The session ended: Graph confirmed the close, or it was already gone, or it failed for good. */
+  untracked(core: SessionCore, outcome: 'closed' | 'expired' | 'ended'): void;
+  /** A close failed after its retries; the session may still be open on the server. */
+  closeFailed(core: SessionCore, error: unknown): void;
+  /** A persistent session may be reopened (the manager is not shutting down). */
+  mayReopen(): boolean;
+}
+
+const CALL_OPTION_KEYS = ['signal', 'idempotent', 'query'] as const;
+
+/**
+ * The state behind one handle: id, lifecycle, activity clock, the reaper's slot. Internal; users
+ * see {@link WorkbookSession}.
+ */
+export class SessionCore implements Reapable {
+  readonly workbook: string;
+  readonly persistChanges: boolean;
+  readonly handle: WorkbookSession;
+  id = '';
+  state: SessionState = 'opening';
+  reason: CloseReason | undefined;
+  /** When the last call answered, or the session opened (epoch ms). The idle clock. */
+  lastActivity = 0;
+  /** When Graph last heard from this session (any request with its id). The keep-alive clock. */
+  lastContact = 0;
+  /** Calls running or queued through this session. */
+  inFlight = 0;
+  /** Set when the close failed after its retries; cleared if a later close succeeds. */
+  closeError: unknown;
+  heapIndex = -1;
+  dueAt = 0;
+  readonly #host: SessionHost;
+  // Set by the first close() and shared by every caller; cleared when the session reopens.
+  #closing: Promise<void> | undefined;
+  // Set while a reopen runs, so concurrent calls share it; cleared when it settles.
+  #reopening: Promise<void> | undefined;
+
+  constructor(host: SessionHost, workbook: string, persistChanges: boolean) {
+    this.#host = host;
+    this.workbook = workbook;
+    this.persistChanges = persistChanges;
+    this.handle = new WorkbookSession(this);
+  }
+
+  /** The session was created: it is open from now. */
+  opened(created: CreatedSession, now: number): void {
+    this.id = created.id;
+    this.state = 'open';
+    this.reason = undefined;
+    this.lastActivity = now;
+    this.lastContact = now;
+  }
+
+  closedError(): SessionClosedError {
+    return new SessionClosedError({ reason: this.reason ?? 'disposed', workbook: this.workbook, sessionId: shortId(this.id) });
+  }
+
+  /** One call in the session, with the session-fault rules of DESIGN.md. */
+  async call(method: HttpMethod, rawPath: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
+    const path = checkApiPath(rawPath);
+    const opts = checkCallOptions(options);
+    const idempotent = opts.idempotent ?? method === 'GET';
+    const payload = serialise(method, body);
+    // The id the request carried, to tell whether another call has already reopened the session.
+    const sent = { id: '' };
+    const send = (): Promise<unknown> => this.#send(method, path, payload, opts, idempotent, sent);
+
+    await this.#usable(opts.signal);
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof GraphRequestError) || error.kind !== 'http') throw error;
+      if (this.#reopening !== undefined || (sent.id !== '' && sent.id !== this.id)) {
+        await this.#usable(opts.signal);
+        return send();
+      }
+      const fault = await this.#sessionFault(error);
+      if (fault === 'none') throw error;
+      if (fault === 'failed') {
+        this.#end('failed');
+        throw error;
+      }
+      // Graph no longer knows the session.
+      if (!this.persistChanges || !this.#host.mayReopen()) {
+        this.#end('expired');
+        throw this.persistChanges ? this.closedError() : new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(this.id), cause: error });
+      }
+      // Persistent: the changes so far are in the file. A new session, then the call once more.
+      this.#end('expired');
+      await this.#usable(opts.signal);
+      return send();
+    }
+  }
+
+  async refresh(options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = checkSignal('signal', options?.signal);
+    await this.#usable(signal);
+    this.inFlight++;
+    try {
+      await this.#host.transport.refreshSession(this.workbook, this.id, signal);
+      this.lastContact = Date.now();
+    } finally {
+      this.inFlight--;
+      this.lastActivity = Date.now();
+    }
+  }
+
+  /**
+   * Closes the session. Every caller gets the same promise; a closed session resolves at once.
+   * Rejects when Graph could not be told after the retries (the failure is also reported).
+   */
+  close(reason: CloseReason = 'disposed'): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#reopening !== undefined) {
+      this.#closing = this.#reopening.then(
+        () => this.#startClose(reason),
+        () => undefined,
+      );
+      return this.#closing;
+    }
+    if (this.state === 'closed' && this.closeError === undefined) return Promise.resolve();
+    this.#closing = this.#startClose(reason);
+    return this.#closing;
+  }
+
+  #startClose(reason: CloseReason): Promise<void> {
+    if (this.state === 'closed' && this.closeError === undefined) return Promise.resolve();
+    this.state = 'closing';
+    this.reason ??= reason;
+    return this.#host.transport.closeSession(this.workbook, this.id).then(
+      () => {
+        this.closeError = undefined;
+        this.state = 'closed';
+        this.#host.untracked(this, 'closed');
+      },
+      (error: unknown) => {
+        this.state = 'closed';
+        if (isSessionGone(error)) {
+          // Already closed or expired on the server: nothing is left open.
+          this.closeError = undefined;
+          this.#host.untracked(this, 'expired');
+          return;
+        }
+        this.closeError = error;
+        // A later close (a shutdown's) may try again.
+        this.#closing = undefined;
+        this.#host.closeFailed(this, error);
+        throw error;
+      },
+    );
+  }
+
+  /** Ends the session without a close request (Graph said it cannot be used, or it is gone). */
+  #end(reason: CloseReason): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.reason = reason;
+    this.#host.untracked(this, reason === 'expired' ? 'expired' : 'ended');
+  }
+
+  /** Waits until the session can take a call: reopens a persistent one that went idle or expired. */
+  async #usable(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) throw signal.reason;
+    if (this.#reopening !== undefined) return this.#reopening;
+    if (this.state === 'open') return;
+    const reopenable =
+      this.state === 'closed' && this.persistChanges && (this.reason === 'idle' || this.reason === 'expired') && this.closeError === undefined;
+    if (!reopenable || !this.#host.mayReopen()) throw this.closedError();
+    const previousId = this.id;
+    const previousReason = this.reason as CloseReason;
+    this.state = 'opening';
+    this.#reopening = this.#host.transport.createSession(this.workbook, true).then(
+      async (created) => {
+        this.#closing = undefined;
+        this.opened(created, Date.now());
+        await this.#host.tracked(this, { previousId, reason: previousReason });
+      },
+      (error: unknown) => {
+        this.state = 'closed';
+        throw error;
+      },
+    );
+    try {
+      await this.#reopening;
+    } finally {
+      this.#reopening = undefined;
+    }
+  }
+
+  async #send(
+    method: HttpMethod,
+    path: string,
+    body: string | undefined,
+    options: CallOptions,
+    idempotent: boolean,
+    sent: { id: string },
+  ): Promise<unknown> {
+    this.inFlight++;
+    try {
+      const answer = await this.#host.transport.request(
+        this.workbook,
+        {
+          method,
+          path: `${this.workbook}/workbook${path}`,
+          // Checked in the lane, right before sending: the session may have closed while the call waited.
+          session: () => {
+            if (this.state !== 'open') throw this.closedError();
+            sent.id = this.id;
+            return this.id;
+          },
+          body,
+          query: options.query,
+          signal: options.signal,
+        },
+        { priority: Priority.call, idempotent },
+      );
+      this.lastContact = Date.now();
+      return answer.body;
+    } finally {
+      this.inFlight--;
+      this.lastActivity = Date.now();
+    }
+  }
+
+  /**
+   * What a failed call says about the session. `invalidSessionReCreatable` means gone; a bare 404 is
+   * checked with refreshSession, since it may be a missing worksheet rather than a missing session.
+   */
+  async #sessionFault(error: GraphRequestError): Promise<'none' | 'gone' | 'failed'> {
+    const inner = error.innerCode?.toLowerCase();
+    if (inner === 'invalidsessionrecreatable') return 'gone';
+    if (inner === 'internalservererroruncategorized' || inner?.startsWith('invalidsession') === true) return 'failed';
+    if (error.status !== 404 || this.state !== 'open') return 'none';
+    try {
+      await this.#host.transport.refreshSession(this.workbook, this.id);
+      this.lastContact = Date.now();
+      return 'none';
+    } catch (probe) {
+      return isSessionGone(probe) ? 'gone' : 'none';
+    }
+  }
+}
+
+/**
+ * A workbook session: every call made through it carries its `workbook-session-id`, runs in its
+ * workbook's lane, and is retried where safe. Closing is idempotent; `await using` closes it.
+ */
+export class WorkbookSession implements AsyncDisposable {
+  readonly #core: SessionCore;
+
+  /** @internal Handles are made by `SessionManager.open()`. */
+  constructor(core: SessionCore) {
+    this.#core = core;
+  }
+
+  /** The session id Graph gave. It changes when a persistent session is reopened. */
+  get id(): string {
+    return this.#core.id;
+  }
+
+  /** The drive-item path of the workbook. */
+  get workbook(): string {
+    return this.#core.workbook;
+  }
+
+  get persistChanges(): boolean {
+    return this.#core.persistChanges;
+  }
+
+  get state(): SessionState {
+    return this.#core.state;
+  }
+
+  /** Why the session closed, once it has. */
+  get closeReason(): CloseReason | undefined {
+    return this.#core.reason;
+  }
+
+  /** When the last call answered (epoch ms). */
+  get lastActivity(): number {
+    return this.#core.lastActivity;
+  }
+
+  /**
+   * A request on a path relative to the workbook, such as `/worksheets('Sheet1')/usedRange` or
+   * `/tables('Sales')/rows/add`. Absolute URLs, `..` and query strings are refused.
+   */
+  api(path: string): WorkbookRequest {
+    checkApiPath(path);
+    const core = this.#core;
+    return {
+      get: (options) => core.call('GET', path, undefined, options) as Promise<never>,
+      post: (body, options) => core.call('POST', path, body, options) as Promise<never>,
+      patch: (body, options) => core.call('PATCH', path, body, options) as Promise<never>,
+      delete: (options) => core.call('DELETE', path, undefined, options) as Promise<never>,
+    };
+  }
+
+  /** Resets Graph's inactivity clock for this session (refreshSession). */
+  refresh(options?: { signal?: AbortSignal }): Promise<void> {
+    return this.#core.refresh(options);
+  }
+
+  /** Closes the session (closeSession). Idempotent: every caller gets the same promise. */
+  close(): Promise<void> {
+    return this.#core.close('disposed');
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#core.close('disposed');
+  }
+
+  /** Never shows the whole id. */
+  toJSON(): Record<string, unknown> {
+    return { id: shortId(this.id), workbook: this.workbook, persistChanges: this.persistChanges, state: this.state, closeReason: this.closeReason };
+  }
+
+  toString(): string {
+    return `WorkbookSession(${shortId(this.id)} on ${this.workbook}, ${this.state})`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+/** True when a failed request says the session is not on the server any more. */
+export function isSessionGone(error: unknown): boolean {
+  if (!(error instanceof GraphRequestError) || error.kind !== 'http') return false;
+  return error.status === 404 || error.innerCode?.toLowerCase().startsWith('invalidsession') === true;
+}
+
+function checkCallOptions(options: CallOptions | undefined): CallOptions {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected call options to be an object, got ${describe(options)}`);
+  checkKeys('call option', options, CALL_OPTION_KEYS);
+  checkSignal('signal', options.signal);
+  if (options.idempotent !== undefined) checkBoolean('idempotent', options.idempotent);
+  if (options.query !== undefined) {
+    if (typeof options.query !== 'object' || options.query === null) throw new TypeError(`Expected \`query\` to be an object of strings, got ${describe(options.query)}`);
+    for (const [key, value] of Object.entries(options.query)) {
+      if (typeof value !== 'string') throw new TypeError(`Expected query parameter \`${key}\` to be a string, got ${describe(value)}`);
+    }
+  }
+  return options;
+}
+
+function serialise(method: HttpMethod, body: unknown): string | undefined {
+  if (body === undefined) return undefined;
+  if (method === 'GET' || method === 'DELETE') throw new TypeError(`A ${method} request takes no body`);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(body);
+  } catch (error) {
+    throw new TypeError(`The request body cannot be serialised to JSON: ${(error as Error).message}`);
+  }
+  if (text === undefined) throw new TypeError(`The request body cannot be serialised to JSON, got ${describe(body)}`);
+  return text;
+}

@@ -1,0 +1,197 @@
+import { abortReason } from './abortable.js';
+import { shortId } from './ids.js';
+import type { JournalCorruption, JournalEntry, SessionJournal } from './journal.js';
+import { redactSecrets } from './redact.js';
+import { describe } from './validate.js';
+
+/** One session in a recovery report. The id is shortened: a whole session id is never reported. */
+export interface RecoveredSession {
+  /** The session id, shortened. */
+  readonly id: string;
+  readonly workbook: string;
+  readonly persistChanges: boolean;
+  /** When the session was created, epoch ms. */
+  readonly createdAt: number;
+  /** The process that created it. */
+  readonly pid: number;
+  /** For `expired`: `age` (past Graph's expiry, nothing sent) or `graph` (Graph no longer knew it). */
+  readonly expiredBy?: 'age' | 'graph';
+  /** For `failed`: why, without secrets. The session stays in the journal for the next recovery. */
+  readonly error?: string;
+}
+
+/** What `recoverOrphans()` did, or with `dryRun` would do. */
+export interface RecoveryReport {
+  readonly dryRun: boolean;
+  /** Orphans Graph confirmed closed. */
+  readonly closed: RecoveredSession[];
+  /** Orphans that needed no close: past Graph's expiry by age, or unknown to Graph. Dropped from the journal. */
+  readonly expired: RecoveredSession[];
+  /** Orphans whose close failed; they stay in the journal. */
+  readonly failed: RecoveredSession[];
+  /** Sessions of live processes, left alone. */
+  readonly skippedLive: RecoveredSession[];
+  /** With `dryRun`: the orphans a real run would close. */
+  readonly wouldClose: RecoveredSession[];
+  /** Journal lines that could not be read; skipped. */
+  readonly corrupt: JournalCorruption[];
+}
+
+/** Closes one session: `closed`, or `expired` when Graph no longer knew it; rejects on failure. */
+export type SessionCloser = (workbook: string, id: string) => Promise<'closed' | 'expired'>;
+
+export interface RecoverOptions {
+  /**
+   * List what would be closed; close nothing, write nothing, take no lock.
+   * @default false
+   */
+  readonly dryRun?: boolean;
+  /**
+   * The clock used to judge expiry, epoch ms.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+  /**
+   * A persistent session older than this (since `createdAt`) is taken as expired and not closed.
+   * `Infinity` closes every orphan regardless of age.
+   * @default 300_000
+   */
+  readonly persistentExpiryMs?: number;
+  /**
+   * The same for a non-persistent session.
+   * @default 420_000
+   */
+  readonly nonPersistentExpiryMs?: number;
+  /**
+   * How many closes run at once (the closer may queue them further).
+   * @default 8
+   */
+  readonly concurrency?: number;
+  /** Stops waiting for the lock and starting closes; rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+const OPTION_KEYS = new Set(['dryRun', 'now', 'persistentExpiryMs', 'nonPersistentExpiryMs', 'concurrency', 'signal']);
+
+/**
+ * Closes the sessions a journal holds for processes that are gone. Sessions of live processes are
+ * never touched; orphans past Graph's expiry (judged by `createdAt`, the last activity the journal
+ * knows) are dropped without a request. Runs under the journal's lock and reads the journal again
+ * once it holds it, so recoverers running at once close each orphan once.
+ */
+export async function recoverOrphans(journal: SessionJournal, closer: SessionCloser, options: RecoverOptions = {}): Promise<RecoveryReport> {
+  if (typeof journal !== 'object' || journal === null || typeof journal.scan !== 'function') {
+    throw new TypeError(`Expected \`journal\` to be a SessionJournal, got ${describe(journal)}`);
+  }
+  if (typeof closer !== 'function') throw new TypeError(`Expected \`closer\` to be a function, got ${describe(closer)}`);
+  const settings = checkOptions(options);
+  const { signal } = options;
+  signal?.throwIfAborted();
+
+  if (settings.dryRun) {
+    const scan = await journal.scan();
+    const report = emptyReport(true, scan.corrupt, scan.live);
+    for (const entry of scan.orphans) {
+      if (isPastExpiry(entry, settings)) report.expired.push(summary(entry, { expiredBy: 'age' }));
+      else report.wouldClose.push(summary(entry));
+    }
+    return report;
+  }
+
+  const release = await journal.lock(signal === undefined ? {} : { signal });
+  if (release === undefined) throw new Error('SessionJournal.lock() resolved no lock while waiting');
+  try {
+    // Read under the lock: a recoverer that ran before us has already marked its closes.
+    const scan = await journal.scan();
+    const report = emptyReport(false, scan.corrupt, scan.live);
+    // Outcomes by journal position, so the report lists sessions in journal order, not finish order.
+    const outcomes: Array<{ list: 'closed' | 'expired' | 'failed'; session: RecoveredSession } | undefined> = [];
+    const toClose: Array<{ entry: JournalEntry; index: number }> = [];
+    for (const [index, entry] of scan.orphans.entries()) {
+      if (isPastExpiry(entry, settings)) {
+        await journal.markClosed(entry.id, 'expired');
+        outcomes[index] = { list: 'expired', session: summary(entry, { expiredBy: 'age' }) };
+      } else {
+        toClose.push({ entry, index });
+      }
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let item = toClose[next++]; item !== undefined; item = toClose[next++]) {
+        // On abort no new close starts; those already sent finish and are recorded before we reject.
+        if (signal?.aborted) return;
+        const { entry, index } = item;
+        let outcome: 'closed' | 'expired';
+        try {
+          outcome = await closer(entry.workbook, entry.id);
+        } catch (error) {
+          outcomes[index] = { list: 'failed', session: summary(entry, { error: describeError(error, entry.id) }) };
+          continue;
+        }
+        await journal.markClosed(entry.id, outcome === 'expired' ? 'expired' : 'recovered');
+        outcomes[index] = outcome === 'expired' ? { list: 'expired', session: summary(entry, { expiredBy: 'graph' }) } : { list: 'closed', session: summary(entry) };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(settings.concurrency, toClose.length) }, worker));
+    for (const outcome of outcomes) if (outcome !== undefined) report[outcome.list].push(outcome.session);
+    if (signal?.aborted) throw abortReason(signal);
+    await journal.dropDeadOwnerMarkers();
+    await journal.compactLocked();
+    return report;
+  } finally {
+    await release();
+  }
+}
+
+interface Settings {
+  dryRun: boolean;
+  now: () => number;
+  persistentExpiryMs: number;
+  nonPersistentExpiryMs: number;
+  concurrency: number;
+}
+
+function checkOptions(options: RecoverOptions): Settings {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`Unknown recover option \`${key}\``);
+  }
+  const { dryRun = false, now = Date.now, persistentExpiryMs = 300_000, nonPersistentExpiryMs = 420_000, concurrency = 8, signal } = options;
+  if (typeof dryRun !== 'boolean') throw new TypeError(`Expected \`dryRun\` to be a boolean, got ${describe(dryRun)}`);
+  if (typeof now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got ${describe(now)}`);
+  for (const [name, value] of [['persistentExpiryMs', persistentExpiryMs], ['nonPersistentExpiryMs', nonPersistentExpiryMs]] as const) {
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+      throw new TypeError(`Expected \`${name}\` to be a number >= 0 (or Infinity), got ${describe(value)}`);
+    }
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`Expected \`concurrency\` to be an integer >= 1, got ${describe(concurrency)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+  return { dryRun, now, persistentExpiryMs, nonPersistentExpiryMs, concurrency };
+}
+
+function isPastExpiry(entry: JournalEntry, settings: Settings): boolean {
+  const expiry = entry.persistChanges ? settings.persistentExpiryMs : settings.nonPersistentExpiryMs;
+  return settings.now() - entry.createdAt >= expiry;
+}
+
+function emptyReport(dryRun: boolean, corrupt: JournalCorruption[], live: JournalEntry[]): RecoveryReport {
+  return { dryRun, closed: [], expired: [], failed: [], skippedLive: live.map((entry) => summary(entry)), wouldClose: [], corrupt };
+}
+
+function summary(entry: JournalEntry, extra: { expiredBy?: 'age' | 'graph'; error?: string } = {}): RecoveredSession {
+  return {
+    id: shortId(entry.id),
+    workbook: entry.workbook,
+    persistChanges: entry.persistChanges,
+    createdAt: entry.createdAt,
+    pid: entry.pid,
+    ...extra,
+  };
+}
+
+/** An error's message for a report: no tokens, and the session id shortened wherever it appears. */
+function describeError(error: unknown, id: string): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const safe = redactSecrets(text.split(id).join(shortId(id)));
+  return safe.length > 300 ? `${safe.slice(0, 297)}...` : safe;
+}

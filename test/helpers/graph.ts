@@ -1,0 +1,73 @@
+import { Client } from '@microsoft/microsoft-graph-client';
+import { setupServer, type SetupServerApi } from 'msw/node';
+import { createBearerClient } from '../../src/graph-client.js';
+import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js';
+import { WorkbookService, startEmulator, type RunningEmulator, type WorkbookServiceOptions } from '../../src/testing/index.js';
+import { createEmulatorHandlers } from '../../src/testing/msw.js';
+
+export const BOOK_A = '/me/drive/items/A';
+export const BOOK_B = '/me/drive/items/B';
+export const BOOK_C = '/me/drive/items/C';
+export const BOOK_D = '/me/drive/items/D';
+
+export const books = (...paths: string[]): NonNullable<WorkbookServiceOptions['workbooks']> =>
+  Object.fromEntries(paths.map((path) => [path, { worksheets: { Sheet1: { cells: [[1, 2], [3, 4]] } } }]));
+
+type ManagerOptions = Omit<SessionManagerOptions, 'client'>;
+
+/** The emulator over HTTP on loopback, reached through the real Graph client. */
+export async function overHttp(options: WorkbookServiceOptions = {}): Promise<{
+  emulator: RunningEmulator;
+  service: WorkbookService;
+  client: Client;
+  manager: (options?: ManagerOptions) => SessionManager;
+  close: () => Promise<void>;
+}> {
+  const emulator = await startEmulator({ workbooks: books(BOOK_A, BOOK_B, BOOK_C, BOOK_D), ...options });
+  const client = createBearerClient({ baseUrl: emulator.url, token: emulator.token });
+  const managers: SessionManager[] = [];
+  return {
+    emulator,
+    service: emulator.service,
+    client,
+    manager: (more = {}) => {
+      const manager = new SessionManager({ client, exitHooks: false, ...more });
+      managers.push(manager);
+      return manager;
+    },
+    close: async () => {
+      await Promise.all(managers.map((m) => m.shutdown({ timeoutMs: 2000 })));
+      await emulator.close();
+    },
+  };
+}
+
+/**
+ * The same model behind msw handlers at graph.microsoft.com, reached through the Graph client's
+ * default middleware chain (its own RetryHandler included, which our requests must turn off).
+ */
+export function overMsw(options: WorkbookServiceOptions = {}): {
+  server: SetupServerApi;
+  service: () => WorkbookService;
+  client: Client;
+  reset: (options?: WorkbookServiceOptions) => WorkbookService;
+} {
+  let service = new WorkbookService({ workbooks: books(BOOK_A, BOOK_B, BOOK_C, BOOK_D), ...options });
+  const server = setupServer();
+  const client = Client.init({ authProvider: (done) => done(null, service.token), defaultVersion: 'v1.0' });
+  const reset = (more: WorkbookServiceOptions = {}): WorkbookService => {
+    service = new WorkbookService({ workbooks: books(BOOK_A, BOOK_B, BOOK_C, BOOK_D), ...options, ...more });
+    server.resetHandlers(...createEmulatorHandlers(service));
+    return service;
+  };
+  reset();
+  return { server, service: () => service, client, reset };
+}
+
+/** Settles a promise so a test can assert on its rejection later without an unhandled rejection. */
+export function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}

@@ -110,7 +110,9 @@ export function registerExitHooks(participant: ExitHookParticipant): () => void 
     registered = false;
     state.participants.delete(participant);
     state.lastOutcome.delete(participant);
-    if (state.participants.size === 0) uninstall(state);
+    // A participant may leave from inside the shutdown we asked of it; the listeners then stay until
+    // the round ends, so a second signal is still ours to handle.
+    if (state.participants.size === 0 && state.round === undefined) uninstall(state);
   };
 }
 
@@ -247,8 +249,17 @@ function startRound(state: ExitHooksState, reason: ShutdownReason, signal: NodeJ
     recordOutcomes(state, round);
     if (reason === 'beforeExit') state.openAfterBeforeExit = totalOpen(state);
     const toRaise = round.signal;
-    if (toRaise !== undefined && otherListenerCount(state, toRaise) === 0) reRaise(state, toRaise, round);
-    // Otherwise the application listens to that signal too: exiting is its call.
+    if (toRaise !== undefined && otherListenerCount(state, toRaise) === 0) {
+      reRaise(state, toRaise, round);
+      return;
+    }
+    // Otherwise the application listens to that signal too (or none came): exiting is its call.
+    if (state.participants.size === 0) {
+      // Everyone left during the round, so no 'exit' warning will come: say now what was left open.
+      const message = leftOpenMessage(state, `after the shutdown on ${toRaise ?? 'beforeExit'}`, round);
+      if (message !== undefined) writeStderr(message);
+      uninstall(state);
+    }
   });
 }
 

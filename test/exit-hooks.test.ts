@@ -90,6 +90,27 @@ describe('registerExitHooks() on a signal', () => {
     expect(child.stderr()).toContain('a second signal cut the shutdown short');
   });
 
+  it('still handles a second signal when the participant unregistered inside its own shutdown', async () => {
+    const child = startFake({
+      SCENARIO: 'wait',
+      FAKE_CLOSE_MS: '60000',
+      FAKE_TIMEOUT_MS: '50000',
+      FAKE_UNREGISTER_IN_SHUTDOWN: '1',
+    });
+    await child.waitForLine('ready');
+
+    child.process.kill('SIGTERM');
+    await child.waitForLine(/^shutdown-start p0/);
+    child.process.kill('SIGTERM');
+    const exit = await child.waitForExit(10_000);
+
+    expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(child.stderr()).toBe(
+      'workbook-sessions: 3 workbook sessions left open when SIGTERM ended the process ' +
+        '(3 not closed in time; a second signal cut the shutdown short). Graph expires them after about 5 minutes.\n',
+    );
+  });
+
   it('leaves exiting to the application when it has its own listener for the signal', async () => {
     const child = startFake({ SCENARIO: 'app-listener', FAKE_CLOSE_MS: '200' });
     await child.waitForLine('ready');
@@ -168,6 +189,23 @@ describe('registerExitHooks() on beforeExit', () => {
       'shutdown-start p0 reason=beforeExit timeoutMs=2000',
       'shutdown-end p0 closed=3 left=0',
     ]);
+  });
+
+  it('reports what was left open even when the participant unregisters inside its own shutdown', async () => {
+    const child = startFake({
+      SCENARIO: 'end',
+      FAKE_CLOSE_MS: '60000',
+      FAKE_TIMEOUT_MS: '200',
+      FAKE_UNREGISTER_IN_SHUTDOWN: '1',
+    });
+
+    const exit = await child.waitForExit();
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(child.stderr()).toBe(
+      'workbook-sessions: 3 workbook sessions left open after the shutdown on beforeExit ' +
+        '(3 not closed in time; the 200 ms shutdown deadline passed). Graph expires them after about 5 minutes.\n',
+    );
   });
 
   it('does nothing for a participant with no open sessions: the process ends on its own', async () => {

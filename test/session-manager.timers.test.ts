@@ -1,0 +1,204 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { SessionClosedError, SessionManager, type SessionManagerOptions } from '../src/index.js';
+import { BOOK_A, BOOK_B, overMsw, settle } from './helpers/graph.js';
+
+// Time-based behaviour, in process through msw, on vitest's fake clock.
+const graph = overMsw();
+const managers: SessionManager[] = [];
+const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager => {
+  const m = new SessionManager({ client: graph.client, exitHooks: false, ...options });
+  managers.push(m);
+  return m;
+};
+
+beforeAll(() => graph.server.listen({ onUnhandledRequest: 'error' }));
+afterAll(() => graph.server.close());
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  graph.reset();
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(managers.splice(0).map((m) => m.shutdown({ timeoutMs: 1000 })));
+});
+
+/** Lets in-process requests and their promise chains run without moving the clock. */
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+describe('Retry-After', () => {
+  test('a 429 with Retry-After: 1 is retried no sooner than 1 s, and the lane sends nothing meanwhile', async () => {
+    const sessions = manager();
+    const book = await sessions.open(BOOK_A);
+    graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 1 });
+    const first = settle(book.api('/worksheets').get());
+    await flush();
+    // Queued behind the throttled call; and a close, which goes first, waits for the cooldown too.
+    const second = settle(book.api("/worksheets('Sheet1')/usedRange").get());
+    await flush();
+    expect(graph.service().stats().requestsByRoute.worksheets).toBe(1);
+
+    await vi.advanceTimersByTimeAsync(999);
+    await flush();
+    expect(graph.service().stats().requestsByRoute.worksheets).toBe(1);
+    expect(graph.service().stats().requestsByRoute.usedRange).toBe(0);
+
+    await vi.advanceTimersByTimeAsync(1);
+    await flush();
+    expect((await first).ok).toBe(true);
+    expect((await second).ok).toBe(true);
+    expect(graph.service().stats().requestsByRoute.worksheets).toBe(2);
+    expect(graph.service().stats().cooldownViolations).toBe(0);
+  });
+
+  test('an HTTP-date Retry-After is honoured the same way', async () => {
+    const sessions = manager();
+    const book = await sessions.open(BOOK_B);
+    const retried: number[] = [];
+    sessions.on('retried', (e) => retried.push(e.delayMs));
+    graph.server.use(
+      (await import('msw')).http.get('https://graph.microsoft.com/v1.0/me/drive/items/B/workbook/worksheets', () => {
+        return new Response(JSON.stringify({ error: { code: 'tooManyRequests', message: 'slow down' } }), {
+          status: 429,
+          headers: { 'content-type': 'application/json', 'retry-after': new Date(Date.now() + 3000).toUTCString() },
+        });
+      }, { once: true }),
+    );
+    const call = settle(book.api('/worksheets').get());
+    await flush();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(graph.service().stats().requestsByRoute.worksheets).toBe(0);
+    await vi.advanceTimersByTimeAsync(1500);
+    await flush();
+    expect((await call).ok).toBe(true);
+    // HTTP-dates have whole seconds: the wait is between 2 and 3 s.
+    expect(retried[0]).toBeGreaterThan(2000);
+    expect(retried[0]).toBeLessThanOrEqual(3000);
+  });
+});
+
+describe('idle close', () => {
+  test('a session with no call for idleTimeoutMs is closed, with reason idle', async () => {
+    const sessions = manager({ idleTimeoutMs: 60_000 });
+    const book = await sessions.open(BOOK_A, { persistChanges: false });
+    await vi.advanceTimersByTimeAsync(30_000);
+    await book.api('/worksheets').get();
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(book.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(1_500);
+    await flush();
+    expect(book.state).toBe('closed');
+    expect(book.closeReason).toBe('idle');
+    expect(graph.service().stats()).toMatchObject({ closed: 1, open: 0 });
+    // A non-persistent session cannot come back: its copy is gone.
+    const error = await book
+      .api('/worksheets')
+      .get()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect((error as SessionClosedError).reason).toBe('idle');
+  });
+
+  test('a call in flight is not idle; the clock starts again when it answers', async () => {
+    const sessions = manager({ idleTimeoutMs: 10_000 });
+    const book = await sessions.open(BOOK_A);
+    graph.service().setLatency({ fixedMs: 25_000 });
+    const slow = settle(book.api('/worksheets').get());
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(book.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(5_000);
+    await flush();
+    expect((await slow).ok).toBe(true);
+    graph.service().setLatency(undefined);
+    await vi.advanceTimersByTimeAsync(9_000);
+    expect(book.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(2_000);
+    await flush();
+    expect(book.closeReason).toBe('idle');
+  });
+
+  test('a persistent session closed for idleness reopens on the next call (event reopened)', async () => {
+    const sessions = manager({ idleTimeoutMs: 5_000 });
+    const reopened: Array<{ reason: string }> = [];
+    sessions.on('reopened', (e) => reopened.push({ reason: e.reason }));
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    await vi.advanceTimersByTimeAsync(6_000);
+    await flush();
+    expect(book.closeReason).toBe('idle');
+    await expect(book.api('/worksheets').get()).resolves.toMatchObject({ value: [{ name: 'Sheet1' }] });
+    expect(book.state).toBe('open');
+    expect(book.id).not.toBe(first);
+    expect(reopened).toEqual([{ reason: 'idle' }]);
+    expect(graph.service().stats()).toMatchObject({ created: 2, closed: 1, open: 1 });
+  });
+
+  test('no timer runs while no session is tracked', async () => {
+    const sessions = manager({ idleTimeoutMs: 5_000 });
+    expect(vi.getTimerCount()).toBe(0);
+    const book = await sessions.open(BOOK_A);
+    expect(vi.getTimerCount()).toBe(1);
+    await book.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('keep-alive', () => {
+  test('a session kept past Graph’s expiry is refreshed before Graph would expire it', async () => {
+    const sessions = manager({ idleTimeoutMs: 20 * 60_000 });
+    const book = await sessions.open(BOOK_A);
+    // The emulator's clock follows the fake one: without refreshes, it would expire at 5 minutes.
+    await vi.advanceTimersByTimeAsync(12 * 60_000);
+    await flush();
+    expect(graph.service().stats().refreshed).toBeGreaterThanOrEqual(3);
+    expect(graph.service().stats()).toMatchObject({ expired: 0, open: 1 });
+    await expect(book.api('/worksheets').get()).resolves.toBeDefined();
+    expect(graph.service().stats().created).toBe(1);
+  });
+
+  test('with keepAlive off, the same session expires on the server and is recreated on the next call', async () => {
+    const sessions = manager({ idleTimeoutMs: 20 * 60_000, keepAlive: false });
+    const book = await sessions.open(BOOK_A);
+    await vi.advanceTimersByTimeAsync(6 * 60_000);
+    expect(graph.service().stats().refreshed).toBe(0);
+    await book.api('/worksheets').get();
+    expect(graph.service().stats()).toMatchObject({ created: 2, expired: 1 });
+  });
+});
+
+describe('await using semantics', () => {
+  test('when the body throws and close fails too, the body’s error is kept as `suppressed`', async () => {
+    const sessions = manager({ retries: 0 });
+    const events: string[] = [];
+    sessions.on('closeFailed', (e) => events.push(`closeFailed:${e.reason}`));
+    graph.service().injectFault({ route: 'closeSession', count: 1, status: 500 });
+    const bodyError = new Error('body failed');
+    const error = (await sessions
+      .withSession(BOOK_A, () => {
+        throw bodyError;
+      })
+      .catch((e: unknown) => e)) as Error & { error: unknown; suppressed: unknown };
+    expect(error.name).toBe('SuppressedError');
+    expect(error.suppressed).toBe(bodyError);
+    expect((error.error as Error).name).toBe('GraphRequestError');
+    expect(events).toEqual(['closeFailed:disposed']);
+    // Nothing is forgotten: the shutdown tries again and succeeds.
+    const report = await sessions.shutdown();
+    expect(report).toMatchObject({ closed: 1, failed: 0, leftOpen: 0 });
+    expect(graph.service().stats().open).toBe(0);
+  });
+
+  test('the same through native `await using` (lowered here): SuppressedError carries both', async () => {
+    const sessions = manager({ retries: 0 });
+    graph.service().injectFault({ route: 'closeSession', count: 1, status: 500 });
+    const run = async (): Promise<void> => {
+      await using _book = await sessions.open(BOOK_A);
+      throw new Error('body failed');
+    };
+    const error = (await run().catch((e: unknown) => e)) as Error & { suppressed: Error; error: Error };
+    expect(error.name).toBe('SuppressedError');
+    expect(error.suppressed.message).toBe('body failed');
+    expect(error.error.name).toBe('GraphRequestError');
+  });
+});

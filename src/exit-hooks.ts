@@ -48,7 +48,7 @@ interface Round {
 /** The process-wide state, shared by every copy of this module loaded in the process. */
 interface ExitHooksState {
   readonly version: 1;
-  /** Registered participants; the listeners exist exactly while this is not empty. */
+  /** Registered participants; the listeners exist while this is not empty (or a round still runs). */
   readonly participants: Set<ExitHookParticipant>;
   /** Our installed listeners; set on the first registration, cleared with the last. */
   listeners: InstalledListeners | undefined;

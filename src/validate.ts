@@ -64,7 +64,8 @@ export function checkWorkbook(value: unknown): string {
   if (/\/workbook(\/|$)/.test(value)) {
     throw new TypeError(`Expected \`workbook\` to be ${hint}, without /workbook; got ${describe(value)}`);
   }
-  const segments = value.split('/');
+  // URL parsers read `%2e` as `.` and a backslash as `/`, so `%2e%2e` and `..\` climb out like `..`.
+  const segments = value.split(/[/\\]/).map((s) => s.replace(/%2e/gi, '.'));
   if (!WORKBOOK_PATTERNS.some((pattern) => pattern.test(value)) || segments.some((s) => s === '.' || s === '..' || s === '.:' || s === '..:')) {
     throw new TypeError(`Expected \`workbook\` to be ${hint}; got ${describe(value)}`);
   }
@@ -88,7 +89,7 @@ export function checkApiPath(value: unknown): string {
       ? 'a control character'
       : /[?#]/.test(value)
         ? 'a query or fragment; pass query parameters with the `query` option'
-        : path.split('/').some((s) => s === '..' || s === '.')
+        : path.split(/[/\\]/).some((s) => /^(\.|%2e){1,2}$/i.test(s))
           ? 'a "." or ".." segment'
           : path === '/'
             ? 'nothing after the workbook'

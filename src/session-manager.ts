@@ -413,7 +413,6 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 
   async #runShutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<ShutdownReport> {
     const started = Date.now();
-    this.uninstallExitHooks();
     this.#log('info', 'shutting down', { sessions: this.#sessions.size, timeoutMs });
     const outcomes = new Map<SessionCore, ShutdownSessionOutcome['outcome']>();
     const closeOne = async (core: SessionCore): Promise<void> => {
@@ -440,6 +439,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       await this.#journal?.close();
     });
     const finished = await waitUntil(work, timeoutMs, signal);
+    // Uninstalled only now: while the closes run, a second signal must still reach the hooks.
+    this.uninstallExitHooks();
     this.#reaper.dispose();
     if (finished) this.#scheduler.dispose();
     const sessions: ShutdownSessionOutcome[] = cores.map((core) => {

@@ -124,7 +124,13 @@ async function serve(service: WorkbookService, req: IncomingMessage, res: Server
 }
 
 function context(service: WorkbookService): { requestId: string; clientRequestId: undefined; now: number } {
-  return { requestId: randomUUID(), clientRequestId: undefined, now: service.now() };
+  let now: number;
+  try {
+    now = service.now();
+  } catch {
+    now = Date.now();
+  }
+  return { requestId: randomUUID(), clientRequestId: undefined, now };
 }
 
 function toRequest(req: IncomingMessage, body: Buffer): Request {

@@ -1,5 +1,4 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe } from '../validate.js';
 import { type FaultDecision, type FaultSpec, FaultPlan, canonicalWorkbook } from './faults.js';
 import { OperationRegistry } from './operations.js';
@@ -218,16 +217,19 @@ export class WorkbookService {
    * dropped connection; any other failure becomes a 500 in Graph's error shape.
    */
   async handle(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const target = parseWorkbookTarget(url.pathname);
-    const route: Route = target === undefined ? { name: 'other', segment: url.pathname.split('/').pop() ?? '' } : parseRoute(target.workbookPath);
-    const workbook = target?.item;
-    this.#stats.requests += 1;
-    this.#stats.byRoute[route.name] += 1;
-    if (workbook !== undefined && (this.#cooldownUntil.get(workbook) ?? -Infinity) > this.now()) this.#stats.cooldownViolations += 1;
-    // Counted from arrival to answer, latency included: that is what "in flight" means to a client.
-    this.#stats.enter(workbook);
+    let workbook: string | undefined;
+    let entered = false;
     try {
+      const url = new URL(request.url);
+      const target = parseWorkbookTarget(url.pathname);
+      const route: Route = target === undefined ? { name: 'other', segment: url.pathname.split('/').pop() ?? '' } : parseRoute(target.workbookPath);
+      workbook = target?.item;
+      this.#stats.requests += 1;
+      this.#stats.byRoute[route.name] += 1;
+      if (workbook !== undefined && (this.#cooldownUntil.get(workbook) ?? -Infinity) > this.now()) this.#stats.cooldownViolations += 1;
+      // Counted from arrival to answer, latency included: that is what "in flight" means to a client.
+      this.#stats.enter(workbook);
+      entered = true;
       const latency = this.#latency;
       if (latency !== undefined) {
         const ms = latency.fixedMs + (latency.jitterMs > 0 ? this.#rng.next() * latency.jitterMs : 0);
@@ -238,13 +240,22 @@ export class WorkbookService {
       if (isDroppedConnection(error)) throw error;
       return graphError(this.#context(request), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' });
     } finally {
-      this.#stats.leave(workbook);
+      if (entered) this.#stats.leave(workbook);
+    }
+  }
+
+  /** The clock for answers; falls back to Date.now if a user-supplied clock throws, so errors can still be reported. */
+  #safeNow(): number {
+    try {
+      return this.now();
+    } catch {
+      return Date.now();
     }
   }
 
   #context(request: Request): ReplyContext {
     const given = request.headers.get('client-request-id');
-    return { requestId: randomUUID(), clientRequestId: given !== null && /^[\w.:{}-]{1,100}$/.test(given) ? given : undefined, now: this.now() };
+    return { requestId: randomUUID(), clientRequestId: given !== null && /^[\w.:{}-]{1,100}$/.test(given) ? given : undefined, now: this.#safeNow() };
   }
 
   #authorized(request: Request): boolean {
@@ -408,6 +419,11 @@ export class WorkbookService {
     if (op.status === 'failed') body['error'] = op.failure ?? { code: 'internalServerError', message: 'An unspecified error has occurred.' };
     return json(ctx, 200, body);
   }
+}
+
+/** The global setTimeout (not node:timers/promises), so vitest fake timers control emulator latency too. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function readJson(request: Request): Promise<{ ok: true; value: unknown } | { ok: false }> {

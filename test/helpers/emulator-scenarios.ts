@@ -291,7 +291,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     it('a dropped connection fails the request and has no effect', async () => {
       const h = await start();
       h.service.injectFault({ workbook: WB, route: 'createSession', drop: true });
-      await expect(call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } })).rejects.toBeDefined();
+      await expect(call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } })).rejects.toMatchObject({ statusCode: -1, code: 'TypeError' });
       expect(h.service.stats()).toMatchObject({ created: 0, faultsInjected: 1, requests: 1, inFlight: 0 });
       await create(h, true);
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1 });

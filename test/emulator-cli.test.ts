@@ -1,0 +1,60 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const CLI = ['--import', 'tsx', 'src/testing/cli.ts'];
+
+// The child of the running test; killed after it if still alive.
+let child: ChildProcessWithoutNullStreams | undefined;
+afterEach(() => {
+  if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = undefined;
+});
+
+function run(args: string[]): ChildProcessWithoutNullStreams {
+  child = spawn(process.execPath, [...CLI, ...args], { cwd: process.cwd(), stdio: 'pipe' });
+  return child;
+}
+
+async function output(proc: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+describe('workbook-emulator CLI', () => {
+  it('--json prints one line with url and token, serves the sample workbook, and exits 0 on SIGTERM', async () => {
+    const proc = run(['--port', '0', '--json', '--token', 'cli-token']);
+    const lines = createInterface({ input: proc.stdout });
+    const [line] = (await once(lines, 'line')) as [string];
+    const info = JSON.parse(line) as { url: string; token: string; workbooks: string[] };
+    expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(info).toEqual({ url: info.url, token: 'cli-token', workbooks: ['/me/drive/items/01SAMPLEWORKBOOK'] });
+
+    const res = await fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/worksheets`, { headers: { Authorization: `Bearer ${info.token}` } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { value: { name: string }[] }).value.map((s) => s.name)).toEqual(['Sheet1', 'Sales']);
+
+    const exited = once(proc, 'exit');
+    proc.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
+  });
+
+  it('--help prints usage and exits 0', async () => {
+    const result = await output(run(['--help']));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: workbook-emulator [options]');
+    expect(result.stdout).toContain('--fault-rate R');
+  });
+
+  it('a bad option prints the error and usage to stderr and exits 2', async () => {
+    const result = await output(run(['--fault-rate', 'lots']));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('workbook-emulator: Expected --fault-rate to be a number, got "lots"');
+    expect(result.stdout).toBe('');
+  });
+});

@@ -1,0 +1,64 @@
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { WorkbookService, startEmulator } from '../src/testing/index.js';
+
+const WB = '/me/drive/items/A';
+
+/** Writes raw bytes to the server and collects what comes back until it closes the socket. */
+async function rawExchange(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  let data = '';
+  socket.on('data', (d: Buffer) => (data += d.toString()));
+  socket.write(bytes);
+  await once(socket, 'close');
+  return data;
+}
+
+describe('startEmulator', () => {
+  it('serves an existing service, and close() is idempotent and ends keep-alive connections', async () => {
+    const service = new WorkbookService({ workbooks: { [WB]: {} } });
+    const emu = await startEmulator({ service });
+    expect(emu.service).toBe(service);
+    expect(emu.token).toBe(service.token);
+    expect(emu.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const { hostname, port } = new URL(emu.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    socket.write(`GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${service.token}\r\nConnection: keep-alive\r\n\r\n`);
+    await once(socket, 'data');
+    const closed = once(socket, 'close');
+    const first = emu.close();
+    expect(emu.close()).toBe(first);
+    await first;
+    await closed;
+    expect(socket.destroyed).toBe(true);
+  });
+
+  it('supports Symbol.asyncDispose', async () => {
+    const emu = await startEmulator();
+    await emu[Symbol.asyncDispose]();
+    await expect(fetch(`${emu.url}/v1.0/me`)).rejects.toThrow();
+  });
+
+  it('refuses bad options', async () => {
+    await expect(startEmulator({ port: 70_000 })).rejects.toThrow(new RangeError('Expected `port` to be an integer from 0 to 65535, got `70000` (number)'));
+    await expect(startEmulator({ service: new WorkbookService(), seed: 3 })).rejects.toThrow(new TypeError('Give either `service` or service options (seed), not both'));
+  });
+
+  it('answers garbage with 400 and keeps serving', async () => {
+    const emu = await startEmulator({ workbooks: { [WB]: {} } });
+    try {
+      expect(await rawExchange(emu.url, 'this is not http\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+      const weird = await rawExchange(emu.url, `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: [bad host\r\nAuthorization: Bearer ${emu.token}\r\nConnection: close\r\n\r\n`);
+      expect(weird).toMatch(/^HTTP\/1\.1 200 /);
+      const res = await fetch(`${emu.url}/v1.0${WB}/workbook/worksheets`, { headers: { Authorization: `Bearer ${emu.token}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await emu.close();
+    }
+  });
+});

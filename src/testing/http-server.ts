@@ -118,8 +118,11 @@ async function serve(service: WorkbookService, req: IncomingMessage, res: Server
     await send(res, response);
   } catch {
     // The last line of defence: whatever went wrong, answer 500 and keep serving.
-    if (!res.headersSent) await send(res, graphError(context(service), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' }));
-    else res.destroy();
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    await send(res, graphError(context(service), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' })).catch(() => res.destroy());
   }
 }
 

@@ -1,5 +1,5 @@
 import { HttpResponse, type RequestHandler, http } from 'msw';
-import { parseBaseUrl } from '../graph-client.js';
+import { describe } from '../validate.js';
 import { parseWorkbookTarget } from './request-path.js';
 import { isDroppedConnection } from './responses.js';
 import type { WorkbookService } from './service.js';
@@ -18,7 +18,7 @@ export interface EmulatorHandlerOptions {
  * handlers. A dropped connection becomes `HttpResponse.error()`.
  */
 export function createEmulatorHandlers(service: WorkbookService, options: EmulatorHandlerOptions = {}): RequestHandler[] {
-  const origin = parseBaseUrl(options.baseUrl ?? 'https://graph.microsoft.com').origin;
+  const origin = parseOrigin(options.baseUrl ?? 'https://graph.microsoft.com');
   return [
     http.all(`${origin}/*`, async ({ request }) => {
       if (parseWorkbookTarget(new URL(request.url).pathname) === undefined) return undefined;
@@ -30,4 +30,18 @@ export function createEmulatorHandlers(service: WorkbookService, options: Emulat
       }
     }),
   ];
+}
+
+/** Kept apart from the Graph client module so this subpath loads with msw alone. */
+function parseOrigin(value: unknown): string {
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${describe(value)}`);
+  }
+  return url.origin;
 }

@@ -319,7 +319,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     });
 
     it('counts the most requests in flight at once on one workbook, latency included', async () => {
-      const h = await start({ latency: { fixedMs: 40 } });
+      const h = await start({ latency: { fixedMs: 150 } });
       const list = (wb: string): Promise<Reply> => call(h, 'GET', `${V}${wb}/workbook/worksheets`);
       const replies = await Promise.all([list(WB), list(WB), list(WB), list(WB2), list(WB), list(WB2)]);
       expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);

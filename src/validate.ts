@@ -42,8 +42,11 @@ export function checkSignal(name: string, value: unknown): AbortSignal | undefin
   return value;
 }
 
+// Control characters are matched on purpose: they are what these patterns refuse.
+/* eslint-disable no-control-regex */
 // A path segment of an id: no separators, no query or fragment, no control characters or whitespace.
 const SEGMENT = String.raw`[^/?#\s\x00-\x1f\x7f]+`;
+const CONTROL = /[\x00-\x1f\x7f]/;
 const WORKBOOK_PATTERNS = [
   new RegExp(`^/me/drive/items/${SEGMENT}$`),
   new RegExp(`^/drives/${SEGMENT}/items/${SEGMENT}$`),
@@ -52,6 +55,7 @@ const WORKBOOK_PATTERNS = [
   new RegExp(`^/groups/${SEGMENT}/drive/items/${SEGMENT}$`),
   /^\/me\/drive\/root:\/[^?#:\x00-\x1f\x7f]+:$/,
 ];
+/* eslint-enable no-control-regex */
 
 /**
  * Checks a workbook reference: a drive-item path such as `/me/drive/items/{id}` or
@@ -85,7 +89,7 @@ export function checkApiPath(value: unknown): string {
   const path = value.startsWith('/') ? value : `/${value}`;
   const problem = /^[a-z][a-z0-9+.-]*:/i.test(value) || value.includes('://') || value.startsWith('//')
     ? 'an absolute URL; give a path relative to the workbook, such as "/worksheets"'
-    : /[\x00-\x1f\x7f]/.test(value)
+    : CONTROL.test(value)
       ? 'a control character'
       : /[?#]/.test(value)
         ? 'a query or fragment; pass query parameters with the `query` option'

@@ -1,5 +1,5 @@
 import { Client } from '@microsoft/microsoft-graph-client';
-import { setupServer, type SetupServerApi } from 'msw/node';
+import { setupServer, type SetupServer } from 'msw/node';
 import { createBearerClient } from '../../src/graph-client.js';
 import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js';
 import { WorkbookService, startEmulator, type RunningEmulator, type WorkbookServiceOptions } from '../../src/testing/index.js';
@@ -47,7 +47,7 @@ export async function overHttp(options: WorkbookServiceOptions = {}): Promise<{
  * default middleware chain (its own RetryHandler included, which our requests must turn off).
  */
 export function overMsw(options: WorkbookServiceOptions = {}): {
-  server: SetupServerApi;
+  server: SetupServer;
   service: () => WorkbookService;
   client: Client;
   reset: (options?: WorkbookServiceOptions) => WorkbookService;

@@ -110,8 +110,10 @@ class BearerAuthMiddleware implements Middleware {
       const token = await this.#getToken();
       context.options ??= {};
       const headers = new Headers(context.options.headers as HeadersInit | undefined);
-      headers.set('Authorization', `Bearer ${token}`);
-      context.options.headers = Object.fromEntries(headers);
+      headers.delete('Authorization');
+      // Spelled `Authorization` exactly: the RedirectHandler deletes that key (and only that one) on a
+      // redirect to another host; `Headers` would have lower-cased it and the token would follow.
+      context.options.headers = { ...Object.fromEntries(headers), Authorization: `Bearer ${token}` };
     }
     if (this.#next === undefined) throw new Error('BearerAuthMiddleware has no next middleware');
     return this.#next.execute(context);

@@ -323,8 +323,9 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
+/** A non-empty string from a server answer (a code, a request id), with any echoed secret removed. */
 function stringOrUndefined(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
+  return typeof value === 'string' && value !== '' ? redactSecrets(value) : undefined;
 }
 
 function safeMessage(value: unknown): string | undefined {

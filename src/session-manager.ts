@@ -255,9 +255,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#reaper = new IdleReaper((core, now) => this.#due(core, now));
     this.#host = this.#makeHost();
     this.#journal = journalFrom(options.journal);
+    // Refused before the hooks go in: a constructor that throws must leave no process listener behind.
+    if (s.recoverOnStart && this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
     if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
     if (s.recoverOnStart) {
-      if (this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
       this.#track(
         this.recover().catch((error: unknown) => this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) })),
       );

@@ -570,7 +570,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 }
 
 function settingsFrom(options: SessionManagerOptions): Settings {
-  const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] | unknown => options[key] ?? DEFAULTS[key];
+  const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] | unknown => (options[key] === undefined ? DEFAULTS[key] : options[key]);
   const settings: Settings = {
     concurrency: checkNumber('concurrency', pick('concurrency'), 1, { integer: true }),
     perWorkbookConcurrency: checkNumber('perWorkbookConcurrency', pick('perWorkbookConcurrency'), 1, { integer: true }),

@@ -144,6 +144,23 @@ describe('lanes and the global limit', () => {
     await Promise.all(handles.map((h) => h.close()));
   });
 
+  test('a close goes ahead of calls queued in its lane; those calls then fail without being sent', async () => {
+    const sessions = env.manager();
+    const book = await sessions.open(BOOK_A);
+    const other = await sessions.open(BOOK_A);
+    const calls = Array.from({ length: 4 }, () => settle(other.api('/worksheets').get()));
+    const mine = Array.from({ length: 3 }, () => settle(book.api('/worksheets').get()));
+    while (env.service.stats().inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    await other.close();
+    const results = await Promise.all(calls);
+    // The first call was already in flight; the close overtook the three queued behind it.
+    expect(results.map((r) => r.ok)).toEqual([true, false, false, false]);
+    expect(results.slice(1).every((r) => !r.ok && r.error instanceof SessionClosedError)).toBe(true);
+    expect((await Promise.all(mine)).every((r) => r.ok)).toBe(true);
+    expect(env.service.stats().requestsByRoute.worksheets).toBe(4);
+    await book.close();
+  });
+
   test('with perWorkbookConcurrency 2, one workbook sees at most 2 at once', async () => {
     const sessions = env.manager({ concurrency: 8, perWorkbookConcurrency: 2 });
     const book = await sessions.open(BOOK_A);

@@ -89,7 +89,7 @@ export class GraphTransport {
   request(workbook: string, call: GraphCall, options: { priority: number; idempotent: boolean }): Promise<GraphAnswer> {
     const { scheduler, policy, now, random } = this.#options;
     return withRetries(
-      () =>
+      (attempt) =>
         scheduler.run(
           workbook,
           async () => {
@@ -102,7 +102,8 @@ export class GraphTransport {
               throw error;
             }
           },
-          { priority: options.priority, signal: call.signal },
+          // A retry keeps its place: ahead of requests queued after it, still behind closes.
+          { priority: attempt === 1 ? options.priority : options.priority + 0.5, signal: call.signal },
         ),
       {
         policy,

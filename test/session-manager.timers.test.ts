@@ -31,10 +31,12 @@ describe('Retry-After', () => {
   test('a 429 with Retry-After: 1 is retried no sooner than 1 s, and the lane sends nothing meanwhile', async () => {
     const sessions = manager();
     const book = await sessions.open(BOOK_A);
+    const order: string[] = [];
+    const log = ({ request }: { request: Request }): void => void order.push(new URL(request.url).pathname.split('/').at(-1) ?? '');
+    graph.server.events.on('request:start', log);
     graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 1 });
     const first = settle(book.api('/worksheets').get());
-    await flush();
-    // Queued behind the throttled call; and a close, which goes first, waits for the cooldown too.
+    // Queued behind the throttled call before its 429 arrives.
     const second = settle(book.api("/worksheets('Sheet1')/usedRange").get());
     await flush();
     expect(graph.service().stats().requestsByRoute.worksheets).toBe(1);
@@ -50,6 +52,9 @@ describe('Retry-After', () => {
     expect((await second).ok).toBe(true);
     expect(graph.service().stats().requestsByRoute.worksheets).toBe(2);
     expect(graph.service().stats().cooldownViolations).toBe(0);
+    // The retry kept its place ahead of the call queued after it.
+    expect(order).toEqual(['worksheets', 'worksheets', 'usedRange']);
+    graph.server.events.removeListener('request:start', log);
   });
 
   test('an HTTP-date Retry-After is honoured the same way', async () => {

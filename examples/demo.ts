@@ -1,0 +1,35 @@
+/**
+ * npm run demo             the workload below, with progress, against an embedded emulator
+ * npm run demo -- --json   the same, printing only one JSON summary on stdout
+ *
+ * With WORKBOOK_SESSIONS_TENANT_ID, WORKBOOK_SESSIONS_CLIENT_ID and WORKBOOK_SESSIONS_ITEM set (see
+ * examples/support/target.ts), a smaller workload runs against Microsoft Graph instead, signing in
+ * with a device code.
+ *
+ * Exits 0 when every session was closed, 1 when any was left open (or the demo itself failed).
+ */
+import { runEmulatorDemo, PER_WORKBOOK_CONCURRENCY } from './demo/emulator-workload.js';
+import { runGraphDemo } from './demo/graph-workload.js';
+import { Progress } from './demo/progress.js';
+import { formatSummary } from './demo/summary.js';
+import { graphEnvironment } from './support/target.js';
+
+const json = process.argv.includes('--json');
+const progress = new Progress({ quiet: json });
+const env = graphEnvironment();
+
+try {
+  if (!json) {
+    console.log(
+      env === undefined
+        ? 'workbook-sessions demo: an embedded Excel workbook service emulator, no Microsoft account needed'
+        : `workbook-sessions demo against Microsoft Graph: ${env.item}`,
+    );
+  }
+  const summary = env === undefined ? await runEmulatorDemo(progress) : await runGraphDemo(progress, env);
+  console.log(json ? JSON.stringify(summary) : formatSummary(summary, PER_WORKBOOK_CONCURRENCY));
+  process.exitCode = summary.ok ? 0 : 1;
+} catch (error) {
+  console.error('the demo failed:', error);
+  process.exitCode = 1;
+}

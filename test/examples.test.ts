@@ -1,0 +1,126 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs an example as a user would (`node --import tsx examples/...`), against the emulator. */
+function run(file: string, args: readonly string[] = []): Promise<Run> {
+  const env = { ...process.env };
+  // Never reach for a real tenant from the tests, whatever the developer's shell has set.
+  for (const key of Object.keys(env)) if (key.startsWith('WORKBOOK_SESSIONS_')) delete env[key];
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', file, ...args], { cwd: root, env, timeout: 50_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function expectSuccess(result: Run): void {
+  if (result.code !== 0) throw new Error(`exit code ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
+}
+
+describe('examples run against the emulator and exit 0', { timeout: 60_000 }, () => {
+  it('quick-start.ts closes its `await using` session at the end of the scope', async () => {
+    const result = await run('examples/quick-start.ts');
+    expectSuccess(result);
+    expect(result.stdout).toContain('worksheets: Sheet1, Sales');
+    expect(result.stdout).toMatch(/closed session \S+ \(disposed\)/);
+    expect(result.stdout).toContain('sessions open on the emulator: 0');
+  });
+
+  it('with-session.mjs (plain JavaScript) closes the session when the callback returns and when it throws', async () => {
+    const result = await run('examples/with-session.mjs');
+    expectSuccess(result);
+    expect(result.stdout).toContain('withSession rejected: the report could not be built');
+    expect(result.stdout).toContain('the session the callback held is closed');
+    expect(result.stdout).toContain('a late call fails with SessionClosedError (reason: disposed)');
+    expect(result.stdout).toContain('sessions open on the emulator: 0');
+  });
+
+  it('http-server.ts --self-test serves requests, then shuts down gracefully on a real SIGTERM', async () => {
+    const result = await run('examples/http-server.ts', ['--self-test']);
+    expectSuccess(result);
+    expect(result.stdout).toContain('GET /sheets -> 200 ["Sheet1","Sales"]');
+    expect(result.stdout).toContain('POST /sales -> 201');
+    expect(result.stdout).toContain('SIGTERM: no new connections; waiting for requests in flight');
+    // The request in flight at SIGTERM finished before the sessions were closed.
+    const signal = result.stdout.indexOf('SIGTERM:');
+    const lastAnswer = result.stdout.lastIndexOf('GET /sales -> 200');
+    const closing = result.stdout.indexOf('requests done; closing workbook sessions');
+    expect(signal).toBeLessThan(lastAnswer);
+    expect(lastAnswer).toBeLessThan(closing);
+    expect(result.stdout).toContain('sessions open on the emulator: 0');
+  });
+
+  it("shutdown-helper.ts closes the held session from the app's own SIGTERM handler", async () => {
+    const result = await run('examples/shutdown-helper.ts');
+    expectSuccess(result);
+    expect(result.stdout).toContain('[app] SIGTERM received, shutting down');
+    expect(result.stdout).toMatch(/\[sessions\] \S+ closed \(shutdown\)/);
+    expect(result.stdout).toContain('[app]   sessions: 1 closed, 0 already expired, 0 left open');
+    expect(result.stdout).toContain('[app]   sessions open on the emulator: 0');
+  });
+
+  it('error-handling.ts meets each typed error and says what to do', async () => {
+    const result = await run('examples/error-handling.ts');
+    expectSuccess(result);
+    expect(result.stdout).toContain('GraphRequestError (status 400, graphCode invalidArgument');
+    expect(result.stdout).toContain('GraphRequestError (status 429, graphCode tooManyRequests, innerCode tooManyRequestsUncategorized, attempt 2, retryAfterMs 1000)');
+    expect(result.stdout).toContain('GraphRequestError (status 504');
+    expect(result.stdout).toContain("SessionClosedError (reason 'disposed')");
+    expect(result.stdout).toContain("SessionClosedError (reason 'failed')");
+    expect(result.stdout).toContain('SessionExpiredError');
+    expect(result.stdout).toContain('ManagerShutDownError');
+    expect(result.stdout).toContain('TypeError: a programming error');
+    expect(result.stdout).toContain('sessions open on the emulator: 0');
+  });
+});
+
+describe('demo', { timeout: 60_000 }, () => {
+  it('demo.ts --json prints one JSON object: nothing left open, library and emulator agree', async () => {
+    const result = await run('examples/demo.ts', ['--json']);
+    expectSuccess(result);
+    const summary = JSON.parse(result.stdout) as {
+      ok: boolean;
+      durationMs: number;
+      leftOpen: number;
+      retries: number;
+      reopened: number;
+      expired: number;
+      server: { created: number; closed: number; open: number; faultsInjected: number; cooldownViolations: number; maxInFlightPerWorkbook: number };
+      checks: { name: string; ok: boolean }[];
+      workbooks: Record<string, { closedBy: Record<string, number> }>;
+    };
+    expect(summary.ok).toBe(true);
+    expect(summary.leftOpen).toBe(0);
+    expect(summary.server.open).toBe(0);
+    expect(summary.server.cooldownViolations).toBe(0);
+    expect(summary.server.maxInFlightPerWorkbook).toBe(1);
+    expect(summary.retries).toBe(summary.server.faultsInjected);
+    expect(summary.reopened).toBe(2);
+    expect(summary.expired).toBe(1);
+    expect(summary.checks.filter((c) => !c.ok)).toEqual([]);
+    // Every way a session ends in the workload happened.
+    const reasons = Object.values(summary.workbooks).flatMap((w) => Object.keys(w.closedBy));
+    expect(new Set(reasons)).toEqual(new Set(['disposed', 'idle', 'shutdown']));
+    expect(summary.durationMs).toBeLessThan(15_000);
+  });
+
+  it('demo.ts prints its progress and a summary for people', async () => {
+    const result = await run('examples/demo.ts');
+    expectSuccess(result);
+    expect(result.stdout).toMatch(/sales\s+retried\s+POST \/tables\('Orders'\)\/rows\/add after 429/);
+    expect(result.stdout).toMatch(/report\s+closed\s+\S+\s+reason: idle/);
+    expect(result.stdout).toContain('Shutting down as on SIGTERM');
+    expect(result.stdout).toMatch(/sessions open after shutdown\s+0\s+0\s+ok/);
+    expect(result.stdout).toContain('ok: 0 sessions left open on the emulator.');
+  });
+});

@@ -154,7 +154,8 @@ export class SessionCore implements Reapable {
       );
       return this.#closing;
     }
-    if (this.state === 'closed' && this.closeError === undefined) return Promise.resolve();
+    // Ended without a close request (expired, failed): still one promise for every caller.
+    if (this.state === 'closed' && this.closeError === undefined) return (this.#closing = Promise.resolve());
     this.#closing = this.#startClose(reason);
     return this.#closing;
   }

@@ -72,7 +72,7 @@ let stopping: Promise<void> | undefined;
 function gracefulShutdown(signal: NodeJS.Signals): Promise<void> {
   stopping ??= (async () => {
     console.log(`${signal}: no new connections; waiting for requests in flight`);
-    // Node 18.2+: idle keep-alive sockets would hold server.close() open.
+    // Idle keep-alive sockets would hold server.close() open (Node 18.2+ can close them).
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await closed;
@@ -112,7 +112,9 @@ if (selfTest) {
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  // While stopping, ask the client not to keep the connection: an idle keep-alive socket would hold server.close().
+  const headers = { 'content-type': 'application/json', ...(stopping === undefined ? {} : { connection: 'close' }) };
+  res.writeHead(status, headers).end(JSON.stringify(body));
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

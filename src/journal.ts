@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { abortableDelay } from './abortable.js';
 import { describe } from './validate.js';
@@ -16,6 +17,11 @@ export interface JournalEntry {
   readonly pid: number;
   /** A random token of the creating process: tells a live owner from a process that reused its pid. */
   readonly owner: string;
+  /**
+   * The creating process's host name. A pid means nothing on another host (or in another container
+   * with its own pid namespace), so sessions recorded elsewhere are never judged orphans here.
+   */
+  readonly host?: string;
 }
 
 /** What the manager records right after a createSession succeeds. */
@@ -38,7 +44,10 @@ export interface JournalCorruption {
 export interface JournalScan {
   /** Sessions whose owner process is gone: candidates for recovery. */
   readonly orphans: JournalEntry[];
-  /** Sessions of a live process (this one included): never touched. */
+  /**
+   * Sessions of a live process (this one included), or of another host, where liveness cannot be
+   * judged: never touched.
+   */
   readonly live: JournalEntry[];
   readonly corrupt: JournalCorruption[];
 }
@@ -76,10 +85,15 @@ export const JOURNAL_FILE_NAME = 'sessions.journal';
 const OPTION_KEYS = new Set(['path', 'compactAfterRemoves']);
 /** One token for the whole process: every journal this process writes names it as the owner. */
 const PROCESS_OWNER = randomBytes(12).toString('base64url');
+const HOST = hostname();
 /** Owner markers this process holds, by marker path, with how many journal instances use each. */
 const heldMarkers = new Map<string, { count: number; ready: Promise<void> }>();
 // A lock older than this whose holder cannot be identified (unreadable content) is taken over.
 const UNREADABLE_LOCK_STALE_MS = 30_000;
+// A lock held from another host, untouched for this long, is taken over; holders touch it every
+// LOCK_TOUCH_MS while they hold it.
+const FOREIGN_LOCK_STALE_MS = 300_000;
+const LOCK_TOUCH_MS = 60_000;
 
 /**
  * An append-only file of open sessions, so that the next start can close what a crash left open.
@@ -95,8 +109,10 @@ export class SessionJournal {
   #file: string | undefined;
   readonly #path: string;
   readonly #compactAfterRemoves: number;
-  // Set on first use, cleared never: resolving the path and creating the directory happen once.
+  // Set on first use, cleared never: the path is resolved once.
   #ready: Promise<string> | undefined;
+  // Set by the first write, cleared never: the directory is created once (reading creates nothing).
+  #writable: Promise<string> | undefined;
   // Ids recorded by this instance and not yet removed; remove() of any other id is a no-op.
   readonly #recorded = new Set<string>();
   // Counts remove() calls since the last compaction check; reset by each check.
@@ -141,7 +157,7 @@ export class SessionJournal {
    */
   async record(entry: JournalRecord): Promise<void> {
     checkRecord(entry);
-    const file = await this.file();
+    const file = await this.#fileForWriting();
     await this.#holdMarker(file);
     this.#recorded.add(entry.id);
     const line: OpenLine = {
@@ -152,6 +168,7 @@ export class SessionJournal {
       createdAt: entry.createdAt,
       pid: process.pid,
       owner: PROCESS_OWNER,
+      host: HOST,
     };
     try {
       await appendLine(file, JSON.stringify(line));
@@ -193,7 +210,7 @@ export class SessionJournal {
     const orphans: JournalEntry[] = [];
     const live: JournalEntry[] = [];
     for (const entry of parsed.open.values()) {
-      (await liveness.isAlive(entry.owner, entry.pid) ? live : orphans).push(entry);
+      (await liveness.isAlive(entry.owner, entry.pid, entry.host) ? live : orphans).push(entry);
     }
     return { orphans, live, corrupt: parsed.corrupt };
   }
@@ -204,7 +221,7 @@ export class SessionJournal {
    */
   async markClosed(id: string, reason: JournalCloseReason): Promise<void> {
     const line: CloseLine = { op: 'close', id, at: Date.now(), reason };
-    await appendLine(await this.file(), JSON.stringify(line));
+    await appendLine(await this.#fileForWriting(), JSON.stringify(line));
   }
 
   /**
@@ -214,15 +231,22 @@ export class SessionJournal {
    * aborts. Resolves a function that releases the lock.
    */
   async lock(options: { readonly wait?: boolean; readonly signal?: AbortSignal } = {}): Promise<(() => Promise<void>) | undefined> {
-    const file = await this.file();
+    const file = await this.#fileForWriting();
     const lockPath = `${file}.lock`;
     const token = randomBytes(9).toString('base64url');
-    const content = JSON.stringify({ pid: process.pid, owner: PROCESS_OWNER, token, startId: await ownStartId(), at: Date.now() });
+    const content = JSON.stringify({ pid: process.pid, owner: PROCESS_OWNER, host: HOST, token, startId: await ownStartId(), at: Date.now() });
     for (let attempt = 0; ; attempt++) {
       options.signal?.throwIfAborted();
       try {
         await writeNewFile(lockPath, content);
+        // Set while the lock is held, cleared on release: keeps the lock fresh for other hosts' eyes.
+        const touch = setInterval(() => {
+          const now = new Date();
+          fs.utimes(lockPath, now, now).catch(() => undefined);
+        }, LOCK_TOUCH_MS);
+        touch.unref();
         return async () => {
+          clearInterval(touch);
           // Remove the lock only if it is still ours (a holder presumed dead may have had it taken over).
           const now = await readIfExists(lockPath);
           if (now.includes(`"token":"${token}"`)) await fs.rm(lockPath, { force: true });
@@ -308,11 +332,12 @@ export class SessionJournal {
     const prefix = `${path.basename(file)}.owner-`;
     const liveness = new OwnerLiveness(file);
     let dropped = 0;
-    for (const name of await fs.readdir(dir)) {
+    for (const name of await readDirectory(dir)) {
       if (!name.startsWith(prefix) || !name.endsWith('.lock')) continue;
       const owner = name.slice(prefix.length, -'.lock'.length);
       const marker = await liveness.marker(owner);
-      if (marker === undefined || !(await liveness.isAlive(owner, marker.pid))) {
+      if (marker !== undefined && marker.host !== undefined && marker.host !== HOST) continue;
+      if (marker === undefined || !(await liveness.isAlive(owner, marker.pid, marker.host))) {
         await fs.rm(path.join(dir, name), { force: true });
         dropped++;
       }
@@ -349,9 +374,16 @@ export class SessionJournal {
       }
     }
     const file = isDirectory ? path.join(absolute, JOURNAL_FILE_NAME) : absolute;
-    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     this.#file = file;
     return file;
+  }
+
+  #fileForWriting(): Promise<string> {
+    this.#writable ??= this.file().then(async (file) => {
+      await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      return file;
+    });
+    return this.#writable;
   }
 
   async #holdMarker(file: string): Promise<void> {
@@ -363,7 +395,7 @@ export class SessionJournal {
     let held = heldMarkers.get(markerPath);
     if (held === undefined) {
       const ready = (async () => {
-        const content = JSON.stringify({ pid: process.pid, owner: PROCESS_OWNER, startId: await ownStartId(), at: Date.now() });
+        const content = JSON.stringify({ pid: process.pid, owner: PROCESS_OWNER, host: HOST, startId: await ownStartId(), at: Date.now() });
         const tmp = `${markerPath}.tmp-${randomBytes(6).toString('hex')}`;
         await writeNewFile(tmp, content);
         await fs.rename(tmp, markerPath);
@@ -397,6 +429,7 @@ export class SessionJournal {
     }
     const holder = parseLockContent(text);
     if (holder === undefined) return Date.now() - mtimeMs > UNREADABLE_LOCK_STALE_MS;
+    if (holder.host !== undefined && holder.host !== HOST) return Date.now() - mtimeMs > FOREIGN_LOCK_STALE_MS;
     const probe = await probeProcess(holder.pid);
     if (!probe.alive) return true;
     return holder.startId !== undefined && probe.startId !== undefined && holder.startId !== probe.startId;
@@ -416,6 +449,8 @@ interface OpenLine {
   createdAt: number;
   pid: number;
   owner: string;
+  /** Absent in lines written by hand or by older versions: then taken as this host. */
+  host?: string;
 }
 
 interface CloseLine {
@@ -466,8 +501,8 @@ export function parseJournal(text: string): ParsedJournal {
       closed.add(record.id);
       open.delete(record.id);
     } else if (!closed.has(record.id) && !open.has(record.id)) {
-      const { workbook, id, persistChanges, createdAt, pid, owner } = record;
-      open.set(id, { workbook, id, persistChanges, createdAt, pid, owner });
+      const { workbook, id, persistChanges, createdAt, pid, owner, host } = record;
+      open.set(id, { workbook, id, persistChanges, createdAt, pid, owner, ...(host === undefined ? {} : { host }) });
     }
   });
   return { open, corrupt, lines: count };
@@ -487,6 +522,7 @@ function checkLine(value: unknown): string | undefined {
   // A pid <= 0 would address process groups when probed: refuse it.
   if (typeof record.pid !== 'number' || !Number.isSafeInteger(record.pid) || record.pid <= 0) return 'open record without a positive integer `pid`';
   if (typeof record.owner !== 'string' || !/^[\w-]{1,64}$/.test(record.owner)) return 'open record without a valid `owner` token';
+  if (record.host !== undefined && typeof record.host !== 'string') return 'open record with a non-string `host`';
   return undefined;
 }
 
@@ -577,6 +613,15 @@ async function readIfExists(file: string): Promise<string> {
   }
 }
 
+async function readDirectory(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return [];
+    throw error;
+  }
+}
+
 /** Moves a stale lock aside and removes it; if it turns out to be a fresh lock, puts it back. */
 async function takeOverStaleLock(lockPath: string): Promise<void> {
   const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`;
@@ -598,6 +643,7 @@ async function takeOverStaleLock(lockPath: string): Promise<void> {
 
 interface LockContent {
   pid: number;
+  host?: string;
   startId?: string;
   at?: number;
 }
@@ -608,6 +654,7 @@ function parseLockContent(text: string): LockContent | undefined {
     if (typeof value.pid !== 'number' || !Number.isSafeInteger(value.pid) || value.pid <= 0) return undefined;
     return {
       pid: value.pid,
+      ...(typeof value.host === 'string' ? { host: value.host } : {}),
       ...(typeof value.startId === 'string' ? { startId: value.startId } : {}),
       ...(typeof value.at === 'number' ? { at: value.at } : {}),
     };
@@ -640,7 +687,9 @@ class OwnerLiveness {
     return marker;
   }
 
-  isAlive(owner: string, pid: number): Promise<boolean> {
+  isAlive(owner: string, pid: number, host: string | undefined): Promise<boolean> {
+    // Another host's pids cannot be probed from here: count its sessions as live.
+    if (host !== undefined && host !== HOST) return Promise.resolve(true);
     const key = `${owner}:${pid}`;
     let result = this.#results.get(key);
     if (result === undefined) {
@@ -666,7 +715,7 @@ class OwnerLiveness {
       const dir = path.dirname(this.#file);
       const prefix = `${path.basename(this.#file)}.owner-`;
       const byPid = new Map<number, LockContent[]>();
-      for (const name of await fs.readdir(dir)) {
+      for (const name of await readDirectory(dir)) {
         if (!name.startsWith(prefix) || !name.endsWith('.lock')) continue;
         const marker = await this.marker(name.slice(prefix.length, -'.lock'.length));
         if (marker === undefined) continue;

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { abortReason } from './abortable.js';
 import { shortId } from './ids.js';
 import type { JournalCorruption, JournalEntry, SessionJournal } from './journal.js';
@@ -14,6 +15,8 @@ export interface RecoveredSession {
   readonly createdAt: number;
   /** The process that created it. */
   readonly pid: number;
+  /** Set when the session was recorded on another host (its liveness cannot be judged here). */
+  readonly host?: string;
   /** For `expired`: `age` (past Graph's expiry, nothing sent) or `graph` (Graph no longer knew it). */
   readonly expiredBy?: 'age' | 'graph';
   /** For `failed`: why, without secrets. The session stays in the journal for the next recovery. */
@@ -29,7 +32,7 @@ export interface RecoveryReport {
   readonly expired: RecoveredSession[];
   /** Orphans whose close failed; they stay in the journal. */
   readonly failed: RecoveredSession[];
-  /** Sessions of live processes, left alone. */
+  /** Sessions of live processes, or recorded on another host, left alone. */
   readonly skippedLive: RecoveredSession[];
   /** With `dryRun`: the orphans a real run would close. */
   readonly wouldClose: RecoveredSession[];
@@ -185,6 +188,7 @@ function summary(entry: JournalEntry, extra: { expiredBy?: 'age' | 'graph'; erro
     persistChanges: entry.persistChanges,
     createdAt: entry.createdAt,
     pid: entry.pid,
+    ...(entry.host === undefined || entry.host === hostname() ? {} : { host: entry.host }),
     ...extra,
   };
 }

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ describe('SessionJournal', () => {
       ['open', 'session-three-0123456789'],
       ['close', 'session-two-0123456789'],
     ]);
-    expect(lines[0]).toMatchObject({ workbook: '/me/drive/items/A', persistChanges: true, pid: process.pid, owner: SessionJournal.processOwner });
+    expect(lines[0]).toMatchObject({ workbook: '/me/drive/items/A', persistChanges: true, pid: process.pid, owner: SessionJournal.processOwner, host: os.hostname() });
 
     const other = new SessionJournal({ path: file });
     const scan = await other.scan();
@@ -182,6 +183,19 @@ describe('SessionJournal', () => {
     await journal.close();
   });
 
+  it('never judges sessions recorded on another host orphans: pids there cannot be probed from here', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'sessions.journal');
+    await fs.writeFile(file, `${openLine({ id: 'elsewhere-0123456789', host: 'some-other-host', owner: 'remote' })}\n${openLine({ id: 'here-0123456789', host: os.hostname() })}\n`);
+    await fs.writeFile(`${file}.owner-remote.lock`, JSON.stringify({ pid: DEAD_PID, host: 'some-other-host', at: 1 }));
+    const journal = new SessionJournal({ path: dir });
+    const scan = await journal.scan();
+    expect(scan.live).toEqual([expect.objectContaining({ id: 'elsewhere-0123456789', host: 'some-other-host' })]);
+    expect(scan.orphans.map((e) => e.id)).toEqual(['here-0123456789']);
+    expect(await journal.dropDeadOwnerMarkers()).toBe(0);
+    expect(await fs.readdir(dir)).toContain('sessions.journal.owner-remote.lock');
+  });
+
   it('compact() rewrites the journal with the open records only, atomically, keeping mode 0o600', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'j.journal');
@@ -254,6 +268,16 @@ describe('SessionJournal', () => {
     expect(taken).toBeTypeOf('function');
     await taken?.();
     await expect(fs.stat(path.join(dir, 'sessions.journal.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
+
+    // Held from another host: only taken over once untouched for 5 minutes.
+    const lockPath = path.join(dir, 'sessions.journal.lock');
+    await fs.writeFile(lockPath, JSON.stringify({ pid: DEAD_PID, host: 'some-other-host', token: 'y', at: 1 }));
+    expect(await a.lock({ wait: false })).toBeUndefined();
+    const old = new Date(Date.now() - 301_000);
+    await fs.utimes(lockPath, old, old);
+    const foreign = await a.lock({ wait: false });
+    expect(foreign).toBeTypeOf('function');
+    await foreign?.();
   });
 
   it('lock() rejects with the signal reason when aborted while waiting', async () => {

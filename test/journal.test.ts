@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SessionJournal, parseJournal, probeProcess } from '../src/journal.js';
-import { DEAD_PID, closeLine, killAllChildren, openLine, spawnChild, tempDir } from './fixtures/journal-spawn.js';
+import { DEAD_PID, closeLine, killAllChildren, openLine, spawnChild, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
 const record = (id: string, persistChanges = true) => ({ workbook: '/me/drive/items/A', id, persistChanges, createdAt: Date.now() });
 const fileLines = async (file: string) => (await fs.readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
@@ -12,6 +12,8 @@ const fileLines = async (file: string) => (await fs.readFile(file, 'utf8')).spli
 afterEach(async () => {
   await killAllChildren();
 });
+
+afterAll(removeTempDirs);
 
 describe('SessionJournal', () => {
   it('record() and remove() append one line each; scan() lists what is still open, as live for this process', async () => {

@@ -2,12 +2,12 @@
 // some are killed with SIGKILL, and other processes recover what they left.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBearerClient } from '../src/graph-client.js';
 import type { RecoveryReport } from '../src/recovery.js';
 import { SessionManager } from '../src/session-manager.js';
 import { startEmulator, type RunningEmulator } from '../src/testing/index.js';
-import { killAllChildren, spawnChild, tempDir, type Child } from './fixtures/journal-spawn.js';
+import { killAllChildren, spawnChild, removeTempDirs, tempDir, type Child } from './fixtures/journal-spawn.js';
 
 const WORKBOOKS = ['/me/drive/items/A', '/me/drive/items/B'];
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -45,6 +45,8 @@ function runCli(args: readonly string[], env: Record<string, string> = {}): Prom
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+afterAll(removeTempDirs);
 
 describe('crash recovery across processes', () => {
   it('a child with 10 open sessions is killed with SIGKILL; a new process recovers and the emulator counts 0 open', async () => {

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SessionJournal } from '../src/journal.js';
 import { recoverOrphans, type SessionCloser } from '../src/recovery.js';
-import { DEAD_PID, openLine, tempDir } from './fixtures/journal-spawn.js';
+import { DEAD_PID, openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
 const NOW = 1_800_000_000_000;
 const now = () => NOW;
@@ -28,6 +28,8 @@ function countingCloser(answer: (id: string) => 'closed' | 'expired' | Error = (
 }
 
 const orphanIds = (n: number) => Array.from({ length: n }, (_, i) => `orphan-session-${i}-0123456789abcdef`);
+
+afterAll(removeTempDirs);
 
 describe('recoverOrphans', () => {
   it('closes the sessions of processes that are gone, drops them from the journal, and reports shortened ids', async () => {

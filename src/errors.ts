@@ -6,6 +6,8 @@ export type GraphFailureKind =
   | 'http'
   /** No answer: the connection failed or was dropped. */
   | 'network'
+  /** Nothing was sent: the Graph client failed first (most often its auth provider could not get a token). Never retried. */
+  | 'client'
   /** An answer we could not use: not JSON, no session id, an unknown operation status. */
   | 'malformed'
   /** A `Location` or `resourceLocation` pointing at a host other than the Graph host; not followed. */

@@ -476,6 +476,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       scheduler: this.#scheduler,
       tracked: async (core, reopened) => {
         this.#sessions.add(core);
+        // A reopened session is a new session: how the old one ended does not describe it.
+        this.#expiredOnClose.delete(core);
         this.#reaper.track(core, this.#nextDue(core));
         if (reopened === undefined) {
           this.#totals.opened++;

@@ -47,14 +47,9 @@ export function checkSignal(name: string, value: unknown): AbortSignal | undefin
 // A path segment of an id: no separators, no query or fragment, no control characters or whitespace.
 const SEGMENT = String.raw`[^/?#\s\x00-\x1f\x7f]+`;
 const CONTROL = /[\x00-\x1f\x7f]/;
-const WORKBOOK_PATTERNS = [
-  new RegExp(`^/me/drive/items/${SEGMENT}$`),
-  new RegExp(`^/drives/${SEGMENT}/items/${SEGMENT}$`),
-  new RegExp(`^/sites/${SEGMENT}/drive/items/${SEGMENT}$`),
-  new RegExp(`^/users/${SEGMENT}/drive/items/${SEGMENT}$`),
-  new RegExp(`^/groups/${SEGMENT}/drive/items/${SEGMENT}$`),
-  /^\/me\/drive\/root:\/[^?#:\x00-\x1f\x7f]+:$/,
-];
+// The drive that holds the item, then the item by id or by path.
+const DRIVE = `(?:/me/drive|/drives/${SEGMENT}|/sites/${SEGMENT}/drive|/users/${SEGMENT}/drive|/groups/${SEGMENT}/drive)`;
+const WORKBOOK_PATTERN = new RegExp(`^${DRIVE}(?:/items/${SEGMENT}|/root:/[^?#:\\x00-\\x1f\\x7f]+:)$`);
 /* eslint-enable no-control-regex */
 
 /**
@@ -64,16 +59,17 @@ const WORKBOOK_PATTERNS = [
 export function checkWorkbook(value: unknown): string {
   if (typeof value !== 'string') throw new TypeError(`Expected \`workbook\` to be a drive-item path string, got ${describe(value)}`);
   const hint =
-    'a drive-item path: /me/drive/items/{id}, /drives/{drive-id}/items/{id}, /sites/{site-id}/drive/items/{id}, /users/{user}/drive/items/{id}, /groups/{group}/drive/items/{id} or /me/drive/root:/{path}:';
+    'a drive-item path: /me/drive/items/{id}, /drives/{drive-id}/items/{id}, /sites/{site-id}/drive/items/{id}, /users/{user}/drive/items/{id}, /groups/{group}/drive/items/{id}, or /me/drive/root:/{path}: (any of those drives with root:/{path}:)';
   if (/\/workbook(\/|$)/.test(value)) {
     throw new TypeError(`Expected \`workbook\` to be ${hint}, without /workbook; got ${describe(value)}`);
   }
   // URL parsers read `%2e` as `.` and a backslash as `/`, so `%2e%2e` and `..\` climb out like `..`.
   const segments = value.split(/[/\\]/).map((s) => s.replace(/%2e/gi, '.'));
-  if (!WORKBOOK_PATTERNS.some((pattern) => pattern.test(value)) || segments.some((s) => s === '.' || s === '..' || s === '.:' || s === '..:')) {
+  if (!WORKBOOK_PATTERN.test(value) || segments.some((s) => s === '.' || s === '..' || s === '.:' || s === '..:')) {
     throw new TypeError(`Expected \`workbook\` to be ${hint}; got ${describe(value)}`);
   }
-  if (value.startsWith('/me/drive/root:/') && segments.slice(4).some((s) => s === '')) {
+  const rootPath = /\/root:(\/.*):$/.exec(value)?.[1];
+  if (rootPath !== undefined && rootPath.split('/').slice(1).some((s) => s === '')) {
     throw new TypeError(`Expected \`workbook\` to be ${hint}; got ${describe(value)}`);
   }
   return value;

@@ -252,6 +252,9 @@ export class GraphTransport {
       }
     } catch (error) {
       if (call.signal?.aborted) throw call.signal.reason;
+      if (!isFetchFailure(error)) {
+        throw new GraphRequestError({ kind: 'client', method: call.method, path: call.path, detail: `the Graph client failed before sending: ${describeFailure(error)}`, cause: networkCause(error) });
+      }
       throw new GraphRequestError({ kind: 'network', method: call.method, path: call.path, detail: 'no answer (connection failed or dropped)', cause: networkCause(error) });
     }
     return readAnswer(call, response, now());
@@ -312,6 +315,26 @@ function clientBase(client: Client): { origin: string; version: string } {
   const baseUrl = typeof config?.baseUrl === 'string' ? config.baseUrl : GRAPH_BASE_URL;
   const version = typeof config?.defaultVersion === 'string' ? config.defaultVersion : 'v1.0';
   return { origin: new URL(baseUrl).origin, version };
+}
+
+/**
+ * True when fetch itself failed (no answer). The Graph client wraps such failures in a GraphError
+ * whose `code` is the original error's name, `TypeError` for fetch; anything else (an auth
+ * provider that threw, a middleware bug) happened before a request left.
+ */
+function isFetchFailure(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, code, statusCode } = error as { name?: unknown; code?: unknown; statusCode?: unknown };
+  if (name === 'TypeError') return true;
+  return statusCode === -1 && code === 'TypeError';
+}
+
+function describeFailure(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return String(error);
+  const { code, message, body } = error as { code?: unknown; message?: unknown; body?: unknown };
+  const text = typeof body === 'string' && body !== '' ? body : typeof message === 'string' && message !== '' ? message : String(code ?? 'unknown error');
+  const safe = redactSecrets(text);
+  return safe.length > 200 ? `${safe.slice(0, 197)}...` : safe;
 }
 
 function networkCause(error: unknown): Error | undefined {

@@ -220,6 +220,26 @@ describe('retries', () => {
     await book.close();
   });
 
+  test('a token that cannot be had fails at once as a client error, without retries or requests', async () => {
+    const { SessionManager, createBearerClient } = await import('../src/index.js');
+    const client = createBearerClient({
+      baseUrl: env.emulator.url,
+      token: () => {
+        throw new Error('AADSTS70043: the refresh token has expired');
+      },
+    });
+    const sessions = new SessionManager({ client, exitHooks: false });
+    const retried: unknown[] = [];
+    sessions.on('retried', (e) => retried.push(e));
+    const error = (await sessions.open(BOOK_A).catch((e: unknown) => e)) as GraphRequestError;
+    expect(error).toBeInstanceOf(GraphRequestError);
+    expect(error.kind).toBe('client');
+    expect(error.message).toContain('AADSTS70043');
+    expect(retried).toEqual([]);
+    expect(env.service.stats().requests).toBe(0);
+    await sessions.shutdown();
+  });
+
   test('retries stop at the count, and the error says which attempt failed', async () => {
     const sessions = env.manager({ retries: 2, retryBaseDelayMs: 1, retryMaxDelayMs: 2 });
     const book = await sessions.open(BOOK_A);
@@ -380,6 +400,15 @@ describe('shutdown', () => {
     }
     expect(env.service.stats().open).toBe(0);
     expect(handles.every((h) => h.state === 'closed' && h.closeReason !== undefined)).toBe(true);
+  });
+
+  test('a session reopened after expiring is reported closed, not expired, when shutdown closes it', async () => {
+    const book = await sessions.open(BOOK_A);
+    env.service.expireSession(book.id);
+    await book.api('/worksheets').get();
+    const report = await sessions.shutdown();
+    expect(report).toMatchObject({ closed: 1, expired: 0, leftOpen: 0 });
+    expect(env.service.stats()).toMatchObject({ created: 2, closed: 1, expired: 1, open: 0 });
   });
 
   test('open() after shutdown is refused before any request', async () => {

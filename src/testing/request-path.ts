@@ -13,7 +13,7 @@ export interface WorkbookTarget {
 }
 
 const ITEM_PATTERN =
-  /^\/(?:(me)\/drive|users\/([^/]+)\/drive|drives\/([^/]+)|sites\/([^/]+)\/drive)(?:\/items\/([^/]+)|\/root:(\/[^:]+):)(?=\/|$)/;
+  /^\/(?:(me)\/drive|users\/([^/]+)\/drive|drives\/([^/]+)|sites\/([^/]+)\/drive|groups\/([^/]+)\/drive)(?:\/items\/([^/]+)|\/root:(\/[^:]+):)(?=\/|$)/;
 
 /** decodeURIComponent that leaves a malformed escape as it is instead of throwing. */
 export function safeDecode(text: string): string {
@@ -31,9 +31,9 @@ export function safeDecode(text: string): string {
 export function parseItem(path: string): { rawItem: string; item: string; rest: string } | undefined {
   const m = ITEM_PATTERN.exec(path);
   if (m === null) return undefined;
-  const [whole, me, user, drive, site, id, rootPath] = m;
+  const [whole, me, user, drive, site, group, id, rootPath] = m;
   const d = (s: string | undefined): string => safeDecode(s ?? '');
-  const owner = me !== undefined ? '/me/drive' : user !== undefined ? `/users/${d(user)}/drive` : drive !== undefined ? `/drives/${d(drive)}` : `/sites/${d(site)}/drive`;
+  const owner = me !== undefined ? '/me/drive' : user !== undefined ? `/users/${d(user)}/drive` : drive !== undefined ? `/drives/${d(drive)}` : site !== undefined ? `/sites/${d(site)}/drive` : `/groups/${d(group)}/drive`;
   const item = id !== undefined ? `${owner}/items/${d(id)}` : `${owner}/root:${d(rootPath)}:`;
   return { rawItem: whole, item, rest: path.slice(whole.length) };
 }

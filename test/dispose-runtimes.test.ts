@@ -70,6 +70,8 @@ describe('the built package with `await using`', () => {
     await mkdir(dir, { recursive: true });
     const file = join(dir, 'await-using.mjs');
     await writeFile(file, lowered);
+    // The suite runs on the machine's Node, not on the Node 24 binary installed for the other test.
+    expect(process.execPath).not.toBe(node24);
     const result = await runFixture(process.execPath, file);
     expect(result.node).toBe(process.versions.node);
     expectScopeBehaviour(result);

@@ -43,6 +43,8 @@ export class Scheduler {
   async run<T>(workbook: string, task: () => Promise<T>, options: { priority: number; signal?: AbortSignal | undefined }): Promise<T> {
     const lane = this.#lane(workbook);
     lane.active++;
+    // A cooldown holds the process open only while work waits behind it.
+    lane.timer?.ref();
     this.#queued++;
     const enqueue = { priority: options.priority, ...(options.signal === undefined ? {} : { signal: options.signal }) };
     let started = false;
@@ -85,6 +87,7 @@ export class Scheduler {
       lane.queue.start();
       this.#dropIfIdle(workbook, lane);
     }, ms);
+    if (lane.active === 0) lane.timer.unref();
   }
 
   /** When `workbook`'s lane may start again (epoch ms), or 0 when it is not cooling down. */
@@ -128,6 +131,11 @@ export class Scheduler {
   }
 
   #dropIfIdle(workbook: string, lane: Lane): void {
-    if (lane.active === 0 && lane.timer === undefined && this.#lanes.get(workbook) === lane) this.#lanes.delete(workbook);
+    if (lane.active !== 0) return;
+    if (lane.timer !== undefined) {
+      lane.timer.unref();
+      return;
+    }
+    if (this.#lanes.get(workbook) === lane) this.#lanes.delete(workbook);
   }
 }

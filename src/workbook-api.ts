@@ -1,4 +1,4 @@
-import { ResponseType, RetryHandlerOptions, type Client } from '@microsoft/microsoft-graph-client';
+import { RedirectHandlerOptions, ResponseType, RetryHandlerOptions, type Client } from '@microsoft/microsoft-graph-client';
 import { abortableDelay } from './abortable.js';
 import { GraphRequestError } from './errors.js';
 import { GRAPH_BASE_URL } from './graph-client.js';
@@ -60,8 +60,10 @@ export interface TransportOptions {
   readonly random: () => number;
 }
 
-// The Graph client's own RetryHandler is turned off for our requests, so retries never multiply.
-const NO_CLIENT_RETRY = [new RetryHandlerOptions(0, 0)];
+// The Graph client's own RetryHandler is turned off for our requests, so retries never multiply;
+// and redirects are not followed: workbook calls do not redirect, and a redirect would carry the
+// session id to wherever it points.
+const CLIENT_OPTIONS = [new RetryHandlerOptions(0, 0), new RedirectHandlerOptions(0)];
 const MAX_POLL_INTERVAL_MS = 30_000;
 
 /**
@@ -229,7 +231,7 @@ export class GraphTransport {
   async #send(call: GraphCall): Promise<GraphAnswer> {
     const { client, now } = this.#options;
     const sessionId = call.session?.() ?? call.sessionId;
-    let request = client.api(call.path).middlewareOptions(NO_CLIENT_RETRY).responseType(ResponseType.RAW);
+    let request = client.api(call.path).middlewareOptions(CLIENT_OPTIONS).responseType(ResponseType.RAW);
     if (sessionId !== undefined) request = request.header('workbook-session-id', sessionId);
     for (const [name, value] of Object.entries(call.headers ?? {})) request = request.header(name, value);
     if (call.query !== undefined) request = request.query({ ...call.query });

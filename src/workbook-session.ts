@@ -200,6 +200,12 @@ export class SessionCore implements Reapable {
     if (signal?.aborted) throw signal.reason;
     if (this.#reopening !== undefined) return this.#reopening;
     if (this.state === 'open') return;
+    if (this.state === 'closing' && this.reason === 'idle' && this.#closing !== undefined) {
+      // The idle close is on its way: let it finish, then reopen below.
+      await this.#closing.catch(() => undefined);
+      if (this.#reopening !== undefined) return this.#reopening;
+      if ((this.state as SessionState) === 'open') return;
+    }
     const reopenable =
       this.state === 'closed' && this.persistChanges && (this.reason === 'idle' || this.reason === 'expired') && this.closeError === undefined;
     if (!reopenable || !this.#host.mayReopen()) throw this.closedError();

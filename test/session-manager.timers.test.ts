@@ -139,6 +139,20 @@ describe('idle close', () => {
     expect(graph.service().stats()).toMatchObject({ created: 2, closed: 1, open: 1 });
   });
 
+  test('a call made while the idle close is in flight waits for it, then reopens', async () => {
+    const sessions = manager({ idleTimeoutMs: 5_000 });
+    const book = await sessions.open(BOOK_A);
+    graph.service().setLatency({ fixedMs: 1_000 });
+    await vi.advanceTimersByTimeAsync(5_500);
+    expect(book.state).toBe('closing');
+    const call = settle(book.api('/worksheets').get());
+    await vi.advanceTimersByTimeAsync(3_000);
+    await flush();
+    expect((await call).ok).toBe(true);
+    expect(book.state).toBe('open');
+    expect(graph.service().stats()).toMatchObject({ created: 2, closed: 1, open: 1 });
+  });
+
   test('no timer runs while no session is tracked', async () => {
     const sessions = manager({ idleTimeoutMs: 5_000 });
     expect(vi.getTimerCount()).toBe(0);

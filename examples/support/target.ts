@@ -12,26 +12,13 @@
  */
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { createBearerClient, createGraphClient } from '../../src/index.js';
-import { type RunningEmulator, type WorkbookSeed, startEmulator } from '../../src/testing/index.js';
+import { type RunningEmulator, sampleWorkbook, startEmulator } from '../../src/testing/index.js';
 
 /** The workbook the examples use on the emulator. */
 export const EXAMPLE_WORKBOOK = '/me/drive/items/01EXAMPLEBOOK';
 
-/** A small workbook: a `Sheet1` with a few cells and a `Sales` table on its own sheet. */
-export function salesWorkbook(): WorkbookSeed {
-  return {
-    worksheets: {
-      Sheet1: {
-        cells: [
-          ['region', 'fruit', 'qty'],
-          ['north', 'apple', 10],
-          ['south', 'banana', 7],
-        ],
-      },
-      Sales: { tables: { Sales: { columns: ['region', 'fruit', 'qty'], rows: [['north', 'apple', 10]] } } },
-    },
-  };
-}
+/** A small workbook: a `Sheet1` with a few cells and a `Sales` table; the emulator's own sample. */
+export const salesWorkbook = sampleWorkbook;
 
 export interface ExampleTarget extends AsyncDisposable {
   readonly kind: 'emulator' | 'graph';

@@ -1,5 +1,6 @@
 export { WorkbookService } from './service.js';
 export { startEmulator } from './http-server.js';
+export { SAMPLE_WORKBOOK_PATH, sampleWorkbook } from './sample-workbook.js';
 export { DroppedConnectionError, isDroppedConnection } from './responses.js';
 export type { EmulatorOptions, RunningEmulator } from './http-server.js';
 export type { FaultKind, LatencyOptions, RandomFaultOptions, RouteName, WorkbookSeed, WorkbookServiceOptions } from './options.js';

@@ -136,6 +136,7 @@ export async function shutdownDrain(config: DrainConfig): Promise<BenchResult[]>
           bareParallelMs: Math.round(median(ms('bareParallel'))),
           ratioToBareParallel: round(median(ours.map((t, i) => t / (ms('bareParallel')[i] as number))), 3),
           cpuMs: Math.round(median(runs.ours.map((d) => d.cpuMs))),
+          bareParallelCpuMs: Math.round(median(runs.bareParallel.map((d) => d.cpuMs))),
           emulatorCpuMs: Math.round(median(runs.ours.map((d) => d.emulatorCpuMs))),
           leftOpen: Math.max(...runs.ours.map((d) => d.leftOpen)),
           serverOpen: Math.max(...Object.values(runs).flat().map((d) => d.serverOpen)),

@@ -26,14 +26,16 @@ export async function throttledDrain(config: ThrottledConfig): Promise<BenchResu
     const ideal = drainIdealMs(config.sessions, perWorkbook, config.concurrency, config.latencyMs) + cooldownMs;
     const times: number[] = [];
     const laneBounds: number[] = [];
-    let leftOpen = 0;
-    let serverOpen = 0;
+    const leftOpen: number[] = [];
+    const serverOpen: number[] = [];
+    const closeFailures: number[] = [];
     let throttled = 0;
     let cooldownViolations = 0;
     let maxInFlight = 0;
     for (let round = 0; round < config.rounds; round++) {
       await emulator.setFaults(undefined);
       await emulator.setLatency(0);
+      const openBefore = (await emulator.stats()).open;
       const manager = benchManager(client, { concurrency: config.concurrency });
       await openSpread(manager, workbooks, config.sessions);
       const retriesByWorkbook = new Map<string, number>();
@@ -47,8 +49,9 @@ export async function throttledDrain(config: ThrottledConfig): Promise<BenchResu
       let report: Awaited<ReturnType<typeof manager.shutdown>> | undefined;
       times.push(await timed(async () => (report = await manager.shutdown({ timeoutMs: 120_000 }))));
       const stats = await emulator.stats();
-      leftOpen = Math.max(leftOpen, report?.leftOpen ?? NaN);
-      serverOpen = Math.max(serverOpen, stats.open);
+      leftOpen.push(report?.leftOpen ?? NaN);
+      serverOpen.push(stats.open - openBefore);
+      closeFailures.push(manager.stats().totals.closeFailures);
       throttled += stats.faultsInjected;
       cooldownViolations += stats.cooldownViolations;
       maxInFlight = Math.max(maxInFlight, stats.maxInFlightPerWorkbook);
@@ -76,9 +79,12 @@ export async function throttledDrain(config: ThrottledConfig): Promise<BenchResu
           throttledPerRound: Math.round(throttled / config.rounds),
           laneBoundMs: Math.round(median(laneBounds)),
           ratioToLaneBound: Number(median(times.map((ms, i) => ms / (laneBounds[i] as number))).toFixed(3)),
-          leftOpen,
-          serverOpen,
-          leftOpenMet: leftOpen === 0 && serverOpen === 0,
+          leftOpen: Math.max(...leftOpen),
+          serverOpen: Math.max(...serverOpen),
+          leftOpenMet: Math.max(...leftOpen, ...serverOpen) === 0,
+          leftOpenByRound: leftOpen,
+          serverOpenByRound: serverOpen,
+          closeFailuresByRound: closeFailures,
           cooldownViolations,
           maxInFlightPerWorkbook: maxInFlight,
         },

@@ -36,6 +36,8 @@ const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 export class SessionRegistry {
   // Every session by id, in creation order; entries stay after close/expiry (their data is dropped).
   readonly #byId = new Map<string, SessionRecord>();
+  // The open ones only, so a sweep costs what is open, not everything ever created; left on end.
+  readonly #open = new Set<SessionRecord>();
   // sessionInfoResource keys to session ids; filled with #byId.
   readonly #byInfoKey = new Map<string, string>();
   readonly #rng: SeededRandom;
@@ -73,6 +75,7 @@ export class SessionRegistry {
     };
     this.#byId.set(record.id, record);
     this.#byInfoKey.set(record.infoKey, record.id);
+    this.#open.add(record);
     return record;
   }
 
@@ -87,13 +90,14 @@ export class SessionRegistry {
 
   /** Marks open sessions past their timeout as expired. */
   sweep(now: number): void {
-    for (const s of this.#byId.values()) {
-      if (s.state === 'open' && now - s.lastActivity >= this.#timeoutMs(s.persistChanges)) this.end(s, 'expired');
+    for (const s of this.#open) {
+      if (now - s.lastActivity >= this.#timeoutMs(s.persistChanges)) this.end(s, 'expired');
     }
   }
 
   end(session: SessionRecord, state: 'closed' | 'expired'): void {
     if (session.state !== 'open') return;
+    this.#open.delete(session);
     session.state = state;
     session.data = undefined;
     this.#onEnd(session);

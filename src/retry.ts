@@ -123,26 +123,34 @@ export async function withRetries<T>(attempt: (attemptNumber: number) => Promise
   const now = run.now ?? Date.now;
   const random = run.random ?? Math.random;
   const started = now();
-  return pRetry(attempt, {
-    retries: run.policy.retries,
+  /** Carries out the decision on a failed attempt: throws to stop, waits (unless the lane does) to go on. */
+  const afterFailure = async (error: unknown, attemptNumber: number): Promise<void> => {
+    if (error instanceof GraphRequestError) error.attempt = attemptNumber;
+    const decision = decideRetry(error, {
+      attempt: attemptNumber,
+      idempotent: run.idempotent,
+      policy: run.policy,
+      elapsedMs: now() - started,
+      random: random(),
+    });
+    if (!decision.retry) throw error;
+    run.onRetry?.({ error: error as GraphRequestError, attempt: attemptNumber, delayMs: decision.delayMs, cooldown: decision.cooldown });
+    if (!decision.cooldown) await abortableDelay(decision.delayMs, run.signal);
+  };
+  // Most requests succeed the first time: that attempt runs without setting up the retry loop.
+  try {
+    return await attempt(1);
+  } catch (error) {
+    await afterFailure(error, 1);
+  }
+  return pRetry((n) => attempt(n + 1), {
+    retries: run.policy.retries - 1,
     minTimeout: 0,
     maxTimeout: 0,
     factor: 1,
     ...(run.signal === undefined ? {} : { signal: run.signal }),
-    onFailedAttempt: async ({ error, attemptNumber }) => {
-      if (error instanceof GraphRequestError) error.attempt = attemptNumber;
-      const decision = decideRetry(error, {
-        attempt: attemptNumber,
-        idempotent: run.idempotent,
-        policy: run.policy,
-        elapsedMs: now() - started,
-        random: random(),
-      });
-      // Throwing here ends p-retry with this error: the decision said stop.
-      if (!decision.retry) throw error;
-      run.onRetry?.({ error: error as GraphRequestError, attempt: attemptNumber, delayMs: decision.delayMs, cooldown: decision.cooldown });
-      if (!decision.cooldown) await abortableDelay(decision.delayMs, run.signal);
-    },
+    // Throwing here ends p-retry with this error: the decision said stop.
+    onFailedAttempt: ({ error, attemptNumber }) => afterFailure(error, attemptNumber + 1),
     shouldRetry: () => true,
   });
 }

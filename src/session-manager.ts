@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { abortReason, raceAbort } from './abortable.js';
 import { ManagerShutDownError, isGraphRequestError, suppressedError } from './errors.js';
@@ -415,13 +415,23 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   async #runShutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<ShutdownReport> {
     const started = Date.now();
     this.#log('info', 'shutting down', { sessions: this.#sessions.size, timeoutMs });
+    // Aborted when the deadline passes or the caller's signal fires: closes still waiting (in a lane,
+    // a backoff, a cooldown) stop then, so nothing of ours runs on after shutdown() resolves.
+    const deadline = new AbortController();
+    // Every close listens to it (its queue wait, its backoff, its fetch): many listeners are expected.
+    setMaxListeners(0, deadline.signal);
+    const timer = setTimeout(() => deadline.abort(new Error(`shutdown deadline of ${timeoutMs} ms passed`)), timeoutMs);
+    timer.unref();
+    const onAbort = (): void => deadline.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     const outcomes = new Map<SessionCore, ShutdownSessionOutcome['outcome']>();
     const closeOne = async (core: SessionCore): Promise<void> => {
       try {
-        await core.close('shutdown');
+        await core.close('shutdown', deadline.signal);
         outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed');
       } catch {
-        outcomes.set(core, 'failed');
+        outcomes.set(core, deadline.signal.aborted ? 'pending' : 'failed');
       }
     };
     const cores = [...this.#sessions];
@@ -439,7 +449,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       await Promise.allSettled([...this.#background]);
       await this.#journal?.close();
     });
-    const finished = await waitUntil(work, timeoutMs, signal);
+    const finished = await waitUntil(work, deadline.signal);
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
     // Uninstalled only now: while the closes run, a second signal must still reach the hooks.
     this.uninstallExitHooks();
     this.#reaper.dispose();
@@ -609,19 +621,16 @@ function journalFrom(journal: SessionManagerOptions['journal']): SessionJournal 
   return new SessionJournal({ path: journal.path });
 }
 
-/** Resolves true when `work` settles in time, false when the deadline passes or `signal` aborts first. */
-function waitUntil(work: Promise<unknown>, timeoutMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+/** Resolves true when `work` settles, false when `signal` aborts first. */
+function waitUntil(work: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (value: boolean): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       resolve(value);
     };
     const onAbort = (): void => done(false);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    timer.unref();
-    if (signal?.aborted) return done(false);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) return done(false);
+    signal.addEventListener('abort', onAbort, { once: true });
     work.then(
       () => done(true),
       () => done(true),

@@ -88,8 +88,9 @@ export class GraphTransport {
    * One request in `workbook`'s lane, retried where safe. A `Retry-After` answer pauses the lane at
    * once, inside the lane, so no queued request slips into the cooldown.
    */
-  request(workbook: string, call: GraphCall, options: { priority: number; idempotent: boolean }): Promise<GraphAnswer> {
-    const { scheduler, policy, now, random } = this.#options;
+  request(workbook: string, call: GraphCall, options: { priority: number; idempotent: boolean; policy?: RetryPolicy }): Promise<GraphAnswer> {
+    const { scheduler, now, random } = this.#options;
+    const policy = options.policy ?? this.#options.policy;
     return withRetries(
       (attempt) =>
         scheduler.run(
@@ -152,12 +153,16 @@ export class GraphTransport {
     );
   }
 
-  /** closeSession, ahead of every other queued request. */
+  /**
+   * closeSession, ahead of every other queued request. A close is retried with no count limit, only
+   * the deadline: giving up after a few 429s would leave the session open, which is what this
+   * library exists to prevent.
+   */
   async closeSession(workbook: string, sessionId: string, signal?: AbortSignal): Promise<void> {
     await this.request(
       workbook,
       { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal },
-      { priority: Priority.close, idempotent: true },
+      { priority: Priority.close, idempotent: true, policy: { ...this.#options.policy, retries: Infinity } },
     );
   }
 

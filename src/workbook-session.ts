@@ -92,8 +92,8 @@ export class SessionCore implements Reapable {
   }
 
   /** One call in the session, with the session-fault rules of DESIGN.md. */
-  async call(method: HttpMethod, rawPath: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
-    const path = checkApiPath(rawPath);
+  /** `path` was checked by `api()`. */
+  async call(method: HttpMethod, path: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
     const opts = checkCallOptions(options);
     const idempotent = opts.idempotent ?? method === 'GET';
     const payload = serialise(method, body);
@@ -145,26 +145,26 @@ export class SessionCore implements Reapable {
    * Closes the session. Every caller gets the same promise; a closed session resolves at once.
    * Rejects when Graph could not be told after the retries (the failure is also reported).
    */
-  close(reason: CloseReason = 'disposed'): Promise<void> {
+  close(reason: CloseReason = 'disposed', signal?: AbortSignal): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     if (this.#reopening !== undefined) {
       this.#closing = this.#reopening.then(
-        () => this.#startClose(reason),
+        () => this.#startClose(reason, signal),
         () => undefined,
       );
       return this.#closing;
     }
     // Ended without a close request (expired, failed): still one promise for every caller.
     if (this.state === 'closed' && this.closeError === undefined) return (this.#closing = Promise.resolve());
-    this.#closing = this.#startClose(reason);
+    this.#closing = this.#startClose(reason, signal);
     return this.#closing;
   }
 
-  #startClose(reason: CloseReason): Promise<void> {
+  #startClose(reason: CloseReason, signal: AbortSignal | undefined): Promise<void> {
     if (this.state === 'closed' && this.closeError === undefined) return Promise.resolve();
     this.state = 'closing';
     this.reason ??= reason;
-    return this.#host.transport.closeSession(this.workbook, this.id).then(
+    return this.#host.transport.closeSession(this.workbook, this.id, signal).then(
       () => {
         this.closeError = undefined;
         this.state = 'closed';
@@ -328,8 +328,8 @@ export class WorkbookSession implements AsyncDisposable {
    * A request on a path relative to the workbook, such as `/worksheets('Sheet1')/usedRange` or
    * `/tables('Sales')/rows/add`. Absolute URLs, `..` and query strings are refused.
    */
-  api(path: string): WorkbookRequest {
-    checkApiPath(path);
+  api(rawPath: string): WorkbookRequest {
+    const path = checkApiPath(rawPath);
     const core = this.#core;
     return {
       get: (options) => core.call('GET', path, undefined, options) as Promise<never>,

@@ -83,6 +83,39 @@ describe('Retry-After', () => {
   });
 });
 
+describe('closes', () => {
+  test('a close is retried through more 429s than `retries` allows a call, until it succeeds', async () => {
+    const sessions = manager({ retries: 2 });
+    const book = await sessions.open(BOOK_A);
+    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 6, status: 429, retryAfterSeconds: 1 });
+    const closing = settle(book.close());
+    for (let i = 0; i < 7; i++) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      await flush();
+    }
+    expect((await closing).ok).toBe(true);
+    expect(graph.service().stats()).toMatchObject({ open: 0, closed: 1 });
+    expect(graph.service().stats().requestsByRoute.closeSession).toBe(7);
+  });
+
+  test('shutdown stops waiting at its deadline, reports what is left, and its closes stop too', async () => {
+    const sessions = manager();
+    await sessions.open(BOOK_A);
+    await sessions.open(BOOK_B);
+    graph.service().injectFault({ route: 'closeSession', count: 50, status: 503, retryAfterSeconds: 2 });
+    const shutdown = sessions.shutdown({ timeoutMs: 3_000 });
+    await vi.advanceTimersByTimeAsync(3_000);
+    const report = await shutdown;
+    expect(report).toMatchObject({ closed: 0, leftOpen: 2, timedOut: true });
+    expect(report.sessions.map((s) => s.outcome)).toEqual(['pending', 'pending']);
+    const sent = graph.service().stats().requestsByRoute.closeSession;
+    await vi.advanceTimersByTimeAsync(60_000);
+    await flush();
+    expect(graph.service().stats().requestsByRoute.closeSession).toBe(sent);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
 describe('idle close', () => {
   test('a session with no call for idleTimeoutMs is closed, with reason idle', async () => {
     const sessions = manager({ idleTimeoutMs: 60_000 });

@@ -1,0 +1,77 @@
+import { http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { SessionManager, createBearerClient, createGraphClient, type TokenCredentialLike } from '../src/index.js';
+
+// What reached the server, per request.
+const seen: Array<{ url: string; authorization: string | null }> = [];
+const server = setupServer(
+  http.all('https://graph.microsoft.com/*', ({ request }) => {
+    seen.push({ url: request.url, authorization: request.headers.get('authorization') });
+    if (request.url.endsWith('/createSession')) return HttpResponse.json({ id: 'S-1', persistChanges: true }, { status: 201 });
+    return new HttpResponse(null, { status: 204 });
+  }),
+  http.all('https://other.example/*', ({ request }) => {
+    seen.push({ url: request.url, authorization: request.headers.get('authorization') });
+    return new HttpResponse(null, { status: 204 });
+  }),
+);
+
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+afterEach(() => {
+  seen.length = 0;
+});
+afterAll(() => server.close());
+
+describe('createGraphClient', () => {
+  test('gets its token from an @azure/identity-style credential, with the scopes given', async () => {
+    const asked: unknown[] = [];
+    const credential: TokenCredentialLike = {
+      getToken: async (scopes) => {
+        asked.push(scopes);
+        return { token: 'token-from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
+      },
+    };
+    const sessions = new SessionManager({ client: createGraphClient({ credential, scopes: ['Files.ReadWrite'] }), exitHooks: false });
+    await sessions.withSession('/me/drive/items/A', () => undefined);
+    expect(seen.map((r) => new URL(r.url).pathname)).toEqual([
+      '/v1.0/me/drive/items/A/workbook/createSession',
+      '/v1.0/me/drive/items/A/workbook/closeSession',
+    ]);
+    expect(seen.every((r) => r.authorization === 'Bearer token-from-credential')).toBe(true);
+    expect(asked[0]).toEqual(['Files.ReadWrite']);
+    await sessions.shutdown();
+  });
+
+  test('asks for the Graph default scope when none is given', async () => {
+    const asked: unknown[] = [];
+    const client = createGraphClient({
+      credential: {
+        getToken: async (scopes) => {
+          asked.push(scopes);
+          return { token: 't', expiresOnTimestamp: Date.now() + 60_000 };
+        },
+      },
+    });
+    await client.api('/me/drive/items/A/workbook/closeSession').post({});
+    expect(asked).toEqual([['https://graph.microsoft.com/.default']]);
+  });
+});
+
+describe('createBearerClient', () => {
+  test('signs requests to its base URL only', async () => {
+    const client = createBearerClient({ baseUrl: 'https://graph.microsoft.com', token: 'fixed-token' });
+    await client.api('/me/drive/items/A/workbook/closeSession').post({});
+    await client.api('https://other.example/v1.0/me').get();
+    expect(seen).toEqual([
+      { url: 'https://graph.microsoft.com/v1.0/me/drive/items/A/workbook/closeSession', authorization: 'Bearer fixed-token' },
+      { url: 'https://other.example/v1.0/me', authorization: null },
+    ]);
+  });
+
+  test('refuses a bad base URL or token before any request', () => {
+    expect(() => createBearerClient({ baseUrl: 'ftp://x', token: 't' })).toThrow(TypeError);
+    expect(() => createBearerClient({ baseUrl: 'https://user:pw@graph.example', token: 't' })).toThrow(/no credentials/);
+    expect(() => createBearerClient({ baseUrl: 'https://graph.microsoft.com', token: '' })).toThrow(/non-empty string/);
+  });
+});

@@ -18,7 +18,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  killChildren();
+  await killChildren();
   emu.service.setLatency({ fixedMs: 0 });
   await emu.close();
 });

@@ -15,8 +15,8 @@ function eventsAfterReady(child: WatchedChild): string[] {
   return child.lines.slice(child.lines.indexOf('ready') + 1);
 }
 
-afterEach(() => {
-  killChildren();
+afterEach(async () => {
+  await killChildren();
 });
 
 describe('registerExitHooks() on a signal', () => {

@@ -332,10 +332,11 @@ function leftOpenMessage(state: ExitHooksState, when: string, round?: Round): st
     switch (outcome.kind) {
       case 'report': {
         const { report } = outcome;
-        left += Math.max(open, report.leftOpen + report.failed);
-        pastDeadline += report.leftOpen;
+        // `leftOpen` counts the failed closes too.
+        left += Math.max(open, report.leftOpen);
+        pastDeadline += Math.max(0, report.leftOpen - report.failed);
         failed += report.failed;
-        if (report.timedOut && report.leftOpen > 0) {
+        if (report.timedOut && report.leftOpen > report.failed) {
           reasons.add(`the ${String(deadlineOf(participant))} ms shutdown deadline passed`);
         }
         break;

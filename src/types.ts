@@ -24,7 +24,10 @@ export interface ShutdownReport {
   readonly closed: number;
   readonly expired: number;
   readonly failed: number;
-  /** Sessions neither closed nor known expired when the deadline passed or waiting was cut short. */
+  /**
+   * Sessions that may still be open on the server: closes that failed, closes not settled when the
+   * deadline passed (or waiting was cut short), and sessions still being created.
+   */
   readonly leftOpen: number;
   /** True when the deadline passed (or waiting was aborted) before every close settled. */
   readonly timedOut: boolean;

@@ -1,3 +1,5 @@
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** What the reaper keeps: its slot in the heap and when it is next due. */
 export interface Reapable {
   /** Position in the heap, -1 when not tracked. Owned by the reaper. */
@@ -91,11 +93,13 @@ export class IdleReaper<T extends Reapable> {
 
   #arm(): void {
     const top = this.#heap[0];
-    if (top === undefined) return this.#disarm();
+    // Nothing due ever (an Infinity deadline): no timer at all.
+    if (top === undefined || !Number.isFinite(top.dueAt)) return this.#disarm();
     if (this.#timer !== undefined && this.#timerAt <= top.dueAt) return;
     this.#disarm();
     this.#timerAt = top.dueAt;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, top.dueAt - this.#now()));
+    // setTimeout takes at most 2^31-1 ms; a later deadline is looked at again when this one fires.
+    this.#timer = setTimeout(() => this.#fire(), Math.min(MAX_TIMEOUT_MS, Math.max(0, top.dueAt - this.#now())));
     this.#timer.unref();
   }
 

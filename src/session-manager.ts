@@ -1,7 +1,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { abortReason, raceAbort } from './abortable.js';
-import { ManagerShutDownError, isGraphRequestError, suppressedError } from './errors.js';
+import { ManagerShutDownError, isGraphRequestError, isSessionClosedError, suppressedError } from './errors.js';
 import { registerExitHooks, type ExitHookParticipant } from './exit-hooks.js';
 import { shortId } from './ids.js';
 import { IdleReaper } from './idle-reaper.js';
@@ -223,6 +223,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   #uninstallHooks: (() => void) | undefined;
   // Set by the first shutdown and returned to every later caller.
   #shutdown: Promise<ShutdownReport> | undefined;
+  // Set when a shutdown starts closing sessions (its deadline, each session's outcome); never cleared.
+  #closing: ShutdownClosing | undefined;
   #opening = 0;
   readonly #totals = { opened: 0, closed: 0, expired: 0, reopened: 0, retries: 0, closeFailures: 0 };
 
@@ -296,10 +298,11 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       async (session) => {
         this.#opening--;
         core.opened(session, Date.now());
+        // Rejects, and closes the session, when a shutdown began meanwhile.
         await this.#host.tracked(core, undefined);
-        if (this.#shutdown !== undefined || signal?.aborted === true) {
-          this.#track(core.close(this.#shutdown === undefined ? 'disposed' : 'shutdown').catch(() => undefined));
-          throw this.#shutdown === undefined ? abortReason(signal as AbortSignal) : new ManagerShutDownError();
+        if (signal?.aborted === true) {
+          this.#track(core.close('disposed').catch(() => undefined));
+          throw abortReason(signal);
         }
         return core.handle;
       },
@@ -425,30 +428,19 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const onAbort = (): void => deadline.abort(signal?.reason);
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const outcomes = new Map<SessionCore, ShutdownSessionOutcome['outcome']>();
-    const closeOne = async (core: SessionCore): Promise<void> => {
-      try {
-        await core.close('shutdown', deadline.signal);
-        outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed');
-      } catch {
-        outcomes.set(core, deadline.signal.aborted ? 'pending' : 'failed');
+    const closing: ShutdownClosing = { deadline: deadline.signal, outcomes: new Map(), closes: new Set() };
+    this.#closing = closing;
+    for (const core of this.#sessions) this.#closeForShutdown(core);
+    // Sessions still being created (or reopened) are closed by tracked() as soon as they exist, and
+    // join `closing` then: wait until nothing of ours is left under way.
+    const work = (async () => {
+      for (;;) {
+        const pending = [...closing.closes, ...this.#creating, ...this.#background];
+        if (pending.length === 0) break;
+        await Promise.allSettled(pending);
       }
-    };
-    const cores = [...this.#sessions];
-    const work = Promise.all([
-      ...cores.map(closeOne),
-      // Sessions still being created are closed as soon as they exist.
-      ...[...this.#creating].map(async (creating) => {
-        try {
-          await creating;
-        } catch {
-          /* refused or failed: nothing to close */
-        }
-      }),
-    ]).then(async () => {
-      await Promise.allSettled([...this.#background]);
       await this.#journal?.close();
-    });
+    })();
     const finished = await waitUntil(work, deadline.signal);
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
@@ -456,8 +448,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.uninstallExitHooks();
     this.#reaper.dispose();
     if (finished) this.#scheduler.dispose();
-    const sessions: ShutdownSessionOutcome[] = cores.map((core) => {
-      const outcome = outcomes.get(core) ?? 'pending';
+    const sessions: ShutdownSessionOutcome[] = [...closing.outcomes].map(([core, settled]) => {
+      const outcome = settled ?? 'pending';
       return {
         id: shortId(core.id),
         workbook: core.workbook,
@@ -482,15 +474,27 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   // Sessions whose close found them already gone on the server; read by the shutdown report.
   readonly #expiredOnClose = new WeakSet<SessionCore>();
 
+  /** Closes `core` as part of the shutdown under way, within its deadline, and records the outcome. */
+  #closeForShutdown(core: SessionCore): Promise<void> {
+    const closing = this.#closing as ShutdownClosing;
+    closing.outcomes.set(core, undefined);
+    const done = core.close('shutdown', closing.deadline).then(
+      () => void closing.outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
+      () => void closing.outcomes.set(core, closing.deadline.aborted ? 'pending' : 'failed'),
+    );
+    closing.closes.add(done);
+    void done.then(() => closing.closes.delete(done));
+    return done;
+  }
+
   #makeHost(): SessionHost {
     return {
       transport: this.#transport,
       scheduler: this.#scheduler,
       tracked: async (core, reopened) => {
-        this.#sessions.add(core);
         // A reopened session is a new session: how the old one ended does not describe it.
         this.#expiredOnClose.delete(core);
-        this.#reaper.track(core, this.#nextDue(core));
+        this.#sessions.add(core);
         if (reopened === undefined) {
           this.#totals.opened++;
           this.#log('debug', 'session opened', { id: shortId(core.id), workbook: core.workbook });
@@ -500,6 +504,12 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
           this.emit('reopened', { id: shortId(core.id), workbook: core.workbook, previousId: shortId(reopened.previousId), reason: reopened.reason });
         }
         await this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, id: core.id, persistChanges: core.persistChanges, createdAt: Date.now() }));
+        if (this.#closing !== undefined) {
+          // Created after the shutdown began: closed at once, within its deadline, and reported.
+          void this.#closeForShutdown(core);
+          throw new ManagerShutDownError();
+        }
+        this.#reaper.track(core, this.#nextDue(core));
       },
       untracked: (core, outcome) => {
         this.#sessions.delete(core);
@@ -527,6 +537,15 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.emit('closeFailed', { id: shortId(core.id), workbook: core.workbook, reason: core.reason ?? 'disposed', error });
       },
       mayReopen: () => this.#shutdown === undefined,
+      reopening: (done) => {
+        this.#opening++;
+        this.#creating.add(done);
+        const forget = (): void => {
+          this.#opening--;
+          this.#creating.delete(done);
+        };
+        done.then(forget, forget);
+      },
     };
   }
 
@@ -541,7 +560,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   /** The reaper's timer reached a session: close it if idle, refresh it if Graph would soon forget it. */
   #due(core: SessionCore, now: number): void {
     if (core.state !== 'open') return this.#reaper.untrack(core);
-    if (core.inFlight > 0) return this.#reaper.reschedule(core, now + this.#settings.idleTimeoutMs);
+    const { idleTimeoutMs, keepAlive, keepAliveIntervalMs } = this.#settings;
+    // Busy: not idle. Look again after the shorter of the two clocks (the keep-alive must go on).
+    if (core.inFlight > 0) return this.#reaper.reschedule(core, now + Math.min(idleTimeoutMs, keepAlive ? keepAliveIntervalMs : Infinity));
     if (now >= core.lastActivity + this.#settings.idleTimeoutMs) {
       this.#reaper.untrack(core);
       this.#log('debug', 'closing an idle session', { id: shortId(core.id), workbook: core.workbook });
@@ -552,7 +573,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       // Graph would forget the session before our idle deadline: keep it alive.
       core.lastContact = now;
       this.#track(
-        this.#transport.refreshSession(core.workbook, core.id).catch((error: unknown) => {
+        this.#transport.refreshSession(core.workbook, () => core.idForRefresh()).catch((error: unknown) => {
+          // Closed while the refresh waited in its lane: nothing to keep alive.
+          if (isSessionClosedError(error)) return;
+          if (isSessionGone(error)) return core.goneOnServer();
           this.#log('warn', 'keep-alive refresh failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
         }),
       );
@@ -581,6 +605,13 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       /* a logger that throws must not break the manager */
     }
   }
+}
+
+/** A shutdown's closes: its deadline, and each session's outcome (`undefined` while unsettled). */
+interface ShutdownClosing {
+  readonly deadline: AbortSignal;
+  readonly outcomes: Map<SessionCore, ShutdownSessionOutcome['outcome'] | undefined>;
+  readonly closes: Set<Promise<void>>;
 }
 
 function settingsFrom(options: SessionManagerOptions): Settings {

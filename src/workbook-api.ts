@@ -99,7 +99,8 @@ export class GraphTransport {
             try {
               return await this.#send(call);
             } catch (error) {
-              if (error instanceof GraphRequestError && error.retryAfterMs !== undefined && (error.status === 429 || error.status === 503)) {
+              // Graph's Retry-After is a cooldown for the workbook, whatever status carries it.
+              if (error instanceof GraphRequestError && error.retryAfterMs !== undefined) {
                 scheduler.cooldown(workbook, error.retryAfterMs, now());
               }
               throw error;
@@ -144,11 +145,19 @@ export class GraphTransport {
     return readSession('POST', path, answer.body);
   }
 
-  /** refreshSession: resets Graph's inactivity clock for the session. */
-  async refreshSession(workbook: string, sessionId: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * refreshSession: resets Graph's inactivity clock for the session. Given a function, the id is
+   * asked for in the lane right before sending (it may throw when the session closed meanwhile).
+   */
+  async refreshSession(workbook: string, session: string | (() => string), signal?: AbortSignal): Promise<void> {
     await this.request(
       workbook,
-      { method: 'POST', path: `${workbook}/workbook/refreshSession`, sessionId, signal },
+      {
+        method: 'POST',
+        path: `${workbook}/workbook/refreshSession`,
+        ...(typeof session === 'string' ? { sessionId: session } : { session }),
+        signal,
+      },
       { priority: Priority.refresh, idempotent: true },
     );
   }
@@ -171,11 +180,14 @@ export class GraphTransport {
     const { now, operationTimeoutMs } = this.#options;
     const deadline = now() + operationTimeoutMs;
     let interval = this.#options.pollIntervalMs;
+    // The last answer's Retry-After, if any, says when to ask again; else the interval, doubling.
+    let last = accepted;
     for (;;) {
-      const hinted = parseRetryAfter(accepted.headers.get('retry-after'), now());
+      const hinted = parseRetryAfter(last.headers.get('retry-after'), now());
       await abortableDelay(hinted ?? interval, signal);
-      interval = Math.min(interval * 2, MAX_POLL_INTERVAL_MS);
+      if (hinted === undefined) interval = Math.min(interval * 2, MAX_POLL_INTERVAL_MS);
       const poll = await this.request(workbook, { method: 'GET', path: operationPath, signal }, { priority: Priority.call, idempotent: true });
+      last = poll;
       const operation = asRecord(poll.body);
       const status = typeof operation?.['status'] === 'string' ? operation['status'].toLowerCase() : undefined;
       if (status === 'succeeded' || status === 'completed') {

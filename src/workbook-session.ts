@@ -1,3 +1,4 @@
+import { raceAbort } from './abortable.js';
 import { GraphRequestError, SessionClosedError, SessionExpiredError } from './errors.js';
 import { shortId } from './ids.js';
 import type { Reapable } from './idle-reaper.js';
@@ -40,6 +41,8 @@ export interface SessionHost {
   closeFailed(core: SessionCore, error: unknown): void;
   /** A persistent session may be reopened (the manager is not shutting down). */
   mayReopen(): boolean;
+  /** A reopen is under way: the manager counts it as opening and a shutdown waits for it. */
+  reopening(done: Promise<unknown>): void;
 }
 
 const CALL_OPTION_KEYS = ['signal', 'idempotent', 'query'] as const;
@@ -66,10 +69,17 @@ export class SessionCore implements Reapable {
   heapIndex = -1;
   dueAt = 0;
   readonly #host: SessionHost;
-  // Set by the first close() and shared by every caller; cleared when the session reopens.
+  // Set by the first close() of the current session id and shared by every caller; cleared when a
+  // reopen gives the handle a new id, or when a close failed (so a later close tries again).
   #closing: Promise<void> | undefined;
+  // Set with #closing; aborted by any signal given to a close() that joins it (a shutdown's deadline).
+  #closeAbort: AbortController | undefined;
   // Set while a reopen runs, so concurrent calls share it; cleared when it settles.
   #reopening: Promise<void> | undefined;
+  // Set when close() is called while a reopen runs: the reopened session is closed right after.
+  #closeAfterReopen: Promise<void> | undefined;
+  // Set once the handle was closed by its user or by a shutdown: it never reopens after that.
+  #final = false;
 
   constructor(host: SessionHost, workbook: string, persistChanges: boolean) {
     this.#host = host;
@@ -106,7 +116,8 @@ export class SessionCore implements Reapable {
       return await send();
     } catch (error) {
       if (!(error instanceof GraphRequestError) || error.kind !== 'http') throw error;
-      if (this.#reopening !== undefined || (sent.id !== '' && sent.id !== this.id)) {
+      if (isSessionGone(error) && (this.#reopening !== undefined || (sent.id !== '' && sent.id !== this.id))) {
+        // Another call already found the session gone and is reopening it: go on in the new one.
         await this.#usable(opts.signal);
         return send();
       }
@@ -133,7 +144,7 @@ export class SessionCore implements Reapable {
     await this.#usable(signal);
     this.inFlight++;
     try {
-      await this.#host.transport.refreshSession(this.workbook, this.id, signal);
+      await this.#host.transport.refreshSession(this.workbook, () => this.#idForRequest(), signal);
       this.lastContact = Date.now();
     } finally {
       this.inFlight--;
@@ -146,24 +157,34 @@ export class SessionCore implements Reapable {
    * Rejects when Graph could not be told after the retries (the failure is also reported).
    */
   close(reason: CloseReason = 'disposed', signal?: AbortSignal): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing;
+    // Closed by its user or by a shutdown: whatever happens next, it does not come back.
+    if (reason === 'disposed' || reason === 'shutdown') {
+      this.#final = true;
+      // Closed for idleness and now disposed: it is the user's close that counts from here on.
+      if (this.state === 'closed' && this.reason === 'idle' && this.closeError === undefined) this.reason = reason;
+    }
     if (this.#reopening !== undefined) {
-      this.#closing = this.#reopening.then(
-        () => this.#startClose(reason, signal),
-        () => undefined,
-      );
+      // Close the session the reopen is about to give, once it has it.
+      // Either way: a reopen refused by a shutdown still leaves a session to close.
+      const next = (): Promise<void> => this.close(reason, signal);
+      this.#closeAfterReopen ??= this.#reopening.then(next, next);
+      return this.#closeAfterReopen;
+    }
+    if (this.#closing !== undefined) {
+      if (signal !== undefined) linkAbort(signal, this.#closeAbort);
       return this.#closing;
     }
     // Ended without a close request (expired, failed): still one promise for every caller.
-    if (this.state === 'closed' && this.closeError === undefined) return (this.#closing = Promise.resolve());
-    this.#closing = this.#startClose(reason, signal);
+    if (this.state === 'closed' && this.closeError === undefined) return (this.#closing ??= Promise.resolve());
+    this.#closeAbort = new AbortController();
+    if (signal !== undefined) linkAbort(signal, this.#closeAbort);
+    this.#closing = this.#startClose(reason, this.#closeAbort.signal);
     return this.#closing;
   }
 
-  #startClose(reason: CloseReason, signal: AbortSignal | undefined): Promise<void> {
-    if (this.state === 'closed' && this.closeError === undefined) return Promise.resolve();
+  #startClose(reason: CloseReason, signal: AbortSignal): Promise<void> {
     this.state = 'closing';
-    this.reason ??= reason;
+    this.reason = this.reason === 'idle' && reason !== 'idle' ? reason : (this.reason ?? reason);
     return this.#host.transport.closeSession(this.workbook, this.id, signal).then(
       () => {
         this.closeError = undefined;
@@ -187,6 +208,22 @@ export class SessionCore implements Reapable {
     );
   }
 
+  /** Graph no longer knows the session (a keep-alive refresh was answered 404). */
+  goneOnServer(): void {
+    this.#end('expired');
+  }
+
+  /** The id to send, checked in the lane right before sending: the session may have closed meanwhile. */
+  #idForRequest(): string {
+    if (this.state !== 'open') throw this.closedError();
+    return this.id;
+  }
+
+  /** For the keep-alive: the current id, or a SessionClosedError once the session is not open. */
+  idForRefresh(): string {
+    return this.#idForRequest();
+  }
+
   /** Ends the session without a close request (Graph said it cannot be used, or it is gone). */
   #end(reason: CloseReason): void {
     if (this.state === 'closed') return;
@@ -198,24 +235,33 @@ export class SessionCore implements Reapable {
   /** Waits until the session can take a call: reopens a persistent one that went idle or expired. */
   async #usable(signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) throw signal.reason;
-    if (this.#reopening !== undefined) return this.#reopening;
+    if (this.#reopening !== undefined) return raceAbort(this.#reopening, signal);
     if (this.state === 'open') return;
-    if (this.state === 'closing' && this.reason === 'idle' && this.#closing !== undefined) {
+    if (this.state === 'closing' && this.reason === 'idle' && !this.#final && this.#closing !== undefined) {
       // The idle close is on its way: let it finish, then reopen below.
-      await this.#closing.catch(() => undefined);
-      if (this.#reopening !== undefined) return this.#reopening;
+      await raceAbort(
+        this.#closing.catch(() => undefined),
+        signal,
+      );
+      if (this.#reopening !== undefined) return raceAbort(this.#reopening, signal);
       if ((this.state as SessionState) === 'open') return;
     }
     const reopenable =
-      this.state === 'closed' && this.persistChanges && (this.reason === 'idle' || this.reason === 'expired') && this.closeError === undefined;
+      this.state === 'closed' &&
+      this.persistChanges &&
+      !this.#final &&
+      (this.reason === 'idle' || this.reason === 'expired') &&
+      this.closeError === undefined;
     if (!reopenable || !this.#host.mayReopen()) throw this.closedError();
     const previousId = this.id;
     const previousReason = this.reason as CloseReason;
     this.state = 'opening';
-    this.#reopening = this.#host.transport.createSession(this.workbook, true).then(
+    const reopening = this.#host.transport.createSession(this.workbook, true).then(
       async (created) => {
         this.#closing = undefined;
+        this.#closeAbort = undefined;
         this.opened(created, Date.now());
+        // Rejects (and closes the new session) when the manager began shutting down meanwhile.
         await this.#host.tracked(this, { previousId, reason: previousReason });
       },
       (error: unknown) => {
@@ -223,11 +269,13 @@ export class SessionCore implements Reapable {
         throw error;
       },
     );
-    try {
-      await this.#reopening;
-    } finally {
-      this.#reopening = undefined;
-    }
+    this.#reopening = reopening;
+    this.#host.reopening(reopening);
+    const forget = (): void => {
+      if (this.#reopening === reopening) this.#reopening = undefined;
+    };
+    reopening.then(forget, forget);
+    return raceAbort(reopening, signal);
   }
 
   async #send(
@@ -246,11 +294,7 @@ export class SessionCore implements Reapable {
           method,
           path: `${this.workbook}/workbook${path}`,
           // Checked in the lane, right before sending: the session may have closed while the call waited.
-          session: () => {
-            if (this.state !== 'open') throw this.closedError();
-            sent.id = this.id;
-            return this.id;
-          },
+          session: () => (sent.id = this.#idForRequest()),
           body,
           query: options.query,
           signal: options.signal,
@@ -275,7 +319,7 @@ export class SessionCore implements Reapable {
     if (inner === 'internalservererroruncategorized' || inner?.startsWith('invalidsession') === true) return 'failed';
     if (error.status !== 404 || this.state !== 'open') return 'none';
     try {
-      await this.#host.transport.refreshSession(this.workbook, this.id);
+      await this.#host.transport.refreshSession(this.workbook, () => this.#idForRequest());
       this.lastContact = Date.now();
       return 'none';
     } catch (probe) {
@@ -371,6 +415,13 @@ export class WorkbookSession implements AsyncDisposable {
 export function isSessionGone(error: unknown): boolean {
   if (!(error instanceof GraphRequestError) || error.kind !== 'http') return false;
   return error.status === 404 || error.innerCode?.toLowerCase().startsWith('invalidsession') === true;
+}
+
+/** Aborts `controller` when `signal` aborts (at once if it already has). */
+function linkAbort(signal: AbortSignal, controller: AbortController | undefined): void {
+  if (controller === undefined || controller.signal.aborted) return;
+  if (signal.aborted) return controller.abort(signal.reason);
+  signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
 }
 
 function checkCallOptions(options: CallOptions | undefined): CallOptions {

@@ -78,6 +78,8 @@ interface HandleModel {
   reason: CloseReason | undefined;
   /** The server forgot it (expireSession) and the handle does not know yet. */
   serverExpired: boolean;
+  /** Closed by its user: it never reopens after that. */
+  disposed?: boolean;
 }
 
 const msw = setupServer();
@@ -153,7 +155,7 @@ async function runModel(ops: readonly Op[], perWorkbookConcurrency: number, seed
       m.reason = 'expired';
       return isSessionExpiredError;
     }
-    if (m.reason === 'idle' && m.persist && !shutDown) {
+    if (m.reason === 'idle' && m.persist && !shutDown && m.disposed !== true) {
       reopens++;
       m.state = 'open';
       m.reason = undefined;
@@ -234,6 +236,9 @@ async function runModel(ops: readonly Op[], perWorkbookConcurrency: number, seed
         if (op.t === 'doubleClose') expect(m.book.close()).toBe(first);
         const r = await drive(first, 'close');
         if (!r.ok) throw r.error;
+        // Disposing a handle the reaper had closed makes it the user's close: no reopening after it.
+        if (m.state === 'closed' && m.reason === 'idle') m.reason = 'disposed';
+        m.disposed = true;
         closeModel(m, 'disposed');
         expect(m.book.state).toBe('closed');
         break;

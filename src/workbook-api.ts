@@ -2,6 +2,7 @@ import { RedirectHandlerOptions, ResponseType, RetryHandlerOptions, type Client 
 import { abortableDelay } from './abortable.js';
 import { GraphRequestError } from './errors.js';
 import { GRAPH_BASE_URL } from './graph-client.js';
+import { shortId } from './ids.js';
 import { redactSecrets } from './redact.js';
 import { parseRetryAfter, withRetries, type RetryPolicy } from './retry.js';
 import { Priority, type Scheduler } from './scheduler.js';
@@ -119,7 +120,7 @@ export class GraphTransport {
           this.#options.onRetry({
             workbook,
             method: call.method,
-            path: call.path,
+            path: shownPath(call.path),
             attempt,
             delayMs,
             cooldown,
@@ -272,9 +273,9 @@ export class GraphTransport {
     } catch (error) {
       if (call.signal?.aborted) throw call.signal.reason;
       if (!isFetchFailure(error)) {
-        throw new GraphRequestError({ kind: 'client', method: call.method, path: call.path, detail: `the Graph client failed before sending: ${describeFailure(error)}`, cause: networkCause(error) });
+        throw new GraphRequestError({ kind: 'client', method: call.method, path: shownPath(call.path), detail: `the Graph client failed before sending: ${describeFailure(error)}`, cause: networkCause(error) });
       }
-      throw new GraphRequestError({ kind: 'network', method: call.method, path: call.path, detail: 'no answer (connection failed or dropped)', cause: networkCause(error) });
+      throw new GraphRequestError({ kind: 'network', method: call.method, path: shownPath(call.path), detail: 'no answer (connection failed or dropped)', cause: networkCause(error) });
     }
     return readAnswer(call, response, now());
   }
@@ -286,7 +287,7 @@ async function readAnswer(call: GraphCall, response: Response, now: number): Pro
     text = await response.text();
   } catch (error) {
     if (call.signal?.aborted) throw call.signal.reason;
-    throw new GraphRequestError({ kind: 'network', method: call.method, path: call.path, status: response.status, detail: 'the answer was cut off', cause: networkCause(error) });
+    throw new GraphRequestError({ kind: 'network', method: call.method, path: shownPath(call.path), status: response.status, detail: 'the answer was cut off', cause: networkCause(error) });
   }
   const type = response.headers.get('content-type') ?? '';
   let body: unknown = text === '' ? undefined : text;
@@ -297,7 +298,7 @@ async function readAnswer(call: GraphCall, response: Response, now: number): Pro
       parsed = true;
     } catch {
       if (response.ok) {
-        throw new GraphRequestError({ kind: 'malformed', method: call.method, path: call.path, status: response.status, detail: 'the answer is not valid JSON' });
+        throw new GraphRequestError({ kind: 'malformed', method: call.method, path: shownPath(call.path), status: response.status, detail: 'the answer is not valid JSON' });
       }
     }
   }
@@ -309,7 +310,7 @@ async function readAnswer(call: GraphCall, response: Response, now: number): Pro
   throw new GraphRequestError({
     kind: 'http',
     method: call.method,
-    path: call.path,
+    path: shownPath(call.path),
     status: response.status,
     graphCode: stringOrUndefined(error?.['code']),
     innerCode: stringOrUndefined(inner?.['code']),
@@ -319,11 +320,19 @@ async function readAnswer(call: GraphCall, response: Response, now: number): Pro
   });
 }
 
+/**
+ * The path as errors show it: a session-info key (`sessionInfoResource(key='...')`) may stand for
+ * the session itself, so it is shortened like a session id.
+ */
+function shownPath(path: string): string {
+  return path.replace(/\(key='([^']*)'\)/g, (_, key: string) => `(key='${shortId(key)}')`);
+}
+
 function readSession(method: string, path: string, body: unknown): CreatedSession {
   const record = asRecord(body);
   const id = record?.['id'];
   if (typeof id !== 'string' || id === '' || /[\r\n]/.test(id)) {
-    throw new GraphRequestError({ kind: 'malformed', method, path, detail: 'the answer carries no session id' });
+    throw new GraphRequestError({ kind: 'malformed', method, path: shownPath(path), detail: 'the answer carries no session id' });
   }
   return { id, persistChanges: record?.['persistChanges'] !== false };
 }

@@ -367,6 +367,16 @@ describe('createSession', () => {
     expect(sessions.stats().open).toBe(0);
   });
 
+  test('a failing session-info request shows its key shortened, like a session id', async () => {
+    env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
+    env.service.injectFault({ route: 'sessionInfo', count: 1, status: 500 });
+    const sessions = env.manager({ pollIntervalMs: 5 });
+    const error = (await sessions.open(BOOK_A).catch((e: unknown) => e)) as GraphRequestError;
+    expect(error).toBeInstanceOf(GraphRequestError);
+    expect(error.status).toBe(500);
+    expect(error.message).toMatch(/sessionInfoResource\(key='[^']{6}…[^']{4}'\)/);
+  });
+
   test('an open aborted while the create is in flight closes the session Graph created', async () => {
     env = await overHttp({ latency: { fixedMs: 40 } });
     const sessions = env.manager();

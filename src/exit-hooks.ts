@@ -68,6 +68,9 @@ interface InstalledListeners {
 
 const STATE_KEY = Symbol.for('workbook-sessions.exit-hooks');
 
+/** setTimeout fires at once for anything longer; a longer deadline is cut to this (about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** Time the backstop timer allows past the longest participant deadline. */
 const BACKSTOP_GRACE_MS = 1000;
 
@@ -234,7 +237,7 @@ function startRound(state: ExitHooksState, reason: ShutdownReason, signal: NodeJ
   // A backstop in case a participant ignores its deadline; unref'd, so it never holds the process.
   const backstop = setTimeout(() => {
     abortRound(round, 'backstop', 'Shutdown overran its deadline');
-  }, longest + BACKSTOP_GRACE_MS);
+  }, Math.min(MAX_TIMEOUT_MS, longest + BACKSTOP_GRACE_MS));
   backstop.unref();
 
   void Promise.all(

@@ -22,6 +22,12 @@ export interface JournalEntry {
    * with its own pid namespace), so sessions recorded elsewhere are never judged orphans here.
    */
   readonly host?: string;
+  /**
+   * Set by `scan()` for orphans: when the owner process was last known alive (its owner marker's
+   * heartbeat), epoch ms. No session of it can have been used after this plus {@link HEARTBEAT_MS}.
+   * Absent when the owner left no marker.
+   */
+  readonly lastSeenAt?: number;
 }
 
 /** What the manager records right after a createSession succeeds. */
@@ -82,12 +88,19 @@ export interface SessionJournalOptions {
 /** The file name used inside a directory given as `path`. */
 export const JOURNAL_FILE_NAME = 'sessions.journal';
 
+/**
+ * How often a process with sessions in the journal touches its owner marker. Recovery reads the
+ * marker's time as "alive until at least then": Graph expires sessions after inactivity, and a
+ * dead process's sessions were last used no later than its last heartbeat plus this.
+ */
+export const HEARTBEAT_MS = 60_000;
+
 const OPTION_KEYS = new Set(['path', 'compactAfterRemoves']);
 /** One token for the whole process: every journal this process writes names it as the owner. */
 const PROCESS_OWNER = randomBytes(12).toString('base64url');
 const HOST = hostname();
 /** Owner markers this process holds, by marker path, with how many journal instances use each. */
-const heldMarkers = new Map<string, { count: number; ready: Promise<void> }>();
+const heldMarkers = new Map<string, { count: number; ready: Promise<void>; heartbeat?: NodeJS.Timeout }>();
 // A lock older than this whose holder cannot be identified (unreadable content) is taken over.
 const UNREADABLE_LOCK_STALE_MS = 30_000;
 // A lock held from another host, untouched for this long, is taken over; holders touch it every
@@ -210,7 +223,12 @@ export class SessionJournal {
     const orphans: JournalEntry[] = [];
     const live: JournalEntry[] = [];
     for (const entry of parsed.open.values()) {
-      (await liveness.isAlive(entry.owner, entry.pid, entry.host) ? live : orphans).push(entry);
+      if (await liveness.isAlive(entry.owner, entry.pid, entry.host)) {
+        live.push(entry);
+        continue;
+      }
+      const lastSeenAt = await liveness.lastSeen(entry.owner);
+      orphans.push(lastSeenAt === undefined ? entry : { ...entry, lastSeenAt });
     }
     return { orphans, live, corrupt: parsed.corrupt };
   }
@@ -254,10 +272,8 @@ export class SessionJournal {
       } catch (error) {
         if (!isCode(error, 'EEXIST')) throw error;
       }
-      if (await this.#lockIsStale(lockPath)) {
-        await takeOverStaleLock(lockPath);
-        continue;
-      }
+      const stale = await this.#staleLockText(lockPath);
+      if (stale !== undefined && (await takeOverStaleLock(lockPath, stale))) continue;
       if (options.wait === false) return undefined;
       await abortableDelay(Math.min(500, 20 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random()), options.signal);
     }
@@ -354,12 +370,16 @@ export class SessionJournal {
     await this.#compacting;
     const markerPath = this.#markerPath;
     if (markerPath === undefined) return;
+    // Sessions of this process are still recorded (another manager shares this instance): the
+    // marker is what tells other processes they are alive, so it stays.
+    if (this.#recorded.size > 0) return;
     this.#markerPath = undefined;
     const held = heldMarkers.get(markerPath);
     if (held === undefined) return;
     if (--held.count > 0) return;
     heldMarkers.delete(markerPath);
     await held.ready.catch(() => undefined);
+    if (held.heartbeat !== undefined) clearInterval(held.heartbeat);
     await fs.rm(markerPath, { force: true });
   }
 
@@ -402,6 +422,15 @@ export class SessionJournal {
         await syncDirectory(path.dirname(markerPath));
       })();
       held = { count: 0, ready };
+      const entry = held;
+      void ready.then(() => {
+        // Set once the marker exists, cleared when it is released: the owner's "alive until" time.
+        entry.heartbeat = setInterval(() => {
+          const now = new Date();
+          fs.utimes(markerPath, now, now).catch(() => undefined);
+        }, HEARTBEAT_MS);
+        entry.heartbeat.unref();
+      }, () => undefined);
       heldMarkers.set(markerPath, held);
       ready.catch(() => {
         if (heldMarkers.get(markerPath) === held) heldMarkers.delete(markerPath);
@@ -417,22 +446,26 @@ export class SessionJournal {
     }
   }
 
-  async #lockIsStale(lockPath: string): Promise<boolean> {
+  /** The lock file's text when its holder is gone (so it may be taken over), else undefined. */
+  async #staleLockText(lockPath: string): Promise<string | undefined> {
     let text: string;
     let mtimeMs: number;
     try {
       text = await fs.readFile(lockPath, 'utf8');
       mtimeMs = (await fs.stat(lockPath)).mtimeMs;
     } catch (error) {
-      if (isCode(error, 'ENOENT')) return false; // released meanwhile: try again at once
+      if (isCode(error, 'ENOENT')) return undefined; // released meanwhile
       throw error;
     }
     const holder = parseLockContent(text);
-    if (holder === undefined) return Date.now() - mtimeMs > UNREADABLE_LOCK_STALE_MS;
-    if (holder.host !== undefined && holder.host !== HOST) return Date.now() - mtimeMs > FOREIGN_LOCK_STALE_MS;
-    const probe = await probeProcess(holder.pid);
-    if (!probe.alive) return true;
-    return holder.startId !== undefined && probe.startId !== undefined && holder.startId !== probe.startId;
+    const stale = await (async (): Promise<boolean> => {
+      if (holder === undefined) return Date.now() - mtimeMs > UNREADABLE_LOCK_STALE_MS;
+      if (holder.host !== undefined && holder.host !== HOST) return Date.now() - mtimeMs > FOREIGN_LOCK_STALE_MS;
+      const probe = await probeProcess(holder.pid);
+      if (!probe.alive) return true;
+      return holder.startId !== undefined && probe.startId !== undefined && holder.startId !== probe.startId;
+    })();
+    return stale ? text : undefined;
   }
 
   /** For messages: the configured path. */
@@ -623,22 +656,31 @@ async function readDirectory(dir: string): Promise<string[]> {
 }
 
 /** Moves a stale lock aside and removes it; if it turns out to be a fresh lock, puts it back. */
-async function takeOverStaleLock(lockPath: string): Promise<void> {
-  const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`;
-  let before: string;
+/**
+ * Removes a lock judged stale, if it is still the very lock that was judged (`staleText`); false
+ * when another takeover is under way (wait, then look again). Takeovers
+ * take turns through `<lock>.takeover` (created with `wx`), so two processes that both judged one
+ * dead holder's lock stale cannot both remove a lock: the second finds a fresh holder's text and
+ * leaves it. Between the read and the remove nothing else can change the file: a holder is gone, a
+ * new one cannot create it while it exists, and other takeovers wait for the guard.
+ */
+async function takeOverStaleLock(lockPath: string, staleText: string): Promise<boolean> {
+  const guard = `${lockPath}.takeover`;
   try {
-    before = await fs.readFile(lockPath, 'utf8');
-    await fs.rename(lockPath, aside);
+    await writeNewFile(guard, JSON.stringify({ pid: process.pid, at: Date.now() }));
   } catch (error) {
-    if (isCode(error, 'ENOENT')) return;
-    throw error;
+    if (!isCode(error, 'EEXIST')) throw error;
+    // Another takeover is under way; one left by a process that died mid-takeover goes after a while.
+    const age = await fs.stat(guard).then((st) => Date.now() - st.mtimeMs, () => 0);
+    if (age > UNREADABLE_LOCK_STALE_MS) await fs.rm(guard, { force: true });
+    return false;
   }
-  const moved = await readIfExists(aside);
-  if (moved !== before) {
-    // Another process took the stale lock over between our read and rename: give it back.
-    await fs.link(aside, lockPath).catch(() => undefined);
+  try {
+    if ((await readIfExists(lockPath)) === staleText) await fs.rm(lockPath, { force: true });
+  } finally {
+    await fs.rm(guard, { force: true });
   }
-  await fs.rm(aside, { force: true });
+  return true;
 }
 
 interface LockContent {
@@ -685,6 +727,15 @@ class OwnerLiveness {
       this.#markers.set(owner, marker);
     }
     return marker;
+  }
+
+  /** When the owner's marker was last touched (its heartbeat), or undefined without a marker. */
+  async lastSeen(owner: string): Promise<number | undefined> {
+    try {
+      return (await fs.stat(`${this.#file}.owner-${owner}.lock`)).mtimeMs;
+    } catch {
+      return undefined;
+    }
   }
 
   isAlive(owner: string, pid: number, host: string | undefined): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { abortReason } from './abortable.js';
 import { shortId } from './ids.js';
-import type { JournalCorruption, JournalEntry, SessionJournal } from './journal.js';
+import { HEARTBEAT_MS, type JournalCorruption, type JournalEntry, type SessionJournal } from './journal.js';
 import { redactSecrets } from './redact.js';
 import { describe } from './validate.js';
 
@@ -55,7 +55,9 @@ export interface RecoverOptions {
    */
   readonly now?: () => number;
   /**
-   * A persistent session older than this (since `createdAt`) is taken as expired and not closed.
+   * A persistent session unused for this long is taken as expired and not closed. Its last use is
+   * bounded by its owner's last heartbeat (the owner marker's time, plus `HEARTBEAT_MS`) or its
+   * `createdAt`, whichever is later; without an owner marker it is always closed.
    * `Infinity` closes every orphan regardless of age.
    * @default 300_000
    */
@@ -78,7 +80,7 @@ const OPTION_KEYS = new Set(['dryRun', 'now', 'persistentExpiryMs', 'nonPersiste
 
 /**
  * Closes the sessions a journal holds for processes that are gone. Sessions of live processes are
- * never touched; orphans past Graph's expiry (judged by `createdAt`, the last activity the journal
+ * never touched; orphans past Graph's expiry (judged by the owner's last heartbeat, the latest the journal
  * knows) are dropped without a request. Runs under the journal's lock and reads the journal again
  * once it holds it, so recoverers running at once close each orphan once.
  */
@@ -172,9 +174,16 @@ function checkOptions(options: RecoverOptions): Settings {
   return { dryRun, now, persistentExpiryMs, nonPersistentExpiryMs, concurrency };
 }
 
+/**
+ * Whether Graph has surely expired the session. Graph counts inactivity, and calls write nothing to
+ * the journal, so the last use is bounded by the owner's last heartbeat (plus one interval). An
+ * owner that left no marker gives no bound: its sessions are closed, a 404 then says "expired".
+ */
 function isPastExpiry(entry: JournalEntry, settings: Settings): boolean {
+  if (entry.lastSeenAt === undefined) return false;
   const expiry = entry.persistChanges ? settings.persistentExpiryMs : settings.nonPersistentExpiryMs;
-  return settings.now() - entry.createdAt >= expiry;
+  const lastUse = Math.max(entry.createdAt, entry.lastSeenAt + HEARTBEAT_MS);
+  return settings.now() - lastUse >= expiry;
 }
 
 function emptyReport(dryRun: boolean, corrupt: JournalCorruption[], live: JournalEntry[]): RecoveryReport {

@@ -423,7 +423,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const deadline = new AbortController();
     // Every close listens to it (its queue wait, its backoff, its fetch): many listeners are expected.
     setMaxListeners(0, deadline.signal);
-    const timer = setTimeout(() => deadline.abort(new Error(`shutdown deadline of ${timeoutMs} ms passed`)), timeoutMs);
+    // setTimeout fires at once past 2^31-1 ms: a longer deadline (about 24.8 days) is cut to that.
+    const timer = setTimeout(() => deadline.abort(new Error(`shutdown deadline of ${timeoutMs} ms passed`)), Math.min(timeoutMs, 2 ** 31 - 1));
     timer.unref();
     const onAbort = (): void => deadline.abort(signal?.reason);
     if (signal?.aborted) onAbort();

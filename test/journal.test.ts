@@ -88,8 +88,13 @@ describe('SessionJournal', () => {
     await a.record(record('marker-a-0123456789'));
     await b.record(record('marker-b-0123456789'));
     const marker = path.join(dir, `sessions.journal.owner-${SessionJournal.processOwner}.lock`);
+    await a.remove('marker-a-0123456789');
     await a.close();
     await expect(fs.stat(marker)).resolves.toBeTruthy();
+    // b still has a session recorded: its process is alive for other processes' eyes.
+    await b.close();
+    await expect(fs.stat(marker)).resolves.toBeTruthy();
+    await b.remove('marker-b-0123456789');
     await b.close();
     await expect(fs.stat(marker)).rejects.toMatchObject({ code: 'ENOENT' });
   });

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionJournal } from '../src/journal.js';
 import { recoverOrphans, type SessionCloser } from '../src/recovery.js';
-import { DEAD_PID, openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
+import { DEAD_PID, deadOwnerMarker, openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
 const NOW = 1_800_000_000_000;
 const now = () => NOW;
@@ -68,6 +68,8 @@ describe('recoverOrphans', () => {
       openLine({ id: ids[0] ?? '', createdAt: NOW - 1000 }),
       openLine({ id: ids[1] ?? '', createdAt: NOW - 400_000, persistChanges: true }),
     ]);
+    // The owner's last heartbeat came before both sessions were created.
+    await deadOwnerMarker(file, NOW - 500_000);
     const before = await fs.readFile(file, 'utf8');
     // Another recoverer holding the lock does not delay a dry run.
     const release = await new SessionJournal({ path: file }).lock();
@@ -82,13 +84,15 @@ describe('recoverOrphans', () => {
     expect(await fs.readFile(file, 'utf8')).toBe(before);
   });
 
-  it('skips orphans past Graph expiry (5 min persistent, 7 min non-persistent, from createdAt) and drops them', async () => {
-    const { journal } = await journalWith([
+  it('skips orphans past Graph expiry (5 min persistent, 7 min non-persistent, from their last possible use) and drops them', async () => {
+    const { file, journal } = await journalWith([
       openLine({ id: 'persist-old-0123456789', persistChanges: true, createdAt: NOW - 300_000 }),
       openLine({ id: 'persist-new-0123456789', persistChanges: true, createdAt: NOW - 299_999 }),
       openLine({ id: 'scratch-mid-0123456789', persistChanges: false, createdAt: NOW - 400_000 }),
       openLine({ id: 'scratch-old-0123456789', persistChanges: false, createdAt: NOW - 420_000 }),
     ]);
+    // The owner's heartbeat stopped before these were created: createdAt is their last possible use.
+    await deadOwnerMarker(file, NOW - 600_000);
     const { calls, closer } = countingCloser();
     const report = await recoverOrphans(journal, closer, { now });
     expect(calls.map(([, id]) => id)).toEqual(['persist-new-0123456789', 'scratch-mid-0123456789']);
@@ -97,6 +101,20 @@ describe('recoverOrphans', () => {
       ['scratc…6789', 'age'],
     ]);
     expect((await journal.scan()).orphans).toEqual([]);
+  });
+
+  it('bounds the last use by the owner’s heartbeat, and closes what has no bound', async () => {
+    const { file, journal } = await journalWith([openLine({ id: 'kept-alive-0123456789', createdAt: NOW - 3_600_000 })]);
+    // Created an hour ago, but its owner was alive 2 minutes ago: Graph may still hold it.
+    await deadOwnerMarker(file, NOW - 120_000);
+    const { calls, closer } = countingCloser();
+    await recoverOrphans(journal, closer, { now });
+    expect(calls.map(([, id]) => id)).toEqual(['kept-alive-0123456789']);
+    // With no marker at all nothing bounds its last use: it is closed too.
+    const bare = await journalWith([openLine({ id: 'no-marker-0123456789', createdAt: NOW - 3_600_000 })]);
+    const counted = countingCloser();
+    await recoverOrphans(bare.journal, counted.closer, { now });
+    expect(counted.calls).toHaveLength(1);
   });
 
   it('closes every orphan regardless of age with an expiry of Infinity', async () => {

@@ -1,5 +1,5 @@
-// Review 2 findings (exit hooks, journal, recovery, CLI, emulator). Each test proves one defect and
-// is marked test.fails until the defect is fixed; when it is, drop `.fails`.
+// Review 2 findings (exit hooks, journal, recovery, CLI, emulator). Each test proves one defect found
+// in review; all are fixed and must stay fixed.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -49,7 +49,7 @@ describe('journal lock', () => {
   // compactions can rename over each other). The interleaving is forced here by delaying the second
   // takeover's read until the first contender's fresh lock exists; without forcing it, 8 of 30
   // rounds of 8 concurrent lock() calls on a stale lock ended with two holders.
-  test.fails('two contenders for a stale lock never both hold it', async () => {
+  test('two contenders for a stale lock never both hold it', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'sessions.journal');
     const lockPath = `${file}.lock`;
@@ -65,7 +65,7 @@ describe('journal lock', () => {
     };
     vi.spyOn(fs, 'readFile').mockImplementation((async (...args: Parameters<typeof fs.readFile>) => {
       const stack = new Error().stack ?? '';
-      if (args[0] === lockPath && stack.includes('lockIsStale')) staleChecks++;
+      if (args[0] === lockPath && stack.includes('staleLockText')) staleChecks++;
       if (args[0] === lockPath && stack.includes('takeOverStaleLock')) {
         takeovers++;
         // Both contenders have judged the lock stale before anyone takes it over...
@@ -88,7 +88,8 @@ describe('journal lock', () => {
         await release?.();
       }),
     );
-    expect(takeovers).toBe(2);
+    // Takeovers take turns now: the second contender finds the guard taken and waits instead.
+    expect(takeovers).toBeGreaterThanOrEqual(1);
     expect(most).toBe(1);
   });
 });
@@ -99,7 +100,7 @@ describe('recovery', () => {
   // that clock. A worker that used (or kept alive) a session for more than 5 minutes and was then
   // SIGKILLed leaves a session that is still open on Graph; recovery calls it "expired (age)",
   // sends no close and drops it from the journal, so nothing will ever close it.
-  test.fails('closes an orphan created 6 minutes ago but used 2 minutes before the crash', async () => {
+  test('closes an orphan created 6 minutes ago but used 2 minutes before the crash', async () => {
     const service = new WorkbookService({ token: TOKEN, now: () => 1_800_000_000_000, workbooks: { [BOOK]: {} } });
     const created = await send(service, 'POST', `/v1.0${BOOK}/workbook/createSession`, { body: { persistChanges: true } });
     const id = (created.body as { id: string }).id;
@@ -132,7 +133,7 @@ describe('recovery', () => {
   // down, close() removes the process's marker although the second manager still has sessions
   // recorded in it. Another process's recovery then judges the live process's sessions orphans (pid
   // alive, but no marker) and closes them under the running manager.
-  test.fails("recovery by another process leaves a live process's sessions alone when two managers share a journal", async () => {
+  test("recovery by another process leaves a live process's sessions alone when two managers share a journal", async () => {
     const emu: RunningEmulator = await startEmulator({ workbooks: { [BOOK]: {} } });
     try {
       const dir = await tempDir();
@@ -159,7 +160,7 @@ describe('exit hooks', () => {
   // long as it takes") gets the opposite: the round is cut short at once and the process re-raises
   // the signal with every session still open. (session-manager.ts #runShutdown's deadline timer has the
   // same overflow.)
-  test.fails('a deadline above 2^31-1 ms does not cut the shutdown short at once', async () => {
+  test('a deadline above 2^31-1 ms does not cut the shutdown short at once', async () => {
     const child = spawnFixture('review2-long-deadline.ts', { CLOSE_MS: '300', DEADLINE_MS: '3000000000' });
     await child.waitForLine('ready');
     child.process.kill('SIGTERM');
@@ -176,7 +177,7 @@ describe('emulator', () => {
   // Retry-After overwrites the workbook's cooldown, so a later, shorter one shortens a longer cooldown
   // already announced. Requests that arrive inside the longer cooldown are then not counted in
   // `cooldownViolations`, and a test asserting 0 violations passes for a client that ignored it.
-  test.fails('counts a request inside a long Retry-After even after a shorter one was announced', async () => {
+  test('counts a request inside a long Retry-After even after a shorter one was announced', async () => {
     const service = new WorkbookService({ token: TOKEN, now: () => 1_800_000_000_000, workbooks: { [BOOK]: {} } });
     service.injectFault({ workbook: BOOK, route: 'worksheets', status: 429, retryAfterSeconds: 10 });
     service.injectFault({ workbook: BOOK, route: 'worksheets', status: 503, retryAfterSeconds: 1 });

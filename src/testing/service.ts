@@ -275,7 +275,11 @@ export class WorkbookService {
     const headers: Record<string, string> = {};
     if (error.retryAfterSeconds !== undefined) {
       headers['Retry-After'] = String(error.retryAfterSeconds);
-      if (workbook !== undefined) this.#cooldownUntil.set(workbook, this.now() + error.retryAfterSeconds * 1000);
+      // A shorter Retry-After does not shorten a cooldown already announced.
+      if (workbook !== undefined) {
+        const until = this.now() + error.retryAfterSeconds * 1000;
+        this.#cooldownUntil.set(workbook, Math.max(this.#cooldownUntil.get(workbook) ?? -Infinity, until));
+      }
     }
     return graphError(this.#context(request), { ...error, headers });
   }

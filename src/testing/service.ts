@@ -274,10 +274,12 @@ export class WorkbookService {
     if (error === undefined) return undefined;
     const headers: Record<string, string> = {};
     if (error.retryAfterSeconds !== undefined) {
-      headers['Retry-After'] = String(error.retryAfterSeconds);
+      // Graph sends whole seconds; a fractional option is rounded up.
+      const seconds = Math.ceil(error.retryAfterSeconds);
+      headers['Retry-After'] = String(seconds);
       // A shorter Retry-After does not shorten a cooldown already announced.
       if (workbook !== undefined) {
-        const until = this.now() + error.retryAfterSeconds * 1000;
+        const until = this.now() + seconds * 1000;
         this.#cooldownUntil.set(workbook, Math.max(this.#cooldownUntil.get(workbook) ?? -Infinity, until));
       }
     }

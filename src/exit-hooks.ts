@@ -124,11 +124,6 @@ export function exitHookParticipantCount(): number {
   return getState().participants.size;
 }
 
-/** Whether the process-wide listeners are installed right now. */
-export function exitHooksInstalled(): boolean {
-  return getState().listeners !== undefined;
-}
-
 function install(state: ExitHooksState): void {
   const signals = new Map<NodeJS.Signals, (signal: NodeJS.Signals) => void>();
   for (const name of stopSignals()) {

@@ -90,11 +90,6 @@ export class Scheduler {
     if (lane.active === 0) lane.timer.unref();
   }
 
-  /** When `workbook`'s lane may start again (epoch ms), or 0 when it is not cooling down. */
-  cooldownUntil(workbook: string): number {
-    return this.#lanes.get(workbook)?.cooldownUntil ?? 0;
-  }
-
   /** Requests waiting in a queue, and requests running. */
   get queued(): number {
     return this.#queued;

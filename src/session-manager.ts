@@ -224,7 +224,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   // Set by the first shutdown and returned to every later caller.
   #shutdown: Promise<ShutdownReport> | undefined;
   // Set when a shutdown starts closing sessions (its deadline, each session's outcome); never cleared.
-  #closing: ShutdownClosing | undefined;
+  #shutdownCloses: ShutdownClosing | undefined;
   #opening = 0;
   readonly #totals = { opened: 0, closed: 0, expired: 0, reopened: 0, retries: 0, closeFailures: 0 };
 
@@ -430,7 +430,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const closing: ShutdownClosing = { deadline: deadline.signal, outcomes: new Map(), closes: new Set() };
-    this.#closing = closing;
+    this.#shutdownCloses = closing;
     for (const core of this.#sessions) this.#closeForShutdown(core);
     // Sessions still being created (or reopened) are closed by tracked() as soon as they exist, and
     // join `closing` then: wait until nothing of ours is left under way.
@@ -477,7 +477,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 
   /** Closes `core` as part of the shutdown under way, within its deadline, and records the outcome. */
   #closeForShutdown(core: SessionCore): Promise<void> {
-    const closing = this.#closing as ShutdownClosing;
+    const closing = this.#shutdownCloses as ShutdownClosing;
     closing.outcomes.set(core, undefined);
     const done = core.close('shutdown', closing.deadline).then(
       () => void closing.outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
@@ -505,7 +505,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
           this.emit('reopened', { id: shortId(core.id), workbook: core.workbook, previousId: shortId(reopened.previousId), reason: reopened.reason });
         }
         await this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, id: core.id, persistChanges: core.persistChanges, createdAt: Date.now() }));
-        if (this.#closing !== undefined) {
+        if (this.#shutdownCloses !== undefined) {
           // Created after the shutdown began: closed at once, within its deadline, and reported.
           void this.#closeForShutdown(core);
           throw new ManagerShutDownError();

@@ -83,6 +83,52 @@ describe('Retry-After', () => {
   });
 });
 
+describe('abort signals', () => {
+  test('a call aborted while queued in its lane is never sent and rejects with the reason', async () => {
+    const sessions = manager();
+    const book = await sessions.open(BOOK_A);
+    graph.service().setLatency({ fixedMs: 1_000 });
+    const first = settle(book.api('/worksheets').get());
+    const controller = new AbortController();
+    const queued = settle(book.api("/worksheets('Sheet1')/usedRange").get({ signal: controller.signal }));
+    await flush();
+    controller.abort(new Error('no longer needed'));
+    const result = await queued;
+    expect(result.ok === false && (result.error as Error).message).toBe('no longer needed');
+    await vi.advanceTimersByTimeAsync(1_000);
+    await flush();
+    expect((await first).ok).toBe(true);
+    expect(graph.service().stats().requestsByRoute.usedRange).toBe(0);
+  });
+
+  test('a call aborted during a retry backoff stops at once: no further attempt', async () => {
+    const sessions = manager({ retryBaseDelayMs: 10_000, retryMaxDelayMs: 10_000 });
+    const book = await sessions.open(BOOK_A);
+    graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 3, status: 502 });
+    const controller = new AbortController();
+    const call = settle(book.api('/worksheets').get({ signal: controller.signal }));
+    await flush();
+    expect(graph.service().stats().requestsByRoute.worksheets).toBe(1);
+    controller.abort(new Error('stop'));
+    const result = await call;
+    expect(result.ok === false && (result.error as Error).message).toBe('stop');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(graph.service().stats().requestsByRoute.worksheets).toBe(1);
+  });
+
+  test('shutdown({ signal }) stops waiting when the signal aborts, and reports what is left', async () => {
+    const sessions = manager();
+    await sessions.open(BOOK_A);
+    graph.service().setLatency({ fixedMs: 5_000 });
+    const controller = new AbortController();
+    const shutdown = sessions.shutdown({ timeoutMs: 60_000, signal: controller.signal });
+    await flush();
+    controller.abort();
+    const report = await shutdown;
+    expect(report).toMatchObject({ timedOut: true, leftOpen: 1, closed: 0 });
+  });
+});
+
 describe('closes', () => {
   test('a close is retried through more 429s than `retries` allows a call, until it succeeds', async () => {
     const sessions = manager({ retries: 2 });

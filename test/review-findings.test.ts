@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
-import { SessionClosedError, SessionManager, type SessionManagerOptions } from '../src/index.js';
-import { BOOK_A, BOOK_B, BOOK_C, overHttp, overMsw, settle } from './helpers/graph.js';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { SessionClosedError } from '../src/index.js';
+import { BOOK_A, BOOK_B, BOOK_C, fakeTimeGraph, overHttp, settle } from './helpers/graph.js';
 
 // Review findings: each test names a defect found in review; all are fixed and must stay fixed.
 
@@ -127,27 +127,7 @@ describe('over HTTP', () => {
 });
 
 describe('with fake timers (msw)', () => {
-  const graph = overMsw();
-  const managers: SessionManager[] = [];
-  const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager => {
-    const m = new SessionManager({ client: graph.client, exitHooks: false, ...options });
-    managers.push(m);
-    return m;
-  };
-  const flush = async (): Promise<void> => {
-    for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-  };
-
-  beforeAll(() => graph.server.listen({ onUnhandledRequest: 'error' }));
-  afterAll(() => graph.server.close());
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-    graph.reset();
-  });
-  afterEach(async () => {
-    vi.useRealTimers();
-    await Promise.all(managers.splice(0).map((m) => m.shutdown({ timeoutMs: 1000 })));
-  });
+  const { graph, manager, flush } = fakeTimeGraph();
 
   // DEFECT (workbook-session.ts close():149 and #usable :210): after an idle close, `#closing` keeps the
   // resolved idle close and `reason` stays 'idle'. close()/dispose then returns that old promise and does

@@ -1,31 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
-import { SessionClosedError, SessionManager, type SessionManagerOptions } from '../src/index.js';
-import { BOOK_A, BOOK_B, overMsw, settle } from './helpers/graph.js';
+import { describe, expect, test, vi } from 'vitest';
+import { SessionClosedError } from '../src/index.js';
+import { BOOK_A, BOOK_B, fakeTimeGraph, settle } from './helpers/graph.js';
 
 // Time-based behaviour, in process through msw, on vitest's fake clock.
-const graph = overMsw();
-const managers: SessionManager[] = [];
-const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager => {
-  const m = new SessionManager({ client: graph.client, exitHooks: false, ...options });
-  managers.push(m);
-  return m;
-};
-
-beforeAll(() => graph.server.listen({ onUnhandledRequest: 'error' }));
-afterAll(() => graph.server.close());
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-  graph.reset();
-});
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(managers.splice(0).map((m) => m.shutdown({ timeoutMs: 1000 })));
-});
-
-/** Lets in-process requests and their promise chains run without moving the clock. */
-const flush = async (): Promise<void> => {
-  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-};
+const { graph, manager, flush } = fakeTimeGraph();
 
 describe('Retry-After', () => {
   test('a 429 with Retry-After: 1 is retried no sooner than 1 s, and the lane sends nothing meanwhile', async () => {

@@ -1,5 +1,6 @@
 import { Client } from '@microsoft/microsoft-graph-client';
 import { setupServer, type SetupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, beforeEach, vi } from 'vitest';
 import { createBearerClient } from '../../src/graph-client.js';
 import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js';
 import { WorkbookService, startEmulator, type RunningEmulator, type WorkbookServiceOptions } from '../../src/testing/index.js';
@@ -70,4 +71,42 @@ export function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } |
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
   );
+}
+
+/** The timers vitest fakes in the manager's tests: the ones the library uses, and Date for its clocks. */
+export const FAKED_TIMERS = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] as const;
+
+/**
+ * msw and vitest's fake clock for the tests of the enclosing file or describe block: registers the
+ * lifecycle hooks (listen, a fresh service and fake timers per test, managers shut down after each),
+ * and returns a manager factory and `flush`, which lets in-process requests run without moving the clock.
+ */
+export function fakeTimeGraph(): {
+  graph: ReturnType<typeof overMsw>;
+  manager: (options?: ManagerOptions) => SessionManager;
+  flush: () => Promise<void>;
+} {
+  const graph = overMsw();
+  const managers: SessionManager[] = [];
+  beforeAll(() => graph.server.listen({ onUnhandledRequest: 'error' }));
+  afterAll(() => graph.server.close());
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: [...FAKED_TIMERS] });
+    graph.reset();
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await Promise.all(managers.splice(0).map((m) => m.shutdown({ timeoutMs: 1000 })));
+  });
+  return {
+    graph,
+    manager: (options = {}) => {
+      const m = new SessionManager({ client: graph.client, exitHooks: false, ...options });
+      managers.push(m);
+      return m;
+    },
+    flush: async () => {
+      for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  };
 }

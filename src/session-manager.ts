@@ -530,7 +530,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         }
         this.#log('debug', `session ${outcome}`, { ...info, reason });
         const id = core.id;
-        this.#track(this.#journalWrite(() => this.#journal?.remove(id)));
+        const written = this.#journalWrite(() => this.#journal?.remove(id));
+        this.#track(written);
+        return written;
       },
       closeFailed: (core, error) => {
         this.#totals.closeFailures++;

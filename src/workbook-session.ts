@@ -35,8 +35,12 @@ export interface SessionHost {
   readonly scheduler: Scheduler;
   /** The session was created (first time or reopened) and is now open. */
   tracked(core: SessionCore, reopened: { previousId: string; reason: CloseReason } | undefined): Promise<void>;
-  /** The session ended: Graph confirmed the close, or it was already gone, or it failed for good. */
-  untracked(core: SessionCore, outcome: 'closed' | 'expired' | 'ended'): void;
+  /**
+   * The session ended: Graph confirmed the close, or it was already gone, or it failed for good.
+   * Resolves when the journal (if any) knows; a close waits for that, so a crash right after it
+   * does not send recovery after a session that is already closed.
+   */
+  untracked(core: SessionCore, outcome: 'closed' | 'expired' | 'ended'): Promise<void>;
   /** A close failed after its retries; the session may still be open on the server. */
   closeFailed(core: SessionCore, error: unknown): void;
   /** A persistent session may be reopened (the manager is not shutting down). */
@@ -189,15 +193,14 @@ export class SessionCore implements Reapable {
       () => {
         this.closeError = undefined;
         this.state = 'closed';
-        this.#host.untracked(this, 'closed');
+        return this.#host.untracked(this, 'closed');
       },
       (error: unknown) => {
         this.state = 'closed';
         if (isSessionGone(error)) {
           // Already closed or expired on the server: nothing is left open.
           this.closeError = undefined;
-          this.#host.untracked(this, 'expired');
-          return;
+          return this.#host.untracked(this, 'expired');
         }
         this.closeError = error;
         // A later close (a shutdown's) may try again.
@@ -229,7 +232,7 @@ export class SessionCore implements Reapable {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.reason = reason;
-    this.#host.untracked(this, reason === 'expired' ? 'expired' : 'ended');
+    void this.#host.untracked(this, reason === 'expired' ? 'expired' : 'ended');
   }
 
   /** Waits until the session can take a call: reopens a persistent one that went idle or expired. */

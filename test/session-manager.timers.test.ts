@@ -61,6 +61,24 @@ describe('Retry-After', () => {
   });
 });
 
+describe('long-running createSession', () => {
+  test('polls with a doubling interval and gives up after operationTimeoutMs, closing nothing it never got', async () => {
+    graph.reset({ asyncCreate: { rate: 1, durationMs: 10 * 60_000 } });
+    const sessions = manager({ pollIntervalMs: 1_000, operationTimeoutMs: 20_000 });
+    const opening = settle(sessions.open(BOOK_A));
+    // Polls at 1, 3, 7, 15 and 31 s: the one at 31 s finds the deadline passed.
+    for (let i = 0; i < 35; i++) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      await flush();
+    }
+    const result = await opening;
+    expect(result.ok).toBe(false);
+    expect((result as { error: Error }).error.message).toMatch(/did not finish within 20000 ms/);
+    expect(graph.service().stats().requestsByRoute.operation).toBe(5);
+    expect(sessions.stats()).toMatchObject({ open: 0, opening: 0 });
+  });
+});
+
 describe('abort signals', () => {
   test('a call aborted while queued in its lane is never sent and rejects with the reason', async () => {
     const sessions = manager();

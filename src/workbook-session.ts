@@ -105,8 +105,7 @@ export class SessionCore implements Reapable {
     return new SessionClosedError({ reason: this.reason ?? 'disposed', workbook: this.workbook, sessionId: shortId(this.id) });
   }
 
-  /** One call in the session, with the session-fault rules of DESIGN.md. */
-  /** `path` was checked by `api()`. */
+  /** One call in the session, with the session-fault rules of DESIGN.md; `path` was checked by `api()`. */
   async call(method: HttpMethod, path: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
     const opts = checkCallOptions(options);
     const idempotent = opts.idempotent ?? method === 'GET';
@@ -150,6 +149,10 @@ export class SessionCore implements Reapable {
     try {
       await this.#host.transport.refreshSession(this.workbook, () => this.#idForRequest(), signal);
       this.lastContact = Date.now();
+    } catch (error) {
+      // Graph no longer knows it: the handle says so (a persistent one reopens on its next call).
+      if (isSessionGone(error)) this.#end('expired');
+      throw error;
     } finally {
       this.inFlight--;
       this.lastActivity = Date.now();

@@ -304,6 +304,19 @@ describe('session faults', () => {
     expect(env.service.stats().requestsByRoute.closeSession).toBe(0);
   });
 
+  test('refresh() on a session the server forgot marks it expired; a persistent one reopens on its next call', async () => {
+    const sessions = env.manager();
+    const book = await sessions.open(BOOK_A);
+    env.service.expireSession(book.id);
+    await expect(book.refresh()).rejects.toMatchObject({ name: 'GraphRequestError', status: 404 });
+    expect(book.state).toBe('closed');
+    expect(book.closeReason).toBe('expired');
+    await book.api('/worksheets').get();
+    expect(book.state).toBe('open');
+    expect(env.service.stats()).toMatchObject({ created: 2, refreshed: 0 });
+    await book.close();
+  });
+
   test('a 404 for a missing worksheet is not mistaken for an expired session', async () => {
     const sessions = env.manager();
     const book = await sessions.open(BOOK_A);

@@ -133,7 +133,7 @@ function sameOrigin(url: string, origin: string): boolean {
 }
 
 /** Parses and checks a base URL: http(s), no credentials, no query or fragment. */
-export function parseBaseUrl(value: unknown): URL {
+function parseBaseUrl(value: unknown): URL {
   if (typeof value !== 'string') {
     throw new TypeError(`Expected \`baseUrl\` to be a URL string, got ${describe(value)}`);
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { ShutdownReport } from './types.js';
 
 /**
@@ -228,6 +229,9 @@ function startRound(state: ExitHooksState, reason: ShutdownReason, signal: NodeJ
   };
   state.round = round;
   const { participants } = round;
+  // Each participant waits on the round's signal, and its shutdown listens to it too: with more
+  // than a handful of managers Node would warn of a leak that is not one.
+  setMaxListeners(0, round.abort.signal);
   const longest = Math.max(0, ...participants.map((participant) => deadlineOf(participant)));
   // A backstop in case a participant ignores its deadline; unref'd, so it never holds the process.
   const backstop = setTimeout(() => {

@@ -32,7 +32,7 @@ describe('WorkbookService options', () => {
 
   it('refuses a fault spec that does nothing, or with bad values', () => {
     const svc = service();
-    expect(() => svc.injectFault({ route: 'closeSession' })).toThrow(new TypeError('A fault needs `status`, `drop: true` or `delayMs`'));
+    expect(() => svc.injectFault({ route: 'closeSession' })).toThrow(new TypeError('A fault needs `kind`, `status`, `drop: true` or `delayMs`'));
     expect(() => svc.injectFault({ status: 429, count: 0 })).toThrow(new RangeError('Expected `spec.count` to be an integer >= 1, got `0` (number)'));
     // @ts-expect-error: not a route
     expect(() => svc.injectFault({ status: 429, route: 'close' })).toThrow(TypeError);

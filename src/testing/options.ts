@@ -197,7 +197,8 @@ export interface WorkbookServiceOptions {
   /**
    * Answer a request that arrives on a workbook during a `Retry-After` cooldown the emulator announced
    * for it with 429 `tooManyRequests` (and the time still left as `Retry-After`), as Graph may, instead
-   * of serving it. Either way it is counted in `cooldownViolations`.
+   * of serving it; a refused request consumes no scripted fault. Either way it is counted in
+   * `cooldownViolations`.
    * @default false
    */
   readonly strictCooldowns?: boolean;

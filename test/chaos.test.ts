@@ -2,19 +2,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { SessionManager, createBearerClient, isSessionClosedError, type CloseReason, type ShutdownReport, type WorkbookSession } from '../src/index.js';
 import { startEmulator, type WorkbookSeed } from '../src/testing/index.js';
-import { ChaosBodyError, type Outcome, chaosRounds, chaosSeed, classify, pool, seeded } from './helpers/chaos.js';
+import { ChaosBodyError, type Outcome, chaosKinds, chaosRounds, chaosSeed, classify, pool, seeded } from './helpers/chaos.js';
 
 // "No session is ever forgotten", under faults: 500 sessions over 20 workbooks against the emulator over
 // HTTP, 20% of answers faulted from a seed (among them faults applied before they fail: the write or the
 // createSession took effect, the answer is a 504 or a dropped connection), strict cooldowns (a request
 // inside an announced Retry-After is refused with 429, as on Graph), idle closes, and a shutdown in the
-// middle. Replay a run with CHAOS_SEED=<seed>; run more rounds with CHAOS_ROUNDS=<n> (`npm run chaos` runs 20).
+// middle. Replay a run with CHAOS_SEED=<seed>; run more rounds with CHAOS_ROUNDS=<n> (`npm run chaos` runs 20);
+// draw other fault kinds with CHAOS_KINDS=<kind>,<kind>,... (see FaultKind).
 
 const SESSIONS = 500;
 const WORKBOOKS = Array.from({ length: 20 }, (_, i) => `/me/drive/items/W${String(i).padStart(2, '0')}`);
 const SEED = chaosSeed();
 const ROUNDS = chaosRounds();
 const IDLE_MS = 1000;
+const KINDS = chaosKinds(['429', '429-bare', '503', '503-bare', '502', '504', 'drop', 'slow', '504-applied', 'drop-applied']);
 
 const seedBook: WorkbookSeed = {
   worksheets: { Sheet1: { cells: [['a', 'b'], [1, 2]], tables: { T: { columns: ['a', 'b'], rows: [[1, 2]] } } } },
@@ -50,7 +52,7 @@ async function round(seed: number): Promise<void> {
     // the pause itself.
     faults: {
       rate: 0.2,
-      kinds: ['429', '429-bare', '503', '503-bare', '502', '504', 'drop', 'slow', '504-applied', 'drop-applied'],
+      kinds: KINDS,
       retryAfter: ['0', 'Thu, 01 Jan 1970 00:00:00 GMT'],
       slowMs: 150,
     },
@@ -231,6 +233,6 @@ async function round(seed: number): Promise<void> {
 }
 
 test(`chaos: ${SESSIONS} sessions over ${WORKBOOKS.length} workbooks, 20% faults (applied-then-failed too), strict cooldowns, idle closes, a shutdown mid-run (seed ${SEED}, ${ROUNDS} round(s))`, { timeout: 60_000 * ROUNDS }, async () => {
-  console.log(`chaos: seed ${SEED}, ${ROUNDS} round(s); replay with CHAOS_SEED=${SEED}`);
+  console.log(`chaos: seed ${SEED}, ${ROUNDS} round(s), faults ${KINDS.join(',')}; replay with CHAOS_SEED=${SEED}`);
   for (let r = 0; r < ROUNDS; r++) await round(SEED + r);
 });

@@ -40,7 +40,7 @@ const METHODS: Readonly<Record<Route['name'], readonly string[]>> = {
 
 const SESSION_GONE = 'The session specified in the request does not exist or is invalid due to a transient error.';
 
-/** How a createSession beyond `maxSessionsPerWorkbook` fails: Graph publishes no answer, so a throttling one that says why. */
+/** How a createSession beyond `maxSessionsPerWorkbook` fails. Graph documents no answer for this: a throttling one whose third-level code says why. */
 const SESSION_CAP = {
   code: 'tooManyRequests',
   innerCodes: ['tooManyRequestsUncategorized', 'MaxSessionsPerWorkbookExceeded'],

@@ -44,6 +44,39 @@ describe('workbook-emulator CLI', () => {
     expect(await exited).toEqual([0, null]);
   });
 
+  it('--strict-cooldowns, --fault-kinds and --retry-after reach the service', async () => {
+    const proc = run(['--port', '0', '--json', '--token', 't', '--strict-cooldowns', '--fault-rate', '1', '--fault-kinds', '503', '--retry-after', '60']);
+    const lines = createInterface({ input: proc.stdout });
+    const [line] = (await once(lines, 'line')) as [string];
+    const info = JSON.parse(line) as { url: string; workbooks: string[] };
+    const post = (path: string): Promise<Response> =>
+      fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/${path}`, { method: 'POST', headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' }, body: '{"persistChanges":true}' });
+    // The random 503 announces 60 s; the next request lands inside it and the strict mode answers 429.
+    const throttled = await post('createSession');
+    expect([throttled.status, throttled.headers.get('retry-after')]).toEqual([503, '60']);
+    const refused = await post('createSession');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect(((await refused.json()) as { error: { innerError: { code: string } } }).error.innerError.code).toBe('tooManyRequestsUncategorized');
+    proc.kill('SIGTERM');
+    await once(proc, 'exit');
+  });
+
+  it('--max-sessions-per-workbook N answers createSession beyond N with 429', async () => {
+    const proc = run(['--port', '0', '--json', '--token', 't', '--max-sessions-per-workbook', '1']);
+    const lines = createInterface({ input: proc.stdout });
+    const [line] = (await once(lines, 'line')) as [string];
+    const info = JSON.parse(line) as { url: string; workbooks: string[] };
+    const create = (): Promise<Response> =>
+      fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/createSession`, { method: 'POST', headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' }, body: '{"persistChanges":true}' });
+    expect((await create()).status).toBe(201);
+    const refused = await create();
+    expect(refused.status).toBe(429);
+    expect(JSON.stringify(await refused.json())).toContain('MaxSessionsPerWorkbookExceeded');
+    proc.kill('SIGTERM');
+    await once(proc, 'exit');
+  });
+
   it('--help prints usage and exits 0', async () => {
     const result = await output(run(['--help']));
     expect(result.code).toBe(0);
@@ -56,5 +89,14 @@ describe('workbook-emulator CLI', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('workbook-emulator: Expected --fault-rate to be a number, got "lots"');
     expect(result.stdout).toBe('');
+  });
+
+  it('an unknown fault kind, or --fault-kinds without --fault-rate, exits 2 naming the problem', async () => {
+    const unknown = await output(run(['--fault-rate', '0.1', '--fault-kinds', '429,418']));
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('workbook-emulator: Expected `faults.kinds` to be a non-empty array of');
+    const alone = await output(run(['--fault-kinds', '429']));
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('workbook-emulator: --fault-kinds and --retry-after need --fault-rate');
   });
 });

@@ -32,11 +32,27 @@ describe('WorkbookService options', () => {
 
   it('refuses a fault spec that does nothing, or with bad values', () => {
     const svc = service();
-    expect(() => svc.injectFault({ route: 'closeSession' })).toThrow(new TypeError('A fault needs `status`, `drop: true` or `delayMs`'));
+    expect(() => svc.injectFault({ route: 'closeSession' })).toThrow(new TypeError('A fault needs `kind`, `status`, `drop: true` or `delayMs`'));
     expect(() => svc.injectFault({ status: 429, count: 0 })).toThrow(new RangeError('Expected `spec.count` to be an integer >= 1, got `0` (number)'));
     // @ts-expect-error: not a route
     expect(() => svc.injectFault({ status: 429, route: 'close' })).toThrow(TypeError);
     expect(() => svc.advanceTime(-1)).toThrow(RangeError);
+  });
+
+  it('refuses bad values of the fault, cooldown and cap options, naming them', () => {
+    expect(() => new WorkbookService({ strictCooldowns: 'yes' as never })).toThrow(new TypeError('Expected `strictCooldowns` to be a boolean, got "yes" (string)'));
+    expect(() => new WorkbookService({ maxSessionsPerWorkbook: 0 })).toThrow(new RangeError('Expected `maxSessionsPerWorkbook` to be an integer >= 1, got `0` (number)'));
+    expect(() => new WorkbookService({ faults: { rate: 0.1, retryAfter: [] } })).toThrow(new TypeError('Expected `faults.retryAfter` to be a non-empty array of header values (visible ASCII), got []'));
+    expect(() => new WorkbookService({ faults: { rate: 0.1, kinds: ['418' as never] } })).toThrow(TypeError);
+    expect(() => new WorkbookService({ asyncCreate: { failCodes: ['a b'] } })).toThrow(new TypeError('Expected `asyncCreate.failCodes` to be a non-empty array of error codes, got ["a b"]'));
+    expect(() => new WorkbookService({ asyncCreate: { failRate: 1.5 } })).toThrow(new RangeError('Expected `asyncCreate.failRate` to be a number from 0 to 1, got `1.5` (number)'));
+    const svc = service();
+    expect(() => svc.injectFault({ applied: true, delayMs: 5 })).toThrow(new TypeError('An `applied` fault needs a `status` or `drop: true` to replace the answer with'));
+    expect(() => svc.injectFault({ kind: 'nope' as never })).toThrow(/^Expected `spec.kind` to be one of 429, 429-bare, .*, got "nope" \(string\)$/);
+    expect(() => svc.injectFault({ status: 429, retryAfter: '1', retryAfterSeconds: 1 })).toThrow(new TypeError('Give `spec.retryAfter` or `spec.retryAfterSeconds`, not both'));
+    expect(() => svc.injectFault({ status: 429, retryAfter: 'a\nb' })).toThrow(TypeError);
+    expect(() => svc.failNextOperation({ innerCodes: [] })).toThrow(new TypeError('Expected `innerCodes` to be a non-empty array of error codes, got []'));
+    expect(svc.stats()).toMatchObject({ requests: 0 });
   });
 
   it('generates a random token by default and keeps one given', () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { startEmulator } from './http-server.js';
-import type { WorkbookSeed } from './options.js';
+import { FAULT_KINDS, type FaultKind, type RandomFaultOptions, type WorkbookSeed } from './options.js';
 import { SAMPLE_WORKBOOK_PATH, sampleWorkbook } from './sample-workbook.js';
 
 const USAGE = `Usage: workbook-emulator [options]
@@ -14,7 +14,14 @@ Options:
   --token T           bearer token requests must carry (default: random)
   --latency-ms N      latency added to every request (default 0)
   --jitter-ms N       up to this much more, drawn per request (default 0)
-  --fault-rate R      share of requests, 0..1, answered 429, 503 or 504 (default 0)
+  --fault-rate R      share of requests, 0..1, that get a random fault (default 0)
+  --fault-kinds K,K   the kinds drawn from, comma-separated (default 429,503,504); any of
+                      ${FAULT_KINDS.join(', ')}
+  --retry-after V     a Retry-After value for random 429 and 503, as sent: seconds, an
+                      HTTP-date or anything (repeatable, one drawn per fault; default 1)
+  --strict-cooldowns  answer 429 to a request inside a cooldown the emulator announced
+  --max-sessions-per-workbook N
+                      answer createSession beyond N open sessions on a workbook with 429
   --seed N            seed of the random source (default 1)
   --workbook PATH     serve a workbook at this drive-item path, e.g. /me/drive/items/01ABC
                       (repeatable; default: ${SAMPLE_WORKBOOK_PATH})
@@ -38,6 +45,10 @@ async function main(): Promise<void> {
       'latency-ms': { type: 'string' },
       'jitter-ms': { type: 'string' },
       'fault-rate': { type: 'string' },
+      'fault-kinds': { type: 'string' },
+      'retry-after': { type: 'string', multiple: true },
+      'strict-cooldowns': { type: 'boolean' },
+      'max-sessions-per-workbook': { type: 'string' },
       seed: { type: 'string' },
       workbook: { type: 'string', multiple: true },
       json: { type: 'boolean' },
@@ -56,14 +67,22 @@ async function main(): Promise<void> {
   const jitterMs = number(values['jitter-ms'], 'jitter-ms');
   const faultRate = number(values['fault-rate'], 'fault-rate');
   const seed = number(values.seed, 'seed');
+  const maxSessions = number(values['max-sessions-per-workbook'], 'max-sessions-per-workbook');
+  const kinds = values['fault-kinds']?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;
+  const retryAfter = values['retry-after'];
+  if (faultRate === undefined && (kinds !== undefined || retryAfter !== undefined)) throw new TypeError('--fault-kinds and --retry-after need --fault-rate');
+  const faults: RandomFaultOptions | undefined =
+    faultRate === undefined ? undefined : { rate: faultRate, ...(kinds === undefined ? {} : { kinds }), ...(retryAfter === undefined ? {} : { retryAfter }) };
   const emulator = await startEmulator({
     port: number(values.port, 'port') ?? 8787,
     host: values.host ?? '127.0.0.1',
     workbooks,
     ...(values.token === undefined ? {} : { token: values.token }),
     ...(latencyMs === undefined && jitterMs === undefined ? {} : { latency: { fixedMs: latencyMs ?? 0, jitterMs: jitterMs ?? 0 } }),
-    ...(faultRate === undefined ? {} : { faults: { rate: faultRate } }),
+    ...(faults === undefined ? {} : { faults }),
     ...(seed === undefined ? {} : { seed }),
+    ...(values['strict-cooldowns'] === true ? { strictCooldowns: true } : {}),
+    ...(maxSessions === undefined ? {} : { maxSessionsPerWorkbook: maxSessions }),
   });
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify({ url: emulator.url, token: emulator.token, workbooks: paths })}\n`);

@@ -8,18 +8,23 @@ export interface OperationRecord {
   readonly workbook: string;
   readonly persistChanges: boolean;
   readonly startedAt: number;
-  /** Set at start when a `failNextOperation()` applies. */
-  readonly failure: { readonly code: string; readonly message: string } | undefined;
+  /** Set at start when a `failNextOperation()` or a random failure applies, or at the end when the session cap is reached. */
+  failure: OperationFailure | undefined;
   polls: number;
   status: OperationStatus;
   // Set when the operation succeeds and its session exists.
   sessionId: string | undefined;
 }
 
-export interface PendingFailure {
-  readonly workbook: string | undefined;
+export interface OperationFailure {
   readonly code: string;
   readonly message: string;
+  /** Codes nested below `code`, outermost first; sent under `innererror`, as the operation resource spells it. */
+  readonly innerCodes: readonly string[];
+}
+
+export interface PendingFailure extends OperationFailure {
+  readonly workbook: string | undefined;
 }
 
 /** Async createSession operations, and the failures queued for the next ones. */
@@ -38,16 +43,18 @@ export class OperationRegistry {
     this.#failures.push(failure);
   }
 
-  start(workbook: string, persistChanges: boolean, now: number): OperationRecord {
+  /** `random` is the failure drawn for this operation, if any; a queued one comes first. */
+  start(workbook: string, persistChanges: boolean, now: number, random?: OperationFailure): OperationRecord {
     const index = this.#failures.findIndex((f) => f.workbook === undefined || f.workbook === workbook);
-    const failure = index === -1 ? undefined : this.#failures.splice(index, 1)[0];
+    const queued = index === -1 ? undefined : this.#failures.splice(index, 1)[0];
+    const failure = queued ?? random;
     const hex = (n: number): string => this.#rng.string(n, '0123456789abcdef');
     const record: OperationRecord = {
       id: `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`,
       workbook,
       persistChanges,
       startedAt: now,
-      failure: failure === undefined ? undefined : { code: failure.code, message: failure.message },
+      failure: failure === undefined ? undefined : { code: failure.code, message: failure.message, innerCodes: failure.innerCodes },
       polls: 0,
       status: 'notStarted',
       sessionId: undefined,

@@ -48,7 +48,36 @@ export interface WorkbookSeed {
   >;
 }
 
-export type FaultKind = '429' | '503' | '504' | '502' | 'drop' | 'slow';
+/**
+ * The faults the emulator knows, for the random mix and for `injectFault({ kind })`:
+ * - `429`: `tooManyRequests` -> `tooManyRequestsUncategorized`, with `Retry-After`;
+ * - `429-bare`: `TooManyRequests` with no inner code and no `Retry-After`, as Graph sometimes answers;
+ * - `503`: `serviceUnavailable` -> `serviceUnavailableUncategorized`, with `Retry-After`; `503-bare`: the same without it;
+ * - `504`: `gatewayTimeout` -> `gatewayTimeoutUncategorized`, the request not applied;
+ * - `502`: `badGateway`, no inner code;
+ * - `500`: `internalServerError` -> `internalServerErrorUncategorized` -> `GenericFileOpenError`;
+ * - `drop`: the connection closes without an answer, the request not applied;
+ * - `slow`: `slowMs` of latency, then a normal answer;
+ * - `504-applied`: the request takes effect, then the answer is a 504
+ *   `gatewayTimeout` -> `gatewayTimeoutUncategorized` -> `MaxRequestDurationExceeded`;
+ * - `drop-applied`: the request takes effect, then the connection closes without an answer;
+ * - `accessConflict`: 409 `conflict` -> `accessConflict` (another client holds an edit lock);
+ * - `invalidSessionAccessConflict`: 409 `conflict` -> `invalidSessionAccessConflict`, on sessionful requests only.
+ */
+export type FaultKind =
+  | '429'
+  | '429-bare'
+  | '503'
+  | '503-bare'
+  | '504'
+  | '502'
+  | '500'
+  | 'drop'
+  | 'slow'
+  | '504-applied'
+  | 'drop-applied'
+  | 'accessConflict'
+  | 'invalidSessionAccessConflict';
 
 /** Random faults, drawn from the seeded random source for each request. */
 export interface RandomFaultOptions {
@@ -61,10 +90,17 @@ export interface RandomFaultOptions {
    */
   readonly kinds?: readonly FaultKind[];
   /**
-   * The `Retry-After` sent with 429 and 503.
+   * The `Retry-After` sent with 429 and 503 (not their `-bare` kinds).
    * @default 1
    */
   readonly retryAfterSeconds?: number;
+  /**
+   * Raw `Retry-After` values, one drawn for each 429 and 503 instead of `retryAfterSeconds`: seconds of
+   * any size (`'0'`, `'7200'`), HTTP-dates (past ones too), or nonsense (`'Mon 1'`). Seconds and dates
+   * start a cooldown on the workbook; nonsense starts none.
+   * @default none
+   */
+  readonly retryAfter?: readonly string[];
   /**
    * The extra latency of a `slow` fault.
    * @default 1000
@@ -130,6 +166,18 @@ export interface WorkbookServiceOptions {
      * @default 0
      */
     readonly durationMs?: number;
+    /**
+     * The share of operations, from 0 to 1, that end `failed` instead of creating a session (drawn
+     * from the seeded random source). A `failNextOperation()` still comes first.
+     * @default 0
+     */
+    readonly failRate?: number;
+    /**
+     * The second-level codes such a failure carries, one drawn per failure; the top-level code follows
+     * from it (`transientFailure` -> `serviceUnavailable`, `accessDenied` -> `forbidden`, ...).
+     * @default ['transientFailure']
+     */
+    readonly failCodes?: readonly string[];
   };
   /**
    * Latency added to every request.
@@ -146,6 +194,21 @@ export interface WorkbookServiceOptions {
    * @default 1
    */
   readonly seed?: number;
+  /**
+   * Answer a request that arrives on a workbook during a `Retry-After` cooldown the emulator announced
+   * for it with 429 `tooManyRequests` (and the time still left as `Retry-After`), as Graph may, instead
+   * of serving it; a refused request consumes no scripted fault. Either way it is counted in
+   * `cooldownViolations`.
+   * @default false
+   */
+  readonly strictCooldowns?: boolean;
+  /**
+   * The most sessions open at once on one workbook; a createSession beyond it answers 429
+   * `tooManyRequests` -> `tooManyRequestsUncategorized` -> `MaxSessionsPerWorkbookExceeded` with no
+   * `Retry-After` (Graph publishes no cap; a Microsoft engineer mentioned about 25).
+   * @default no cap
+   */
+  readonly maxSessionsPerWorkbook?: number;
 }
 
 /** The options with their defaults applied; merged in one place, here. */
@@ -157,6 +220,10 @@ export interface ResolvedOptions {
   readonly now: () => number;
   readonly asyncRate: number;
   readonly asyncDurationMs: number;
+  readonly asyncFailRate: number;
+  readonly asyncFailCodes: readonly string[];
+  readonly strictCooldowns: boolean;
+  readonly maxSessionsPerWorkbook: number;
   readonly latency: Required<LatencyOptions> | undefined;
   readonly faults: ResolvedFaults | undefined;
   readonly seed: number;
@@ -166,6 +233,7 @@ export interface ResolvedFaults {
   readonly rate: number;
   readonly kinds: readonly FaultKind[];
   readonly retryAfterSeconds: number;
+  readonly retryAfter: readonly string[] | undefined;
   readonly slowMs: number;
   readonly routes: readonly RouteName[] | undefined;
 }
@@ -180,8 +248,24 @@ const SERVICE_KEYS = [
   'latency',
   'faults',
   'seed',
+  'strictCooldowns',
+  'maxSessionsPerWorkbook',
 ];
-const FAULT_KINDS: readonly FaultKind[] = ['429', '503', '504', '502', 'drop', 'slow'];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  '429',
+  '429-bare',
+  '503',
+  '503-bare',
+  '504',
+  '502',
+  '500',
+  'drop',
+  'slow',
+  '504-applied',
+  'drop-applied',
+  'accessConflict',
+  'invalidSessionAccessConflict',
+];
 
 export function resolveOptions(options: WorkbookServiceOptions | undefined, extraKeys: readonly string[] = []): ResolvedOptions {
   const o = checkObject(options ?? {}, 'options', [...SERVICE_KEYS, ...extraKeys]) as WorkbookServiceOptions;
@@ -192,7 +276,7 @@ export function resolveOptions(options: WorkbookServiceOptions | undefined, extr
     throw new TypeError(`Expected \`now\` to be a function, got ${describe(o.now)}`);
   }
   if (o.workbooks !== undefined) checkObject(o.workbooks, 'workbooks');
-  const asyncCreate = checkObject(o.asyncCreate ?? {}, 'asyncCreate', ['rate', 'durationMs']) as NonNullable<WorkbookServiceOptions['asyncCreate']>;
+  const asyncCreate = checkObject(o.asyncCreate ?? {}, 'asyncCreate', ['rate', 'durationMs', 'failRate', 'failCodes']) as NonNullable<WorkbookServiceOptions['asyncCreate']>;
   return {
     token: o.token ?? randomBytes(24).toString('base64url'),
     workbooks: o.workbooks ?? {},
@@ -201,6 +285,10 @@ export function resolveOptions(options: WorkbookServiceOptions | undefined, extr
     now: o.now ?? Date.now,
     asyncRate: checkRate(asyncCreate.rate ?? 0, 'asyncCreate.rate'),
     asyncDurationMs: checkNumber(asyncCreate.durationMs ?? 0, 'asyncCreate.durationMs', 0),
+    asyncFailRate: checkRate(asyncCreate.failRate ?? 0, 'asyncCreate.failRate'),
+    asyncFailCodes: checkCodes(asyncCreate.failCodes ?? ['transientFailure'], 'asyncCreate.failCodes'),
+    strictCooldowns: checkBoolean(o.strictCooldowns ?? false, 'strictCooldowns'),
+    maxSessionsPerWorkbook: o.maxSessionsPerWorkbook === undefined ? Infinity : checkInteger(o.maxSessionsPerWorkbook, 'maxSessionsPerWorkbook', 1),
     latency: resolveLatency(o.latency),
     faults: resolveFaults(o.faults),
     seed: checkInteger(o.seed ?? 1, 'seed'),
@@ -218,7 +306,7 @@ export function resolveLatency(latency: LatencyOptions | undefined): Required<La
 
 export function resolveFaults(faults: RandomFaultOptions | undefined): ResolvedFaults | undefined {
   if (faults === undefined) return undefined;
-  const f = checkObject(faults, 'faults', ['rate', 'kinds', 'retryAfterSeconds', 'slowMs', 'routes']) as RandomFaultOptions;
+  const f = checkObject(faults, 'faults', ['rate', 'kinds', 'retryAfterSeconds', 'retryAfter', 'slowMs', 'routes']) as RandomFaultOptions;
   const kinds = f.kinds ?? ['429', '503', '504'];
   if (!Array.isArray(kinds) || kinds.length === 0 || kinds.some((k) => !FAULT_KINDS.includes(k))) {
     throw new TypeError(`Expected \`faults.kinds\` to be a non-empty array of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(kinds)}`);
@@ -227,9 +315,31 @@ export function resolveFaults(faults: RandomFaultOptions | undefined): ResolvedF
     rate: checkRate(f.rate, 'faults.rate'),
     kinds: [...kinds],
     retryAfterSeconds: checkNumber(f.retryAfterSeconds ?? 1, 'faults.retryAfterSeconds', 0),
+    retryAfter: f.retryAfter === undefined ? undefined : checkHeaderValues(f.retryAfter, 'faults.retryAfter'),
     slowMs: checkNumber(f.slowMs ?? 1000, 'faults.slowMs', 0),
     routes: f.routes === undefined ? undefined : checkRoutes(f.routes, 'faults.routes'),
   };
+}
+
+/** Non-empty strings, each usable as an HTTP header value. */
+export function checkHeaderValues(values: unknown, name: string): string[] {
+  if (!Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== 'string' || !/^[\x20-\x7e]+$/.test(v))) {
+    throw new TypeError(`Expected \`${name}\` to be a non-empty array of header values (visible ASCII), got ${JSON.stringify(values)}`);
+  }
+  return [...(values as string[])];
+}
+
+/** A non-empty array of Graph error codes. */
+export function checkCodes(values: unknown, name: string): string[] {
+  if (!Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== 'string' || !/^\w+$/.test(v))) {
+    throw new TypeError(`Expected \`${name}\` to be a non-empty array of error codes, got ${JSON.stringify(values)}`);
+  }
+  return [...(values as string[])];
+}
+
+export function checkBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+  return value;
 }
 
 export function checkRoutes(routes: unknown, name: string): RouteName[] {

@@ -53,15 +53,34 @@ export interface ErrorDetails {
   readonly message: string;
   /** The second-level code, `error.innerError.code`. */
   readonly innerCode?: string | undefined;
+  /** Codes nested below the second level, outermost first (`error.innerError.innerError.code`, ...). */
+  readonly deeperCodes?: readonly string[] | undefined;
   readonly headers?: Record<string, string>;
 }
 
-/** An error in Graph's shape: `{ error: { code, message, innerError: { code?, request-id, date, client-request-id? } } }`. */
+/**
+ * An OData error chain: `{ code, message, <key>: { code, message, <key>: ... } }`. Graph spells the key
+ * `innerError` on regular answers and `innererror` on failed operations.
+ */
+export function errorChain(codes: readonly string[], message: string, key: 'innerError' | 'innererror'): Record<string, unknown> | undefined {
+  let chain: Record<string, unknown> | undefined;
+  for (let i = codes.length - 1; i >= 0; i--) {
+    chain = { code: codes[i], message, ...(chain === undefined ? {} : { [key]: chain }) };
+  }
+  return chain;
+}
+
+/**
+ * An error in Graph's shape: `{ error: { code, message, innerError: { code?, message?, innerError?, date,
+ * request-id, client-request-id } } }`.
+ */
 export function graphError(ctx: ReplyContext, details: ErrorDetails): Response {
-  const innerError: Record<string, string> = {};
+  const innerError: Record<string, unknown> = {};
   if (details.innerCode !== undefined) {
     innerError['code'] = details.innerCode;
     innerError['message'] = details.message;
+    const deeper = errorChain(details.deeperCodes ?? [], details.message, 'innerError');
+    if (deeper !== undefined) innerError['innerError'] = deeper;
   }
   innerError['date'] = graphDate(ctx.now);
   innerError['request-id'] = ctx.requestId;

@@ -1,13 +1,14 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { describe } from '../validate.js';
-import { type FaultDecision, type FaultSpec, FaultPlan, canonicalWorkbook } from './faults.js';
-import { OperationRegistry } from './operations.js';
+import { type FaultDecision, type FaultSpec, FaultPlan, canonicalWorkbook, cooldownMs } from './faults.js';
+import { type OperationFailure, OperationRegistry } from './operations.js';
 import {
   type LatencyOptions,
   type RandomFaultOptions,
   type ResolvedOptions,
   type WorkbookSeed,
   type WorkbookServiceOptions,
+  checkCodes,
   checkNumber,
   checkObject,
   resolveFaults,
@@ -16,11 +17,12 @@ import {
 } from './options.js';
 import { SeededRandom } from './random.js';
 import { type Route, type WorkbookTarget, parseRoute, parseWorkbookTarget } from './request-path.js';
-import { DroppedConnectionError, type ReplyContext, graphError, isDroppedConnection, json, noContent } from './responses.js';
+import { DroppedConnectionError, type ReplyContext, codesForStatus, errorChain, graphError, isDroppedConnection, json, noContent } from './responses.js';
 import { type SessionRecord, type SessionSnapshot, SessionRegistry } from './session-registry.js';
 import { type EmulatorStats, StatsRecorder } from './stats.js';
 import { WorkbookData } from './workbook-model.js';
 import * as calls from './workbook-routes.js';
+import { type AppliedWrite, WriteLog } from './write-log.js';
 
 const METHODS: Readonly<Record<Route['name'], readonly string[]>> = {
   createSession: ['POST'],
@@ -38,6 +40,30 @@ const METHODS: Readonly<Record<Route['name'], readonly string[]>> = {
 
 const SESSION_GONE = 'The session specified in the request does not exist or is invalid due to a transient error.';
 
+/** How a createSession beyond `maxSessionsPerWorkbook` fails. Graph documents no answer for this: a throttling one whose third-level code says why. */
+const SESSION_CAP = {
+  code: 'tooManyRequests',
+  innerCodes: ['tooManyRequestsUncategorized', 'MaxSessionsPerWorkbookExceeded'],
+  message: 'The workbook has too many open sessions. Close a session and try again.',
+} as const;
+
+/** What handling one request did that an applied-then-failed fault must know about. */
+interface Effects {
+  // Set by a createSession that answered 201 with this session.
+  created: SessionRecord | undefined;
+}
+
+/** The top-level code of a failed operation, from its second-level code. */
+function topLevelCodeOf(innerCode: string): string {
+  const code = innerCode.toLowerCase();
+  if (code === 'transientfailure' || code === 'serviceunavailableuncategorized') return 'serviceUnavailable';
+  if (code === 'toomanyrequestsuncategorized') return 'tooManyRequests';
+  if (code === 'accessdenied' || code === 'forbiddenuncategorized') return 'forbidden';
+  if (code === 'gatewaytimeoutuncategorized') return 'gatewayTimeout';
+  if (code === 'accessconflict' || code === 'conflictuncategorized' || code === 'invalidsessionaccessconflict') return 'conflict';
+  return 'internalServerError';
+}
+
 /**
  * An in-memory Excel workbook session service that answers like Microsoft Graph. Serve it over
  * HTTP with `startEmulator()` or through msw with `createEmulatorHandlers()`; both go through
@@ -53,6 +79,7 @@ export class WorkbookService {
   readonly #operations: OperationRegistry;
   readonly #faults: FaultPlan;
   readonly #stats = new StatsRecorder();
+  readonly #writes = new WriteLog();
   // Per workbook, when the last announced Retry-After ends (service clock); overwritten by each new one.
   readonly #cooldownUntil = new Map<string, number>();
   // Set by the constructor and setLatency().
@@ -136,8 +163,8 @@ export class WorkbookService {
    * The next async createSession operation (on `workbook`, or any) ends `failed` with this error,
    * when it would have succeeded. It waits for an operation to start; synchronous creates do not use it.
    */
-  failNextOperation(options: { readonly workbook?: string; readonly code?: string; readonly message?: string } = {}): void {
-    checkObject(options, 'options', ['workbook', 'code', 'message']);
+  failNextOperation(options: { readonly workbook?: string; readonly code?: string; readonly innerCodes?: readonly string[]; readonly message?: string } = {}): void {
+    checkObject(options, 'options', ['workbook', 'code', 'innerCodes', 'message']);
     for (const key of ['code', 'message'] as const) {
       if (options[key] !== undefined && typeof options[key] !== 'string') throw new TypeError(`Expected \`${key}\` to be a string, got ${describe(options[key])}`);
     }
@@ -145,6 +172,7 @@ export class WorkbookService {
       workbook: options.workbook === undefined ? undefined : canonicalWorkbook(options.workbook, 'workbook'),
       code: options.code ?? 'internalServerError',
       message: options.message ?? 'An internal server error occurred while processing the request.',
+      innerCodes: options.innerCodes === undefined ? [] : checkCodes(options.innerCodes, 'innerCodes'),
     });
   }
 
@@ -171,9 +199,11 @@ export class WorkbookService {
     const s = this.#stats;
     const openByWorkbook: Record<string, number> = {};
     let open = 0;
+    let openUndelivered = 0;
     for (const session of this.#sessions.all()) {
       if (session.state !== 'open') continue;
       open += 1;
+      if (!session.delivered) openUndelivered += 1;
       openByWorkbook[session.workbook] = (openByWorkbook[session.workbook] ?? 0) + 1;
     }
     const maxInFlightByWorkbook = Object.fromEntries(s.maxByWorkbook);
@@ -192,12 +222,27 @@ export class WorkbookService {
       cooldownViolations: s.cooldownViolations,
       openByWorkbook,
       unauthorized: s.unauthorized,
+      cooldownRejections: s.cooldownRejections,
+      sessionCapRejections: s.sessionCapRejections,
+      undelivered: s.undelivered,
+      openUndelivered,
+      writesApplied: this.#writes.applied,
+      writesRepeated: this.#writes.repeated,
     };
   }
 
   /** Zeroes the counters; sessions, workbooks and faults stay. */
   resetStats(): void {
     this.#stats.reset();
+    this.#writes.reset();
+  }
+
+  /**
+   * Every distinct non-idempotent write (table rows add) applied since the last `resetStats()`, with how
+   * often. A `count` above 1 means one write reached the file more than once.
+   */
+  appliedWrites(): AppliedWrite[] {
+    return this.#writes.entries();
   }
 
   /** Open sessions, on one workbook or on all. */
@@ -265,21 +310,25 @@ export class WorkbookService {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  /** Applies a fault's delay and drop; returns its error answer, if it has one. */
+  /** Applies a fault's delay, then its drop; returns its error answer, if it has one. */
   async #applyFault(fault: FaultDecision, request: Request, workbook: string | undefined): Promise<Response | undefined> {
     this.#stats.faultsInjected += 1;
     if (fault.delayMs > 0) await sleep(fault.delayMs);
+    return this.#failWith(fault, request, workbook);
+  }
+
+  /** The drop (thrown) or the error answer of a fault, if it has one; its Retry-After starts a cooldown. */
+  #failWith(fault: FaultDecision, request: Request, workbook: string | undefined): Response | undefined {
     if (fault.drop) throw new DroppedConnectionError();
     const error = fault.error;
     if (error === undefined) return undefined;
     const headers: Record<string, string> = {};
-    if (error.retryAfterSeconds !== undefined) {
-      // Graph sends whole seconds; a fractional option is rounded up.
-      const seconds = Math.ceil(error.retryAfterSeconds);
-      headers['Retry-After'] = String(seconds);
+    if (error.retryAfter !== undefined) {
+      headers['Retry-After'] = error.retryAfter;
+      const ms = cooldownMs(error.retryAfter, this.now());
       // A shorter Retry-After does not shorten a cooldown already announced.
-      if (workbook !== undefined) {
-        const until = this.now() + seconds * 1000;
+      if (workbook !== undefined && ms > 0) {
+        const until = this.now() + ms;
         this.#cooldownUntil.set(workbook, Math.max(this.#cooldownUntil.get(workbook) ?? -Infinity, until));
       }
     }
@@ -297,12 +346,37 @@ export class WorkbookService {
         headers: { 'WWW-Authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' },
       });
     }
-    // Faults come before the request has any effect: a faulted closeSession leaves the session open.
-    const fault = this.#faults.decide(target?.item, route.name);
-    if (fault !== undefined) {
-      const answer = await this.#applyFault(fault, request, target?.item);
-      if (answer !== undefined) return answer;
+    const item = target?.item;
+    if (this.#options.strictCooldowns && item !== undefined) {
+      const left = (this.#cooldownUntil.get(item) ?? -Infinity) - this.now();
+      if (left > 0) {
+        // What a violation costs on Graph: the request is not served. The cooldown is not lengthened.
+        this.#stats.cooldownRejections += 1;
+        const codes = codesForStatus(429);
+        return graphError(this.#context(request), { ...codes, status: 429, headers: { 'Retry-After': String(Math.ceil(left / 1000)) } });
+      }
     }
+    const sessionId = request.headers.get('workbook-session-id');
+    const fault = this.#faults.decide(item, route.name, sessionId !== null && sessionId !== '');
+    if (fault === undefined) return this.#route(request, url, target, route, { created: undefined });
+    if (!fault.applied) {
+      // Most faults come before the request has any effect: a faulted closeSession leaves the session open.
+      const answer = await this.#applyFault(fault, request, item);
+      return answer ?? this.#route(request, url, target, route, { created: undefined });
+    }
+    // Applied, then failed: the request takes effect, and its answer is lost.
+    this.#stats.faultsInjected += 1;
+    if (fault.delayMs > 0) await sleep(fault.delayMs);
+    const effects: Effects = { created: undefined };
+    const answer = await this.#route(request, url, target, route, effects);
+    if (effects.created !== undefined) {
+      effects.created.delivered = false;
+      this.#stats.undelivered += 1;
+    }
+    return this.#failWith(fault, request, item) ?? answer;
+  }
+
+  async #route(request: Request, url: URL, target: WorkbookTarget | undefined, route: Route, effects: Effects): Promise<Response> {
     const now = this.now();
     this.#sessions.sweep(now);
     const ctx = this.#context(request);
@@ -326,7 +400,7 @@ export class WorkbookService {
     }
     switch (route.name) {
       case 'createSession':
-        return this.#createSession(ctx, request, url, target, file);
+        return this.#createSession(ctx, request, url, target, file, effects);
       case 'operation':
         return this.#pollOperation(ctx, url, target, route.operationId);
       case 'sessionInfo': {
@@ -372,7 +446,10 @@ export class WorkbookService {
         return calls.tableRows(ctx, data, route.sheet, route.table);
       case 'tableRowsAdd': {
         const body = await readJson(request);
-        return body.ok ? calls.addTableRows(ctx, data, route.sheet, route.table, body.value) : badJson(ctx);
+        if (!body.ok) return badJson(ctx);
+        const answer = calls.addTableRows(ctx, data, route.sheet, route.table, body.value);
+        if (answer.ok) this.#writes.record(target.item, route.name, `${route.sheet ?? ''}/${route.table}`, body.text, request.headers.get('client-request-id'));
+        return answer;
       }
       default:
         throw new Error(`unhandled route ${route.name}`);
@@ -380,7 +457,7 @@ export class WorkbookService {
   }
 
   /** A missing body counts as `persistChanges: false`; Graph's docs always send it. */
-  async #createSession(ctx: ReplyContext, request: Request, url: URL, target: WorkbookTarget, file: WorkbookData): Promise<Response> {
+  async #createSession(ctx: ReplyContext, request: Request, url: URL, target: WorkbookTarget, file: WorkbookData, effects: Effects): Promise<Response> {
     const body = await readJson(request);
     if (!body.ok) return badJson(ctx);
     const value = body.value ?? {};
@@ -388,13 +465,35 @@ export class WorkbookService {
     if (typeof persist !== 'boolean') {
       return graphError(ctx, { status: 400, code: 'invalidArgument', message: 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.' });
     }
+    if (this.#atSessionCap(target.item)) {
+      this.#stats.sessionCapRejections += 1;
+      return graphError(ctx, { ...SESSION_CAP, status: 429, innerCode: SESSION_CAP.innerCodes[0], deeperCodes: SESSION_CAP.innerCodes.slice(1) });
+    }
     const rate = this.#options.asyncRate;
     if (rate > 0 && /\brespond-async\b/i.test(request.headers.get('prefer') ?? '') && this.#rng.next() < rate) {
-      const op = this.#operations.start(target.item, persist, this.now());
+      const op = this.#operations.start(target.item, persist, this.now(), this.#randomOperationFailure());
       return json(ctx, 202, {}, { Location: `${url.origin}/${target.version}${target.rawItem}/workbook/operations/${op.id}` });
     }
     const session = this.#openSession(target.item, persist, file);
+    effects.created = session;
     return json(ctx, 201, { id: session.id, persistChanges: persist });
+  }
+
+  /** Whether the workbook already has `maxSessionsPerWorkbook` sessions open (after expiring idle ones). */
+  #atSessionCap(item: string): boolean {
+    if (this.#options.maxSessionsPerWorkbook === Infinity) return false;
+    this.#sessions.sweep(this.now());
+    return this.#sessions.openOn(item) >= this.#options.maxSessionsPerWorkbook;
+  }
+
+  /** A failure drawn for a new operation from `asyncCreate.failRate`; draws nothing when the rate is 0. */
+  #randomOperationFailure(): OperationFailure | undefined {
+    const { asyncFailRate: rate, asyncFailCodes: codes } = this.#options;
+    if (rate === 0) return undefined;
+    const hit = this.#rng.next() < rate;
+    const inner = codes[this.#rng.int(codes.length)] ?? 'transientFailure';
+    if (!hit) return undefined;
+    return { code: topLevelCodeOf(inner), message: 'The operation failed (injected fault).', innerCodes: [inner] };
   }
 
   #openSession(item: string, persist: boolean, file: WorkbookData): SessionRecord {
@@ -412,7 +511,11 @@ export class WorkbookService {
       if (op.polls === 1) op.status = 'notStarted';
       else if (this.now() - op.startedAt < this.#options.asyncDurationMs) op.status = 'running';
       else if (op.failure !== undefined || file === undefined) op.status = 'failed';
-      else {
+      else if (this.#atSessionCap(op.workbook)) {
+        this.#stats.sessionCapRejections += 1;
+        op.status = 'failed';
+        op.failure = { code: SESSION_CAP.code, message: SESSION_CAP.message, innerCodes: SESSION_CAP.innerCodes };
+      } else {
         op.sessionId = this.#openSession(op.workbook, op.persistChanges, file).id;
         op.status = 'succeeded';
       }
@@ -422,7 +525,12 @@ export class WorkbookService {
       const key = this.#sessions.get(op.sessionId)?.infoKey ?? '';
       body['resourceLocation'] = `${url.origin}/${target.version}${target.rawItem}/workbook/sessionInfoResource(key='${key}')`;
     }
-    if (op.status === 'failed') body['error'] = op.failure ?? { code: 'internalServerError', message: 'An unspecified error has occurred.' };
+    if (op.status === 'failed') {
+      const failure = op.failure ?? { code: 'internalServerError', message: 'An unspecified error has occurred.', innerCodes: [] };
+      // The workbookOperationError resource spells the nested key `innererror`.
+      const inner = errorChain(failure.innerCodes, failure.message, 'innererror');
+      body['error'] = { code: failure.code, message: failure.message, ...(inner === undefined ? {} : { innererror: inner }) };
+    }
     return json(ctx, 200, body);
   }
 }
@@ -432,11 +540,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function readJson(request: Request): Promise<{ ok: true; value: unknown } | { ok: false }> {
+async function readJson(request: Request): Promise<{ ok: true; value: unknown; text: string } | { ok: false }> {
   const text = await request.text();
-  if (text.trim() === '') return { ok: true, value: undefined };
+  if (text.trim() === '') return { ok: true, value: undefined, text };
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    return { ok: true, value: JSON.parse(text) as unknown, text };
   } catch {
     return { ok: false };
   }

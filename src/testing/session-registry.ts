@@ -22,6 +22,8 @@ export interface SessionRecord {
   readonly createdAt: number;
   lastActivity: number;
   state: SessionState;
+  // Cleared when the answer that would carry the id is replaced by a fault; no client knows the session then.
+  delivered: boolean;
   // The workbook's data for a persistent session, its own copy for a non-persistent one; dropped when it ends.
   data: WorkbookData | undefined;
 }
@@ -71,6 +73,7 @@ export class SessionRegistry {
       createdAt: now,
       lastActivity: now,
       state: 'open',
+      delivered: true,
       data,
     };
     this.#byId.set(record.id, record);
@@ -86,6 +89,13 @@ export class SessionRegistry {
   byInfoKey(key: string): SessionRecord | undefined {
     const id = this.#byInfoKey.get(key);
     return id === undefined ? undefined : this.#byId.get(id);
+  }
+
+  /** Open sessions on one workbook, now (call `sweep` first). */
+  openOn(workbook: string): number {
+    let n = 0;
+    for (const s of this.#open) if (s.workbook === workbook) n += 1;
+    return n;
   }
 
   /** Marks open sessions past their timeout as expired. */

@@ -28,6 +28,21 @@ export interface EmulatorStats {
   readonly openByWorkbook: Readonly<Record<string, number>>;
   /** Requests answered 401. */
   readonly unauthorized: number;
+  /** Requests answered 429 because they arrived during an announced cooldown (`strictCooldowns`). */
+  readonly cooldownRejections: number;
+  /** createSession requests answered 429 because the workbook had `maxSessionsPerWorkbook` open. */
+  readonly sessionCapRejections: number;
+  /**
+   * Sessions created by a createSession whose answer never carried their id (an applied-then-failed
+   * fault): no client can close them; Graph ends them when they expire.
+   */
+  readonly undelivered: number;
+  /** Of those, the ones still open now. */
+  readonly openUndelivered: number;
+  /** Non-idempotent writes (table rows add) applied, counting each application. */
+  readonly writesApplied: number;
+  /** Applications of a write beyond its first (the same target and body applied again). */
+  readonly writesRepeated: number;
 }
 
 /** The counters behind `EmulatorStats`; `reset()` zeroes them but keeps what is in flight. */
@@ -40,6 +55,9 @@ export class StatsRecorder {
   faultsInjected = 0;
   cooldownViolations = 0;
   unauthorized = 0;
+  cooldownRejections = 0;
+  sessionCapRejections = 0;
+  undelivered = 0;
   byRoute = emptyByRoute();
   // Requests in flight per workbook now; an entry leaves when it drops to 0.
   readonly inFlightByWorkbook = new Map<string, number>();
@@ -67,6 +85,7 @@ export class StatsRecorder {
   reset(): void {
     this.created = this.closed = this.expired = this.refreshed = this.requests = 0;
     this.faultsInjected = this.cooldownViolations = this.unauthorized = 0;
+    this.cooldownRejections = this.sessionCapRejections = this.undelivered = 0;
     this.byRoute = emptyByRoute();
     this.maxByWorkbook = new Map();
   }

@@ -1,3 +1,4 @@
+import type { FaultKind } from '../../src/testing/index.js';
 import { isGraphRequestError, isManagerShutDownError, isSessionClosedError, isSessionExpiredError } from '../../src/index.js';
 
 /** mulberry32: a small seeded source, so one seed gives one plan of work. */
@@ -34,6 +35,14 @@ export function chaosRounds(): number {
     return rounds;
   }
   return process.env['npm_lifecycle_event'] === 'chaos' ? 20 : 1;
+}
+
+/** `CHAOS_KINDS` (comma-separated fault kinds) to run another random mix, else `fallback`. */
+export function chaosKinds(fallback: readonly FaultKind[]): FaultKind[] {
+  const given = process.env['CHAOS_KINDS'];
+  if (given === undefined || given === '') return [...fallback];
+  // The emulator refuses unknown kinds, naming them.
+  return given.split(',').map((k) => k.trim()) as FaultKind[];
 }
 
 /** Runs `count` tasks, at most `limit` at a time; resolves when all have settled. */

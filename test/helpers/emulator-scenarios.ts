@@ -44,6 +44,27 @@ export function expectGraphError(h: EmulatorHarness, reply: Reply, status: numbe
   });
 }
 
+/** Asserts a whole Graph error body whose codes nest to any depth: `codes[0]` top level, then innerError, ... */
+export function expectErrorChain(h: EmulatorHarness, reply: Reply, status: number, codes: readonly string[]): void {
+  expect(reply.status).toBe(status);
+  const requestId = reply.headers.get('request-id');
+  let nested: Record<string, unknown> | undefined;
+  for (const code of codes.slice(2).reverse()) nested = { code, message: expect.any(String), ...(nested === undefined ? {} : { innerError: nested }) };
+  expect(reply.body).toEqual({
+    error: {
+      code: codes[0],
+      message: expect.any(String),
+      innerError: {
+        ...(codes[1] === undefined ? {} : { code: codes[1], message: expect.any(String) }),
+        ...(nested === undefined ? {} : { innerError: nested }),
+        date: new Date(h.service.now()).toISOString().slice(0, 19),
+        'request-id': requestId,
+        'client-request-id': expect.any(String),
+      },
+    },
+  });
+}
+
 function body<T>(reply: Reply): T {
   return reply.body as T;
 }
@@ -357,6 +378,274 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
           { index: 0, values: [['north', 'apple', 10]] },
           { index: 1, values: [['east', 'pear', 4]] },
         ],
+      });
+    });
+
+    describe('faults with effects', () => {
+      const ROWS = `${V}${WB}/workbook/worksheets('Data')/tables('Sales')/rows/add`;
+
+      it('a 504-applied fault on rows/add applies the write, answers the three-level 504, and appliedWrites() counts it', async () => {
+        const h = await start();
+        const id = await create(h, true);
+        h.service.injectFault({ route: 'tableRowsAdd', kind: '504-applied' });
+        const reply = await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } });
+        expectErrorChain(h, reply, 504, ['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded']);
+        expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10], ['east', 'pear', 4]]);
+        expect(h.service.stats()).toMatchObject({ writesApplied: 1, writesRepeated: 0, faultsInjected: 1 });
+        // The same write sent again reaches the file a second time, and the log says so.
+        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).status).toBe(201);
+        expect(h.service.appliedWrites()).toEqual([{ workbook: WB, route: 'tableRowsAdd', key: expect.stringMatching(/^[0-9a-f]{16}$/), count: 2, clientRequestIds: [expect.any(String), expect.any(String)] }]);
+        expect(h.service.stats()).toMatchObject({ writesApplied: 2, writesRepeated: 1 });
+        // A different body is a different write.
+        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['west', 'fig', 1]] } })).status).toBe(201);
+        expect(h.service.appliedWrites().map((w) => w.count)).toEqual([2, 1]);
+        h.service.resetStats();
+        expect(h.service.appliedWrites()).toEqual([]);
+      });
+
+      it('a drop-applied fault on rows/add applies the write and drops the connection', async () => {
+        const h = await start();
+        const id = await create(h, true);
+        h.service.injectFault({ route: 'tableRowsAdd', kind: 'drop-applied' });
+        await expect(call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).rejects.toMatchObject({ statusCode: -1 });
+        expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10], ['east', 'pear', 4]]);
+        expect(h.service.stats()).toMatchObject({ writesApplied: 1, inFlight: 0 });
+      });
+
+      it('plain 504 and drop faults on rows/add are not applied and not logged', async () => {
+        const h = await start();
+        const id = await create(h, true);
+        h.service.injectFault({ route: 'tableRowsAdd', kind: '504' });
+        h.service.injectFault({ route: 'tableRowsAdd', kind: 'drop' });
+        expectGraphError(h, await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } }), 504, 'gatewayTimeout', 'gatewayTimeoutUncategorized');
+        await expect(call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).rejects.toMatchObject({ statusCode: -1 });
+        expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10]]);
+        expect(h.service.stats()).toMatchObject({ writesApplied: 0, faultsInjected: 2 });
+      });
+
+      it('an applied-then-failed createSession leaves a real open session whose id no answer carried', async () => {
+        const h = await start();
+        h.service.injectFault({ route: 'createSession', kind: '504-applied' });
+        h.service.injectFault({ route: 'createSession', kind: 'drop-applied' });
+        expectErrorChain(h, await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } }), 504, ['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded']);
+        await expect(call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: false } })).rejects.toMatchObject({ statusCode: -1 });
+        expect(h.service.stats()).toMatchObject({ created: 2, open: 2, undelivered: 2, openUndelivered: 2, openByWorkbook: { [WB]: 2 } });
+        expect(h.service.sessions().map((s) => [s.persistChanges, s.state])).toEqual([[true, 'open'], [false, 'open']]);
+        // Graph ends them when they expire; a delivered session is not counted.
+        await create(h, true);
+        h.service.advanceTime(7 * MIN);
+        expect(h.service.stats()).toMatchObject({ created: 3, open: 0, expired: 3, undelivered: 2, openUndelivered: 0 });
+      });
+
+      it('an applied-then-failed closeSession closes the session although the answer is a 504', async () => {
+        const h = await start();
+        const id = await create(h, true);
+        h.service.injectFault({ route: 'closeSession', kind: '504-applied' });
+        expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(504);
+        expect(h.service.stats()).toMatchObject({ closed: 1, open: 0 });
+        expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+      });
+    });
+
+    describe('real error shapes', () => {
+      it('kind 500 answers internalServerError -> internalServerErrorUncategorized -> GenericFileOpenError', async () => {
+        const h = await start();
+        h.service.injectFault({ route: 'worksheets', kind: '500' });
+        expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 500, ['internalServerError', 'internalServerErrorUncategorized', 'GenericFileOpenError']);
+      });
+
+      it('a scripted chain nests to any depth with deeperCodes', async () => {
+        const h = await start();
+        h.service.injectFault({ route: 'worksheets', status: 504, code: 'MaxRequestDurationExceeded', innerCode: 'gatewayTimeoutUncategorized', deeperCodes: ['MaxRequestDurationExceeded', 'Deeper'] });
+        expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 504, ['MaxRequestDurationExceeded', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded', 'Deeper']);
+      });
+
+      it('kind 429-bare answers TooManyRequests with no inner code and no Retry-After, and starts no cooldown', async () => {
+        const h = await start();
+        h.service.injectFault({ route: 'worksheets', kind: '429-bare' });
+        const reply = await call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+        expectGraphError(h, reply, 429, 'TooManyRequests');
+        expect(reply.headers.get('retry-after')).toBeNull();
+        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
+        expect(h.service.stats().cooldownViolations).toBe(0);
+      });
+
+      it('kind 503 carries Retry-After and kind 503-bare does not', async () => {
+        const h = await start();
+        h.service.injectFault({ route: 'worksheets', kind: '503-bare' });
+        h.service.injectFault({ route: 'worksheets', kind: '503', retryAfterSeconds: 3 });
+        const bare = await call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+        expectGraphError(h, bare, 503, 'serviceUnavailable', 'serviceUnavailableUncategorized');
+        expect(bare.headers.get('retry-after')).toBeNull();
+        const timed = await call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+        expectGraphError(h, timed, 503, 'serviceUnavailable', 'serviceUnavailableUncategorized');
+        expect(timed.headers.get('retry-after')).toBe('3');
+        expect(h.service.stats().cooldownViolations).toBe(0);
+      });
+
+      it('Retry-After is sent as given: hours and future dates start a cooldown; 0, past dates and nonsense do not', async () => {
+        const h = await start();
+        const future = new Date(T0 + 90_000).toUTCString();
+        const past = new Date(T0 - 90_000).toUTCString();
+        const list = (): Promise<Reply> => call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+        for (const value of ['0', past, 'Mon 1', 'in 10']) {
+          h.service.injectFault({ route: 'worksheets', status: 429, retryAfter: value });
+          expect((await list()).headers.get('retry-after')).toBe(value);
+          expect((await list()).status).toBe(200);
+        }
+        expect(h.service.stats().cooldownViolations).toBe(0);
+        h.service.injectFault({ route: 'worksheets', status: 503, retryAfter: future });
+        expect((await list()).headers.get('retry-after')).toBe(future);
+        h.service.advanceTime(89_999);
+        await list();
+        expect(h.service.stats().cooldownViolations).toBe(1);
+        h.service.advanceTime(1);
+        h.service.injectFault({ route: 'worksheets', status: 429, retryAfterSeconds: 7200 });
+        expect((await list()).headers.get('retry-after')).toBe('7200');
+        h.service.advanceTime(7_199_000);
+        await list();
+        expect(h.service.stats().cooldownViolations).toBe(2);
+        h.service.advanceTime(1000);
+        await list();
+        expect(h.service.stats().cooldownViolations).toBe(2);
+      });
+
+      it('a scripted 429 with retryAfterSeconds null sends no Retry-After', async () => {
+        const h = await start();
+        h.service.injectFault({ route: 'worksheets', status: 429, retryAfterSeconds: null });
+        const reply = await call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+        expectGraphError(h, reply, 429, 'tooManyRequests', 'tooManyRequestsUncategorized');
+        expect(reply.headers.get('retry-after')).toBeNull();
+      });
+
+      it('a failed operation carries its code chain under lowercase innererror', async () => {
+        const h = await start({ asyncCreate: { rate: 1 } });
+        h.service.failNextOperation({ workbook: WB, code: 'serviceUnavailable', innerCodes: ['transientFailure', 'Deeper'], message: 'busy' });
+        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+        const location = accepted.headers.get('location') ?? '';
+        await call(h, 'GET', location);
+        const failed = await call(h, 'GET', location);
+        expect(failed.status).toBe(200);
+        expect(failed.body).toEqual({
+          id: location.split('/').pop(),
+          status: 'failed',
+          error: { code: 'serviceUnavailable', message: 'busy', innererror: { code: 'transientFailure', message: 'busy', innererror: { code: 'Deeper', message: 'busy' } } },
+        });
+        expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
+      });
+
+      it('asyncCreate.failRate fails operations from the seeded source with a drawn code, reproducibly', async () => {
+        const run = async (seed: number): Promise<unknown[]> => {
+          const h = await start({ seed, asyncCreate: { rate: 1, failRate: 0.5, failCodes: ['transientFailure', 'accessDenied'] } });
+          const errors: unknown[] = [];
+          for (let i = 0; i < 12; i++) {
+            const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+            const location = accepted.headers.get('location') ?? '';
+            await call(h, 'GET', location);
+            errors.push((await call(h, 'GET', location)).body);
+          }
+          await h.close();
+          harness = undefined;
+          return errors.map((b) => (b as { error?: unknown }).error ?? 'succeeded');
+        };
+        const a = await run(3);
+        expect(a).toEqual(await run(3));
+        expect(a).toContain('succeeded');
+        expect(a).toContainEqual({ code: 'serviceUnavailable', message: expect.any(String), innererror: { code: 'transientFailure', message: expect.any(String) } });
+        expect(a).toContainEqual({ code: 'forbidden', message: expect.any(String), innererror: { code: 'accessDenied', message: expect.any(String) } });
+      });
+
+      it('the random mix draws the new kinds, and invalidSessionAccessConflict only on sessionful requests', async () => {
+        const h = await start();
+        const id = await create(h, true);
+        h.service.setFaults({ rate: 1, kinds: ['invalidSessionAccessConflict'] });
+        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
+        expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }), 409, 'conflict', 'invalidSessionAccessConflict');
+        h.service.setFaults({ rate: 1, kinds: ['429-bare'] });
+        expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 429, 'TooManyRequests');
+        h.service.setFaults({ rate: 1, kinds: ['503'], retryAfter: ['Mon 1'] });
+        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).headers.get('retry-after')).toBe('Mon 1');
+        expect(h.service.stats()).toMatchObject({ faultsInjected: 3, cooldownViolations: 0 });
+      });
+    });
+
+    describe('edit-lock conflicts', () => {
+      it('kind accessConflict answers 409 conflict -> accessConflict and changes nothing', async () => {
+        const h = await start();
+        h.service.injectFault({ route: 'range', kind: 'accessConflict' });
+        expectGraphError(h, await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { body: { values: [['x']] } }), 409, 'conflict', 'accessConflict');
+        expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
+      });
+
+      it('kind invalidSessionAccessConflict waits for a sessionful request and leaves the session open', async () => {
+        const h = await start();
+        h.service.injectFault({ kind: 'invalidSessionAccessConflict' });
+        const id = await create(h, true);
+        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
+        expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }), 409, 'conflict', 'invalidSessionAccessConflict');
+        expect(h.service.openSessions(WB)).toBe(1);
+        expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(204);
+      });
+    });
+
+    describe('strictCooldowns', () => {
+      it('answers 429 with the time left to a request inside an announced cooldown, and does not serve it', async () => {
+        const h = await start({ strictCooldowns: true });
+        const id = await create(h, true);
+        h.service.injectFault({ workbook: WB, route: 'worksheets', status: 503, retryAfterSeconds: 3 });
+        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(503);
+        h.service.advanceTime(1500);
+        const rejected = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
+        expectGraphError(h, rejected, 429, 'tooManyRequests', 'tooManyRequestsUncategorized');
+        expect(rejected.headers.get('retry-after')).toBe('2');
+        expect(h.service.openSessions(WB)).toBe(1);
+        expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, cooldownRejections: 1 });
+        // Other workbooks are not in the cooldown; and it is not lengthened by the rejection.
+        expect((await call(h, 'GET', `${V}${WB2}/workbook/worksheets`)).status).toBe(200);
+        h.service.advanceTime(1500);
+        expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(204);
+        expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, cooldownRejections: 1, closed: 1 });
+      });
+
+      it('is off by default: a request inside the cooldown is counted and served', async () => {
+        const h = await start();
+        h.service.injectFault({ workbook: WB, route: 'worksheets', status: 429, retryAfterSeconds: 3 });
+        await call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
+        expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, cooldownRejections: 0 });
+      });
+    });
+
+    describe('maxSessionsPerWorkbook', () => {
+      it('answers createSession beyond the cap with 429 MaxSessionsPerWorkbookExceeded, per workbook, until a session ends', async () => {
+        const h = await start({ maxSessionsPerWorkbook: 2 });
+        const first = await create(h, true);
+        await create(h, false);
+        const refused = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } });
+        expectErrorChain(h, refused, 429, ['tooManyRequests', 'tooManyRequestsUncategorized', 'MaxSessionsPerWorkbookExceeded']);
+        expect(refused.headers.get('retry-after')).toBeNull();
+        expect(h.service.stats()).toMatchObject({ created: 2, sessionCapRejections: 1, cooldownViolations: 0 });
+        await create(h, true, WB2);
+        await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: first });
+        await create(h, true);
+        // Expired sessions free their place too.
+        h.service.advanceTime(7 * MIN);
+        await create(h, true);
+        await create(h, true);
+        expect(h.service.stats()).toMatchObject({ created: 6, sessionCapRejections: 1 });
+      });
+
+      it('fails a long-running create with the same codes when the cap is reached before it completes', async () => {
+        const h = await start({ maxSessionsPerWorkbook: 1, asyncCreate: { rate: 1 } });
+        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+        await create(h, true);
+        const location = accepted.headers.get('location') ?? '';
+        await call(h, 'GET', location);
+        expect((await call(h, 'GET', location)).body).toMatchObject({
+          status: 'failed',
+          error: { code: 'tooManyRequests', innererror: { code: 'tooManyRequestsUncategorized', innererror: { code: 'MaxSessionsPerWorkbookExceeded' } } },
+        });
+        expect(h.service.stats()).toMatchObject({ created: 1, sessionCapRejections: 1 });
       });
     });
   });

@@ -210,7 +210,7 @@ describe('the token goes to the configured host only', () => {
     const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     const elsewhere = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     servers.push(server, elsewhere);
-    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, retries: 0, pollIntervalMs: 0 });
+    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, retries: 0, pollIntervalMs: 10 });
     return { server, elsewhere, manager };
   }
 

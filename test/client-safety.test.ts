@@ -1,6 +1,6 @@
 import { Client, RedirectHandler, RetryHandler, HTTPMessageHandler } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { SessionManager, createBearerClient } from '../src/index.js';
+import { SessionManager, createBearerClient, createGraphClient } from '../src/index.js';
 import { safeRequestOptions } from '../src/client-safety.js';
 import { type BadServer, graphErrorResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
 import { type PackageCopy, bearerMiddleware, installSecondCopy } from './helpers/graph-client-copy.js';
@@ -117,6 +117,14 @@ describe('safeRequestOptions()', () => {
     }
     const client = Client.initWithMiddleware({ middleware: [new Opaque(), new RetryHandler(), new HTTPMessageHandler()] });
     expect(() => safeRequestOptions(client)).toThrow(/the middleware after Opaque cannot be seen \(keep it in a `nextMiddleware` property/);
+  });
+
+  test("accepts the default middleware chain of either copy (AuthenticationHandler, RetryHandler, RedirectHandler, TelemetryHandler, HTTPMessageHandler)", () => {
+    const authProvider = { getAccessToken: () => Promise.resolve('t') };
+    const theirs = safeRequestOptions(copy.graph.Client.initWithMiddleware({ authProvider }));
+    expect(theirs.map((o) => o.constructor)).toEqual([copy.graph.RetryHandlerOptions, copy.graph.RedirectHandlerOptions]);
+    const ours = safeRequestOptions(createGraphClient({ credential: { getToken: () => Promise.resolve(null) } }));
+    expect(ours).toMatchObject([{ maxRetries: 0 }, { maxRedirects: 0 }]);
   });
 
   test('refuses something that is not a Graph Client', () => {

@@ -39,7 +39,7 @@ export function headerValueProblem(value: string): string | undefined {
 export function checkSessionId(value: unknown, source: string): string {
   if (typeof value !== 'string') throw new TypeError(`Expected the session id ${source} to be a string, got ${typeof value}`);
   const problem = headerValueProblem(value);
-  if (problem !== undefined) throw new TypeError(`The session id ${source} (${JSON.stringify(shortId(value))}) cannot be sent in a header: ${problem}`);
+  if (problem !== undefined) throw new TypeError(`The session id ${source} ("${shortId(value)}") cannot be sent in a header: ${problem}`);
   return value;
 }
 

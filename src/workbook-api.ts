@@ -358,7 +358,7 @@ function readSession(method: string, path: string, body: unknown): CreatedSessio
       kind: 'unsendable-id',
       method,
       path: shownPath(path),
-      detail: `Graph created session ${JSON.stringify(shortId(id))}, but its id cannot be sent in a header (${problem}): it cannot be used or closed, and stays open on the server until Graph expires it`,
+      detail: `Graph created session "${shortId(id)}", but its id cannot be sent in a header (${problem}): it cannot be used or closed, and stays open on the server until Graph expires it`,
     });
   }
   return { id, persistChanges: record?.['persistChanges'] !== false };

@@ -556,6 +556,13 @@ describe('session ids that cannot travel in a header: a client error, reported a
     expect(error.message).not.toContain('x'.repeat(7));
   });
 
+  test('control characters in a short id are shown escaped, so the message stays one clean line', BOUND, async () => {
+    server.setOverride(always('createSession', () => jsonResponse(201, { id: 'ab\r\ncd' })));
+    const error = (await failure(manager().open(BOOK))) as Error;
+    expect(error.message).toContain('Graph created session "ab\\u000d\\u000acd", but its id cannot be sent in a header (it contains U+000D at index 2');
+    expect(error.message).not.toMatch(/[\r\n]/);
+  });
+
   test('an id with spaces inside (not at the ends) is carried exactly', BOUND, async () => {
     server.setOverride((request) => (workbookRoute(request.url) === 'createSession' ? jsonResponse(201, { id: 'sess 1' }) : workbookRoute(request.url) === 'closeSession' ? new Response(null, { status: 204 }) : undefined));
     const before = server.requests.length;

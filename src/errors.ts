@@ -13,7 +13,12 @@ export type GraphFailureKind =
   /** A `Location` or `resourceLocation` pointing at a host other than the Graph host; not followed. */
   | 'unsafe-location'
   /** A long-running createSession operation ended `failed`. */
-  | 'operation-failed';
+  | 'operation-failed'
+  /**
+   * Graph created a session whose id cannot travel in a header (a control character, non-ASCII, a
+   * space at either end): it cannot be used or closed, and stays open until Graph expires it.
+   */
+  | 'unsendable-id';
 
 export interface GraphRequestErrorInit {
   readonly kind: GraphFailureKind;

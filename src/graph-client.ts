@@ -6,7 +6,8 @@ import {
   type Context,
   type Middleware,
 } from '@microsoft/microsoft-graph-client';
-import { describe } from './validate.js';
+import { checkToken } from './ids.js';
+import { checkKeys, describe } from './validate.js';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 
 /** The Microsoft Graph host used when no `baseUrl` is given. */
@@ -43,7 +44,12 @@ export interface CredentialClientOptions {
  * Graph client's own `TokenCredentialAuthenticationProvider`.
  */
 export function createGraphClient(options: CredentialClientOptions): Client {
-  const scopes = [...(options.scopes ?? [`${GRAPH_BASE_URL}/.default`])];
+  checkOptions('createGraphClient', options, ['credential', 'scopes', 'baseUrl']);
+  const credential = options.credential as unknown;
+  if (typeof credential !== 'object' || credential === null || typeof (credential as { getToken?: unknown }).getToken !== 'function') {
+    throw new TypeError(`Expected \`credential\` to be an @azure/identity credential (an object with getToken()), got ${describe(credential)}`);
+  }
+  const scopes = checkScopes(options.scopes === undefined ? [`${GRAPH_BASE_URL}/.default`] : options.scopes);
   const authProvider = new TokenCredentialAuthenticationProvider(
     // The provider is typed against @azure/identity, which is an optional peer of this package.
     options.credential as ConstructorParameters<typeof TokenCredentialAuthenticationProvider>[0],
@@ -70,12 +76,17 @@ export interface BearerClientOptions {
  * exactly `baseUrl`'s: the token never travels anywhere else.
  */
 export function createBearerClient(options: BearerClientOptions): Client {
+  checkOptions('createBearerClient', options, ['baseUrl', 'token']);
   const base = parseBaseUrl(options.baseUrl);
   const { token } = options;
-  const getToken = typeof token === 'function' ? token : () => token;
   if (typeof token !== 'function' && (typeof token !== 'string' || token === '')) {
-    throw new TypeError(`Expected \`token\` to be a non-empty string or a function, got ${describe(token)}`);
+    // The value is not shown: it may be a token.
+    throw new TypeError(`Expected \`token\` to be a non-empty string or a function, got ${typeof token === 'string' ? 'an empty string' : describe(token)}`);
   }
+  if (typeof token === 'string') checkToken(token);
+  // A token from a function is checked on each request: one that cannot travel in a header is a
+  // client error before anything is sent, not a network failure to retry.
+  const getToken = typeof token === 'function' ? async () => checkToken(await token()) : () => token;
   const middleware: Middleware[] = [
     new BearerAuthMiddleware(base.origin, getToken),
     new RetryHandler(),
@@ -96,8 +107,9 @@ function chain(middleware: Middleware[]): void {
 class BearerAuthMiddleware implements Middleware {
   readonly #origin: string;
   readonly #getToken: () => string | Promise<string>;
-  // Set by the client when it links the chain; never cleared.
-  #next: Middleware | undefined;
+  // Set by the client when it links the chain; never cleared. Public, as on the Graph client's own
+  // middleware, so the chain can be checked for what follows (see client-safety.ts).
+  nextMiddleware: Middleware | undefined;
 
   constructor(origin: string, getToken: () => string | Promise<string>) {
     this.#origin = origin;
@@ -115,13 +127,31 @@ class BearerAuthMiddleware implements Middleware {
       // redirect to another host; `Headers` would have lower-cased it and the token would follow.
       context.options.headers = { ...Object.fromEntries(headers), Authorization: `Bearer ${token}` };
     }
-    if (this.#next === undefined) throw new Error('BearerAuthMiddleware has no next middleware');
-    return this.#next.execute(context);
+    if (this.nextMiddleware === undefined) throw new Error('BearerAuthMiddleware has no next middleware');
+    return this.nextMiddleware.execute(context);
   }
 
   setNext(next: Middleware): void {
-    this.#next = next;
+    this.nextMiddleware = next;
   }
+}
+
+function checkOptions(fn: string, options: unknown, keys: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`Expected ${fn}() options to be an object with ${keys.map((k) => `\`${k}\``).join(', ')}, got ${describe(options)}`);
+  }
+  checkKeys(`${fn}() option`, options, keys);
+}
+
+/** Scopes as an array of non-empty strings; a single string would otherwise be spread into characters. */
+function checkScopes(value: unknown): string[] {
+  if (!Array.isArray(value)) {
+    throw new TypeError(`Expected \`scopes\` to be an array of strings, got ${describe(value)}${typeof value === 'string' ? ' (wrap a single scope in an array)' : ''}`);
+  }
+  for (const scope of value as unknown[]) {
+    if (typeof scope !== 'string' || scope === '') throw new TypeError(`Expected each of \`scopes\` to be a non-empty string, got ${describe(scope)}`);
+  }
+  return [...(value as string[])];
 }
 
 function sameOrigin(url: string, origin: string): boolean {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { type Stats, promises as fs, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
@@ -151,6 +151,13 @@ export class SessionJournal {
     }
     this.#path = options.path;
     this.#compactAfterRemoves = every;
+    let found: Stats | undefined;
+    try {
+      found = statSync(path.resolve(options.path), { throwIfNoEntry: false });
+    } catch {
+      // Unreadable now (permissions): the first read or write reports it.
+    }
+    checkJournalTarget(options.path, found);
   }
 
   /** The journal file's absolute path (resolves a directory `path`). */
@@ -388,7 +395,9 @@ export class SessionJournal {
     let isDirectory = /[\\/]$/.test(this.#path);
     if (!isDirectory) {
       try {
-        isDirectory = (await fs.stat(absolute)).isDirectory();
+        const found = await fs.stat(absolute);
+        checkJournalTarget(this.#path, found);
+        isDirectory = found.isDirectory();
       } catch (error) {
         if (!isCode(error, 'ENOENT')) throw error;
       }
@@ -635,6 +644,16 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * Refuses a journal path that is neither a file nor a directory: a device such as `/dev/full` or
+ * `/dev/zero` reads as an endless stream (a read would grow until the string limit) and takes no writes.
+ */
+function checkJournalTarget(given: string, found: Stats | undefined): void {
+  if (found === undefined || found.isFile() || found.isDirectory()) return;
+  const kind = found.isCharacterDevice() ? 'a character device' : found.isBlockDevice() ? 'a block device' : found.isFIFO() ? 'a FIFO' : found.isSocket() ? 'a socket' : 'not a regular file';
+  throw new TypeError(`Expected the journal \`path\` to be a file or a directory, got ${describe(given)}, which is ${kind}`);
 }
 
 async function readIfExists(file: string): Promise<string> {

@@ -95,7 +95,9 @@ export const MAX_RETRY_AFTER_MS = 10 * 60_000;
  * values above {@link MAX_RETRY_AFTER_MS} are cut to it.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError(`Expected \`now\` to be a finite number (epoch ms), got ${String(now)} (${typeof now})`);
   if (value === null || value === undefined) return undefined;
+  if (typeof value !== 'string') throw new TypeError(`Expected the Retry-After value to be a string, got ${typeof value}`);
   const text = value.trim();
   if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
   if (!/[a-z]/i.test(text)) return undefined;

@@ -1,7 +1,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { abortReason, raceAbort } from './abortable.js';
-import { ManagerShutDownError, isGraphRequestError, isSessionClosedError, suppressedError } from './errors.js';
+import { ManagerShutDownError, isGraphRequestError, type GraphRequestError, isSessionClosedError, suppressedError } from './errors.js';
 import { registerExitHooks, type ExitHookParticipant } from './exit-hooks.js';
 import { shortId } from './ids.js';
 import { IdleReaper } from './idle-reaper.js';
@@ -9,7 +9,7 @@ import { SessionJournal } from './journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from './recovery.js';
 import { Scheduler } from './scheduler.js';
 import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from './types.js';
-import { checkBoolean, checkKeys, checkNumber, checkSignal, checkWorkbook, describe } from './validate.js';
+import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, checkWorkbook, describe } from './validate.js';
 import { GraphTransport, type RetryEvent } from './workbook-api.js';
 import { SessionCore, isSessionGone, type SessionHost, type WorkbookSession } from './workbook-session.js';
 
@@ -82,7 +82,7 @@ export interface SessionManagerOptions {
    */
   readonly exitHooks?: boolean;
   /**
-   * First wait before polling a long-running createSession; doubles up to 30 s.
+   * First wait before polling a long-running createSession; doubles up to 30 s. At least 10.
    * @default 1000
    */
   readonly pollIntervalMs?: number;
@@ -160,6 +160,11 @@ export interface SessionEvents {
   reopened: [SessionEventInfo & { readonly previousId: string; readonly reason: CloseReason }];
   /** A session Graph refused to go on with (an `invalidSession*` code other than ReCreatable). */
   ended: [SessionEventInfo & { readonly reason: CloseReason }];
+  /**
+   * Graph created a session whose id cannot be sent in a header: it cannot be used or closed and
+   * stays open on the server until Graph expires it. The open (or reopen) fails with this error.
+   */
+  unclosable: [{ readonly workbook: string; readonly error: GraphRequestError }];
 }
 
 const OPTION_KEYS = [
@@ -198,6 +203,9 @@ const DEFAULTS = {
   operationTimeoutMs: 240_000,
   recoverOnStart: false,
 } as const;
+
+/** The shortest first wait between polls of a long-running createSession. */
+const MIN_POLL_INTERVAL_MS = 10;
 
 type Settings = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : number };
 
@@ -252,6 +260,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.#totals.retries++;
         this.#log('debug', 'retrying a request', { ...event });
         this.emit('retried', event);
+      },
+      onUnsendableId: (workbook, error) => {
+        this.#log('warn', 'a session was created that cannot be closed: its id cannot be sent in a header; it stays open until Graph expires it', { workbook, error: errorText(error) });
+        this.emit('unclosable', { workbook, error });
       },
     });
     this.#reaper = new IdleReaper((core, now) => this.#due(core, now));
@@ -623,15 +635,17 @@ function settingsFrom(options: SessionManagerOptions): Settings {
     concurrency: checkNumber('concurrency', pick('concurrency'), 1, { integer: true }),
     perWorkbookConcurrency: checkNumber('perWorkbookConcurrency', pick('perWorkbookConcurrency'), 1, { integer: true }),
     retries: checkNumber('retries', pick('retries'), 0, { integer: true }),
-    retryBaseDelayMs: checkNumber('retryBaseDelayMs', pick('retryBaseDelayMs'), 0),
-    retryMaxDelayMs: checkNumber('retryMaxDelayMs', pick('retryMaxDelayMs'), 0),
+    retryBaseDelayMs: checkNumber('retryBaseDelayMs', pick('retryBaseDelayMs'), 0, { max: MAX_TIMER_MS }),
+    retryMaxDelayMs: checkNumber('retryMaxDelayMs', pick('retryMaxDelayMs'), 0, { max: MAX_TIMER_MS }),
     retryDeadlineMs: checkNumber('retryDeadlineMs', pick('retryDeadlineMs'), 0),
-    idleTimeoutMs: checkNumber('idleTimeoutMs', pick('idleTimeoutMs'), 1000, { allowInfinity: true }),
+    // Timer delays stop at Node's timer limit: past it a timer fires at once, again and again.
+    idleTimeoutMs: checkNumber('idleTimeoutMs', pick('idleTimeoutMs'), 1000, { allowInfinity: true, max: MAX_TIMER_MS }),
     keepAlive: checkBoolean('keepAlive', pick('keepAlive')),
-    keepAliveIntervalMs: checkNumber('keepAliveIntervalMs', pick('keepAliveIntervalMs'), 1000),
+    keepAliveIntervalMs: checkNumber('keepAliveIntervalMs', pick('keepAliveIntervalMs'), 1000, { max: MAX_TIMER_MS }),
     shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', pick('shutdownTimeoutMs'), 0),
     exitHooks: checkBoolean('exitHooks', pick('exitHooks')),
-    pollIntervalMs: checkNumber('pollIntervalMs', pick('pollIntervalMs'), 0),
+    // At 0 the doubling never starts and polls run back to back.
+    pollIntervalMs: checkNumber('pollIntervalMs', pick('pollIntervalMs'), MIN_POLL_INTERVAL_MS, { max: MAX_TIMER_MS }),
     operationTimeoutMs: checkNumber('operationTimeoutMs', pick('operationTimeoutMs'), 0),
     recoverOnStart: checkBoolean('recoverOnStart', pick('recoverOnStart')),
   };

@@ -9,18 +9,23 @@ export function describe(value: unknown): string {
 }
 
 /** A finite number within bounds, or a RangeError/TypeError naming the option and the value. */
-export function checkNumber(name: string, value: unknown, min: number, options: { integer?: boolean; allowInfinity?: boolean } = {}): number {
+export function checkNumber(name: string, value: unknown, min: number, options: { integer?: boolean; allowInfinity?: boolean; max?: number } = {}): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
     throw new TypeError(`Expected \`${name}\` to be a number, got ${describe(value)}`);
   }
   if (value === Infinity && options.allowInfinity === true) return value;
-  if (!Number.isFinite(value) || value < min || (options.integer === true && !Number.isInteger(value))) {
+  const { max } = options;
+  if (!Number.isFinite(value) || value < min || (max !== undefined && value > max) || (options.integer === true && !Number.isInteger(value))) {
     const kind = options.integer === true ? 'an integer' : 'a finite number';
+    const range = max === undefined ? `>= ${min}` : `from ${min} to ${max}`;
     const tail = options.allowInfinity === true ? ' (or Infinity)' : '';
-    throw new RangeError(`Expected \`${name}\` to be ${kind} >= ${min}${tail}, got ${describe(value)}`);
+    throw new RangeError(`Expected \`${name}\` to be ${kind} ${range}${tail}, got ${describe(value)}`);
   }
   return value;
 }
+
+/** The longest delay a Node timer keeps: above it, setTimeout fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);

@@ -1,8 +1,9 @@
-import { RedirectHandlerOptions, ResponseType, RetryHandlerOptions, type Client } from '@microsoft/microsoft-graph-client';
+import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
 import { abortableDelay } from './abortable.js';
+import { safeRequestOptions } from './client-safety.js';
 import { GraphRequestError } from './errors.js';
 import { GRAPH_BASE_URL } from './graph-client.js';
-import { shortId } from './ids.js';
+import { checkSessionId, headerValueProblem, shortId } from './ids.js';
 import { redactSecrets } from './redact.js';
 import { parseRetryAfter, withRetries, type RetryPolicy } from './retry.js';
 import { Priority, type Scheduler } from './scheduler.js';
@@ -57,14 +58,12 @@ export interface TransportOptions {
   /** How long a long-running createSession may take. */
   readonly operationTimeoutMs: number;
   readonly onRetry: (event: RetryEvent) => void;
+  /** Told when Graph created a session whose id cannot be sent, so it cannot be closed. */
+  readonly onUnsendableId?: ((workbook: string, error: GraphRequestError) => void) | undefined;
   readonly now: () => number;
   readonly random: () => number;
 }
 
-// The Graph client's own RetryHandler is turned off for our requests, so retries never multiply;
-// and redirects are not followed: workbook calls do not redirect, and a redirect would carry the
-// session id to wherever it points.
-const CLIENT_OPTIONS = [new RetryHandlerOptions(0, 0), new RedirectHandlerOptions(0)];
 const MAX_POLL_INTERVAL_MS = 30_000;
 
 /**
@@ -74,10 +73,15 @@ const MAX_POLL_INTERVAL_MS = 30_000;
 export class GraphTransport {
   readonly #options: TransportOptions;
   readonly #base: { origin: string; version: string };
+  // The Graph client's own RetryHandler is turned off for our requests, so retries never multiply;
+  // and redirects are not followed: a redirect would carry the session id to wherever it points.
+  // Built from the client's own classes, so they hold whatever copy of the package made it.
+  readonly #clientOptions: readonly object[];
 
   constructor(options: TransportOptions) {
     this.#options = options;
     this.#base = clientBase(options.client);
+    this.#clientOptions = safeRequestOptions(options.client);
   }
 
   /** The origin the client sends to; the only one a token may travel to. */
@@ -142,8 +146,13 @@ export class GraphTransport {
       { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' }, signal },
       { priority: Priority.call, idempotent: true },
     );
-    if (answer.status === 202) return this.#awaitOperation(workbook, answer, signal);
-    return readSession('POST', path, answer.body);
+    try {
+      if (answer.status === 202) return await this.#awaitOperation(workbook, answer, signal);
+      return readSession('POST', path, answer.body);
+    } catch (error) {
+      if (error instanceof GraphRequestError && error.kind === 'unsendable-id') this.#options.onUnsendableId?.(workbook, error);
+      throw error;
+    }
   }
 
   /**
@@ -185,7 +194,8 @@ export class GraphTransport {
     let last = accepted;
     for (;;) {
       const hinted = parseRetryAfter(last.headers.get('retry-after'), now());
-      await abortableDelay(hinted ?? interval, signal);
+      // Never sooner than the configured interval: a `Retry-After: 0` on every poll must not spin.
+      await abortableDelay(Math.max(hinted ?? interval, this.#options.pollIntervalMs), signal);
       if (hinted === undefined) interval = Math.min(interval * 2, MAX_POLL_INTERVAL_MS);
       const poll = await this.request(workbook, { method: 'GET', path: operationPath, signal }, { priority: Priority.call, idempotent: true });
       last = poll;
@@ -249,10 +259,18 @@ export class GraphTransport {
   async #send(call: GraphCall): Promise<GraphAnswer> {
     const { client, now } = this.#options;
     const sessionId = call.session?.() ?? call.sessionId;
-    let request = client.api(call.path).middlewareOptions(CLIENT_OPTIONS).responseType(ResponseType.RAW);
+    if (sessionId !== undefined) {
+      try {
+        checkSessionId(sessionId, 'to send');
+      } catch (error) {
+        // fetch would refuse (or alter) it: a client error, never a network failure to retry.
+        throw new GraphRequestError({ kind: 'client', method: call.method, path: shownPath(call.path), detail: (error as Error).message });
+      }
+    }
+    let request = client.api(call.path).middlewareOptions([...this.#clientOptions]).responseType(ResponseType.RAW).option('redirect', 'manual');
     if (sessionId !== undefined) request = request.header('workbook-session-id', sessionId);
     for (const [name, value] of Object.entries(call.headers ?? {})) request = request.header(name, value);
-    if (call.query !== undefined) request = request.query({ ...call.query });
+    if (call.query !== undefined) request = request.query(encodeQuery(call.query));
     if (call.signal !== undefined) request = request.option('signal', call.signal);
     let response: Response;
     try {
@@ -331,8 +349,17 @@ function shownPath(path: string): string {
 function readSession(method: string, path: string, body: unknown): CreatedSession {
   const record = asRecord(body);
   const id = record?.['id'];
-  if (typeof id !== 'string' || id === '' || /[\r\n]/.test(id)) {
+  if (typeof id !== 'string' || id === '') {
     throw new GraphRequestError({ kind: 'malformed', method, path: shownPath(path), detail: 'the answer carries no session id' });
+  }
+  const problem = headerValueProblem(id);
+  if (problem !== undefined) {
+    throw new GraphRequestError({
+      kind: 'unsendable-id',
+      method,
+      path: shownPath(path),
+      detail: `Graph created session "${shortId(id)}", but its id cannot be sent in a header (${problem}): it cannot be used or closed, and stays open on the server until Graph expires it`,
+    });
   }
   return { id, persistChanges: record?.['persistChanges'] !== false };
 }
@@ -352,9 +379,11 @@ function clientBase(client: Client): { origin: string; version: string } {
  */
 function isFetchFailure(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const { name, code, statusCode } = error as { name?: unknown; code?: unknown; statusCode?: unknown };
-  if (name === 'TypeError') return true;
-  return statusCode === -1 && code === 'TypeError';
+  const { name, code, statusCode, message, body } = error as { name?: unknown; code?: unknown; statusCode?: unknown; message?: unknown; body?: unknown };
+  const fromFetch = name === 'TypeError' || (statusCode === -1 && code === 'TypeError');
+  // fetch also throws a TypeError for a header it refuses to send: nothing left, so not a network failure.
+  const text = `${typeof message === 'string' ? message : ''} ${typeof body === 'string' ? body : ''}`;
+  return fromFetch && !/header|bytestring/i.test(text);
 }
 
 function describeFailure(error: unknown): string {
@@ -369,6 +398,15 @@ function networkCause(error: unknown): Error | undefined {
   // The Graph client wraps fetch failures in a GraphError whose text is the fetch error's: keep only its name.
   if (error instanceof Error) return new Error(redactSecrets(error.message));
   return undefined;
+}
+
+/**
+ * Query values percent-encoded: the Graph client joins them into the URL as given, so an `&`, `#`
+ * or `=` in a value would cut it or add parameters. A `$` stays as is (`$filter`, `$select`).
+ */
+function encodeQuery(query: Readonly<Record<string, string>>): Record<string, string> {
+  const encode = (text: string): string => encodeURIComponent(text).replace(/%24/g, '$');
+  return Object.fromEntries(Object.entries(query).map(([key, value]) => [encode(key), encode(value)]));
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {

@@ -1,5 +1,10 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Client, HTTPMessageHandler, type Middleware } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
+  createGraphClient,
+  parseRetryAfter,
   GraphRequestError,
   SessionManager,
   createBearerClient,
@@ -7,8 +12,11 @@ import {
   type RetryEvent,
   type SessionManagerOptions,
   type WorkbookSession,
+  SessionJournal,
 } from '../src/index.js';
 import { type BadServer, type Override, graphErrorResponse, jsonResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
+import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
+import { bearerMiddleware } from './helpers/graph-client-copy.js';
 
 // The catalogue of bad input: what we refuse, and exactly what the user gets. Every case is bounded by a
 // test timeout and ends with the server counting no open session.
@@ -28,7 +36,7 @@ const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionMa
     retryBaseDelayMs: 1,
     retryMaxDelayMs: 5,
     retryDeadlineMs: 5000,
-    pollIntervalMs: 0,
+    pollIntervalMs: 10,
     ...options,
   });
   managers.push(m);
@@ -42,6 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
   await elsewhere.close();
+  await removeTempDirs();
 });
 afterEach(async () => {
   server.setOverride(undefined);
@@ -169,21 +178,31 @@ describe('option values and unknown keys', () => {
     ['retries -1', { retries: -1 }, RangeError, 'Expected `retries` to be an integer >= 0, got `-1` (number)'],
     ['retries NaN', { retries: Number.NaN }, TypeError, 'Expected `retries` to be a number, got `NaN` (number)'],
     ['retries Infinity', { retries: Infinity }, RangeError, 'Expected `retries` to be an integer >= 0, got `Infinity` (number)'],
-    ['retryBaseDelayMs -5', { retryBaseDelayMs: -5 }, RangeError, 'Expected `retryBaseDelayMs` to be a finite number >= 0, got `-5` (number)'],
+    ['retryBaseDelayMs -5', { retryBaseDelayMs: -5 }, RangeError, 'Expected `retryBaseDelayMs` to be a finite number from 0 to 2147483647, got `-5` (number)'],
     ['retryMaxDelayMs below retryBaseDelayMs', { retryBaseDelayMs: 100, retryMaxDelayMs: 10 }, RangeError, 'Expected `retryMaxDelayMs` (10) to be >= `retryBaseDelayMs` (100)'],
     ['retryDeadlineMs Infinity', { retryDeadlineMs: Infinity }, RangeError, 'Expected `retryDeadlineMs` to be a finite number >= 0, got `Infinity` (number)'],
-    ['idleTimeoutMs 999', { idleTimeoutMs: 999 }, RangeError, 'Expected `idleTimeoutMs` to be a finite number >= 1000 (or Infinity), got `999` (number)'],
-    ['idleTimeoutMs -Infinity', { idleTimeoutMs: -Infinity }, RangeError, 'Expected `idleTimeoutMs` to be a finite number >= 1000 (or Infinity), got `-Infinity` (number)'],
+    ['idleTimeoutMs 999', { idleTimeoutMs: 999 }, RangeError, 'Expected `idleTimeoutMs` to be a finite number from 1000 to 2147483647 (or Infinity), got `999` (number)'],
+    ['idleTimeoutMs -Infinity', { idleTimeoutMs: -Infinity }, RangeError, 'Expected `idleTimeoutMs` to be a finite number from 1000 to 2147483647 (or Infinity), got `-Infinity` (number)'],
     ['idleTimeoutMs NaN', { idleTimeoutMs: Number.NaN }, TypeError, 'Expected `idleTimeoutMs` to be a number, got `NaN` (number)'],
     ['keepAlive "yes"', { keepAlive: 'yes' }, TypeError, 'Expected `keepAlive` to be a boolean, got "yes" (string)'],
     ['keepAlive null', { keepAlive: null }, TypeError, 'Expected `keepAlive` to be a boolean, got `null`'],
-    ['keepAliveIntervalMs 10', { keepAliveIntervalMs: 10 }, RangeError, 'Expected `keepAliveIntervalMs` to be a finite number >= 1000, got `10` (number)'],
+    ['keepAliveIntervalMs 10', { keepAliveIntervalMs: 10 }, RangeError, 'Expected `keepAliveIntervalMs` to be a finite number from 1000 to 2147483647, got `10` (number)'],
     ['shutdownTimeoutMs -1', { shutdownTimeoutMs: -1 }, RangeError, 'Expected `shutdownTimeoutMs` to be a finite number >= 0, got `-1` (number)'],
     ['exitHooks 1', { exitHooks: 1 }, TypeError, 'Expected `exitHooks` to be a boolean, got `1` (number)'],
     ['pollIntervalMs NaN', { pollIntervalMs: Number.NaN }, TypeError, 'Expected `pollIntervalMs` to be a number, got `NaN` (number)'],
+    // 0 never doubles: polls would run back to back.
+    ['pollIntervalMs 0', { pollIntervalMs: 0 }, RangeError, 'Expected `pollIntervalMs` to be a finite number from 10 to 2147483647, got `0` (number)'],
+    ['pollIntervalMs 9', { pollIntervalMs: 9 }, RangeError, 'Expected `pollIntervalMs` to be a finite number from 10 to 2147483647, got `9` (number)'],
+    // Past 2^31-1 ms a Node timer fires after 1 ms.
+    ['pollIntervalMs 3e9', { pollIntervalMs: 3e9 }, RangeError, 'Expected `pollIntervalMs` to be a finite number from 10 to 2147483647, got `3000000000` (number)'],
+    ['idleTimeoutMs 3e9', { idleTimeoutMs: 3e9 }, RangeError, 'Expected `idleTimeoutMs` to be a finite number from 1000 to 2147483647 (or Infinity), got `3000000000` (number)'],
+    ['keepAliveIntervalMs 3e9', { keepAliveIntervalMs: 3e9 }, RangeError, 'Expected `keepAliveIntervalMs` to be a finite number from 1000 to 2147483647, got `3000000000` (number)'],
+    ['retryMaxDelayMs 2^31', { retryMaxDelayMs: 2 ** 31 }, RangeError, 'Expected `retryMaxDelayMs` to be a finite number from 0 to 2147483647, got `2147483648` (number)'],
+    ['retryBaseDelayMs 3e9', { retryBaseDelayMs: 3e9 }, RangeError, 'Expected `retryBaseDelayMs` to be a finite number from 0 to 2147483647, got `3000000000` (number)'],
     ['operationTimeoutMs Infinity', { operationTimeoutMs: Infinity }, RangeError, 'Expected `operationTimeoutMs` to be a finite number >= 0, got `Infinity` (number)'],
     ['logger "console"', { logger: 'console' }, TypeError, 'Expected `logger` to be an object with debug/info/warn/error methods, got "console" (string)'],
     ['journal as a string', { journal: 'sessions.jsonl' }, TypeError, 'Expected `journal` to be { path } or a SessionJournal, got "sessions.jsonl" (string)'],
+    ['a journal at a device (/dev/full reads as endless zeros)', { journal: { path: '/dev/full' } }, TypeError, 'Expected the journal `path` to be a file or a directory, got "/dev/full" (string), which is a character device'],
     ['journal with an unknown key', { journal: { path: '/tmp/x', dir: '/tmp' } }, TypeError, 'Unknown journal option `dir`; expected one of: path'],
     ['recoverOnStart without a journal', { recoverOnStart: true }, TypeError, '`recoverOnStart` needs a `journal`'],
     ['an unknown key', { retry: 3 }, TypeError, 'Unknown SessionManager option `retry`; expected one of: client, concurrency, perWorkbookConcurrency'],
@@ -337,7 +356,6 @@ describe('bad server answers: a typed error, no leaked session, no hang', () => 
     ['no id', () => jsonResponse(201, { persistChanges: true }), 'the answer carries no session id'],
     ['an empty id', () => jsonResponse(201, { id: '' }), 'the answer carries no session id'],
     ['a numeric id', () => jsonResponse(201, { id: 42 }), 'the answer carries no session id'],
-    ['an id with a newline (header injection)', () => jsonResponse(201, { id: 'abc\r\nX-Evil: 1' }), 'the answer carries no session id'],
     ['plain text', () => new Response('OK', { status: 201, headers: { 'content-type': 'text/plain' } }), 'the answer carries no session id'],
   ])('createSession answering 201 with %s: malformed', BOUND, async (_label, answer, detail) => {
     server.setOverride(on('createSession', answer));
@@ -485,5 +503,228 @@ describe('bad server answers: a typed error, no leaked session, no hang', () => 
     const book = await manager().open(BOOK);
     expect(book.state).toBe('open');
     await book.close();
+  });
+});
+
+/** Answers `route` with `answer` every time it is asked. */
+const always =
+  (route: string, answer: () => Response): Override =>
+  (request) =>
+    workbookRoute(request.url) === route ? answer() : undefined;
+
+describe('session ids that cannot travel in a header: a client error, reported as possibly open, nothing retried', () => {
+  const unsendable: [string, string][] = [
+    ['a NUL', 'sess\u0000one'],
+    ['a DEL', 'sess\u007fone'],
+    ['a U+2028 line separator', 'sess\u2028one'],
+    ['an emoji', 'sess-\u{1F600}-one'],
+    ['a Latin-1 letter (fetch would send a byte the server may read otherwise)', 'caf\u00e9-session'],
+    ['a CR LF (header injection)', 'abc\r\nX-Evil: 1'],
+    ['a tab', 'sess\tone'],
+    ['spaces at both ends (fetch would trim them)', '  sess-1  '],
+    ['a space at the end', 'sess-1 '],
+  ];
+
+  test.each(unsendable)('createSession answering an id with %s: open() fails at once with kind unsendable-id and an unclosable event', BOUND, async (_label, id) => {
+    const warnings: string[] = [];
+    const m = manager({ logger: { warn: (message) => warnings.push(message) } });
+    const unclosable: unknown[] = [];
+    const other: string[] = [];
+    m.on('unclosable', (event) => unclosable.push(event));
+    for (const name of ['opened', 'closed', 'expired', 'retried'] as const) m.on(name, () => other.push(name));
+    server.setOverride(always('createSession', () => jsonResponse(201, { id, persistChanges: true })));
+    const before = server.requests.length;
+    const error = await failure(m.open(BOOK));
+    expect(error).toBeInstanceOf(GraphRequestError);
+    expect(error).toMatchObject({ kind: 'unsendable-id', attempt: 1 });
+    expect((error as Error).message).toMatch(/^POST \/me\/drive\/items\/A\/workbook\/createSession failed: unsendable-id: Graph created session ".*", but its id cannot be sent in a header \(.+\): it cannot be used or closed, and stays open on the server until Graph expires it$/);
+    // Nothing after the create: no close to a trimmed or mangled id, no retry.
+    expect(server.requests.slice(before).map((r) => workbookRoute(r.url))).toEqual(['createSession']);
+    expect(unclosable).toEqual([{ workbook: BOOK, error }]);
+    expect(warnings).toEqual(['workbook-sessions: a session was created that cannot be closed: its id cannot be sent in a header; it stays open until Graph expires it']);
+    // Never counted closed or expired: it may still be open.
+    expect(other).toEqual([]);
+    expect(m.stats().totals).toMatchObject({ opened: 0, closed: 0, expired: 0 });
+  });
+
+  test('the message shows the id shortened and escaped, never whole', BOUND, async () => {
+    const id = `${'x'.repeat(40)}\u2028${'y'.repeat(40)}`;
+    server.setOverride(always('createSession', () => jsonResponse(201, { id })));
+    const error = (await failure(manager().open(BOOK))) as Error;
+    expect(error.message).toContain('Graph created session "xxxxxx…yyyy"');
+    expect(error.message).toContain('it contains U+2028 at index 40');
+    expect(error.message).not.toContain('x'.repeat(7));
+  });
+
+  test('control characters in a short id are shown escaped, so the message stays one clean line', BOUND, async () => {
+    server.setOverride(always('createSession', () => jsonResponse(201, { id: 'ab\r\ncd' })));
+    const error = (await failure(manager().open(BOOK))) as Error;
+    expect(error.message).toContain('Graph created session "ab\\u000d\\u000acd", but its id cannot be sent in a header (it contains U+000D at index 2');
+    expect(error.message).not.toMatch(/[\r\n]/);
+  });
+
+  test('an id with spaces inside (not at the ends) is carried exactly', BOUND, async () => {
+    server.setOverride((request) => (workbookRoute(request.url) === 'createSession' ? jsonResponse(201, { id: 'sess 1' }) : workbookRoute(request.url) === 'closeSession' ? new Response(null, { status: 204 }) : undefined));
+    const before = server.requests.length;
+    const book = await manager().open(BOOK);
+    await book.close();
+    const close = server.requests.slice(before).find((r) => workbookRoute(r.url) === 'closeSession');
+    expect(close?.headers['workbook-session-id']).toBe('sess 1');
+  });
+
+  test('recover() fails a journal id that cannot be sent at once, sends nothing for it, and closes the others', BOUND, async () => {
+    const dir = await tempDir();
+    const good = await manager().open(BOOK);
+    // Left open by a process that is gone: the journal names it and two ids that cannot be sent.
+    const lines = [openLine({ id: 'uni\u2603' }), openLine({ id: 'nul\u0000id' }), openLine({ id: good.id })];
+    await fs.writeFile(path.join(dir, 'sessions.journal'), lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+    const m = manager({ journal: { path: dir } });
+    const retried: RetryEvent[] = [];
+    m.on('retried', (event) => retried.push(event));
+    const before = server.requests.length;
+    const report = await m.recover();
+    expect(report.failed.map((s) => [s.id, s.error])).toEqual([
+      ['uni\u2603', expect.stringContaining('cannot be sent in a header: it contains U+2603 at index 3')],
+      ['nul\\u0000id', expect.stringContaining('cannot be sent in a header: it contains U+0000 at index 3')],
+    ]);
+    expect(report.closed.map((s) => s.workbook)).toEqual([BOOK]);
+    expect(retried).toEqual([]);
+    expect(server.requests.slice(before).map((r) => [workbookRoute(r.url), r.headers['workbook-session-id']])).toEqual([['closeSession', good.id]]);
+    expect(good.state).toBe('open');
+    await good.close().catch(() => undefined);
+  });
+});
+
+describe('tokens that cannot travel in a header: a client error before anything is sent', () => {
+  test.each([
+    ['a CR LF', 'Zq9\r\nX-Evil: 1'],
+    ['a NUL', 'Zq9\u0000en'],
+    ['a non-ASCII letter', 'Zq9\u00e9n'],
+    ['a space', 'Zq9 en'],
+  ])('createBearerClient() refuses a fixed token with %s, without showing it', (_label, token) => {
+    expect(() => createBearerClient({ baseUrl: server.url, token })).toThrow(TypeError);
+    expect(() => createBearerClient({ baseUrl: server.url, token })).toThrow(/^The access token cannot be sent in the Authorization header: .* \(the token itself is not shown\)$/);
+    try {
+      createBearerClient({ baseUrl: server.url, token });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('Zq9');
+    }
+  });
+
+  test('a token function returning a token with CR LF fails open() as a client error, unretried, with nothing sent', BOUND, async () => {
+    const m = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: () => 'secret\r\nX-Evil: 1' }), exitHooks: false, retries: 3, retryBaseDelayMs: 1, retryMaxDelayMs: 2 });
+    managers.push(m);
+    const retried: RetryEvent[] = [];
+    m.on('retried', (event) => retried.push(event));
+    const before = server.requests.length;
+    const error = await failure(m.open(BOOK));
+    expect(error).toMatchObject({ name: 'GraphRequestError', kind: 'client', attempt: 1 });
+    expect((error as Error).message).toContain('The access token cannot be sent in the Authorization header');
+    expect((error as Error).message).not.toContain('secret');
+    expect(retried).toEqual([]);
+    expect(server.requests.length).toBe(before);
+  });
+
+  test("a header fetch refuses to send (fetch's own TypeError) is a client error, not a network failure to retry", BOUND, async () => {
+    // A client whose own middleware sets a token fetch cannot send, as a credential might return.
+    const client = Client.initWithMiddleware({ middleware: [bearerMiddleware('tok\u2603en') as Middleware, new HTTPMessageHandler()], baseUrl: server.url });
+    const m = new SessionManager({ client, exitHooks: false, retries: 3, retryBaseDelayMs: 1, retryMaxDelayMs: 2 });
+    managers.push(m);
+    const retried: RetryEvent[] = [];
+    m.on('retried', (event) => retried.push(event));
+    const before = server.requests.length;
+    const error = await failure(m.open(BOOK));
+    expect(error).toMatchObject({ name: 'GraphRequestError', kind: 'client', attempt: 1 });
+    expect(retried).toEqual([]);
+    expect(server.requests.length).toBe(before);
+  });
+});
+
+describe('query values: percent-encoded, never cut or extended', () => {
+  test.each([
+    ['an & and a # in $filter', { $filter: "name eq 'R&D #1'" }],
+    ['an injected parameter in $select', { $select: 'values&$top=1' }],
+    ['an = and a + in a value', { $filter: 'a=b+c' }],
+    ['a % in a value', { $search: '100%' }],
+    ['non-ASCII in a value', { $filter: "name eq 'Q1 \u2603'" }],
+  ])('api().get({ query }) with %s arrives as given', BOUND, async (_label, query) => {
+    const book = await manager().open(BOOK);
+    server.setOverride(always('worksheets', () => jsonResponse(200, { value: [] })));
+    const before = server.requests.length;
+    await book.api('/worksheets').get({ query });
+    const sent = server.requests.slice(before).find((r) => workbookRoute(r.url) === 'worksheets');
+    const params = new URL(sent?.url ?? '', server.url).searchParams;
+    expect(Object.fromEntries(params)).toEqual(query);
+    await book.close();
+  });
+});
+
+describe('long-running createSession polling: bounded', () => {
+  test('a Retry-After: 0 on every poll does not make polls run back to back: at most one per pollIntervalMs', BOUND, async () => {
+    let polls = 0;
+    server.setOverride((request) => {
+      const route = workbookRoute(request.url);
+      if (route === 'createSession') return jsonResponse(202, {}, { Location: `${request.origin}/v1.0${BOOK}/workbook/operations/slow` });
+      if (route === 'operations/slow') {
+        polls++;
+        return jsonResponse(200, { id: 'slow', status: 'running' }, { 'Retry-After': '0' });
+      }
+      return undefined;
+    });
+    const error = await failure(manager({ pollIntervalMs: 20, operationTimeoutMs: 400 }).open(BOOK));
+    expect(error).toMatchObject({ name: 'GraphRequestError', kind: 'malformed' });
+    expect((error as Error).message).toContain('createSession did not finish within 400 ms');
+    // Each wait is at least 20 ms (a timer may fire up to 1 ms early): 400 / 19 polls, plus the last.
+    expect(polls).toBeGreaterThan(0);
+    expect(polls).toBeLessThanOrEqual(Math.floor(400 / 19) + 1);
+  });
+});
+
+describe('functions called wrongly: TypeError or RangeError naming the value', () => {
+  test('createBearerClient() and createGraphClient() without options', () => {
+    expect(() => createBearerClient(undefined as never)).toThrow(new TypeError('Expected createBearerClient() options to be an object with `baseUrl`, `token`, got `undefined`'));
+    expect(() => createGraphClient(undefined as never)).toThrow(new TypeError('Expected createGraphClient() options to be an object with `credential`, `scopes`, `baseUrl`, got `undefined`'));
+    expect(() => createBearerClient('http://x' as never)).toThrow(new TypeError('Expected createBearerClient() options to be an object with `baseUrl`, `token`, got "http://x" (string)'));
+  });
+
+  test('createBearerClient() and createGraphClient() refuse unknown keys', () => {
+    expect(() => createBearerClient({ baseUrl: server.url, token: 't', tokens: 'x' } as never)).toThrow(new TypeError('Unknown createBearerClient() option `tokens`; expected one of: baseUrl, token'));
+    expect(() => createGraphClient({ credential: { getToken: () => Promise.resolve(null) }, scope: ['x'] } as never)).toThrow('Unknown createGraphClient() option `scope`');
+  });
+
+  test('createGraphClient() refuses a string scopes (it would be split into characters) and a missing credential', () => {
+    const credential = { getToken: () => Promise.resolve(null) };
+    expect(() => createGraphClient({ credential, scopes: 'https://graph.microsoft.com/.default' as never })).toThrow(
+      new TypeError('Expected `scopes` to be an array of strings, got "https://graph.microsoft.com/.default" (string) (wrap a single scope in an array)'),
+    );
+    expect(() => createGraphClient({ credential, scopes: [''] })).toThrow(new TypeError('Expected each of `scopes` to be a non-empty string, got "" (string)'));
+    expect(() => createGraphClient({ credential, scopes: [42 as never] })).toThrow(new TypeError('Expected each of `scopes` to be a non-empty string, got `42` (number)'));
+    expect(() => createGraphClient({} as never)).toThrow(new TypeError('Expected `credential` to be an @azure/identity credential (an object with getToken()), got `undefined`'));
+    expect(() => createGraphClient({ credential })).not.toThrow();
+  });
+
+  test('createGraphClient() passes the scopes it was given to the credential, whole', async () => {
+    const asked: unknown[] = [];
+    const credential = {
+      getToken: (scopes: string | string[]) => {
+        asked.push(scopes);
+        return Promise.resolve(null);
+      },
+    };
+    const client = createGraphClient({ credential, scopes: ['https://graph.microsoft.com/Files.ReadWrite'] });
+    await client.api('/me').get().catch(() => undefined);
+    expect(asked).toEqual([['https://graph.microsoft.com/Files.ReadWrite']]);
+  });
+
+  test('parseRetryAfter() refuses a `now` that is not a finite number instead of returning NaN', () => {
+    expect(() => parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Number.NaN)).toThrow(new TypeError('Expected `now` to be a finite number (epoch ms), got NaN (number)'));
+    expect(() => parseRetryAfter('5', undefined as never)).toThrow(TypeError);
+    expect(() => parseRetryAfter(5 as never, 0)).toThrow(new TypeError('Expected the Retry-After value to be a string, got number'));
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(10_000);
+  });
+
+  test('a SessionJournal at a device is refused when built, not after reading it for seconds', () => {
+    expect(() => new SessionJournal({ path: '/dev/full' })).toThrow(new TypeError('Expected the journal `path` to be a file or a directory, got "/dev/full" (string), which is a character device'));
+    expect(() => new SessionJournal({ path: '/dev/zero' })).toThrow(/which is a character device$/);
   });
 });

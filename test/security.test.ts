@@ -1,7 +1,10 @@
 import { inspect } from 'node:util';
-import { afterEach, describe, expect, test } from 'vitest';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { SessionManager, createBearerClient, isGraphRequestError, isSessionClosedError, isSessionExpiredError, type Logger, type SessionEvents } from '../src/index.js';
 import { type BadServer, type Override, graphErrorResponse, jsonResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
+import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
 // Secrets: the bearer token never shows in anything a user, a log or a listener can see, and never
 // travels to another host; session ids are shortened wherever they are reported.
@@ -10,12 +13,13 @@ const BOOK = '/me/drive/items/A';
 const OPAQUE_TOKEN = 'opaque-Token_0123456789abcdefXYZ';
 // Graph's access tokens are JWTs: recognisable by shape even when echoed without "Bearer".
 const JWT_TOKEN = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20ifQ.c2lnbmF0dXJlLXBhcnQ';
-const EVENTS: (keyof SessionEvents)[] = ['opened', 'closed', 'closeFailed', 'retried', 'expired', 'reopened', 'ended'];
+const EVENTS: (keyof SessionEvents)[] = ['opened', 'closed', 'closeFailed', 'retried', 'expired', 'reopened', 'ended', 'unclosable'];
 
 const servers: BadServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
+afterAll(removeTempDirs);
 
 /** Everything observable: log lines, event payloads, errors in every form, reports. */
 class Observed {
@@ -210,7 +214,7 @@ describe('the token goes to the configured host only', () => {
     const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     const elsewhere = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     servers.push(server, elsewhere);
-    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, retries: 0, pollIntervalMs: 0 });
+    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, retries: 0, pollIntervalMs: 10 });
     return { server, elsewhere, manager };
   }
 
@@ -273,5 +277,74 @@ describe('the token goes to the configured host only', () => {
     // Asked once per request that reached the configured host, and for nothing else.
     expect(asked).toBe(server.requests.length);
     expect(server.requests.every((r) => r.headers['authorization'] === `Bearer ${OPAQUE_TOKEN}`)).toBe(true);
+  });
+});
+
+describe('ids and tokens that cannot be sent are refused without showing them', () => {
+  // Long enough that a shortened form and the whole differ; the bad character sits in the middle.
+  const BAD_ID = `cluster=EMU1&session=${'a1B2c3D4'.repeat(5)}\u2028${'z9Y8x7W6'.repeat(5)}`;
+
+  function expectNoneOf(text: string, secret: string): void {
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(secret.slice(0, 20));
+    expect(text).not.toContain(secret.slice(-20));
+  }
+
+  test('a session id Graph answered that cannot travel in a header: not whole in the error, the unclosable event or the warning', async () => {
+    const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
+    servers.push(server);
+    const observed = new Observed();
+    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, retries: 1, retryBaseDelayMs: 1, retryMaxDelayMs: 2, logger: observed.logger() });
+    observed.listen(manager);
+    server.setOverride((r) => (workbookRoute(r.url) === 'createSession' ? jsonResponse(201, { id: BAD_ID }) : undefined));
+    const error = await observed.expectFailure(manager.open(BOOK));
+    expect(error).toMatchObject({ kind: 'unsendable-id' });
+    observed.texts.push(safeJson(await manager.shutdown()));
+    const text = observed.all();
+    expect(text).toContain('event unclosable');
+    expect(text).toContain('warn workbook-sessions: a session was created that cannot be closed');
+    expect(text).toContain('"cluste…x7W6"');
+    expectNoneOf(text, BAD_ID);
+    expect(text).not.toContain(OPAQUE_TOKEN);
+  });
+
+  test('a journal id that cannot be sent: the recovery report shows it shortened, escaped', async () => {
+    const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
+    servers.push(server);
+    const dir = await tempDir();
+    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: BAD_ID })}\n`, { mode: 0o600 });
+    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, journal: { path: dir } });
+    const report = await manager.recover();
+    await manager.shutdown();
+    expect(report.failed.map((s) => s.id)).toEqual(['cluste…x7W6']);
+    const text = `${safeJson(report)} ${inspect(report, { depth: 10 })}`;
+    expect(text).toContain('cannot be sent in a header');
+    expectNoneOf(text, BAD_ID);
+    expect(server.requests).toEqual([]);
+  });
+
+  test.each([
+    ['an opaque token with a CR LF', `${OPAQUE_TOKEN}\r\nX-Evil: 1`],
+    ['a JWT with a non-ASCII character', `${JWT_TOKEN}\u00e9`],
+  ])('%s: createBearerClient() and a token function refuse it without showing it', async (_label, token) => {
+    const observed = new Observed();
+    try {
+      createBearerClient({ baseUrl: 'http://127.0.0.1:1', token });
+      throw new Error('expected a refusal');
+    } catch (error) {
+      expect(error).toBeInstanceOf(TypeError);
+      observed.error(error);
+    }
+    const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
+    servers.push(server);
+    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: () => token }), exitHooks: false, retries: 2, retryBaseDelayMs: 1, retryMaxDelayMs: 2, logger: observed.logger() });
+    observed.listen(manager);
+    const error = await observed.expectFailure(manager.open(BOOK));
+    expect(error).toMatchObject({ kind: 'client', attempt: 1 });
+    await manager.shutdown();
+    expect(server.requests).toEqual([]);
+    const text = observed.all();
+    expect(text).toContain('The access token cannot be sent in the Authorization header');
+    expectNoneOf(text, token);
   });
 });

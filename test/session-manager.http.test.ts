@@ -372,7 +372,7 @@ describe('createSession', () => {
   test('a failed long-running operation becomes a GraphRequestError with Graph’s code', async () => {
     env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
     env.service.failNextOperation({ code: 'serviceUnavailable', message: 'try later' });
-    const sessions = env.manager({ pollIntervalMs: 5 });
+    const sessions = env.manager({ pollIntervalMs: 10 });
     const error = (await sessions.open(BOOK_A).catch((e: unknown) => e)) as GraphRequestError;
     expect(error).toBeInstanceOf(GraphRequestError);
     expect(error.kind).toBe('operation-failed');
@@ -383,7 +383,7 @@ describe('createSession', () => {
   test('a failing session-info request shows its key shortened, like a session id', async () => {
     env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
     env.service.injectFault({ route: 'sessionInfo', count: 1, status: 500 });
-    const sessions = env.manager({ pollIntervalMs: 5 });
+    const sessions = env.manager({ pollIntervalMs: 10 });
     const error = (await sessions.open(BOOK_A).catch((e: unknown) => e)) as GraphRequestError;
     expect(error).toBeInstanceOf(GraphRequestError);
     expect(error.status).toBe(500);

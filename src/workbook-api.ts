@@ -137,9 +137,10 @@ export class GraphTransport {
    */
   async createSession(workbook: string, persistChanges: boolean, signal?: AbortSignal): Promise<CreatedSession> {
     const path = `${workbook}/workbook/createSession`;
+    // `signal` stops the polling, not the POST: its answer must arrive, so the session it names can be closed.
     const answer = await this.request(
       workbook,
-      { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' }, signal },
+      { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' } },
       { priority: Priority.call, idempotent: true },
     );
     if (answer.status === 202) return this.#awaitOperation(workbook, answer, signal);

@@ -522,7 +522,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     }
     closing.outcomes.set(core, undefined);
     const done = core.close('shutdown', closing.deadline).then(
-      () => void closing.outcomes.set(core, this.#expiredOnClose.has(core) || (core.reason === 'expired' && core.id === '') ? 'expired' : 'closed'),
+      () => void closing.outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
       () => void closing.outcomes.set(core, closing.deadline.aborted ? 'pending' : 'failed'),
     );
     closing.closes.add(done);

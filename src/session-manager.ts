@@ -263,6 +263,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       },
     };
     this.#transport = new GraphTransport(transportOptions);
+    // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
+    setMaxListeners(0, this.#stopCreates.signal);
     this.#reaper = new IdleReaper((core, now) => this.#due(core, now));
     this.#host = this.#makeHost();
     this.#journal = journalFrom(options.journal);

@@ -24,6 +24,11 @@ export interface GraphCall {
   readonly query?: Readonly<Record<string, string>> | undefined;
   readonly headers?: Readonly<Record<string, string>> | undefined;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * `signal` stops the request only until it is sent: once on the wire it runs until its answer,
+   * because the answer matters (a close Graph is acting on, a create whose session must be closed).
+   */
+  readonly finishOnWire?: boolean | undefined;
 }
 
 export interface GraphAnswer {
@@ -137,10 +142,10 @@ export class GraphTransport {
    */
   async createSession(workbook: string, persistChanges: boolean, signal?: AbortSignal): Promise<CreatedSession> {
     const path = `${workbook}/workbook/createSession`;
-    // `signal` stops the polling, not the POST: its answer must arrive, so the session it names can be closed.
+    // Once sent, the POST is not torn down by `signal`: its answer must arrive, so the session it names can be closed.
     const answer = await this.request(
       workbook,
-      { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' } },
+      { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' }, signal, finishOnWire: true },
       { priority: Priority.call, idempotent: true },
     );
     if (answer.status === 202) return this.#awaitOperation(workbook, answer, signal);
@@ -172,7 +177,7 @@ export class GraphTransport {
   async closeSession(workbook: string, sessionId: string, signal?: AbortSignal): Promise<void> {
     await this.request(
       workbook,
-      { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal },
+      { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal, finishOnWire: true },
       { priority: Priority.close, idempotent: true, policy: { ...this.#options.policy, retries: Infinity } },
     );
   }
@@ -254,7 +259,7 @@ export class GraphTransport {
     if (sessionId !== undefined) request = request.header('workbook-session-id', sessionId);
     for (const [name, value] of Object.entries(call.headers ?? {})) request = request.header(name, value);
     if (call.query !== undefined) request = request.query({ ...call.query });
-    if (call.signal !== undefined) request = request.option('signal', call.signal);
+    if (call.signal !== undefined && call.finishOnWire !== true) request = request.option('signal', call.signal);
     let response: Response;
     try {
       switch (call.method) {

@@ -105,3 +105,27 @@ describe('the journal after a shutdown racing its first write', () => {
   });
 });
 
+describe('shutdown() whose deadline passes while a close is on the wire', () => {
+  test('the close runs until its answer; the process ends after it, with the journal emptied and its marker gone', async () => {
+    const emu = await startEmulator({ workbooks: books(BOOK_A) });
+    try {
+      const dir = await tempDir();
+      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'closing', SHUTDOWN_TIMEOUT_MS: '300', JOURNAL_DIR: dir });
+      await child.waitForLine('ready');
+      emu.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 1500 });
+      child.process.stdin?.write('go\n');
+      const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as { leftOpen: number; timedOut: boolean; sessions: Array<{ outcome: string }> };
+      expect(report).toMatchObject({ leftOpen: 1, timedOut: true, sessions: [{ outcome: 'pending' }] });
+      expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+      // The close was not torn down at the deadline: Graph's answer reached the manager after the report.
+      const after = child.lines.slice(child.lines.findIndex((line) => line.startsWith('report ')) + 1);
+      expect(after.filter((line) => line.startsWith('event '))).toEqual(['event closed alreadyExpired=false']);
+      expect(emu.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+      const scan = await new SessionJournal({ path: dir }).scan();
+      expect([...scan.live, ...scan.orphans]).toEqual([]);
+      expect((await fs.readdir(dir)).filter((name) => name.includes('.owner-'))).toEqual([]);
+    } finally {
+      await emu.close();
+    }
+  });
+});

@@ -158,7 +158,11 @@ export interface SessionEvents {
   retried: [RetryEvent];
   expired: [SessionEventInfo];
   reopened: [SessionEventInfo & { readonly previousId: string; readonly reason: CloseReason }];
-  /** A session Graph refused to go on with (an `invalidSession*` code other than ReCreatable). */
+  /**
+   * A handle that ended for good with the reason `failed`: Graph refused to go on with its session
+   * (an `invalidSession*` code other than ReCreatable, `internalServerErrorUncategorized`), or
+   * `MAX_RECREATES_IN_A_ROW` sessions in a row faulted.
+   */
   ended: [SessionEventInfo & { readonly reason: CloseReason }];
 }
 

@@ -145,8 +145,9 @@ export class SessionCore implements Reapable {
         return answer;
       } catch (error) {
         if (sent.id === '') {
-          // Nothing was sent: another call gave the session up while this one waited in the lane.
-          if (isSessionClosedError(error) && this.#reopening !== undefined && !replayed) {
+          // Nothing was sent: the session ended while the call waited in the lane (another call gave
+          // it up, say). #usable decides whether the handle goes on in a new one.
+          if (isSessionClosedError(error) && !replayed) {
             replayed = true;
             continue;
           }
@@ -159,8 +160,10 @@ export class SessionCore implements Reapable {
           if (fault === 'ended') throw error;
           if (!this.persistChanges) throw new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(sent.id), cause: error });
           if (!this.#host.mayReopen()) throw this.closedError();
-        } else if (fault === 'ended' || !this.persistChanges) {
+        } else if (fault === 'ended') {
           throw error;
+        } else if (!this.persistChanges) {
+          throw new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(sent.id), cause: error });
         }
         // The session is behind us; a new one carries on (this call's own, or one another call made).
         if (fault === 'faulted' && !idempotent) throw outcomeUnknown(error);
@@ -222,7 +225,8 @@ export class SessionCore implements Reapable {
       this.lastContact = Date.now();
     } catch (error) {
       // Graph no longer knows it: the handle says so (a persistent one reopens on its next call).
-      if (isGoneOnRefresh(error)) this.#end('expired');
+      if (sessionFaultOf(error) === 'ended') this.#end('failed');
+      else if (isGoneOnRefresh(error)) this.#end('expired');
       throw error;
     } finally {
       this.inFlight--;

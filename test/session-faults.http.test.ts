@@ -71,6 +71,19 @@ describe('a 502 or 503 with no known second-level code on a sessionful call', ()
     expect(env.service.stats()).toMatchObject({ created: 1, open: 0 });
   });
 
+  test('a call queued behind the faulted one goes on in the new session instead of failing', async () => {
+    const sessions = env.manager({ retries: 0 });
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', status: 503, code: 'serviceUnavailable', retryAfterSeconds: 0 });
+    const [a, b] = await Promise.all([book.api('/worksheets').get(), book.api("/worksheets('Sheet1')/usedRange").get()]);
+    expect(a).toBeDefined();
+    expect(b).toMatchObject({ values: [[1, 2], [3, 4]] });
+    expect(book.id).not.toBe(first);
+    await sessions.shutdown();
+    expect(env.service.stats()).toMatchObject({ created: 2, open: 0 });
+  });
+
   test('a known second-level code decides: 503 serviceUnavailableUncategorized is resent in the same session', async () => {
     const sessions = env.manager({ retryBaseDelayMs: 1 });
     const book = await sessions.open(BOOK_A);

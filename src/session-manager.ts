@@ -522,8 +522,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const closing = this.#shutdownCloses as ShutdownClosing;
     if (closing.over) {
       // The report is out: a session that turns up now is closed at once, on its own.
-      const late = core.close('shutdown');
-      this.#track(late.catch(() => undefined));
+      const late = core.close('shutdown').catch(() => undefined);
+      this.#track(late);
       return late;
     }
     closing.outcomes.set(core, undefined);

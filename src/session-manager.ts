@@ -221,8 +221,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #sessions = new Set<SessionCore>();
   // Creates (and reopens) under way, with their workbook; each settles into #sessions or into a background close.
   readonly #creating = new Map<Promise<unknown>, string>();
-  // Aborted when a shutdown's deadline passes with creates still under way: they stop (a polling
-  // long-running create included), and whatever Graph still gives for them is closed on arrival.
+  // Aborted when a shutdown has made its report: creates still under way then stop waiting (a
+  // polling long-running create included), and whatever Graph still gives for them is closed on arrival.
   readonly #stopCreates = new AbortController();
   // Journal records being written, by session id; a remove waits for the record of its id.
   readonly #recording = new Map<string, Promise<void>>();

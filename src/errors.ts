@@ -31,6 +31,8 @@ export interface GraphRequestErrorInit {
   readonly requestId?: string | undefined;
   readonly retryAfterMs?: number | undefined;
   readonly detail?: string | undefined;
+  /** The request may or may not have been applied (its session faulted), and it was not sent again. */
+  readonly outcomeUnknown?: boolean | undefined;
   readonly cause?: unknown;
 }
 
@@ -50,6 +52,11 @@ export class GraphRequestError extends Error {
   readonly requestId: string | undefined;
   /** The server's `Retry-After`, in milliseconds. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * True when the request may or may not have been applied: its session faulted (a 502/503 with no
+   * known second-level code) and a non-idempotent call is not sent twice. Check the workbook.
+   */
+  readonly outcomeUnknown: boolean;
   /** Which attempt failed last (1 = the first). Set by the retry loop. */
   attempt = 1;
 
@@ -65,6 +72,7 @@ export class GraphRequestError extends Error {
     this.innerCode = init.innerCode;
     this.requestId = init.requestId;
     this.retryAfterMs = init.retryAfterMs;
+    this.outcomeUnknown = init.outcomeUnknown === true;
   }
 
   toJSON(): Record<string, unknown> {
@@ -80,6 +88,7 @@ export class GraphRequestError extends Error {
       innerCode: this.innerCode,
       requestId: this.requestId,
       retryAfterMs: this.retryAfterMs,
+      outcomeUnknown: this.outcomeUnknown,
       attempt: this.attempt,
     };
   }

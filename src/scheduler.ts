@@ -38,7 +38,8 @@ export class Scheduler {
 
   /**
    * Runs `task` in `workbook`'s lane. Aborting `signal` while the task waits removes it from the
-   * queues; once running, the task handles the signal itself.
+   * queues; once running, the task handles the signal itself, and it holds its place in the lane
+   * and in the global limit until it settles: a request on the wire is still in flight for Graph.
    */
   async run<T>(workbook: string, task: () => Promise<T>, options: { priority: number; signal?: AbortSignal | undefined }): Promise<T> {
     const lane = this.#lane(workbook);
@@ -46,13 +47,23 @@ export class Scheduler {
     // A cooldown holds the process open only while work waits behind it.
     lane.timer?.ref();
     this.#queued++;
-    const enqueue = { priority: options.priority, ...(options.signal === undefined ? {} : { signal: options.signal }) };
     let started = false;
+    // The queues see only the waiting part of `signal`: p-queue would otherwise let an aborted
+    // running task go and start the next one while the first is still on the wire.
+    const { signal } = options;
+    const waiting = signal === undefined ? undefined : new AbortController();
+    const onAbort = (): void => {
+      if (!started) waiting?.abort(signal?.reason);
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const enqueue = { priority: options.priority, ...(waiting === undefined ? {} : { signal: waiting.signal }) };
     try {
       return await lane.queue.add(
         () =>
           this.#global.add(async () => {
             started = true;
+            signal?.removeEventListener('abort', onAbort);
             this.#queued--;
             this.#running++;
             try {
@@ -64,6 +75,7 @@ export class Scheduler {
         enqueue,
       );
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       if (!started) this.#queued--;
       lane.active--;
       this.#dropIfIdle(workbook, lane);

@@ -1,6 +1,6 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Client } from '@microsoft/microsoft-graph-client';
-import { abortReason, raceAbort } from './abortable.js';
+import { abortReason } from './abortable.js';
 import { ManagerShutDownError, isGraphRequestError, type GraphRequestError, isSessionClosedError, suppressedError } from './errors.js';
 import { registerExitHooks, type ExitHookParticipant } from './exit-hooks.js';
 import { shortId } from './ids.js';
@@ -10,8 +10,8 @@ import { recoverOrphans, type RecoverOptions, type RecoveryReport } from './reco
 import { Scheduler } from './scheduler.js';
 import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from './types.js';
 import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, checkWorkbook, describe } from './validate.js';
-import { GraphTransport, type RetryEvent } from './workbook-api.js';
-import { SessionCore, isSessionGone, type SessionHost, type WorkbookSession } from './workbook-session.js';
+import { GraphTransport, type CreatedSession, type RetryEvent, type TransportOptions } from './workbook-api.js';
+import { SessionCore, closeConfirmed, isGoneOnRefresh, type SessionHost, type WorkbookSession } from './workbook-session.js';
 
 /** Where the manager writes what it does. Any of `console`, pino or winston fits. */
 export interface Logger {
@@ -158,7 +158,11 @@ export interface SessionEvents {
   retried: [RetryEvent];
   expired: [SessionEventInfo];
   reopened: [SessionEventInfo & { readonly previousId: string; readonly reason: CloseReason }];
-  /** A session Graph refused to go on with (an `invalidSession*` code other than ReCreatable). */
+  /**
+   * A handle that ended for good with the reason `failed`: Graph refused to go on with its session
+   * (an `invalidSession*` code other than ReCreatable, `internalServerErrorUncategorized`), or
+   * `MAX_RECREATES_IN_A_ROW` sessions in a row faulted.
+   */
   ended: [SessionEventInfo & { readonly reason: CloseReason }];
   /**
    * Graph created a session whose id cannot be sent in a header: it cannot be used or closed and
@@ -223,8 +227,13 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #journal: SessionJournal | undefined;
   // Every session from create until Graph confirmed its end; a session whose close failed stays for another try.
   readonly #sessions = new Set<SessionCore>();
-  // Creates under way; each settles into #sessions or into a background close.
-  readonly #creating = new Set<Promise<unknown>>();
+  // Creates (and reopens) under way, with their workbook; each settles into #sessions or into a background close.
+  readonly #creating = new Map<Promise<unknown>, string>();
+  // Aborted when a shutdown has made its report: creates still under way then stop waiting (a
+  // polling long-running create included), and whatever Graph still gives for them is closed on arrival.
+  readonly #stopCreates = new AbortController();
+  // Journal records being written, by session id; a remove waits for the record of its id.
+  readonly #recording = new Map<string, Promise<void>>();
   // Journal writes and background closes under way, awaited by shutdown.
   readonly #background = new Set<Promise<unknown>>();
   // Set by registerExitHooks when exitHooks is on; cleared by uninstallExitHooks or shutdown.
@@ -248,7 +257,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#logger = checkLogger(options.logger);
     const s = this.#settings;
     this.#scheduler = new Scheduler({ concurrency: s.concurrency, perWorkbookConcurrency: s.perWorkbookConcurrency });
-    this.#transport = new GraphTransport({
+    // `onLateSession`: a session Graph gave for a create we no longer wait for (aborted, timed out)
+    // is closed at once. Typed apart so that a transport without the callback still compiles.
+    const transportOptions: TransportOptions & { readonly onLateSession?: (workbook: string, created: CreatedSession) => void } = {
+      onLateSession: (workbook, created) => this.#closeLate(workbook, created),
       client: options.client,
       scheduler: this.#scheduler,
       policy: { retries: s.retries, baseDelayMs: s.retryBaseDelayMs, maxDelayMs: s.retryMaxDelayMs, deadlineMs: s.retryDeadlineMs },
@@ -265,7 +277,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.#log('warn', 'a session was created that cannot be closed: its id cannot be sent in a header; it stays open until Graph expires it', { workbook, error: errorText(error) });
         this.emit('unclosable', { workbook, error });
       },
-    });
+    };
+    this.#transport = new GraphTransport(transportOptions);
+    // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
+    setMaxListeners(0, this.#stopCreates.signal);
     this.#reaper = new IdleReaper((core, now) => this.#due(core, now));
     this.#host = this.#makeHost();
     this.#journal = journalFrom(options.journal);
@@ -306,27 +321,56 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#opening++;
     // The create is not tied to `signal`: if the caller gives up, the answer must still arrive, so
     // the session it names can be closed rather than leaked.
-    const created = this.#transport.createSession(path, persistChanges).then(
+    const created = this.#transport.createSession(path, persistChanges, this.#stopCreates.signal).then(
       async (session) => {
         this.#opening--;
         core.opened(session, Date.now());
         // Rejects, and closes the session, when a shutdown began meanwhile.
         await this.#host.tracked(core, undefined);
-        if (signal?.aborted === true) {
-          this.#track(core.close('disposed').catch(() => undefined));
-          throw abortReason(signal);
-        }
-        return core.handle;
+        return core;
       },
       (error: unknown) => {
         this.#opening--;
         throw error;
       },
     );
-    this.#creating.add(created);
+    this.#creating.set(created, path);
     const forget = (): void => void this.#creating.delete(created);
     created.then(forget, forget);
-    return raceAbort(created, signal);
+    return this.#handOut(created, signal);
+  }
+
+  /**
+   * The one place an open's outcome is decided: whichever comes first, the session or the abort,
+   * wins. A session that arrives after the caller gave up is closed; once the handle is handed out,
+   * a later abort changes nothing (the caller owns it).
+   */
+  #handOut(created: Promise<SessionCore>, signal: AbortSignal | undefined): Promise<WorkbookSession> {
+    return new Promise((resolve, reject) => {
+      let decided = false;
+      const onAbort = (): void => {
+        if (decided) return;
+        decided = true;
+        reject(abortReason(signal as AbortSignal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      created.then(
+        (core) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (!decided) {
+            decided = true;
+            return resolve(core.handle);
+          }
+          this.#track(core.close('disposed').catch(() => undefined));
+        },
+        (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (decided) return;
+          decided = true;
+          reject(error);
+        },
+      );
+    });
   }
 
   /**
@@ -380,15 +424,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (this.#journal === undefined) return Promise.reject(new TypeError('`recover()` needs the `journal` option'));
     return recoverOrphans(
       this.#journal,
-      async (workbook, id) => {
-        try {
-          await this.#transport.closeSession(workbook, id, options.signal);
-          return 'closed';
-        } catch (error) {
-          if (isSessionGone(error)) return 'expired';
-          throw error;
-        }
-      },
+      (workbook, id) => closeConfirmed(this.#transport, workbook, id, options.signal),
       options,
     );
   }
@@ -441,14 +477,14 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const onAbort = (): void => deadline.abort(signal?.reason);
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const closing: ShutdownClosing = { deadline: deadline.signal, outcomes: new Map(), closes: new Set() };
+    const closing: ShutdownClosing = { deadline: deadline.signal, outcomes: new Map(), closes: new Set(), over: false };
     this.#shutdownCloses = closing;
     for (const core of this.#sessions) this.#closeForShutdown(core);
     // Sessions still being created (or reopened) are closed by tracked() as soon as they exist, and
     // join `closing` then: wait until nothing of ours is left under way.
     const work = (async () => {
       for (;;) {
-        const pending = [...closing.closes, ...this.#creating, ...this.#background];
+        const pending = [...closing.closes, ...this.#creating.keys(), ...this.#background];
         if (pending.length === 0) break;
         await Promise.allSettled(pending);
       }
@@ -470,12 +506,18 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         ...(outcome === 'failed' ? { error: errorText(core.closeError) } : {}),
       };
     });
+    // Creates given up in flight: Graph may still make their sessions (closed on arrival, if the
+    // process lives that long), so they are reported as possibly open, without an id yet.
+    const creating = [...this.#creating.values()];
+    for (const workbook of creating) sessions.push({ id: '(creating)', workbook, outcome: 'pending' });
+    closing.over = true;
+    this.#stopCreates.abort(new ManagerShutDownError());
     const count = (kind: ShutdownSessionOutcome['outcome']): number => sessions.filter((s) => s.outcome === kind).length;
     const report: ShutdownReport = {
       closed: count('closed'),
       expired: count('expired'),
       failed: count('failed'),
-      leftOpen: count('pending') + count('failed') + this.#opening,
+      leftOpen: count('pending') + count('failed'),
       timedOut: !finished,
       durationMs: Date.now() - started,
       sessions,
@@ -490,6 +532,12 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   /** Closes `core` as part of the shutdown under way, within its deadline, and records the outcome. */
   #closeForShutdown(core: SessionCore): Promise<void> {
     const closing = this.#shutdownCloses as ShutdownClosing;
+    if (closing.over) {
+      // The report is out: a session that turns up now is closed at once, on its own.
+      const late = core.close('shutdown').catch(() => undefined);
+      this.#track(late);
+      return late;
+    }
     closing.outcomes.set(core, undefined);
     const done = core.close('shutdown', closing.deadline).then(
       () => void closing.outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
@@ -516,7 +564,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
           this.#totals.reopened++;
           this.emit('reopened', { id: shortId(core.id), workbook: core.workbook, previousId: shortId(reopened.previousId), reason: reopened.reason });
         }
-        await this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, id: core.id, persistChanges: core.persistChanges, createdAt: Date.now() }));
+        await this.#record(core);
         if (this.#shutdownCloses !== undefined) {
           // Created after the shutdown began: closed at once, within its deadline, and reported.
           void this.#closeForShutdown(core);
@@ -542,7 +590,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         }
         this.#log('debug', `session ${outcome}`, { ...info, reason });
         const id = core.id;
-        const written = this.#journalWrite(() => this.#journal?.remove(id));
+        // After its record is on disk: a remove that overtook the record would leave the session
+        // listed (and this process's owner marker held) once both are done.
+        const recorded = this.#recording.get(id) ?? Promise.resolve();
+        const written = recorded.then(() => this.#journalWrite(() => this.#journal?.remove(id)));
         this.#track(written);
         return written;
       },
@@ -551,10 +602,23 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.#log('warn', 'closing a session failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
         this.emit('closeFailed', { id: shortId(core.id), workbook: core.workbook, reason: core.reason ?? 'disposed', error });
       },
+      gaveUp: (core, old) => {
+        // `old` takes the session's place (its journal record too) until Graph confirms its end.
+        this.#sessions.delete(core);
+        this.#reaper.untrack(core);
+        this.#sessions.add(old);
+        const reason = core.reason ?? 'expired';
+        const info = { id: shortId(old.id), workbook: old.workbook };
+        this.#log('debug', 'session given up', { ...info, reason });
+        if (reason === 'failed') this.emit('ended', { ...info, reason });
+        if (this.#shutdownCloses !== undefined) return void this.#closeForShutdown(old);
+        this.#track(old.close(reason).catch(() => undefined));
+      },
       mayReopen: () => this.#shutdown === undefined,
-      reopening: (done) => {
+      creates: this.#stopCreates.signal,
+      reopening: (workbook, done) => {
         this.#opening++;
-        this.#creating.add(done);
+        this.#creating.set(done, workbook);
         const forget = (): void => {
           this.#opening--;
           this.#creating.delete(done);
@@ -591,12 +655,40 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.#transport.refreshSession(core.workbook, () => core.idForRefresh()).catch((error: unknown) => {
           // Closed while the refresh waited in its lane: nothing to keep alive.
           if (isSessionClosedError(error)) return;
-          if (isSessionGone(error)) return core.goneOnServer();
+          if (isGoneOnRefresh(error)) return core.goneOnServer();
           this.#log('warn', 'keep-alive refresh failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
         }),
       );
     }
     this.#reaper.reschedule(core, this.#nextDue(core));
+  }
+
+  /** Records `core`'s session in the journal; a remove of the same id waits for it. */
+  async #record(core: SessionCore): Promise<void> {
+    const id = core.id;
+    const written = this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, id, persistChanges: core.persistChanges, createdAt: Date.now() }));
+    this.#recording.set(id, written);
+    try {
+      await written;
+    } finally {
+      if (this.#recording.get(id) === written) this.#recording.delete(id);
+    }
+  }
+
+  /**
+   * A session Graph gave for a create nobody waits for any more (a shutdown gave up on it, or the
+   * transport stopped waiting): closed at once, and kept (and reported) until Graph confirms.
+   */
+  #closeLate(workbook: string, created: CreatedSession): void {
+    const core = new SessionCore(this.#host, workbook, created.persistChanges);
+    core.opened(created, Date.now());
+    this.#sessions.add(core);
+    this.#log('warn', 'closing a session created after its open was given up', { id: shortId(core.id), workbook });
+    const close = async (): Promise<void> => {
+      await this.#record(core);
+      await (this.#shutdownCloses === undefined ? core.close('disposed') : this.#closeForShutdown(core));
+    };
+    this.#track(close().catch(() => undefined));
   }
 
   async #journalWrite(write: () => Promise<void> | undefined): Promise<void> {
@@ -625,6 +717,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 /** A shutdown's closes: its deadline, and each session's outcome (`undefined` while unsettled). */
 interface ShutdownClosing {
   readonly deadline: AbortSignal;
+  /** Set once the report is out: sessions that turn up later are closed on their own. */
+  over: boolean;
   readonly outcomes: Map<SessionCore, ShutdownSessionOutcome['outcome'] | undefined>;
   readonly closes: Set<Promise<void>>;
 }

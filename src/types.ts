@@ -10,7 +10,7 @@ export type CloseReason = 'disposed' | 'idle' | 'shutdown' | 'expired' | 'failed
 
 /** What became of one session during a shutdown. */
 export interface ShutdownSessionOutcome {
-  /** The session id, shortened (never the whole id). */
+  /** The session id, shortened (never the whole id); `(creating)` for a create still under way. */
   readonly id: string;
   readonly workbook: string;
   /** `closed`: Graph confirmed; `expired`: Graph had already dropped it; `failed`: close failed; `pending`: not settled by the deadline. */
@@ -26,7 +26,9 @@ export interface ShutdownReport {
   readonly failed: number;
   /**
    * Sessions that may still be open on the server: closes that failed, closes not settled when the
-   * deadline passed (or waiting was cut short), and sessions still being created.
+   * deadline passed (or waiting was cut short), and creates still under way then (listed in
+   * `sessions` with the id `(creating)`; Graph may yet create them, and they are closed the moment
+   * Graph answers with their id, if the process still runs).
    */
   readonly leftOpen: number;
   /** True when the deadline passed (or waiting was aborted) before every close settled. */

@@ -25,6 +25,11 @@ export interface GraphCall {
   readonly query?: Readonly<Record<string, string>> | undefined;
   readonly headers?: Readonly<Record<string, string>> | undefined;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * `signal` stops the request only until it is sent: once on the wire it runs until its answer,
+   * because the answer matters (a close Graph is acting on, a create whose session must be closed).
+   */
+  readonly finishOnWire?: boolean | undefined;
 }
 
 export interface GraphAnswer {
@@ -141,9 +146,10 @@ export class GraphTransport {
    */
   async createSession(workbook: string, persistChanges: boolean, signal?: AbortSignal): Promise<CreatedSession> {
     const path = `${workbook}/workbook/createSession`;
+    // Once sent, the POST is not torn down by `signal`: its answer must arrive, so the session it names can be closed.
     const answer = await this.request(
       workbook,
-      { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' }, signal },
+      { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' }, signal, finishOnWire: true },
       { priority: Priority.call, idempotent: true },
     );
     try {
@@ -180,7 +186,7 @@ export class GraphTransport {
   async closeSession(workbook: string, sessionId: string, signal?: AbortSignal): Promise<void> {
     await this.request(
       workbook,
-      { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal },
+      { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal, finishOnWire: true },
       { priority: Priority.close, idempotent: true, policy: { ...this.#options.policy, retries: Infinity } },
     );
   }
@@ -271,7 +277,7 @@ export class GraphTransport {
     if (sessionId !== undefined) request = request.header('workbook-session-id', sessionId);
     for (const [name, value] of Object.entries(call.headers ?? {})) request = request.header(name, value);
     if (call.query !== undefined) request = request.query(encodeQuery(call.query));
-    if (call.signal !== undefined) request = request.option('signal', call.signal);
+    if (call.signal !== undefined && call.finishOnWire !== true) request = request.option('signal', call.signal);
     let response: Response;
     try {
       switch (call.method) {

@@ -1,8 +1,9 @@
 import { raceAbort } from './abortable.js';
-import { GraphRequestError, SessionClosedError, SessionExpiredError } from './errors.js';
+import { GraphRequestError, SessionClosedError, SessionExpiredError, isGraphRequestError, isSessionClosedError } from './errors.js';
 import { shortId } from './ids.js';
 import type { Reapable } from './idle-reaper.js';
 import { Priority, type Scheduler } from './scheduler.js';
+import { sessionFaultOf, type SessionFault } from './session-faults.js';
 import type { CloseReason, SessionState } from './types.js';
 import { checkApiPath, checkBoolean, checkKeys, checkSignal, describe } from './validate.js';
 import type { CreatedSession, GraphTransport, HttpMethod } from './workbook-api.js';
@@ -43,13 +44,28 @@ export interface SessionHost {
   untracked(core: SessionCore, outcome: 'closed' | 'expired' | 'ended'): Promise<void>;
   /** A close failed after its retries; the session may still be open on the server. */
   closeFailed(core: SessionCore, error: unknown): void;
+  /**
+   * The handle gave up its session (Graph said it is gone, faulted or ended) and goes on without it.
+   * `old` now stands for the given-up session: the manager closes it (best effort) and reports it
+   * like any other session until Graph confirms its end.
+   */
+  gaveUp(core: SessionCore, old: SessionCore): void;
   /** A persistent session may be reopened (the manager is not shutting down). */
   mayReopen(): boolean;
   /** A reopen is under way: the manager counts it as opening and a shutdown waits for it. */
-  reopening(done: Promise<unknown>): void;
+  reopening(workbook: string, done: Promise<unknown>): void;
+  /** Given to every createSession: aborted when a shutdown gives up on creates still under way. */
+  readonly creates: AbortSignal;
 }
 
 const CALL_OPTION_KEYS = ['signal', 'idempotent', 'query'] as const;
+
+/**
+ * Sessions a handle may create in a row, after faults, without one call succeeding in them. Past
+ * it the handle ends with the reason `failed`: a workbook where every session faults is not fixed
+ * by opening more.
+ */
+export const MAX_RECREATES_IN_A_ROW = 3;
 
 /**
  * The state behind one handle: id, lifecycle, activity clock, the reaper's slot. Internal; users
@@ -84,6 +100,8 @@ export class SessionCore implements Reapable {
   #closeAfterReopen: Promise<void> | undefined;
   // Set once the handle was closed by its user or by a shutdown: it never reopens after that.
   #final = false;
+  // Sessions created after a fault since a call last succeeded; reset by a success. Bounded by MAX_RECREATES_IN_A_ROW.
+  #recreates = 0;
 
   constructor(host: SessionHost, workbook: string, persistChanges: boolean) {
     this.#host = host;
@@ -105,41 +123,97 @@ export class SessionCore implements Reapable {
     return new SessionClosedError({ reason: this.reason ?? 'disposed', workbook: this.workbook, sessionId: shortId(this.id) });
   }
 
-  /** One call in the session, with the session-fault rules of DESIGN.md; `path` was checked by `api()`. */
+  /**
+   * One call in the session, with the session-fault rules of DESIGN.md: a session Graph says is
+   * gone or faulted is given up (and closed, best effort); a persistent handle goes on in a new
+   * one, replaying the call once when it may be sent twice.
+   */
   async call(method: HttpMethod, path: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
     const opts = checkCallOptions(options);
     const idempotent = opts.idempotent ?? method === 'GET';
     const payload = serialise(method, body);
-    // The id the request carried, to tell whether another call has already reopened the session.
+    // The id the request carried ('' when nothing was sent), to tell whether the handle moved on meanwhile.
     const sent = { id: '' };
-    const send = (): Promise<unknown> => this.#send(method, path, payload, opts, idempotent, sent);
-
-    await this.#usable(opts.signal);
-    try {
-      return await send();
-    } catch (error) {
-      if (!(error instanceof GraphRequestError) || error.kind !== 'http') throw error;
-      if (isSessionGone(error) && (this.#reopening !== undefined || (sent.id !== '' && sent.id !== this.id))) {
-        // Another call already found the session gone and is reopening it: go on in the new one.
-        await this.#usable(opts.signal);
-        return send();
-      }
-      const fault = await this.#sessionFault(error);
-      if (fault === 'none') throw error;
-      if (fault === 'failed') {
-        this.#end('failed');
-        throw error;
-      }
-      // Graph no longer knows the session.
-      if (!this.persistChanges || !this.#host.mayReopen()) {
-        this.#end('expired');
-        throw this.persistChanges ? this.closedError() : new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(this.id), cause: error });
-      }
-      // Persistent: the changes so far are in the file. A new session, then the call once more.
-      this.#end('expired');
+    // A call goes to a second session at most once, whoever created it.
+    let replayed = false;
+    for (;;) {
       await this.#usable(opts.signal);
-      return send();
+      sent.id = '';
+      try {
+        const answer = await this.#send(method, path, payload, opts, idempotent, sent);
+        this.#recreates = 0;
+        return answer;
+      } catch (error) {
+        if (sent.id === '') {
+          // Nothing was sent: the session ended while the call waited in the lane (another call gave
+          // it up, say). #usable decides whether the handle goes on in a new one.
+          if (isSessionClosedError(error) && !replayed) {
+            replayed = true;
+            continue;
+          }
+          throw error;
+        }
+        const fault = await this.#faultOf(error, sent.id);
+        if (fault === 'none') throw error;
+        if (sent.id === this.id && this.state === 'open') {
+          this.#giveUp(fault);
+          if (fault === 'ended') throw error;
+          if (!this.persistChanges) throw new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(sent.id), cause: error });
+          if (!this.#host.mayReopen()) throw this.closedError();
+        } else if (fault === 'ended') {
+          throw error;
+        } else if (!this.persistChanges) {
+          throw new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(sent.id), cause: error });
+        }
+        // The session is behind us; a new one carries on (this call's own, or one another call made).
+        if (fault === 'faulted' && !idempotent) throw outcomeUnknown(error);
+        if (replayed || this.#final) throw error;
+        replayed = true;
+      }
     }
+  }
+
+  /**
+   * What a failed request says about the session it was sent in. A bare 404 may be a missing
+   * worksheet rather than a missing session: a refreshSession tells which.
+   */
+  async #faultOf(error: unknown, sentId: string): Promise<Exclude<SessionFault, 'unconfirmed'> | 'confirmed-gone'> {
+    const fault = sessionFaultOf(error);
+    if (fault !== 'unconfirmed') return fault;
+    if (this.state !== 'open' || this.id !== sentId) return 'gone';
+    try {
+      await this.#host.transport.refreshSession(this.workbook, () => this.#idForRequest());
+      this.lastContact = Date.now();
+      return 'none';
+    } catch (probe) {
+      const confirmed = sessionFaultOf(probe);
+      if (confirmed === 'unconfirmed' || confirmed === 'gone') return 'confirmed-gone';
+      return confirmed;
+    }
+  }
+
+  /**
+   * Leaves the current session behind for good. A session Graph has confirmed gone needs nothing
+   * more; any other (faulted, ended, or `invalidSessionReCreatable`, which may be a passing fault)
+   * is handed to the manager to close, so nothing given up stays open unreported.
+   */
+  #giveUp(fault: Exclude<SessionFault, 'unconfirmed' | 'none'> | 'confirmed-gone'): void {
+    // Ended by Graph, or too many sessions in a row faulted: the handle ends for good.
+    const reason: CloseReason = fault === 'ended' || this.#recreates >= MAX_RECREATES_IN_A_ROW ? 'failed' : 'expired';
+    if (fault === 'confirmed-gone') {
+      this.#end(reason);
+    } else {
+      const old = new SessionCore(this.#host, this.workbook, this.persistChanges);
+      old.id = this.id;
+      old.state = 'open';
+      old.lastActivity = this.lastActivity;
+      old.lastContact = this.lastContact;
+      old.#final = true;
+      this.state = 'closed';
+      this.reason = reason;
+      this.#host.gaveUp(this, old);
+    }
+    if (reason === 'failed') this.#final = true;
   }
 
   async refresh(options?: { signal?: AbortSignal }): Promise<void> {
@@ -151,7 +225,8 @@ export class SessionCore implements Reapable {
       this.lastContact = Date.now();
     } catch (error) {
       // Graph no longer knows it: the handle says so (a persistent one reopens on its next call).
-      if (isSessionGone(error)) this.#end('expired');
+      if (sessionFaultOf(error) === 'ended') this.#end('failed');
+      else if (isGoneOnRefresh(error)) this.#end('expired');
       throw error;
     } finally {
       this.inFlight--;
@@ -192,19 +267,14 @@ export class SessionCore implements Reapable {
   #startClose(reason: CloseReason, signal: AbortSignal): Promise<void> {
     this.state = 'closing';
     this.reason = this.reason === 'idle' && reason !== 'idle' ? reason : (this.reason ?? reason);
-    return this.#host.transport.closeSession(this.workbook, this.id, signal).then(
-      () => {
+    return closeConfirmed(this.#host.transport, this.workbook, this.id, signal).then(
+      (outcome) => {
         this.closeError = undefined;
         this.state = 'closed';
-        return this.#host.untracked(this, 'closed');
+        return this.#host.untracked(this, outcome);
       },
       (error: unknown) => {
         this.state = 'closed';
-        if (isSessionGone(error)) {
-          // Already closed or expired on the server: nothing is left open.
-          this.closeError = undefined;
-          return this.#host.untracked(this, 'expired');
-        }
         this.closeError = error;
         // A later close (a shutdown's) may try again.
         this.#closing = undefined;
@@ -261,8 +331,10 @@ export class SessionCore implements Reapable {
     if (!reopenable || !this.#host.mayReopen()) throw this.closedError();
     const previousId = this.id;
     const previousReason = this.reason as CloseReason;
+    // A session given up after a fault: counted towards the bound on recreating.
+    if (previousReason === 'expired') this.#recreates++;
     this.state = 'opening';
-    const reopening = this.#host.transport.createSession(this.workbook, true).then(
+    const reopening = this.#host.transport.createSession(this.workbook, true, this.#host.creates).then(
       async (created) => {
         this.#closing = undefined;
         this.#closeAbort = undefined;
@@ -276,7 +348,7 @@ export class SessionCore implements Reapable {
       },
     );
     this.#reopening = reopening;
-    this.#host.reopening(reopening);
+    this.#host.reopening(this.workbook, reopening);
     const forget = (): void => {
       if (this.#reopening === reopening) this.#reopening = undefined;
     };
@@ -312,24 +384,6 @@ export class SessionCore implements Reapable {
     } finally {
       this.inFlight--;
       this.lastActivity = Date.now();
-    }
-  }
-
-  /**
-   * What a failed call says about the session. `invalidSessionReCreatable` means gone; a bare 404 is
-   * checked with refreshSession, since it may be a missing worksheet rather than a missing session.
-   */
-  async #sessionFault(error: GraphRequestError): Promise<'none' | 'gone' | 'failed'> {
-    const inner = error.innerCode?.toLowerCase();
-    if (inner === 'invalidsessionrecreatable') return 'gone';
-    if (inner === 'internalservererroruncategorized' || inner?.startsWith('invalidsession') === true) return 'failed';
-    if (error.status !== 404 || this.state !== 'open') return 'none';
-    try {
-      await this.#host.transport.refreshSession(this.workbook, () => this.#idForRequest());
-      this.lastContact = Date.now();
-      return 'none';
-    } catch (probe) {
-      return isSessionGone(probe) ? 'gone' : 'none';
     }
   }
 }
@@ -417,10 +471,61 @@ export class WorkbookSession implements AsyncDisposable {
   }
 }
 
-/** True when a failed request says the session is not on the server any more. */
-export function isSessionGone(error: unknown): boolean {
-  if (!(error instanceof GraphRequestError) || error.kind !== 'http') return false;
-  return error.status === 404 || error.innerCode?.toLowerCase().startsWith('invalidsession') === true;
+/**
+ * Sends closeSession and says how the session ended: `closed` (Graph confirmed) or `expired` (Graph
+ * no longer had it). Only an `invalidSession*` code says the session is gone; a bare 404 may come
+ * from elsewhere (the item path, a proxy), so a refreshSession checks: gone too means expired; alive
+ * means the close did not reach it, and it is sent once more. Rejects when the close failed: the
+ * session may still be open, and is never reported closed.
+ */
+export async function closeConfirmed(transport: GraphTransport, workbook: string, id: string, signal?: AbortSignal): Promise<'closed' | 'expired'> {
+  try {
+    await transport.closeSession(workbook, id, signal);
+    return 'closed';
+  } catch (error) {
+    if (isInvalidSession(error)) return 'expired';
+    if (sessionFaultOf(error) !== 'unconfirmed') throw error;
+    try {
+      await transport.refreshSession(workbook, id, signal);
+    } catch (probe) {
+      if (isInvalidSession(probe) || sessionFaultOf(probe) === 'unconfirmed') return 'expired';
+      throw error;
+    }
+    // The session is alive: the 404 was not about it.
+    await transport.closeSession(workbook, id, signal);
+    return 'closed';
+  }
+}
+
+/** An answer with an `invalidSession*` second-level code: Graph does not have the session (any more). */
+function isInvalidSession(error: unknown): boolean {
+  const fault = sessionFaultOf(error);
+  return (fault === 'gone' || fault === 'ended') && isGraphRequestError(error) && error.innerCode?.toLowerCase().startsWith('invalidsession') === true;
+}
+
+/** A refreshSession that failed because Graph no longer has the session. */
+export function isGoneOnRefresh(error: unknown): boolean {
+  return isInvalidSession(error) || sessionFaultOf(error) === 'unconfirmed';
+}
+
+/** The error of a non-idempotent call whose session faulted: it may or may not have been applied. */
+function outcomeUnknown(error: unknown): unknown {
+  if (!isGraphRequestError(error)) return error;
+  const unknown = new GraphRequestError({
+    kind: error.kind,
+    method: error.method,
+    path: error.path,
+    status: error.status,
+    graphCode: error.graphCode,
+    innerCode: error.innerCode,
+    requestId: error.requestId,
+    retryAfterMs: error.retryAfterMs,
+    detail: 'the session faulted; the request may or may not have been applied (outcome unknown), so it was not sent again',
+    outcomeUnknown: true,
+    cause: error,
+  });
+  unknown.attempt = error.attempt;
+  return unknown;
 }
 
 /** Aborts `controller` when `signal` aborts (at once if it already has). */

@@ -337,8 +337,9 @@ describe('bad server answers: a typed error, no leaked session, no hang', () => 
     const book = await manager().open(BOOK);
     server.setOverride(on('tables/T/rows/add', () => html(502)));
     const error = await failure(book.api('/tables/T/rows/add').post({ values: [[1]] }));
-    expect(error).toMatchObject({ name: 'GraphRequestError', kind: 'http', status: 502, attempt: 1 });
-    expect(book.state).toBe('open');
+    expect(error).toMatchObject({ name: 'GraphRequestError', kind: 'http', status: 502, attempt: 1, outcomeUnknown: true });
+    // A 502 with no second-level code faults the session: the handle leaves it and reopens on its next call.
+    expect(book.closeReason).toBe('expired');
   });
 
   test('invalid JSON on a 200: malformed, not retried', BOUND, async () => {

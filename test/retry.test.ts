@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { GraphRequestError, type GraphRequestErrorInit } from '../src/errors.js';
-import { MAX_RETRY_AFTER_MS, decideRetry, parseRetryAfter, type RetryPolicy } from '../src/retry.js';
+import { decideRetry, parseRetryAfter, type RetryPolicy } from '../src/retry.js';
 
 // The pure retry decision and Retry-After parsing: no timers, no network.
 
@@ -94,8 +94,14 @@ describe('decideRetry: bounds', () => {
     expect(d).toEqual({ retry: false, why: 'Retry-After passes the retry deadline' });
   });
 
-  test('a Retry-After of 0 retries at once, as a cooldown', () => {
-    expect(decideRetry(failure({ status: 503, retryAfterMs: 0 }), context)).toEqual({ retry: true, delayMs: 0, cooldown: true, why: 'Retry-After' });
+  test('decideRetry treats a Retry-After of 0 (or a past date) as no wait, but still backs off', () => {
+    expect(decideRetry(failure({ status: 503, retryAfterMs: 0 }), context)).toEqual({ retry: true, delayMs: 75, cooldown: false, why: 'backoff' });
+    expect(decideRetry(failure({ status: 429, retryAfterMs: 0 }), { ...context, attempt: 3 })).toEqual({ retry: true, delayMs: 300, cooldown: false, why: 'backoff' });
+  });
+
+  test('decideRetry waits a Retry-After of any length when the deadline allows it', () => {
+    const long = { ...policy, deadlineMs: Infinity };
+    expect(decideRetry(failure({ status: 429, retryAfterMs: 3_600_000 }), { ...context, policy: long })).toEqual({ retry: true, delayMs: 3_600_000, cooldown: true, why: 'Retry-After' });
   });
 
   test('a backoff that ends past the deadline is not waited for', () => {
@@ -158,13 +164,25 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now)).toBe(0);
   });
 
-  test(`huge values are cut to ${MAX_RETRY_AFTER_MS} ms`, () => {
-    expect(parseRetryAfter('99999999999', now)).toBe(MAX_RETRY_AFTER_MS);
-    expect(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', now)).toBe(MAX_RETRY_AFTER_MS);
-    expect(MAX_RETRY_AFTER_MS).toBe(600_000);
+  test('parseRetryAfter puts no upper bound on the server\'s value', () => {
+    expect(parseRetryAfter('3600', now)).toBe(3_600_000);
+    expect(parseRetryAfter('99999999999', now)).toBe(99_999_999_999_000);
+    expect(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', now)).toBe(Date.parse('2100-01-01T00:00:00Z') - now);
   });
 
-  test.each([null, undefined, '', '-5', '-0', '1.5', '1e3', '+3', '0x10', 'soon', 'Someday, 99 Foo 2025'])('refuses %j', (value) => {
-    expect(parseRetryAfter(value, now)).toBeUndefined();
+  test('parseRetryAfter reads the obsolete HTTP-date forms too', () => {
+    expect(parseRetryAfter('Wednesday, 01-Jan-25 00:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Wed Jan  1 00:00:05 2025', now)).toBe(5000);
+  });
+
+  test.each([null, undefined, '', '-5', '-0', '1.5', '1e3', '+3', '0x10', 'soon', 'Someday, 99 Foo 2025', 'Mon 1', 'in 10', '2025-01-01T00:00:05Z', 'Wed, 01 Jan 2025'])(
+    'parseRetryAfter treats %j as absent',
+    (value) => {
+      expect(parseRetryAfter(value, now)).toBeUndefined();
+    },
+  );
+
+  test.each([NaN, Infinity, '1' as unknown as number])('parseRetryAfter refuses a clock reading %j with a TypeError', (bad) => {
+    expect(() => parseRetryAfter('5', bad)).toThrow(new TypeError(`Expected \`now\` to be a finite number (ms since the epoch), got ${String(bad)} (${typeof bad})`));
   });
 });

@@ -136,8 +136,16 @@ export class GraphTransport {
     options: { priority: number; idempotent: boolean; policy?: RetryPolicy; closing?: boolean },
   ): Promise<GraphAnswer> {
     const sessionful = options.closing !== true && (call.sessionId !== undefined || call.session !== undefined);
+    const run = this.#run(workbook, call, options.idempotent, sessionful, options.policy);
+    const { deadline } = call;
     return raceAbort(
-      withRetries((attempt) => this.#attempt(workbook, call, options.priority, attempt), this.#run(workbook, call, options.idempotent, sessionful, options.policy)),
+      withRetries(
+        (attempt) => this.#attempt(workbook, call, options.priority, attempt),
+        // Past its deadline a request is not sent again, and no backoff is waited for.
+        deadline === undefined
+          ? run
+          : { ...run, signal: call.signal === undefined ? deadline : AbortSignal.any([call.signal, deadline]), retryable: () => !deadline.aborted },
+      ),
       call.signal,
     );
   }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { GraphRequestError, type GraphRequestErrorInit } from '../src/errors.js';
+import { KNOWN_SECOND_LEVEL_CODES, secondLevelRule } from '../src/graph-codes.js';
 import { decideRetry, parseRetryAfter, type RetryPolicy } from '../src/retry.js';
 
 // The pure retry decision and Retry-After parsing: no timers, no network.
@@ -184,5 +185,72 @@ describe('parseRetryAfter', () => {
 
   test.each([NaN, Infinity, '1' as unknown as number])('parseRetryAfter refuses a clock reading %j with a TypeError', (bad) => {
     expect(() => parseRetryAfter('5', bad)).toThrow(new TypeError(`Expected \`now\` to be a finite number (ms since the epoch), got ${String(bad)} (${typeof bad})`));
+  });
+});
+
+describe('decideRetry: every second-level code by its graph-codes.ts rule', () => {
+  test.each(KNOWN_SECOND_LEVEL_CODES.filter((code) => secondLevelRule(code)?.resend === 'never' && secondLevelRule(code)?.session === 'keep'))(
+    'the do-not-resend code %s is not retried, even on a 429, 503 or 504 of an idempotent call',
+    (innerCode) => {
+      for (const status of [429, 503, 504]) {
+        expect(decideRetry(failure({ status, innerCode }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'Graph says do not resend' });
+      }
+    },
+  );
+
+  test('rangeExceedsLimit is not resent as is', () => {
+    expect(decideRetry(failure({ status: 413, innerCode: 'rangeExceedsLimit' }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'Graph says resend with a smaller range' });
+  });
+
+  test('internalServerErrorUncategorized ends the session: not resent', () => {
+    expect(decideRetry(failure({ status: 500, innerCode: 'internalServerErrorUncategorized' }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'session fault' });
+  });
+
+  test('an unknown invalidSession* code is still a session fault', () => {
+    expect(decideRetry(failure({ status: 503, innerCode: 'invalidSessionSomethingNew' }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'session fault' });
+  });
+});
+
+describe('decideRetry: sessionful requests', () => {
+  test.each([502, 503])('a sessionful %i with no known second-level code is a session fault, not a retry', (status) => {
+    expect(decideRetry(failure({ status }), { ...context, idempotent: true, sessionful: true })).toEqual({ retry: false, why: 'session fault' });
+    expect(decideRetry(failure({ status, graphCode: 'serviceNotAvailable', innerCode: 'unknownThing' }), { ...context, sessionful: true })).toEqual({ retry: false, why: 'session fault' });
+  });
+
+  test('a sessionful 503 with a known second-level code follows that code', () => {
+    expect(decideRetry(failure({ status: 503, innerCode: 'serviceUnavailableUncategorized' }), { ...context, sessionful: true }).retry).toBe(true);
+  });
+
+  test('sessionless (and closeSession, which the transport marks sessionless) 502/503 keep the status rules', () => {
+    expect(decideRetry(failure({ status: 503 }), { ...context, sessionful: false }).retry).toBe(true);
+    expect(decideRetry(failure({ status: 502 }), { ...context, idempotent: true }).retry).toBe(true);
+  });
+
+  test('a sessionful 429 or 504 is not a session fault', () => {
+    expect(decideRetry(failure({ status: 429 }), { ...context, sessionful: true }).retry).toBe(true);
+    expect(decideRetry(failure({ status: 504 }), { ...context, idempotent: true, sessionful: true }).retry).toBe(true);
+  });
+});
+
+describe('decideRetry: a failed long-running createSession', () => {
+  test.each(['transientFailure', 'SERVICEUNAVAILABLEUNCATEGORIZED', 'tooManyRequestsUncategorized'])('an operation failed with %s is sent again, with backoff', (innerCode) => {
+    expect(decideRetry(failure({ kind: 'operation-failed', status: 200, graphCode: 'serviceUnavailable', innerCode }), { ...context, idempotent: true })).toMatchObject({ retry: true, cooldown: false });
+  });
+
+  test('a resend-after-cooldown code at the top level counts when there is no second level', () => {
+    expect(decideRetry(failure({ kind: 'operation-failed', status: 200, graphCode: 'transientFailure' }), { ...context, idempotent: true }).retry).toBe(true);
+  });
+
+  test('an operation failed with any other code is not retried', () => {
+    expect(decideRetry(failure({ kind: 'operation-failed', status: 200, graphCode: 'internalServerError', innerCode: 'generalException' }), { ...context, idempotent: true })).toEqual({
+      retry: false,
+      why: 'not retryable (operation-failed)',
+    });
+  });
+
+  test('the resend stays within the retry count and deadline', () => {
+    const error = failure({ kind: 'operation-failed', status: 200, innerCode: 'transientFailure' });
+    expect(decideRetry(error, { ...context, idempotent: true, attempt: 6 })).toEqual({ retry: false, why: 'retries exhausted' });
+    expect(decideRetry(error, { ...context, idempotent: true, elapsedMs: 9_990 })).toEqual({ retry: false, why: 'backoff passes the retry deadline' });
   });
 });

@@ -270,7 +270,7 @@ export class GraphTransport {
     const deadline = now() + operationTimeoutMs;
     const polling: Polling = { operation, interval: this.#options.pollIntervalMs, last: accepted };
     for (;;) {
-      const created = await this.#poll(workbook, polling, signal, true);
+      const created = await this.#poll(workbook, polling, signal, true, deadline);
       if (created !== undefined) return created;
       if (now() >= deadline) {
         // Graph may still complete it: whatever it yields must be closed, not left to expire unseen.
@@ -291,7 +291,7 @@ export class GraphTransport {
     const until = now() + LATE_POLL_MS;
     void (async () => {
       while (now() < until) {
-        const created = await this.#poll(workbook, polling, signal, false);
+        const created = await this.#poll(workbook, polling, signal, false, until);
         if (created === undefined) continue;
         if (this.#options.onLateSession !== undefined) this.#options.onLateSession(workbook, created);
         else await this.closeSession(workbook, created.id);
@@ -307,12 +307,13 @@ export class GraphTransport {
    * runs. A poll that fails for a reason that says nothing about the operation (a 5xx or no answer,
    * after the GET's own retries) is asked again at the next interval.
    */
-  async #poll(workbook: string, polling: Polling, signal: AbortSignal | undefined, ref: boolean): Promise<CreatedSession | undefined> {
+  async #poll(workbook: string, polling: Polling, signal: AbortSignal | undefined, ref: boolean, notAfter: number): Promise<CreatedSession | undefined> {
     const { now } = this.#options;
     const { operation } = polling;
-    // The last answer's Retry-After, if any, says when to ask again; else the interval, doubling.
+    // The last answer's Retry-After, if any, says when to ask again; else the interval, doubling. Never
+    // past the phase's end: a last look is taken then.
     const hinted = parseRetryAfter(polling.last.headers.get('retry-after'), now());
-    await abortableDelay(hinted ?? polling.interval, signal, { ref });
+    await abortableDelay(Math.min(hinted ?? polling.interval, Math.max(0, notAfter - now())), signal, { ref });
     if (hinted === undefined) polling.interval = Math.min(polling.interval * 2, MAX_POLL_INTERVAL_MS);
     let poll: GraphAnswer;
     try {

@@ -180,12 +180,14 @@ describe('long-running createSession', () => {
     await book.close();
   });
 
-  test('resourceLocation is fetched exactly as given: its version and its query kept', BOUND, async () => {
+  test('Location and resourceLocation are fetched exactly as given: their version and their query kept', BOUND, async () => {
     const base = server.url;
     const query = '?sessionId=YWJjZGVmZ2hpamtsbW5vcA%3D%3D&x=1';
     server.setOverride(async (request) => {
       const route = workbookRoute(request.url);
-      if (route === 'createSession' && request.headers['prefer'] !== undefined) return accepted(request.origin);
+      if (route === 'createSession' && request.headers['prefer'] !== undefined) {
+        return jsonResponse(202, {}, { Location: `${request.origin}/beta${BOOK}/workbook/operations/op1?v=o1&w=a%3D%3D` });
+      }
       if (route === 'operations/op1') {
         return jsonResponse(200, { id: 'op1', status: 'succeeded', resourceLocation: `${request.origin}/beta${BOOK}/workbook/sessionInfoResource(key='k2')${query}` });
       }
@@ -200,6 +202,7 @@ describe('long-running createSession', () => {
     const book = await manager().open(BOOK);
     const info = server.requests.filter((r) => workbookRoute(r.url).startsWith('sessionInfoResource'));
     expect(info.map((r) => r.url)).toEqual([`/beta${BOOK}/workbook/sessionInfoResource(key='k2')${query}`]);
+    expect(server.requests.filter((r) => workbookRoute(r.url) === 'operations/op1').map((r) => r.url)).toEqual([`/beta${BOOK}/workbook/operations/op1?v=o1&w=a%3D%3D`]);
     await book.close();
   });
 });
@@ -254,5 +257,17 @@ describe('requestTimeoutMs', () => {
     expect(routeCount('tables/T/rows/add')).toBe(1);
     server.setOverride(undefined);
     await book.close();
+  });
+});
+
+describe('SessionManager option requestTimeoutMs', () => {
+  test.each([
+    [0, RangeError, 'Expected `requestTimeoutMs` to be a finite number >= 1 (or Infinity), got `0` (number)'],
+    [-1, RangeError, 'Expected `requestTimeoutMs` to be a finite number >= 1 (or Infinity), got `-1` (number)'],
+    ['60s', TypeError, 'Expected `requestTimeoutMs` to be a number, got "60s" (string)'],
+  ])('requestTimeoutMs %j is refused before any request', (value, type, message) => {
+    const before = server.requests.length;
+    expect(() => new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: server.token }), exitHooks: false, requestTimeoutMs: value as number })).toThrow(new type(message));
+    expect(server.requests.length).toBe(before);
   });
 });

@@ -88,6 +88,18 @@ export interface TransportOptions {
 const CLIENT_OPTIONS = [new RetryHandlerOptions(0, 0), new RedirectHandlerOptions(0)];
 const MAX_POLL_INTERVAL_MS = 30_000;
 /**
+ * The smallest backoff between close attempts. A close has no retry count, only the deadline, so a
+ * backoff of 0 (`retryBaseDelayMs: 0`, or `Retry-After: 0`) must not turn it into a loop of requests.
+ */
+const MIN_CLOSE_BACKOFF_MS = 100;
+
+/** A close's retry bounds: no count limit, only the deadline, and a backoff that never drops to 0. */
+function closePolicy(policy: RetryPolicy): RetryPolicy {
+  const baseDelayMs = Math.max(policy.baseDelayMs, MIN_CLOSE_BACKOFF_MS);
+  return { ...policy, retries: Infinity, baseDelayMs, maxDelayMs: Math.max(policy.maxDelayMs, baseDelayMs) };
+}
+
+/**
  * After `operationTimeoutMs`, how long a long-running createSession is still polled in the
  * background. Graph expires a session nobody uses after about 5 minutes, so a session the operation
  * yields later than this would be gone (or about to go) by itself.
@@ -260,7 +272,7 @@ export class GraphTransport {
     await this.request(
       workbook,
       { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal, deadline: options.deadline },
-      { priority: Priority.close, idempotent: true, closing: true, policy: { ...this.#options.policy, retries: Infinity } },
+      { priority: Priority.close, idempotent: true, closing: true, policy: closePolicy(this.#options.policy) },
     );
   }
 

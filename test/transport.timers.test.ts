@@ -227,3 +227,18 @@ describe('requestTimeoutMs and deadlines', () => {
     expect(graph.service().stats().requestsByRoute.worksheets).toBe(2);
   });
 });
+
+describe('closes never spin', () => {
+  test('closeSession with retryBaseDelayMs 0 still backs off between attempts', async () => {
+    const sessions = manager({ retryBaseDelayMs: 0, retryMaxDelayMs: 0 });
+    const book = await sessions.open(BOOK_A);
+    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: 0 });
+    const closing = settle(book.close());
+    await advance(1_000, 20);
+    // 50 ms or more apart, doubling: a handful in a second, not a thousand.
+    expect(graph.service().stats().requestsByRoute.closeSession).toBeLessThanOrEqual(25);
+    graph.reset();
+    await advance(200_000, 20);
+    await closing;
+  });
+});

@@ -14,6 +14,8 @@ import {
   isManagerShutDownError,
   isSessionClosedError,
   isSessionExpiredError,
+  isSessionFault,
+  isSessionRecreatable,
 } from '../src/index.js';
 import { graphEnvironment, openTarget } from './support/target.js';
 
@@ -23,11 +25,18 @@ function whatToDo(error: unknown): string {
     // Graph answered with an error (kind 'http'), or no usable answer came ('network', 'malformed', ...).
     // By the time you see it, the manager has already retried what was safe to retry.
     const codes = `status ${error.status ?? '-'}, graphCode ${error.graphCode ?? '-'}, innerCode ${error.innerCode ?? '-'}, attempt ${error.attempt}`;
+    if (error.outcomeUnknown) {
+      return `GraphRequestError (${codes}): the write may have been applied before its session failed. Check the workbook before sending it again.`;
+    }
+    // sessionFaultOf(error) says what Graph's codes mean for the session; these two guards cover the usual questions.
+    if (isSessionRecreatable(error)) {
+      return `GraphRequestError (${codes}): that session is unusable, but a new one may do the work. A persistent handle reopens on its next call; otherwise open a new session.`;
+    }
+    if (isSessionFault(error)) {
+      return `GraphRequestError (${codes}): Graph will not use this session again; the handle is now closed (reason 'failed'). Open a new session if the work should go on.`;
+    }
     if (error.status === 429 || error.status === 503) {
       return `GraphRequestError (${codes}, retryAfterMs ${error.retryAfterMs ?? '-'}): still throttled after the retries. Slow down: wait retryAfterMs, send less at once, then try again.`;
-    }
-    if (error.innerCode?.toLowerCase().startsWith('invalidsession') === true) {
-      return `GraphRequestError (${codes}): Graph will not use this session again; the handle is now closed (reason 'failed'). Open a new session if the work should go on.`;
     }
     if (error.status === 502 || error.status === 504 || error.kind === 'network') {
       return `GraphRequestError (${codes}): a non-idempotent call got no reliable answer, so it was not resent. It may or may not have been applied: check, then retry yourself, or mark calls that are safe to resend with { idempotent: true }.`;

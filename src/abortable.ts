@@ -1,3 +1,5 @@
+import { setLongTimeout } from './timers.js';
+
 /** The reason a signal carries, as an Error when it is not one already. */
 export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
@@ -5,20 +7,22 @@ export function abortReason(signal: AbortSignal): unknown {
 
 /**
  * Waits `ms`, or rejects with the signal's reason as soon as it aborts. The listener is removed on
- * every way out. The timer keeps the process alive: someone is waiting for what comes after it.
+ * every way out. The timer keeps the process alive unless `ref: false`: someone is waiting for what
+ * comes after it. Delays past the runtime's timer limit are honoured in full (see `timers.ts`).
  */
-export function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+export function abortableDelay(ms: number, signal?: AbortSignal, options: { readonly ref?: boolean } = {}): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   if (ms <= 0 && signal === undefined) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
-      clearTimeout(timer);
+      timer.clear();
       reject(abortReason(signal as AbortSignal));
     };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, Math.max(0, ms));
+    }, ms);
+    if (options.ref === false) timer.unref();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -29,7 +33,11 @@ export function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> 
  */
 export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortReason(signal));
+  if (signal.aborted) {
+    // The work goes on; its outcome is nobody's concern now, but must not be an unhandled rejection.
+    promise.catch(() => undefined);
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(abortReason(signal));
     signal.addEventListener('abort', onAbort, { once: true });
@@ -44,4 +52,18 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
       },
     );
   });
+}
+
+/**
+ * A signal that follows `signal` only until `started()` is called: for a queue that would otherwise
+ * give up on a task already running (p-queue races a running task against its signal and frees the
+ * slot), while the task's request is still on the wire.
+ */
+export function untilStarted(signal: AbortSignal | undefined): { readonly signal: AbortSignal | undefined; started(): void } {
+  if (signal === undefined) return { signal: undefined, started: () => undefined };
+  const controller = new AbortController();
+  const follow = (): void => controller.abort(abortReason(signal));
+  if (signal.aborted) follow();
+  else signal.addEventListener('abort', follow, { once: true });
+  return { signal: controller.signal, started: () => signal.removeEventListener('abort', follow) };
 }

@@ -1,3 +1,4 @@
+import { redactServerText, safeRequestId } from './redact.js';
 import type { CloseReason } from './types.js';
 
 /** Why a Graph request failed, beyond its status. */
@@ -26,17 +27,27 @@ export interface GraphRequestErrorInit {
   /** The request path relative to the Graph version root, without query. */
   readonly path: string;
   readonly status?: number | undefined;
+  /** Graph's codes from the top level down (`error.code`, `error.innerError.code`, ...). */
+  readonly codes?: readonly string[] | undefined;
+  /** The top-level code, when `codes` is not given. */
   readonly graphCode?: string | undefined;
+  /** The second-level code, when `codes` is not given. */
   readonly innerCode?: string | undefined;
   readonly requestId?: string | undefined;
   readonly retryAfterMs?: number | undefined;
   readonly detail?: string | undefined;
-  /** The request may or may not have been applied (its session faulted), and it was not sent again. */
+  /** The request may have been applied although it failed (a write whose session faulted). @default false */
   readonly outcomeUnknown?: boolean | undefined;
+  /** Session ids the request carried: wherever server text echoes one, it is shown shortened. */
+  readonly sessionIds?: readonly string[] | undefined;
   readonly cause?: unknown;
 }
 
-/** A request to Graph that failed. `code` is always `GRAPH_REQUEST_FAILED`; `kind`, `status` and the Graph codes say why. */
+/**
+ * A request to Graph that failed. `code` is always `GRAPH_REQUEST_FAILED`; `kind`, `status` and the
+ * Graph codes say why. Every string in it that came from a server has passed {@link redactServerText}:
+ * no token and no full session id shows in its message, fields, `toJSON()`, inspection or `cause`.
+ */
 export class GraphRequestError extends Error {
   override readonly name = 'GraphRequestError';
   readonly code = 'GRAPH_REQUEST_FAILED';
@@ -45,32 +56,39 @@ export class GraphRequestError extends Error {
   readonly path: string;
   /** The HTTP status, or `undefined` when no answer arrived. */
   readonly status: number | undefined;
+  /** Graph's whole chain of codes, top level first, e.g. `['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded']`. */
+  readonly codes: readonly string[];
   /** Graph's top-level `error.code`. */
   readonly graphCode: string | undefined;
   /** Graph's second-level `error.innerError.code`, the one to act on first. */
   readonly innerCode: string | undefined;
+  /** Graph's request id (a GUID); anything else a server put there shows as `[redacted]`. */
   readonly requestId: string | undefined;
   /** The server's `Retry-After`, in milliseconds. */
   readonly retryAfterMs: number | undefined;
-  /**
-   * True when the request may or may not have been applied: its session faulted (a 502/503 with no
-   * known second-level code) and a non-idempotent call is not sent twice. Check the workbook.
-   */
+  /** The request may have been applied although it failed: do not assume it was not. */
   readonly outcomeUnknown: boolean;
   /** Which attempt failed last (1 = the first). Set by the retry loop. */
   attempt = 1;
 
   constructor(init: GraphRequestErrorInit) {
-    const codes = [init.graphCode, init.innerCode].filter((c) => c !== undefined).join('/');
-    const what = init.status === undefined ? init.kind : `${init.status}${codes === '' ? '' : ` ${codes}`}`;
-    super(`${init.method} ${init.path} failed: ${what}${init.detail === undefined ? '' : `: ${init.detail}`}`, init.cause === undefined ? undefined : { cause: init.cause });
+    const clean = (text: string): string => redactServerText(text, init.sessionIds ?? []);
+    const codes = (init.codes ?? [init.graphCode, init.innerCode].filter((c): c is string => c !== undefined)).map(clean);
+    const shown = codes.join('/');
+    const what = init.status === undefined ? init.kind : `${init.status}${shown === '' ? '' : ` ${shown}`}`;
+    const detail = init.detail === undefined ? '' : `: ${clean(init.detail)}`;
+    const unknown = init.outcomeUnknown === true ? '; outcome unknown: it may have been applied' : '';
+    const path = clean(init.path);
+    const cause = safeCause(init.cause, clean, 0);
+    super(`${init.method} ${path} failed: ${what}${detail}${unknown}`, cause === undefined ? undefined : { cause });
     this.kind = init.kind;
     this.method = init.method;
-    this.path = init.path;
+    this.path = path;
     this.status = init.status;
-    this.graphCode = init.graphCode;
-    this.innerCode = init.innerCode;
-    this.requestId = init.requestId;
+    this.codes = Object.freeze(codes);
+    this.graphCode = init.codes === undefined ? (init.graphCode === undefined ? undefined : clean(init.graphCode)) : codes[0];
+    this.innerCode = init.codes === undefined ? (init.innerCode === undefined ? undefined : clean(init.innerCode)) : codes[1];
+    this.requestId = safeRequestId(init.requestId);
     this.retryAfterMs = init.retryAfterMs;
     this.outcomeUnknown = init.outcomeUnknown === true;
   }
@@ -84,14 +102,63 @@ export class GraphRequestError extends Error {
       method: this.method,
       path: this.path,
       status: this.status,
+      codes: this.codes,
       graphCode: this.graphCode,
       innerCode: this.innerCode,
       requestId: this.requestId,
       retryAfterMs: this.retryAfterMs,
       outcomeUnknown: this.outcomeUnknown,
       attempt: this.attempt,
+      ...(this.cause === undefined ? {} : { cause: causeJSON(this.cause) }),
     };
   }
+
+  /** What `util.inspect` and `console.log` show: the stack (its message is redacted) and the safe fields. */
+  [Symbol.for('nodejs.util.inspect.custom')](_depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+    const { name: _name, message: _message, ...fields } = this.toJSON();
+    return `${this.stack ?? `${this.name}: ${this.message}`} ${inspect(fields, options)}`;
+  }
+}
+
+/**
+ * The same failure, marked as possibly applied: for a write whose session faulted after it was
+ * sent. The original is kept as `cause`.
+ */
+export function withOutcomeUnknown(error: GraphRequestError): GraphRequestError {
+  const marked = new GraphRequestError({
+    kind: error.kind,
+    method: error.method,
+    path: error.path,
+    status: error.status,
+    codes: error.codes,
+    requestId: error.requestId,
+    retryAfterMs: error.retryAfterMs,
+    outcomeUnknown: true,
+    cause: error,
+  });
+  marked.attempt = error.attempt;
+  return marked;
+}
+
+// A cause from below (a fetch error, an earlier failure) may carry server text: copied with its text
+// redacted, a few levels deep; our own errors are already safe.
+function safeCause(cause: unknown, clean: (text: string) => string, depth: number): unknown {
+  if (cause === undefined || cause instanceof GraphRequestError) return cause;
+  if (depth >= 4) return undefined;
+  if (cause instanceof Error) {
+    const inner = safeCause(cause.cause, clean, depth + 1);
+    const copy = new Error(clean(cause.message), inner === undefined ? undefined : { cause: inner });
+    copy.name = cause.name;
+    copy.stack = `${cause.name}: ${copy.message}`;
+    return copy;
+  }
+  return clean(String(cause));
+}
+
+function causeJSON(cause: unknown): unknown {
+  if (cause instanceof GraphRequestError) return cause.toJSON();
+  if (cause instanceof Error) return { name: cause.name, message: cause.message, ...(cause.cause === undefined ? {} : { cause: causeJSON(cause.cause) }) };
+  return String(cause);
 }
 
 /** A call on a session that has ended. `reason` says how it ended. */

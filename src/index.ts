@@ -31,3 +31,5 @@ export type { RecoverOptions, RecoveryReport, RecoveredSession } from './recover
 export { decideRetry, parseRetryAfter } from './retry.js';
 export type { RetryDecision, RetryPolicy } from './retry.js';
 export { shortId } from './ids.js';
+export { isSessionFault, isSessionRecreatable, sessionFaultOf } from './session-faults.js';
+export type { SessionFault } from './session-faults.js';

@@ -1,6 +1,7 @@
 import pRetry from 'p-retry';
 import { GraphRequestError } from './errors.js';
-import { abortableDelay } from './abortable.js';
+import { abortReason, abortableDelay } from './abortable.js';
+import { secondLevelRule } from './graph-codes.js';
 
 /** The bounds on retrying one request. */
 export interface RetryPolicy {
@@ -19,17 +20,13 @@ export type RetryDecision =
   /** `cooldown`: the wait comes from the server's `Retry-After` (the lane is already paused for it). */
   | { readonly retry: true; readonly delayMs: number; readonly cooldown: boolean; readonly why: string };
 
-// Second-level codes from Graph's workbook error-handling page: resend after the cooldown.
-const RESEND_AFTER_COOLDOWN = new Set(['toomanyrequestsuncategorized', 'serviceunavailableuncategorized', 'transientfailure']);
-// Resend only when repeating the request is harmless.
-const RESEND_IF_IDEMPOTENT = new Set(['gatewaytimeoutuncategorized']);
 // Top-level codes that mean throttling or a passing outage.
 const THROTTLE_CODES = new Set(['activitylimitreached', 'toomanyrequests', 'servicenotavailable']);
 
 /**
  * Whether and when to retry a failed request. Pure: the same inputs give the same answer.
- * Order, as Graph's error-handling page asks: the second-level code, then the top-level code,
- * then the status.
+ * Order, as Graph's error-handling page asks: the second-level code (its rule in `graph-codes.ts`),
+ * then the top-level code, then the status.
  */
 export function decideRetry(
   error: unknown,
@@ -37,6 +34,12 @@ export function decideRetry(
     /** The attempt that failed, 1 for the first. */
     readonly attempt: number;
     readonly idempotent: boolean;
+    /**
+     * The request carried a `workbook-session-id` and was not closeSession: a 502 or 503 with no known
+     * second-level code then means the session faulted, and the call is not resent in it.
+     * @default false
+     */
+    readonly sessionful?: boolean;
     readonly policy: RetryPolicy;
     /** Time since the first attempt started. */
     readonly elapsedMs: number;
@@ -48,11 +51,12 @@ export function decideRetry(
   const { policy, attempt, idempotent } = context;
   if (attempt > policy.retries) return { retry: false, why: 'retries exhausted' };
 
-  const verdict = classify(error, idempotent);
+  const verdict = classify(error, idempotent, context.sessionful === true);
   if (verdict !== 'retry') return { retry: false, why: verdict };
 
   const remaining = policy.deadlineMs - context.elapsedMs;
-  if (error.retryAfterMs !== undefined) {
+  // A zero (or past) Retry-After asks for no wait, not for a resend at once: the backoff still applies.
+  if (error.retryAfterMs !== undefined && error.retryAfterMs > 0) {
     if (error.retryAfterMs > remaining) return { retry: false, why: 'Retry-After passes the retry deadline' };
     return { retry: true, delayMs: error.retryAfterMs, cooldown: true, why: 'Retry-After' };
   }
@@ -63,13 +67,30 @@ export function decideRetry(
   return { retry: true, delayMs, cooldown: false, why: 'backoff' };
 }
 
-function classify(error: GraphRequestError, idempotent: boolean): 'retry' | string {
-  const inner = error.innerCode?.toLowerCase();
-  if (inner !== undefined) {
-    if (RESEND_AFTER_COOLDOWN.has(inner)) return 'retry';
-    if (RESEND_IF_IDEMPOTENT.has(inner)) return idempotent ? 'retry' : 'not idempotent';
-    if (inner.startsWith('invalidsession')) return 'session fault';
+function classify(error: GraphRequestError, idempotent: boolean, sessionful: boolean): 'retry' | string {
+  const rule = secondLevelRule(error.innerCode);
+  // A long-running createSession that failed: only a resend-after-cooldown code means "send it again".
+  if (error.kind === 'operation-failed') {
+    const operationRule = rule ?? secondLevelRule(error.graphCode);
+    return operationRule?.resend === 'after-cooldown' ? 'retry' : 'not retryable (operation-failed)';
   }
+  if (rule !== undefined) {
+    if (rule.session !== 'keep') return 'session fault';
+    switch (rule.resend) {
+      case 'after-cooldown':
+        return 'retry';
+      case 'if-idempotent':
+        return idempotent ? 'retry' : 'not idempotent';
+      case 'smaller-range':
+        return 'Graph says resend with a smaller range';
+      case 'never':
+        return 'Graph says do not resend';
+    }
+  }
+  const inner = error.innerCode?.toLowerCase();
+  if (inner?.startsWith('invalidsession') === true) return 'session fault';
+  // "Special case handling": on a sessionful request, 502/503 without a known second-level code means the session is unusable.
+  if (sessionful && error.kind === 'http' && (error.status === 502 || error.status === 503)) return 'session fault';
   const top = error.graphCode?.toLowerCase();
   if (top !== undefined && THROTTLE_CODES.has(top)) return 'retry';
   if (error.kind === 'network') return idempotent ? 'retry' : 'not idempotent';
@@ -86,30 +107,39 @@ function classify(error: GraphRequestError, idempotent: boolean): 'retry' | stri
   }
 }
 
-/** Largest `Retry-After` we honour as a lane pause; a server asking for more is not retried past the deadline anyway. */
-export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+// An HTTP-date in one of the three forms RFC 9110 allows: IMF-fixdate, RFC 850, asctime.
+const HTTP_DATE = [
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{2}-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/,
+];
 
 /**
  * Reads a `Retry-After` header: delay-seconds or an HTTP-date. Returns milliseconds, or `undefined`
- * when absent or not valid (negative, fractional nonsense, unparsable). A date in the past gives 0;
- * values above {@link MAX_RETRY_AFTER_MS} are cut to it.
+ * when absent or not valid (negative, fractional, `in 10`, a date in no HTTP form): then the backoff
+ * applies. A date in the past gives 0 ("no wait"). No upper bound: Graph sets none, and its
+ * cooldown is honoured however long it is.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
   if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError(`Expected \`now\` to be a finite number (epoch ms), got ${String(now)} (${typeof now})`);
   if (value === null || value === undefined) return undefined;
   if (typeof value !== 'string') throw new TypeError(`Expected the Retry-After value to be a string, got ${typeof value}`);
   const text = value.trim();
-  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
-  if (!/[a-z]/i.test(text)) return undefined;
-  const at = Date.parse(text);
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, Number.MAX_SAFE_INTEGER);
+  if (!HTTP_DATE.some((form) => form.test(text))) return undefined;
+  const at = Date.parse(text.replace(/^(\w+), (\d{2})-(\w{3})-(\d{2}) /, (_, day: string, d: string, m: string, y: string) => `${day}, ${d} ${m} ${Number(y) < 70 ? 20 : 19}${y} `));
   if (Number.isNaN(at)) return undefined;
-  return Math.min(Math.max(0, at - now), MAX_RETRY_AFTER_MS);
+  return Math.max(0, at - now);
 }
 
 export interface RetryRun {
   readonly policy: RetryPolicy;
   readonly idempotent: boolean;
+  /** See {@link decideRetry}'s `sessionful`. @default false */
+  readonly sessionful?: boolean;
   readonly signal?: AbortSignal | undefined;
+  /** Failures this says no to are never retried, whatever the decision (e.g. a poll's, inside a create). */
+  readonly retryable?: (error: unknown) => boolean;
   readonly random?: () => number;
   readonly now?: () => number;
   /** Told of each retry before its wait. */
@@ -128,14 +158,18 @@ export async function withRetries<T>(attempt: (attemptNumber: number) => Promise
   /** Carries out the decision on a failed attempt: throws to stop, waits (unless the lane does) to go on. */
   const afterFailure = async (error: unknown, attemptNumber: number): Promise<void> => {
     if (error instanceof GraphRequestError) error.attempt = attemptNumber;
+    if (run.retryable?.(error) === false) throw error;
     const decision = decideRetry(error, {
       attempt: attemptNumber,
       idempotent: run.idempotent,
+      sessionful: run.sessionful === true,
       policy: run.policy,
       elapsedMs: now() - started,
       random: random(),
     });
     if (!decision.retry) throw error;
+    // Aborted while the attempt ran: its failure stands, and nothing more is sent.
+    if (run.signal?.aborted === true) throw abortReason(run.signal);
     run.onRetry?.({ error: error as GraphRequestError, attempt: attemptNumber, delayMs: decision.delayMs, cooldown: decision.cooldown });
     if (!decision.cooldown) await abortableDelay(decision.delayMs, run.signal);
   };
@@ -150,7 +184,8 @@ export async function withRetries<T>(attempt: (attemptNumber: number) => Promise
     minTimeout: 0,
     maxTimeout: 0,
     factor: 1,
-    ...(run.signal === undefined ? {} : { signal: run.signal }),
+    // The signal is not p-retry's: it would throw away an answer that arrives after an abort (a close
+    // Graph carried out). Waits and new attempts check it instead (afterFailure, the lane's queue).
     // Throwing here ends p-retry with this error: the decision said stop.
     onFailedAttempt: ({ error, attemptNumber }) => afterFailure(error, attemptNumber + 1),
     shouldRetry: () => true,

@@ -1,4 +1,5 @@
 import PQueue from 'p-queue';
+import { setLongTimeout, type LongTimer } from './timers.js';
 
 /** Queue priorities: closes go ahead of everything, keep-alive refreshes ahead of calls. */
 export const Priority = { call: 0, refresh: 1, close: 2 } as const;
@@ -15,7 +16,7 @@ interface Lane {
   /** Tasks added to this lane and not yet settled. */
   active: number;
   /** Set while a `Retry-After` pause runs; cleared when it ends or on dispose. */
-  timer: NodeJS.Timeout | undefined;
+  timer: LongTimer | undefined;
   cooldownUntil: number;
 }
 
@@ -92,8 +93,9 @@ export class Scheduler {
     if (until <= lane.cooldownUntil) return;
     lane.cooldownUntil = until;
     lane.queue.pause();
-    if (lane.timer !== undefined) clearTimeout(lane.timer);
-    lane.timer = setTimeout(() => {
+    lane.timer?.clear();
+    // However long the server asks for: setTimeout alone would fire at once past 2^31-1 ms.
+    lane.timer = setLongTimeout(() => {
       lane.timer = undefined;
       lane.cooldownUntil = 0;
       lane.queue.start();
@@ -119,7 +121,7 @@ export class Scheduler {
   dispose(): void {
     for (const [workbook, lane] of this.#lanes) {
       if (lane.timer !== undefined) {
-        clearTimeout(lane.timer);
+        lane.timer.clear();
         lane.timer = undefined;
         lane.cooldownUntil = 0;
         lane.queue.start();

@@ -92,6 +92,13 @@ export interface SessionManagerOptions {
    */
   readonly operationTimeoutMs?: number;
   /**
+   * How long one request may wait for its answer; then it is cut off and counts as a network
+   * failure (retried only where idempotent). A close's wait is also cut off by a shutdown's deadline.
+   * Infinity turns the limit off.
+   * @default 60000
+   */
+  readonly requestTimeoutMs?: number;
+  /**
    * A journal of open sessions, so that a crash's leftovers are closed on the next start: a file
    * or directory path, or a `SessionJournal`.
    */
@@ -186,6 +193,7 @@ const OPTION_KEYS = [
   'exitHooks',
   'pollIntervalMs',
   'operationTimeoutMs',
+  'requestTimeoutMs',
   'journal',
   'recoverOnStart',
   'logger',
@@ -205,6 +213,7 @@ const DEFAULTS = {
   exitHooks: true,
   pollIntervalMs: 1_000,
   operationTimeoutMs: 240_000,
+  requestTimeoutMs: 60_000,
   recoverOnStart: false,
 } as const;
 
@@ -266,6 +275,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       policy: { retries: s.retries, baseDelayMs: s.retryBaseDelayMs, maxDelayMs: s.retryMaxDelayMs, deadlineMs: s.retryDeadlineMs },
       pollIntervalMs: s.pollIntervalMs,
       operationTimeoutMs: s.operationTimeoutMs,
+      requestTimeoutMs: s.requestTimeoutMs,
       now: () => Date.now(),
       random: Math.random,
       onRetry: (event) => {
@@ -741,6 +751,7 @@ function settingsFrom(options: SessionManagerOptions): Settings {
     // At 0 the doubling never starts and polls run back to back.
     pollIntervalMs: checkNumber('pollIntervalMs', pick('pollIntervalMs'), MIN_POLL_INTERVAL_MS, { max: MAX_TIMER_MS }),
     operationTimeoutMs: checkNumber('operationTimeoutMs', pick('operationTimeoutMs'), 0),
+    requestTimeoutMs: checkNumber('requestTimeoutMs', pick('requestTimeoutMs'), 1, { allowInfinity: true }),
     recoverOnStart: checkBoolean('recoverOnStart', pick('recoverOnStart')),
   };
   if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {

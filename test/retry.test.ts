@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { GraphRequestError, type GraphRequestErrorInit } from '../src/errors.js';
-import { MAX_RETRY_AFTER_MS, decideRetry, parseRetryAfter, type RetryPolicy } from '../src/retry.js';
+import { KNOWN_SECOND_LEVEL_CODES, secondLevelRule } from '../src/graph-codes.js';
+import { decideRetry, parseRetryAfter, type RetryPolicy } from '../src/retry.js';
 
 // The pure retry decision and Retry-After parsing: no timers, no network.
 
@@ -94,8 +95,14 @@ describe('decideRetry: bounds', () => {
     expect(d).toEqual({ retry: false, why: 'Retry-After passes the retry deadline' });
   });
 
-  test('a Retry-After of 0 retries at once, as a cooldown', () => {
-    expect(decideRetry(failure({ status: 503, retryAfterMs: 0 }), context)).toEqual({ retry: true, delayMs: 0, cooldown: true, why: 'Retry-After' });
+  test('decideRetry treats a Retry-After of 0 (or a past date) as no wait, but still backs off', () => {
+    expect(decideRetry(failure({ status: 503, retryAfterMs: 0 }), context)).toEqual({ retry: true, delayMs: 75, cooldown: false, why: 'backoff' });
+    expect(decideRetry(failure({ status: 429, retryAfterMs: 0 }), { ...context, attempt: 3 })).toEqual({ retry: true, delayMs: 300, cooldown: false, why: 'backoff' });
+  });
+
+  test('decideRetry waits a Retry-After of any length when the deadline allows it', () => {
+    const long = { ...policy, deadlineMs: Infinity };
+    expect(decideRetry(failure({ status: 429, retryAfterMs: 3_600_000 }), { ...context, policy: long })).toEqual({ retry: true, delayMs: 3_600_000, cooldown: true, why: 'Retry-After' });
   });
 
   test('a backoff that ends past the deadline is not waited for', () => {
@@ -158,13 +165,92 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now)).toBe(0);
   });
 
-  test(`huge values are cut to ${MAX_RETRY_AFTER_MS} ms`, () => {
-    expect(parseRetryAfter('99999999999', now)).toBe(MAX_RETRY_AFTER_MS);
-    expect(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', now)).toBe(MAX_RETRY_AFTER_MS);
-    expect(MAX_RETRY_AFTER_MS).toBe(600_000);
+  test('parseRetryAfter puts no upper bound on the server\'s value', () => {
+    expect(parseRetryAfter('3600', now)).toBe(3_600_000);
+    expect(parseRetryAfter('99999999999', now)).toBe(99_999_999_999_000);
+    expect(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', now)).toBe(Date.parse('2100-01-01T00:00:00Z') - now);
   });
 
-  test.each([null, undefined, '', '-5', '-0', '1.5', '1e3', '+3', '0x10', 'soon', 'Someday, 99 Foo 2025'])('refuses %j', (value) => {
-    expect(parseRetryAfter(value, now)).toBeUndefined();
+  test('parseRetryAfter reads the obsolete HTTP-date forms too', () => {
+    expect(parseRetryAfter('Wednesday, 01-Jan-25 00:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Wed Jan  1 00:00:05 2025', now)).toBe(5000);
+  });
+
+  test.each([null, undefined, '', '-5', '-0', '1.5', '1e3', '+3', '0x10', 'soon', 'Someday, 99 Foo 2025', 'Mon 1', 'in 10', '2025-01-01T00:00:05Z', 'Wed, 01 Jan 2025'])(
+    'parseRetryAfter treats %j as absent',
+    (value) => {
+      expect(parseRetryAfter(value, now)).toBeUndefined();
+    },
+  );
+
+  test.each([NaN, Infinity, '1' as unknown as number])('parseRetryAfter refuses a clock reading %j with a TypeError', (bad) => {
+    expect(() => parseRetryAfter('5', bad)).toThrow(new TypeError(`Expected \`now\` to be a finite number (epoch ms), got ${String(bad)} (${typeof bad})`));
+  });
+});
+
+describe('decideRetry: every second-level code by its graph-codes.ts rule', () => {
+  test.each(KNOWN_SECOND_LEVEL_CODES.filter((code) => secondLevelRule(code)?.resend === 'never' && secondLevelRule(code)?.session === 'keep'))(
+    'the do-not-resend code %s is not retried, even on a 429, 503 or 504 of an idempotent call',
+    (innerCode) => {
+      for (const status of [429, 503, 504]) {
+        expect(decideRetry(failure({ status, innerCode }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'Graph says do not resend' });
+      }
+    },
+  );
+
+  test('rangeExceedsLimit is not resent as is', () => {
+    expect(decideRetry(failure({ status: 413, innerCode: 'rangeExceedsLimit' }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'Graph says resend with a smaller range' });
+  });
+
+  test('internalServerErrorUncategorized ends the session: not resent', () => {
+    expect(decideRetry(failure({ status: 500, innerCode: 'internalServerErrorUncategorized' }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'session fault' });
+  });
+
+  test('an unknown invalidSession* code is still a session fault', () => {
+    expect(decideRetry(failure({ status: 503, innerCode: 'invalidSessionSomethingNew' }), { ...context, idempotent: true })).toEqual({ retry: false, why: 'session fault' });
+  });
+});
+
+describe('decideRetry: sessionful requests', () => {
+  test.each([502, 503])('a sessionful %i with no known second-level code is a session fault, not a retry', (status) => {
+    expect(decideRetry(failure({ status }), { ...context, idempotent: true, sessionful: true })).toEqual({ retry: false, why: 'session fault' });
+    expect(decideRetry(failure({ status, graphCode: 'serviceNotAvailable', innerCode: 'unknownThing' }), { ...context, sessionful: true })).toEqual({ retry: false, why: 'session fault' });
+  });
+
+  test('a sessionful 503 with a known second-level code follows that code', () => {
+    expect(decideRetry(failure({ status: 503, innerCode: 'serviceUnavailableUncategorized' }), { ...context, sessionful: true }).retry).toBe(true);
+  });
+
+  test('sessionless (and closeSession, which the transport marks sessionless) 502/503 keep the status rules', () => {
+    expect(decideRetry(failure({ status: 503 }), { ...context, sessionful: false }).retry).toBe(true);
+    expect(decideRetry(failure({ status: 502 }), { ...context, idempotent: true }).retry).toBe(true);
+  });
+
+  test('a sessionful 429 or 504 is not a session fault', () => {
+    expect(decideRetry(failure({ status: 429 }), { ...context, sessionful: true }).retry).toBe(true);
+    expect(decideRetry(failure({ status: 504 }), { ...context, idempotent: true, sessionful: true }).retry).toBe(true);
+  });
+});
+
+describe('decideRetry: a failed long-running createSession', () => {
+  test.each(['transientFailure', 'SERVICEUNAVAILABLEUNCATEGORIZED', 'tooManyRequestsUncategorized'])('an operation failed with %s is sent again, with backoff', (innerCode) => {
+    expect(decideRetry(failure({ kind: 'operation-failed', status: 200, graphCode: 'serviceUnavailable', innerCode }), { ...context, idempotent: true })).toMatchObject({ retry: true, cooldown: false });
+  });
+
+  test('a resend-after-cooldown code at the top level counts when there is no second level', () => {
+    expect(decideRetry(failure({ kind: 'operation-failed', status: 200, graphCode: 'transientFailure' }), { ...context, idempotent: true }).retry).toBe(true);
+  });
+
+  test('an operation failed with any other code is not retried', () => {
+    expect(decideRetry(failure({ kind: 'operation-failed', status: 200, graphCode: 'internalServerError', innerCode: 'generalException' }), { ...context, idempotent: true })).toEqual({
+      retry: false,
+      why: 'not retryable (operation-failed)',
+    });
+  });
+
+  test('the resend stays within the retry count and deadline', () => {
+    const error = failure({ kind: 'operation-failed', status: 200, innerCode: 'transientFailure' });
+    expect(decideRetry(error, { ...context, idempotent: true, attempt: 6 })).toEqual({ retry: false, why: 'retries exhausted' });
+    expect(decideRetry(error, { ...context, idempotent: true, elapsedMs: 9_990 })).toEqual({ retry: false, why: 'backoff passes the retry deadline' });
   });
 });

@@ -124,11 +124,11 @@ async function scenario(token: string): Promise<{ observed: Observed; server: Ba
   server.setOverride(echoAuthorization({ worksheets: { status: 400 } }));
   observed.error(await observed.expectFailure(book.api('/worksheets').get()));
 
-  // A 503 echo (retried: a 'retried' event and a debug log), then a 403 echo.
+  // A 429 echo (retried: a 'retried' event and a debug log), then a 403 echo.
   let first = true;
   server.setOverride((request) => {
     if (workbookRoute(request.url) !== 'tables/T/rows/add') return undefined;
-    const status = first ? 503 : 403;
+    const status = first ? 429 : 403;
     first = false;
     return echoAuthorization({ 'tables/T/rows/add': { status, headers: { 'Retry-After': '0' } } })(request);
   });

@@ -209,10 +209,10 @@ describe('retries', () => {
     await book.close();
   });
 
-  test('a POST marked idempotent is retried after a 502 and after a dropped connection', async () => {
+  test('a POST marked idempotent is retried after a 504 and after a dropped connection', async () => {
     const sessions = env.manager({ retryBaseDelayMs: 1, retryMaxDelayMs: 5 });
     const book = await sessions.open(BOOK_A);
-    env.service.injectFault({ workbook: BOOK_A, route: 'range', count: 1, status: 502 });
+    env.service.injectFault({ workbook: BOOK_A, route: 'range', count: 1, status: 504 });
     env.service.injectFault({ workbook: BOOK_A, route: 'range', count: 1, drop: true });
     await book.api("/worksheets('Sheet1')/range(address='B2')").patch({ values: [[7]] }, { idempotent: true });
     expect(env.service.stats().requestsByRoute.range).toBe(3);

@@ -100,7 +100,7 @@ describe('abort signals', () => {
   test('a call aborted during a retry backoff stops at once: no further attempt', async () => {
     const sessions = manager({ retryBaseDelayMs: 10_000, retryMaxDelayMs: 10_000 });
     const book = await sessions.open(BOOK_A);
-    graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 3, status: 502 });
+    graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 3, status: 504 });
     const controller = new AbortController();
     const call = settle(book.api('/worksheets').get({ signal: controller.signal }));
     await flush();

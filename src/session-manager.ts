@@ -7,10 +7,11 @@ import { shortId } from './ids.js';
 import { IdleReaper } from './idle-reaper.js';
 import { SessionJournal } from './journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from './recovery.js';
-import { Scheduler } from './scheduler.js';
+import { Priority, Scheduler } from './scheduler.js';
 import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from './types.js';
-import { checkBoolean, checkKeys, checkNumber, checkSignal, checkWorkbook, describe } from './validate.js';
+import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from './validate.js';
 import { GraphTransport, type RetryEvent } from './workbook-api.js';
+import { WorkbookResolver, parseWorkbookRef } from './workbook-ref.js';
 import { SessionCore, isSessionGone, type SessionHost, type WorkbookSession } from './workbook-session.js';
 
 /** Where the manager writes what it does. Any of `console`, pino or winston fits. */
@@ -103,6 +104,15 @@ export interface SessionManagerOptions {
   readonly recoverOnStart?: boolean;
   /** Where to write what the manager does. Nothing is written without one. */
   readonly logger?: Logger;
+  /**
+   * Before the first session on a workbook reference, ask Graph which file it names
+   * (`GET {item}?$select=id,parentReference`, once per reference per manager), so that every name
+   * of one file (`/me/drive/items/X`, `/drives/D/items/X`, its `root:` path) shares one lane and
+   * one cooldown. A reference Graph cannot resolve fails `open()` and no session is created. Off,
+   * only spellings of one reference share a lane.
+   * @default true
+   */
+  readonly resolveWorkbooks?: boolean;
 }
 
 export interface OpenOptions {
@@ -180,6 +190,7 @@ const OPTION_KEYS = [
   'journal',
   'recoverOnStart',
   'logger',
+  'resolveWorkbooks',
 ] as const;
 
 const DEFAULTS = {
@@ -197,6 +208,7 @@ const DEFAULTS = {
   pollIntervalMs: 1_000,
   operationTimeoutMs: 240_000,
   recoverOnStart: false,
+  resolveWorkbooks: true,
 } as const;
 
 type Settings = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : number };
@@ -209,6 +221,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #settings: Settings;
   readonly #transport: GraphTransport;
   readonly #scheduler: Scheduler;
+  readonly #resolver: WorkbookResolver;
   readonly #reaper: IdleReaper<SessionCore>;
   readonly #host: SessionHost;
   readonly #logger: Logger | undefined;
@@ -239,7 +252,19 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#settings = settingsFrom(options);
     this.#logger = checkLogger(options.logger);
     const s = this.#settings;
-    this.#scheduler = new Scheduler({ concurrency: s.concurrency, perWorkbookConcurrency: s.perWorkbookConcurrency });
+    this.#resolver = new WorkbookResolver(async (path) => {
+      const answer = await this.#transport.request(
+        path,
+        { method: 'GET', path, query: { $select: 'id,parentReference' } },
+        { priority: Priority.call, idempotent: true },
+      );
+      return answer.body;
+    });
+    this.#scheduler = new Scheduler({
+      concurrency: s.concurrency,
+      perWorkbookConcurrency: s.perWorkbookConcurrency,
+      laneOf: (workbook) => this.#resolver.laneOf(workbook),
+    });
     this.#transport = new GraphTransport({
       client: options.client,
       scheduler: this.#scheduler,
@@ -282,7 +307,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    * Resolves to a handle; `await using` closes it at the end of the scope.
    */
   async open(workbook: string, options: OpenOptions = {}): Promise<WorkbookSession> {
-    const path = checkWorkbook(workbook);
+    const ref = parseWorkbookRef(workbook);
+    const path = ref.path;
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected open options to be an object, got ${describe(options)}`);
     checkKeys('open option', options, ['persistChanges', 'signal']);
     const persistChanges = options.persistChanges === undefined ? true : checkBoolean('persistChanges', options.persistChanges);
@@ -294,7 +320,14 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#opening++;
     // The create is not tied to `signal`: if the caller gives up, the answer must still arrive, so
     // the session it names can be closed rather than leaked.
-    const created = this.#transport.createSession(path, persistChanges).then(
+    const resolved = this.#settings.resolveWorkbooks ? this.#resolver.resolve(ref) : Promise.resolve('');
+    const session = resolved.then(() => {
+      // Given up while the file was looked up: nothing was created, so nothing needs closing.
+      if (signal?.aborted === true) throw abortReason(signal);
+      if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+      return this.#transport.createSession(path, persistChanges);
+    });
+    const created = session.then(
       async (session) => {
         this.#opening--;
         core.opened(session, Date.now());
@@ -634,6 +667,7 @@ function settingsFrom(options: SessionManagerOptions): Settings {
     pollIntervalMs: checkNumber('pollIntervalMs', pick('pollIntervalMs'), 0),
     operationTimeoutMs: checkNumber('operationTimeoutMs', pick('operationTimeoutMs'), 0),
     recoverOnStart: checkBoolean('recoverOnStart', pick('recoverOnStart')),
+    resolveWorkbooks: checkBoolean('resolveWorkbooks', pick('resolveWorkbooks')),
   };
   if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
     throw new RangeError(`Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= \`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`);

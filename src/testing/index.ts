@@ -6,4 +6,5 @@ export type { EmulatorOptions, RunningEmulator } from './http-server.js';
 export type { FaultKind, LatencyOptions, RandomFaultOptions, RouteName, WorkbookSeed, WorkbookServiceOptions } from './options.js';
 export type { FaultSpec } from './faults.js';
 export type { EmulatorStats } from './stats.js';
+export type { WorkbookFile } from './service.js';
 export type { SessionSnapshot, SessionState } from './session-registry.js';

@@ -401,7 +401,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (this.#journal === undefined) return Promise.reject(new TypeError('`recover()` needs the `journal` option'));
     return recoverOrphans(
       this.#journal,
-      async (workbook, id) => {
+      async (workbook, id, entry) => {
+        // The file as the process that opened the session resolved it: one lane for all its names.
+        if (entry.file !== undefined) this.#resolver.learn(workbook, entry.file);
         try {
           await this.#transport.closeSession(workbook, id, options.signal);
           return 'closed';
@@ -537,7 +539,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
           this.#totals.reopened++;
           this.emit('reopened', { id: shortId(core.id), workbook: core.workbook, previousId: shortId(reopened.previousId), reason: reopened.reason });
         }
-        await this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, id: core.id, persistChanges: core.persistChanges, createdAt: Date.now() }));
+        await this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, ...this.#fileOf(core), id: core.id, persistChanges: core.persistChanges, createdAt: Date.now() }));
         if (this.#shutdownCloses !== undefined) {
           // Created after the shutdown began: closed at once, within its deadline, and reported.
           void this.#closeForShutdown(core);
@@ -583,6 +585,12 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         done.then(forget, forget);
       },
     };
+  }
+
+  /** The journal's `file` field for a session: its file, once resolved. */
+  #fileOf(core: SessionCore): { file?: string } {
+    const file = this.#resolver.fileOf(core.workbook);
+    return file === undefined ? {} : { file };
   }
 
   /** When the reaper should next look at a session. */

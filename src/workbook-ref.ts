@@ -165,6 +165,27 @@ export class WorkbookResolver {
     return pending;
   }
 
+  /** The file's lane key once `path` was resolved; undefined before. */
+  fileOf(path: string): string | undefined {
+    const key = this.#keys.get(path);
+    return key === undefined ? undefined : this.#resolved.get(key);
+  }
+
+  /**
+   * Takes the file `path` names from an earlier process (its journal), so that recovery closes the
+   * sessions of every name of one file in one lane. What this resolver found itself is kept.
+   */
+  learn(path: string, file: string): void {
+    let key: string;
+    try {
+      key = parseWorkbookRef(path).key;
+    } catch {
+      return;
+    }
+    this.#keys.set(path, key);
+    if (!this.#resolved.has(key)) this.#resolved.set(key, file);
+  }
+
   /**
    * The lane of requests sent to `path`: its file once resolved, else the reference's key (so two
    * spellings of one reference still share a lane), else `path` itself.

@@ -1,4 +1,6 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { GraphRequestError } from '../src/errors.js';
 import type { SessionManager } from '../src/session-manager.js';
 import type { WorkbookFile } from '../src/testing/index.js';
@@ -6,11 +8,14 @@ import { WorkbookResolver, fileKey, parseWorkbookRef } from '../src/workbook-ref
 import { startBadServer, type BadServer } from './helpers/bad-server.js';
 import { createBearerClient } from '../src/graph-client.js';
 import { SessionManager as Manager } from '../src/session-manager.js';
+import { SessionJournal } from '../src/journal.js';
+import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 import { overHttp, settle } from './helpers/graph.js';
 
 type Env = Awaited<ReturnType<typeof overHttp>>;
 let env: Env | undefined;
 let bad: BadServer | undefined;
+afterAll(removeTempDirs);
 afterEach(async () => {
   await env?.close();
   env = undefined;
@@ -313,5 +318,38 @@ describe('emulator: GET {item} and a file under all its names', () => {
     await env.client.api(`/drives/${added.driveId}/items/${added.itemId}/workbook/closeSession`).header('workbook-session-id', created.id).post(undefined);
     expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
     expect(env.service.openSessions(`/me/drive/items/${added.itemId}`)).toBe(0);
+  });
+});
+
+describe('the journal keys sessions by file', () => {
+  /** Creates a session the way a process that later crashed would have. */
+  async function createdElsewhere(e: Env, workbook: string): Promise<string> {
+    const created = (await e.client.api(`${workbook}/workbook/createSession`).post({ persistChanges: true })) as { id: string };
+    return created.id;
+  }
+
+  test('a session is recorded with its file (/drives/{d}/items/{i}) beside the reference', async () => {
+    const { env, file } = await oneFile();
+    const dir = await tempDir();
+    const sessions = env.manager({ journal: { path: dir } });
+    const book = await sessions.open(`/me/drive/root:${ROOT_PATH}:`);
+    const [entry] = (await new SessionJournal({ path: dir }).scan()).live;
+    expect(entry).toMatchObject({ workbook: '/me/drive/root:/Reports/Q1%20Sales.xlsx:', file: `/drives/${DRIVE}/items/${file.itemId}` });
+    await book.close();
+  });
+
+  test("recovery closes a dead process's sessions on every name of one file in one lane", async () => {
+    const { env, file } = await oneFile({ latency: { fixedMs: 15 } });
+    const names = [`/me/drive/items/${file.itemId}`, `/drives/${DRIVE}/root:${ROOT_PATH}:`, `/groups/G1/drive/items/${file.itemId}`, `/me/drive/root:${ROOT_PATH}:`];
+    const ids = await Promise.all(names.map((name) => createdElsewhere(env, name)));
+    const lane = `/drives/${DRIVE}/items/${file.itemId}`;
+    const lines = ids.map((id, i) => `${JSON.stringify({ ...(JSON.parse(openLine({ id, workbook: names[i] as string })) as object), file: lane })}\n`);
+    const dir = await tempDir();
+    await fs.writeFile(path.join(dir, 'sessions.journal'), lines.join(''), { mode: 0o600 });
+    env.service.resetStats();
+    const sessions = env.manager({ journal: { path: dir }, resolveWorkbooks: false });
+    const report = await sessions.recover();
+    expect(report.closed).toHaveLength(4);
+    expect(env.service.stats()).toMatchObject({ closed: 4, open: 0, maxInFlightPerWorkbook: 1, requestsByRoute: { item: 0 } });
   });
 });

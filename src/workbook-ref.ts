@@ -87,6 +87,8 @@ function checkedText(raw: string, refuse: (why?: string) => never): string {
   if (text === '.' || text === '..') refuse(', without "." or ".." segments');
   if (CONTROL.test(text)) refuse(', without control characters');
   if (/[/\\]/.test(text)) refuse(', without encoded separators (%2F, %5C)');
+  // A lone surrogate has no UTF-8 form, so it cannot be sent.
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) refuse(', without lone surrogates');
   return text;
 }
 

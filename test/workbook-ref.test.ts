@@ -110,6 +110,7 @@ describe('parseWorkbookRef', () => {
     ['an empty root-path segment', '/users/U/drive/root:/a//b.xlsx:', 'without empty segments'],
     ['an encoded control character', '/me/drive/root:/a%0Ab.xlsx:', 'without control characters'],
     ['a raw control character', '/sites/S/drives/D/items/A\u0007', ''],
+    ['a lone surrogate', '/me/drive/root:/a\ud800.xlsx:', 'without lone surrogates'],
     ['an empty root path', '/drives/D/root::', ''],
     ['a /workbook suffix', '/sites/S/drives/D/items/A/workbook', 'without /workbook'],
     ['a site with no drive', '/sites/S/items/A', ''],
@@ -186,7 +187,11 @@ describe('one file, one lane (emulator over HTTP, 15 ms latency)', () => {
       sessions.open(`/groups/G1/drive/root:${ROOT_PATH}:`),
     ]);
     env.service.resetStats();
-    await callsAtOnce(handles, 3);
+    const calls = callsAtOnce(handles, 3);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // The manager's own view: one lane, one request in it at a time.
+    expect(sessions.stats()).toMatchObject({ lanes: 1, inFlight: 1 });
+    await calls;
     expect(env.service.stats()).toMatchObject({ maxInFlightPerWorkbook: 1, cooldownViolations: 0 });
   });
 

@@ -116,7 +116,7 @@ export class WorkbookService {
    */
   addWorkbook(path: string, seed?: WorkbookSeed): WorkbookFile {
     const key = canonicalWorkbook(path, 'path');
-    const parsed = parseItem(key) ?? parseItem(path);
+    const parsed = parseItem(path);
     if (parsed === undefined) throw new TypeError(`Expected \`path\` to be a drive-item path, got ${describe(path)}`);
     if (seed !== undefined) checkObject(seed, 'seed', ['worksheets']);
     const driveId = this.#driveId(parsed.drive);

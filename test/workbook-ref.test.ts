@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { RetryHandlerOptions } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { GraphRequestError } from '../src/errors.js';
 import type { SessionManager } from '../src/session-manager.js';
@@ -308,6 +309,20 @@ describe('emulator: GET {item} and a file under all its names', () => {
       expect(picked).toMatchObject({ id: file.itemId, parentReference: { driveId: DRIVE }, '@odata.context': expect.stringContaining('items(id,parentReference)/$entity') });
     }
     await expect(env.client.api('/me/drive/root:/Nope.xlsx:').get()).rejects.toMatchObject({ statusCode: 404, code: 'itemNotFound' });
+  });
+
+  test('requests on two names of one file count as one workbook: in flight, cooldowns and faults', async () => {
+    const { env, file } = await oneFile({ latency: { fixedMs: 15 } });
+    const byId = `/sites/contoso.sharepoint.com,1111,2222/drives/${DRIVE}/items/${file.itemId}/workbook/worksheets`;
+    const byPath = `/users/ada@contoso.com/drive/root:/reports/Q1%20SALES.xlsx:/workbook/worksheets`;
+    await Promise.all([env.client.api(byId).get(), env.client.api(byPath).get()]);
+    expect(env.service.stats()).toMatchObject({ maxInFlightPerWorkbook: 2, maxInFlightByWorkbook: { [file.path]: 2 } });
+    // A fault named by one name hits the other; its Retry-After holds every name of the file.
+    env.service.injectFault({ workbook: `/me/drive/items/${file.itemId}`, status: 429, retryAfterSeconds: 30 });
+    // The Graph client's own retries are off, so the 429 comes back as it is.
+    await expect(env.client.api(byPath).middlewareOptions([new RetryHandlerOptions(0, 0)]).get()).rejects.toMatchObject({ statusCode: 429 });
+    await env.client.api(byId).get();
+    expect(env.service.stats()).toMatchObject({ faultsInjected: 1, cooldownViolations: 1 });
   });
 
   test('addWorkbook tells the ids of a file added by path, and a session made under one name serves another', async () => {

@@ -318,16 +318,17 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 
     const core = new SessionCore(this.#host, path, persistChanges);
     this.#opening++;
-    // The create is not tied to `signal`: if the caller gives up, the answer must still arrive, so
-    // the session it names can be closed rather than leaked.
+    // First which file this is (its lane), once per reference. The create is not tied to `signal`:
+    // if the caller gives up, the answer must still arrive, so the session it names can be closed
+    // rather than leaked.
     const resolved = this.#settings.resolveWorkbooks ? this.#resolver.resolve(ref) : Promise.resolve('');
-    const session = resolved.then(() => {
+    const create = resolved.then(() => {
       // Given up while the file was looked up: nothing was created, so nothing needs closing.
       if (signal?.aborted === true) throw abortReason(signal);
       if (this.#shutdown !== undefined) throw new ManagerShutDownError();
       return this.#transport.createSession(path, persistChanges);
     });
-    const created = session.then(
+    const created = create.then(
       async (session) => {
         this.#opening--;
         core.opened(session, Date.now());

@@ -157,6 +157,7 @@ export interface SessionStats {
 export interface SessionEventInfo {
   /** The session id, shortened. */
   readonly id: string;
+  /** The workbook reference in its canonical spelling, as the handle's `workbook` shows it. */
   readonly workbook: string;
 }
 
@@ -303,8 +304,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   }
 
   /**
-   * Opens a session on a workbook, named by its drive-item path (`/me/drive/items/{id}`, ...).
-   * Resolves to a handle; `await using` closes it at the end of the scope.
+   * Opens a session on a workbook, named by its drive-item path (`/me/drive/items/{id}`,
+   * `/drives/{d}/root:/{path}:`, ...). Resolves to a handle; `await using` closes it at the end of
+   * the scope. With `resolveWorkbooks`, the first open of a reference asks Graph which file it is.
    */
   async open(workbook: string, options: OpenOptions = {}): Promise<WorkbookSession> {
     const ref = parseWorkbookRef(workbook);

@@ -10,7 +10,7 @@ import { describe } from './validate.js';
 export interface JournalEntry {
   readonly workbook: string;
   /**
-   * The file the workbook reference names, as the manager resolved it (`/drives/{d}/items/{i}`):
+   * The file the workbook reference names, as the manager resolved it (its lane key, `/drives/{d}/items/{i}`):
    * recovery then closes the sessions of every name of one file in one lane. Absent when not resolved.
    */
   readonly file?: string;
@@ -39,7 +39,7 @@ export interface JournalEntry {
 export interface JournalRecord {
   readonly workbook: string;
   /**
-   * The file the workbook reference names, as the manager resolved it (`/drives/{d}/items/{i}`):
+   * The file the workbook reference names, as the manager resolved it (its lane key, `/drives/{d}/items/{i}`):
    * recovery then closes the sessions of every name of one file in one lane. Absent when not resolved.
    */
   readonly file?: string;

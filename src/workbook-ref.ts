@@ -75,9 +75,13 @@ export function parseWorkbookRef(value: unknown): WorkbookRef {
   return { path: `${sent}/root:/${encoded}:`, key: `${keyed}/root:/${texts.map((t) => encodeSegment(t.toLowerCase())).join('/')}:` };
 }
 
-/** The lane key of a resolved file: itself a reference to it, `/drives/{driveId}/items/{itemId}`. */
+/**
+ * The lane key of a resolved file, `/drives/{driveId}/items/{itemId}` lower-cased: a key, not a
+ * path to send to. Graph has answered one OneDrive drive's ids in either case (onedrive-api-docs
+ * issue #1902); ids that differ only in case would merely share a lane, which is safe.
+ */
 export function fileKey(file: DriveItemId): string {
-  return `/drives/${encodeSegment(file.driveId)}/items/${encodeSegment(file.itemId)}`;
+  return `/drives/${encodeSegment(file.driveId)}/items/${encodeSegment(file.itemId)}`.toLowerCase();
 }
 
 /** A segment's text (percent-decoded where the escapes are valid), or a refusal. */
@@ -144,7 +148,7 @@ export class WorkbookResolver {
     this.#lookup = lookup;
   }
 
-  /** The file's lane key (`/drives/{d}/items/{i}`); rejects when Graph does not name one. */
+  /** The file's lane key (see {@link fileKey}); rejects when Graph does not name one. */
   resolve(ref: WorkbookRef): Promise<string> {
     this.#keys.set(ref.path, ref.key);
     const known = this.#resolved.get(ref.key);

@@ -139,6 +139,18 @@ describe('SessionManager.open() on every drive-item form (emulator over HTTP)', 
     expect(env.service.stats()).toMatchObject({ created: 12, closed: 12, open: 0 });
   });
 
+  test('a name with spaces, accents, "#" and "%" reaches its file under every spelling', async () => {
+    env = await overHttp({ workbooks: {} });
+    env.service.addWorkbook('/me/drive/root:/Prévisions 2026/Q1 #1 100%.xlsx:');
+    const sessions = env.manager();
+    const spellings = ['/me/drive/root:/Pr%C3%A9visions%202026/Q1%20%231%20100%25.xlsx:', '/me/drive/root:/prévisions 2026/q1 %231 100%.xlsx:'];
+    const handles = await Promise.all(spellings.map((s) => sessions.open(s)));
+    expect(handles.map((h) => h.workbook)).toEqual([spellings[0], '/me/drive/root:/pr%C3%A9visions%202026/q1%20%231%20100%25.xlsx:']);
+    await Promise.all(handles.map((h) => h.api('/worksheets').get()));
+    await Promise.all(handles.map((h) => h.close()));
+    expect(env.service.stats()).toMatchObject({ created: 2, closed: 2, open: 0, requestsByRoute: { item: 1 } });
+  });
+
   test('open() refuses a bad form before any request, naming the value', async () => {
     await oneFile();
     const e = env as Env;

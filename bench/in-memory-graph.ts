@@ -3,7 +3,8 @@ import { Client, RetryHandler, type Context, type Middleware } from '@microsoft/
 /**
  * The last middleware of a Graph client chain that answers workbook requests in this process
  * instead of sending them: createSession (201 with a Graph-shaped id), closeSession and
- * refreshSession (204), and any other workbook call (200 with a small range). For the benches that
+ * refreshSession (204), any other workbook call (200 with a small range), and `GET {item}` (the
+ * file's id and drive). For the benches that
  * need 100,000 open sessions, where what is measured is the manager's own cost, not HTTP's.
  */
 export class InMemoryGraph implements Middleware {
@@ -14,6 +15,12 @@ export class InMemoryGraph implements Middleware {
 
   async execute(context: Context): Promise<void> {
     const url = typeof context.request === 'string' ? context.request : context.request.url;
+    if (!url.includes('/workbook/')) {
+      // GET {item}: the manager asks once per workbook which file it is.
+      const item = new URL(url).pathname.split('/').pop() ?? '';
+      context.response = jsonResponse(200, { id: item, parentReference: { driveId: 'b!bench' } });
+      return;
+    }
     const path = url.slice(url.indexOf('/workbook/') + '/workbook'.length).split('?')[0] ?? '';
     if (path === '/createSession') {
       this.open++;

@@ -9,6 +9,11 @@ import { describe } from './validate.js';
 /** One open session as the journal knows it. */
 export interface JournalEntry {
   readonly workbook: string;
+  /**
+   * The file the workbook reference names, as the manager resolved it (its lane key, `/drives/{d}/items/{i}`):
+   * recovery then closes the sessions of every name of one file in one lane. Absent when not resolved.
+   */
+  readonly file?: string;
   readonly id: string;
   readonly persistChanges: boolean;
   /** When the session was created, epoch ms: its last known activity. */
@@ -33,6 +38,11 @@ export interface JournalEntry {
 /** What the manager records right after a createSession succeeds. */
 export interface JournalRecord {
   readonly workbook: string;
+  /**
+   * The file the workbook reference names, as the manager resolved it (its lane key, `/drives/{d}/items/{i}`):
+   * recovery then closes the sessions of every name of one file in one lane. Absent when not resolved.
+   */
+  readonly file?: string;
   readonly id: string;
   readonly persistChanges: boolean;
   /** Epoch ms. */
@@ -183,6 +193,7 @@ export class SessionJournal {
     const line: OpenLine = {
       op: 'open',
       workbook: entry.workbook,
+      ...(entry.file === undefined ? {} : { file: entry.file }),
       id: entry.id,
       persistChanges: entry.persistChanges,
       createdAt: entry.createdAt,
@@ -486,6 +497,7 @@ export class SessionJournal {
 interface OpenLine {
   op: 'open';
   workbook: string;
+  file?: string;
   id: string;
   persistChanges: boolean;
   createdAt: number;
@@ -543,8 +555,8 @@ export function parseJournal(text: string): ParsedJournal {
       closed.add(record.id);
       open.delete(record.id);
     } else if (!closed.has(record.id) && !open.has(record.id)) {
-      const { workbook, id, persistChanges, createdAt, pid, owner, host } = record;
-      open.set(id, { workbook, id, persistChanges, createdAt, pid, owner, ...(host === undefined ? {} : { host }) });
+      const { workbook, file, id, persistChanges, createdAt, pid, owner, host } = record;
+      open.set(id, { workbook, ...(file === undefined ? {} : { file }), id, persistChanges, createdAt, pid, owner, ...(host === undefined ? {} : { host }) });
     }
   });
   return { open, corrupt, lines: count };
@@ -565,6 +577,7 @@ function checkLine(value: unknown): string | undefined {
   if (typeof record.pid !== 'number' || !Number.isSafeInteger(record.pid) || record.pid <= 0) return 'open record without a positive integer `pid`';
   if (typeof record.owner !== 'string' || !/^[\w-]{1,64}$/.test(record.owner)) return 'open record without a valid `owner` token';
   if (record.host !== undefined && typeof record.host !== 'string') return 'open record with a non-string `host`';
+  if (record.file !== undefined && (typeof record.file !== 'string' || record.file === '')) return 'open record with a `file` that is not a non-empty string';
   return undefined;
 }
 
@@ -577,6 +590,9 @@ function checkRecord(entry: JournalRecord): void {
   }
   if (typeof entry.id !== 'string' || entry.id === '') {
     throw new TypeError(`Expected \`id\` to be a non-empty string, got ${describe(entry.id)}`);
+  }
+  if (entry.file !== undefined && (typeof entry.file !== 'string' || entry.file === '')) {
+    throw new TypeError(`Expected \`file\` to be a non-empty string when given, got ${describe(entry.file)}`);
   }
   if (typeof entry.persistChanges !== 'boolean') {
     throw new TypeError(`Expected \`persistChanges\` to be a boolean, got ${describe(entry.persistChanges)}`);

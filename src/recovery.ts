@@ -41,7 +41,7 @@ export interface RecoveryReport {
 }
 
 /** Closes one session: `closed`, or `expired` when Graph no longer knew it; rejects on failure. */
-export type SessionCloser = (workbook: string, id: string) => Promise<'closed' | 'expired'>;
+export type SessionCloser = (workbook: string, id: string, entry: JournalEntry) => Promise<'closed' | 'expired'>;
 
 export interface RecoverOptions {
   /**
@@ -128,7 +128,7 @@ export async function recoverOrphans(journal: SessionJournal, closer: SessionClo
         const { entry, index } = item;
         let outcome: 'closed' | 'expired';
         try {
-          outcome = await closer(entry.workbook, entry.id);
+          outcome = await closer(entry.workbook, entry.id, entry);
         } catch (error) {
           outcomes[index] = { list: 'failed', session: summary(entry, { error: describeError(error, entry.id) }) };
           continue;

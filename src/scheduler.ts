@@ -9,6 +9,11 @@ export interface SchedulerOptions {
   readonly concurrency: number;
   /** Requests in flight at once on one workbook. */
   readonly perWorkbookConcurrency: number;
+  /**
+   * The lane a workbook's requests run in: two names of one file give one lane.
+   * @default the workbook string itself
+   */
+  readonly laneOf?: (workbook: string) => string;
 }
 
 interface Lane {
@@ -27,6 +32,7 @@ interface Lane {
 export class Scheduler {
   readonly #global: PQueue;
   readonly #perWorkbook: number;
+  readonly #laneOf: (workbook: string) => string;
   // One lane per workbook with work queued, running or cooling down; removed when all three end.
   readonly #lanes = new Map<string, Lane>();
   #queued = 0;
@@ -35,6 +41,7 @@ export class Scheduler {
   constructor(options: SchedulerOptions) {
     this.#global = new PQueue({ concurrency: options.concurrency });
     this.#perWorkbook = options.perWorkbookConcurrency;
+    this.#laneOf = options.laneOf ?? ((workbook) => workbook);
   }
 
   /**
@@ -42,7 +49,8 @@ export class Scheduler {
    * queues; once running, the task handles the signal itself, and it holds its place in the lane
    * and in the global limit until it settles: a request on the wire is still in flight for Graph.
    */
-  async run<T>(workbook: string, task: () => Promise<T>, options: { priority: number; signal?: AbortSignal | undefined }): Promise<T> {
+  async run<T>(name: string, task: () => Promise<T>, options: { priority: number; signal?: AbortSignal | undefined }): Promise<T> {
+    const workbook = this.#laneOf(name);
     const lane = this.#lane(workbook);
     lane.active++;
     // A cooldown holds the process open only while work waits behind it.
@@ -87,7 +95,8 @@ export class Scheduler {
    * Pauses `workbook`'s lane for `ms`: nothing more starts there until it passes. Called by a task
    * the moment its answer carries `Retry-After`, before the lane can start its next request.
    */
-  cooldown(workbook: string, ms: number, now: number = Date.now()): void {
+  cooldown(name: string, ms: number, now: number = Date.now()): void {
+    const workbook = this.#laneOf(name);
     const lane = this.#lane(workbook);
     const until = now + ms;
     if (until <= lane.cooldownUntil) return;

@@ -7,10 +7,11 @@ import { shortId } from './ids.js';
 import { IdleReaper } from './idle-reaper.js';
 import { SessionJournal } from './journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from './recovery.js';
-import { Scheduler } from './scheduler.js';
+import { Priority, Scheduler } from './scheduler.js';
 import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from './types.js';
-import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, checkWorkbook, describe } from './validate.js';
+import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from './validate.js';
 import { GraphTransport, type CreatedSession, type RetryEvent, type TransportOptions } from './workbook-api.js';
+import { WorkbookResolver, parseWorkbookRef } from './workbook-ref.js';
 import { SessionCore, closeConfirmed, isGoneOnRefresh, type SessionHost, type WorkbookSession } from './workbook-session.js';
 
 /** Where the manager writes what it does. Any of `console`, pino or winston fits. */
@@ -110,6 +111,15 @@ export interface SessionManagerOptions {
   readonly recoverOnStart?: boolean;
   /** Where to write what the manager does. Nothing is written without one. */
   readonly logger?: Logger;
+  /**
+   * Before the first session on a workbook reference, ask Graph which file it names
+   * (`GET {item}?$select=id,parentReference`, once per reference per manager), so that every name
+   * of one file (`/me/drive/items/X`, `/drives/D/items/X`, its `root:` path) shares one lane and
+   * one cooldown. A reference Graph cannot resolve fails `open()` and no session is created. Off,
+   * only spellings of one reference share a lane.
+   * @default true
+   */
+  readonly resolveWorkbooks?: boolean;
 }
 
 export interface OpenOptions {
@@ -154,6 +164,7 @@ export interface SessionStats {
 export interface SessionEventInfo {
   /** The session id, shortened. */
   readonly id: string;
+  /** The workbook reference in its canonical spelling, as the handle's `workbook` shows it. */
   readonly workbook: string;
 }
 
@@ -197,6 +208,7 @@ const OPTION_KEYS = [
   'journal',
   'recoverOnStart',
   'logger',
+  'resolveWorkbooks',
 ] as const;
 
 const DEFAULTS = {
@@ -215,6 +227,7 @@ const DEFAULTS = {
   operationTimeoutMs: 240_000,
   requestTimeoutMs: 60_000,
   recoverOnStart: false,
+  resolveWorkbooks: true,
 } as const;
 
 /** The shortest first wait between polls of a long-running createSession. */
@@ -230,6 +243,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #settings: Settings;
   readonly #transport: GraphTransport;
   readonly #scheduler: Scheduler;
+  readonly #resolver: WorkbookResolver;
   readonly #reaper: IdleReaper<SessionCore>;
   readonly #host: SessionHost;
   readonly #logger: Logger | undefined;
@@ -265,10 +279,21 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#settings = settingsFrom(options);
     this.#logger = checkLogger(options.logger);
     const s = this.#settings;
-    this.#scheduler = new Scheduler({ concurrency: s.concurrency, perWorkbookConcurrency: s.perWorkbookConcurrency });
-    // `onLateSession`: a session Graph gave for a create we no longer wait for (aborted, timed out)
-    // is closed at once. Typed apart so that a transport without the callback still compiles.
-    const transportOptions: TransportOptions & { readonly onLateSession?: (workbook: string, created: CreatedSession) => void } = {
+    this.#resolver = new WorkbookResolver(async (path) => {
+      const answer = await this.#transport.request(
+        path,
+        { method: 'GET', path, query: { $select: 'id,parentReference' } },
+        { priority: Priority.call, idempotent: true },
+      );
+      return answer.body;
+    });
+    this.#scheduler = new Scheduler({
+      concurrency: s.concurrency,
+      perWorkbookConcurrency: s.perWorkbookConcurrency,
+      laneOf: (workbook) => this.#resolver.laneOf(workbook),
+    });
+    const transportOptions: TransportOptions = {
+      // A session Graph gave for a create nobody waits for any more (aborted, timed out) is closed at once.
       onLateSession: (workbook, created) => this.#closeLate(workbook, created),
       client: options.client,
       scheduler: this.#scheduler,
@@ -315,11 +340,13 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   }
 
   /**
-   * Opens a session on a workbook, named by its drive-item path (`/me/drive/items/{id}`, ...).
-   * Resolves to a handle; `await using` closes it at the end of the scope.
+   * Opens a session on a workbook, named by its drive-item path (`/me/drive/items/{id}`,
+   * `/drives/{d}/root:/{path}:`, ...). Resolves to a handle; `await using` closes it at the end of
+   * the scope. With `resolveWorkbooks`, the first open of a reference asks Graph which file it is.
    */
   async open(workbook: string, options: OpenOptions = {}): Promise<WorkbookSession> {
-    const path = checkWorkbook(workbook);
+    const ref = parseWorkbookRef(workbook);
+    const path = ref.path;
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected open options to be an object, got ${describe(options)}`);
     checkKeys('open option', options, ['persistChanges', 'signal']);
     const persistChanges = options.persistChanges === undefined ? true : checkBoolean('persistChanges', options.persistChanges);
@@ -329,9 +356,17 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 
     const core = new SessionCore(this.#host, path, persistChanges);
     this.#opening++;
-    // The create is not tied to `signal`: if the caller gives up, the answer must still arrive, so
-    // the session it names can be closed rather than leaked.
-    const created = this.#transport.createSession(path, persistChanges, this.#stopCreates.signal).then(
+    // First which file this is (its lane), once per reference. The create is not tied to `signal`:
+    // if the caller gives up, the answer must still arrive, so the session it names can be closed
+    // rather than leaked; only a shutdown stops waiting for it (and closes what it yields later).
+    const resolved = this.#settings.resolveWorkbooks ? this.#resolver.resolve(ref) : Promise.resolve('');
+    const create = resolved.then(() => {
+      // Given up while the file was looked up: nothing was created, so nothing needs closing.
+      if (signal?.aborted === true) throw abortReason(signal);
+      if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+      return this.#transport.createSession(path, persistChanges, this.#stopCreates.signal);
+    });
+    const created = create.then(
       async (session) => {
         this.#opening--;
         core.opened(session, Date.now());
@@ -434,7 +469,11 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (this.#journal === undefined) return Promise.reject(new TypeError('`recover()` needs the `journal` option'));
     return recoverOrphans(
       this.#journal,
-      (workbook, id) => closeConfirmed(this.#transport, workbook, id, options.signal),
+      (workbook, id, entry) => {
+        // The file as the process that opened the session resolved it: one lane for all its names.
+        if (entry.file !== undefined) this.#resolver.learn(workbook, entry.file);
+        return closeConfirmed(this.#transport, workbook, id, options.signal);
+      },
       options,
     );
   }
@@ -638,6 +677,12 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     };
   }
 
+  /** The journal's `file` field for a session: its file, once resolved. */
+  #fileOf(core: SessionCore): { file?: string } {
+    const file = this.#resolver.fileOf(core.workbook);
+    return file === undefined ? {} : { file };
+  }
+
   /** When the reaper should next look at a session. */
   #nextDue(core: SessionCore): number {
     const { idleTimeoutMs, keepAlive, keepAliveIntervalMs } = this.#settings;
@@ -676,7 +721,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   /** Records `core`'s session in the journal; a remove of the same id waits for it. */
   async #record(core: SessionCore): Promise<void> {
     const id = core.id;
-    const written = this.#journalWrite(() => this.#journal?.record({ workbook: core.workbook, id, persistChanges: core.persistChanges, createdAt: Date.now() }));
+    const written = this.#journalWrite(() =>
+      this.#journal?.record({ workbook: core.workbook, ...this.#fileOf(core), id, persistChanges: core.persistChanges, createdAt: Date.now() }),
+    );
     this.#recording.set(id, written);
     try {
       await written;
@@ -753,6 +800,7 @@ function settingsFrom(options: SessionManagerOptions): Settings {
     operationTimeoutMs: checkNumber('operationTimeoutMs', pick('operationTimeoutMs'), 0),
     requestTimeoutMs: checkNumber('requestTimeoutMs', pick('requestTimeoutMs'), 1, { allowInfinity: true }),
     recoverOnStart: checkBoolean('recoverOnStart', pick('recoverOnStart')),
+    resolveWorkbooks: checkBoolean('resolveWorkbooks', pick('resolveWorkbooks')),
   };
   if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
     throw new RangeError(`Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= \`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`);

@@ -1,3 +1,5 @@
+import { parseWorkbookRef } from './workbook-ref.js';
+
 /** Describes a value for an error message without dumping it: `-5 (number)`, `"abc" (string)`. */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return `${JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)} (string)`;
@@ -47,37 +49,17 @@ export function checkSignal(name: string, value: unknown): AbortSignal | undefin
   return value;
 }
 
-// Control characters are matched on purpose: they are what these patterns refuse.
-/* eslint-disable no-control-regex */
-// A path segment of an id: no separators, no query or fragment, no control characters or whitespace.
-const SEGMENT = String.raw`[^/?#\s\x00-\x1f\x7f]+`;
+// Control characters are matched on purpose: that is what this pattern refuses.
+// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
-// The drive that holds the item, then the item by id or by path.
-const DRIVE = `(?:/me/drive|/drives/${SEGMENT}|/sites/${SEGMENT}/drive|/users/${SEGMENT}/drive|/groups/${SEGMENT}/drive)`;
-const WORKBOOK_PATTERN = new RegExp(`^${DRIVE}(?:/items/${SEGMENT}|/root:/[^?#:\\x00-\\x1f\\x7f]+:)$`);
-/* eslint-enable no-control-regex */
 
 /**
  * Checks a workbook reference: a drive-item path such as `/me/drive/items/{id}` or
- * `/me/drive/root:/{path}:`. Refuses URLs, queries, `..` and empty segments, before any request.
+ * `/me/drive/root:/{path}:`, and returns it in its canonical spelling (see `parseWorkbookRef`).
+ * Refuses URLs, queries, `..` and empty segments, before any request.
  */
 export function checkWorkbook(value: unknown): string {
-  if (typeof value !== 'string') throw new TypeError(`Expected \`workbook\` to be a drive-item path string, got ${describe(value)}`);
-  const hint =
-    'a drive-item path: /me/drive/items/{id}, /drives/{drive-id}/items/{id}, /sites/{site-id}/drive/items/{id}, /users/{user}/drive/items/{id}, /groups/{group}/drive/items/{id}, or /me/drive/root:/{path}: (any of those drives with root:/{path}:)';
-  if (/\/workbook(\/|$)/.test(value)) {
-    throw new TypeError(`Expected \`workbook\` to be ${hint}, without /workbook; got ${describe(value)}`);
-  }
-  // URL parsers read `%2e` as `.` and a backslash as `/`, so `%2e%2e` and `..\` climb out like `..`.
-  const segments = value.split(/[/\\]/).map((s) => s.replace(/%2e/gi, '.'));
-  if (!WORKBOOK_PATTERN.test(value) || segments.some((s) => s === '.' || s === '..' || s === '.:' || s === '..:')) {
-    throw new TypeError(`Expected \`workbook\` to be ${hint}; got ${describe(value)}`);
-  }
-  const rootPath = /\/root:(\/.*):$/.exec(value)?.[1];
-  if (rootPath !== undefined && rootPath.split('/').slice(1).some((s) => s === '')) {
-    throw new TypeError(`Expected \`workbook\` to be ${hint}; got ${describe(value)}`);
-  }
-  return value;
+  return parseWorkbookRef(value).path;
 }
 
 /**

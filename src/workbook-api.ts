@@ -601,11 +601,12 @@ function isFetchFailure(error: unknown): boolean {
 }
 
 /**
- * Query values percent-encoded: the Graph client joins them into the URL as given, so an `&`, `#`
- * or `=` in a value would cut it or add parameters. A `$` stays as is (`$filter`, `$select`).
+ * Query values percent-encoded: the Graph client joins them into the URL as given, so an `&`, `#`,
+ * `+` or `=` in a value would cut it, change it or add parameters. Characters a query may carry as
+ * they are stay readable (`$select=id,parentReference`, `$filter=startswith(name,'Q1')`).
  */
 function encodeQuery(query: Readonly<Record<string, string>>): Record<string, string> {
-  const encode = (text: string): string => encodeURIComponent(text).replace(/%24/g, '$');
+  const encode = (text: string): string => encodeURIComponent(text).replace(/%(24|2C|3A|40|2F)/gi, (escape) => decodeURIComponent(escape));
   return Object.fromEntries(Object.entries(query).map(([key, value]) => [encode(key), encode(value)]));
 }
 

@@ -405,7 +405,10 @@ export class WorkbookSession implements AsyncDisposable {
     return this.#core.id;
   }
 
-  /** The drive-item path of the workbook. */
+  /**
+   * The drive-item path of the workbook in its canonical spelling, the one requests are sent to:
+   * percent-encoding normalised (`/me/drive/root:/Q1%20Sales.xlsx:` for `.../Q1 Sales.xlsx:`).
+   */
   get workbook(): string {
     return this.#core.workbook;
   }

@@ -32,7 +32,8 @@ describe('createGraphClient', () => {
         return { token: 'token-from-credential', expiresOnTimestamp: Date.now() + 3_600_000 };
       },
     };
-    const sessions = new SessionManager({ client: createGraphClient({ credential, scopes: ['Files.ReadWrite'] }), exitHooks: false });
+    // Without the file look-up: this server answers workbook calls only.
+    const sessions = new SessionManager({ client: createGraphClient({ credential, scopes: ['Files.ReadWrite'] }), exitHooks: false, resolveWorkbooks: false });
     await sessions.withSession('/me/drive/items/A', () => undefined);
     expect(seen.map((r) => new URL(r.url).pathname)).toEqual([
       '/v1.0/me/drive/items/A/workbook/createSession',

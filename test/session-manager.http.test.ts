@@ -392,7 +392,8 @@ describe('createSession', () => {
 
   test('an open aborted while the create is in flight closes the session Graph created', async () => {
     env = await overHttp({ latency: { fixedMs: 40 } });
-    const sessions = env.manager();
+    // Without the file look-up, so the abort lands while the create itself is in flight.
+    const sessions = env.manager({ resolveWorkbooks: false });
     const controller = new AbortController();
     const opening = settle(sessions.open(BOOK_A, { signal: controller.signal }));
     setTimeout(() => controller.abort(new Error('caller gave up')), 10);

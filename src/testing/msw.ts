@@ -1,6 +1,6 @@
 import { HttpResponse, type RequestHandler, http } from 'msw';
 import { describe } from '../validate.js';
-import { parseWorkbookTarget } from './request-path.js';
+import { parseItemTarget } from './request-path.js';
 import { isDroppedConnection } from './responses.js';
 import type { WorkbookService } from './service.js';
 
@@ -13,7 +13,7 @@ export interface EmulatorHandlerOptions {
 }
 
 /**
- * msw handlers over a `WorkbookService`: every workbook request under `baseUrl` goes through
+ * msw handlers over a `WorkbookService`: every workbook request (and `GET {item}`) under `baseUrl` goes through
  * `service.handle()`, as over HTTP. Requests that are not workbook calls fall through to other
  * handlers. A dropped connection becomes `HttpResponse.error()`.
  */
@@ -21,7 +21,7 @@ export function createEmulatorHandlers(service: WorkbookService, options: Emulat
   const origin = parseOrigin(options.baseUrl ?? 'https://graph.microsoft.com');
   return [
     http.all(`${origin}/*`, async ({ request }) => {
-      if (parseWorkbookTarget(new URL(request.url).pathname) === undefined) return undefined;
+      if (parseItemTarget(new URL(request.url).pathname) === undefined) return undefined;
       try {
         return await service.handle(request);
       } catch (error) {

@@ -3,6 +3,7 @@ import { describe } from '../validate.js';
 
 /** The routes the emulator tells apart, for faults and counters. */
 export type RouteName =
+  | 'item'
   | 'createSession'
   | 'refreshSession'
   | 'closeSession'
@@ -16,6 +17,7 @@ export type RouteName =
   | 'other';
 
 export const ROUTE_NAMES: readonly RouteName[] = [
+  'item',
   'createSession',
   'refreshSession',
   'closeSession',

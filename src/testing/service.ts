@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { describe } from '../validate.js';
 import { type FaultDecision, type FaultSpec, FaultPlan, canonicalWorkbook, cooldownMs } from './faults.js';
 import { type OperationFailure, OperationRegistry } from './operations.js';
@@ -16,7 +16,7 @@ import {
   resolveOptions,
 } from './options.js';
 import { SeededRandom } from './random.js';
-import { type Route, type WorkbookTarget, parseRoute, parseWorkbookTarget } from './request-path.js';
+import { type DriveRef, type ItemRef, type ItemTarget, type Route, type WorkbookTarget, parseItem, parseItemTarget, parseRoute } from './request-path.js';
 import { DroppedConnectionError, type ReplyContext, codesForStatus, errorChain, graphError, isDroppedConnection, json, noContent } from './responses.js';
 import { type SessionRecord, type SessionSnapshot, SessionRegistry } from './session-registry.js';
 import { type EmulatorStats, StatsRecorder } from './stats.js';
@@ -25,6 +25,7 @@ import * as calls from './workbook-routes.js';
 import { type AppliedWrite, WriteLog } from './write-log.js';
 
 const METHODS: Readonly<Record<Route['name'], readonly string[]>> = {
+  item: ['GET'],
   createSession: ['POST'],
   refreshSession: ['POST'],
   closeSession: ['POST'],
@@ -37,6 +38,25 @@ const METHODS: Readonly<Record<Route['name'], readonly string[]>> = {
   tableRowsAdd: ['POST'],
   other: [],
 };
+
+const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+/** Who a workbook file is, whatever name a request gives it. */
+export interface WorkbookFile {
+  /** The drive-item path it was added under (canonical): the key stats and sessions name it by. */
+  readonly path: string;
+  /** `parentReference.driveId`. */
+  readonly driveId: string;
+  /** The item's `id` on its drive. */
+  readonly itemId: string;
+  /** Its path from the drive's root, such as `/Reports/Q1 Sales.xlsx`. */
+  readonly rootPath: string;
+}
+
+interface FileEntry extends WorkbookFile {
+  readonly data: WorkbookData;
+  readonly createdAt: string;
+}
 
 const SESSION_GONE = 'The session specified in the request does not exist or is invalid due to a transient error.';
 
@@ -73,8 +93,15 @@ export class WorkbookService {
   readonly #options: ResolvedOptions;
   // Draws for jitter, random faults and the async path; advanced once per eligible request.
   readonly #rng: SeededRandom;
-  // Workbook files by canonical drive-item path; added by the constructor and addWorkbook().
-  readonly #files = new Map<string, WorkbookData>();
+  // Workbook files by the canonical path they were added under; added by the constructor and addWorkbook().
+  readonly #files = new Map<string, FileEntry>();
+  // The same files by drive id and item id, and by drive id and lower-cased root path (names
+  // compare case-insensitively on OneDrive and SharePoint); filled with #files.
+  readonly #byId = new Map<string, FileEntry>();
+  readonly #byPath = new Map<string, FileEntry>();
+  // Drive ids of the names that stand for a drive (`/me/drive`, `/users/{u}/drive`, ...); set by
+  // aliasDrive(). An alias not set names a drive of its own, with an id derived from the alias.
+  readonly #driveAliases = new Map<string, string>();
   readonly #sessions: SessionRegistry;
   readonly #operations: OperationRegistry;
   readonly #faults: FaultPlan;
@@ -107,20 +134,71 @@ export class WorkbookService {
     return this.#options.token;
   }
 
-  /** Adds a workbook file at a drive-item path. Throws if one is already there. */
-  addWorkbook(path: string, seed?: WorkbookSeed): void {
-    const item = canonicalWorkbook(path, 'path');
-    if (this.#files.has(item)) throw new Error(`The workbook ${JSON.stringify(path)} already exists`);
+  /**
+   * Adds a workbook file at a drive-item path, in any form Graph accepts (`/me/drive/items/{id}`,
+   * `/drives/{d}/root:/{path}:`, `/sites/{s}/drives/{d}/items/{id}`, ...), and tells who the file is:
+   * it can then be reached by any other name of it (its drive's id or alias, by item id or by root
+   * path). A file added by id gets the name `{id}.xlsx` at the drive's root; one added by path gets
+   * an item id derived from its drive and path. Throws if a file is already there.
+   */
+  addWorkbook(path: string, seed?: WorkbookSeed): WorkbookFile {
+    const key = canonicalWorkbook(path, 'path');
+    const parsed = parseItem(path);
+    if (parsed === undefined) throw new TypeError(`Expected \`path\` to be a drive-item path, got ${describe(path)}`);
     if (seed !== undefined) checkObject(seed, 'seed', ['worksheets']);
-    this.#files.set(item, WorkbookData.fromSeed(path, seed));
+    const driveId = this.#driveId(parsed.drive);
+    const itemId = parsed.ref.kind === 'id' ? parsed.ref.id : `01${hash(`${driveId}\n${parsed.ref.path.toLowerCase()}`)}`;
+    const rootPath = parsed.ref.kind === 'path' ? parsed.ref.path : `/${itemId}.xlsx`;
+    const byId = `${driveId}\n${itemId}`;
+    const byPath = `${driveId}\n${rootPath.toLowerCase()}`;
+    if (this.#files.has(key) || this.#byId.has(byId) || this.#byPath.has(byPath)) throw new Error(`The workbook ${JSON.stringify(path)} already exists`);
+    const entry: FileEntry = { path: key, driveId, itemId, rootPath, data: WorkbookData.fromSeed(path, seed), createdAt: new Date(this.#safeNow()).toISOString() };
+    this.#files.set(key, entry);
+    this.#byId.set(byId, entry);
+    this.#byPath.set(byPath, entry);
+    return { path: key, driveId, itemId, rootPath };
+  }
+
+  /**
+   * Says which drive a name stands for: `/me/drive`, `/users/{u}/drive`, `/groups/{g}/drive` or
+   * `/sites/{s}/drive` is then the drive `driveId` (reached as `/drives/{driveId}` too). Call it
+   * before adding workbooks through that name.
+   */
+  aliasDrive(alias: string, driveId: string): void {
+    const parsed = typeof alias === 'string' ? parseItem(`${alias}/items/x`) : undefined;
+    if (parsed === undefined || parsed.drive.kind !== 'alias' || parsed.rest !== '') {
+      throw new TypeError(`Expected \`alias\` to be /me/drive, /users/{user}/drive, /groups/{group}/drive or /sites/{site}/drive, got ${describe(alias)}`);
+    }
+    if (typeof driveId !== 'string' || driveId === '' || /[/\s]/.test(driveId)) throw new TypeError(`Expected \`driveId\` to be a drive id, got ${describe(driveId)}`);
+    this.#driveAliases.set(parsed.drive.alias, driveId);
+  }
+
+  /** Who the file at `path` (any name of it) is; undefined when there is none. */
+  workbookFile(path: string): WorkbookFile | undefined {
+    const parsed = typeof path === 'string' ? parseItem(path) : undefined;
+    const entry = parsed === undefined || parsed.rest !== '' ? undefined : this.#find(parsed.drive, parsed.ref);
+    return entry === undefined ? undefined : { path: entry.path, driveId: entry.driveId, itemId: entry.itemId, rootPath: entry.rootPath };
   }
 
   hasWorkbook(path: string): boolean {
-    try {
-      return this.#files.has(canonicalWorkbook(path, 'path'));
-    } catch {
-      return false;
-    }
+    return this.workbookFile(path) !== undefined;
+  }
+
+  #driveId(drive: DriveRef): string {
+    if (drive.kind === 'id') return drive.id;
+    return this.#driveAliases.get(drive.alias) ?? `b!${createHash('sha256').update(drive.alias).digest('base64url').slice(0, 40)}`;
+  }
+
+  #find(drive: DriveRef, ref: ItemRef): FileEntry | undefined {
+    const driveId = this.#driveId(drive);
+    return ref.kind === 'id' ? this.#byId.get(`${driveId}\n${ref.id}`) : this.#byPath.get(`${driveId}\n${ref.path.toLowerCase()}`);
+  }
+
+  /** The key a workbook is counted under: its file's, when there is one; else the name's canonical form. */
+  #keyOf(path: string): string {
+    const parsed = parseItem(path);
+    if (parsed === undefined || parsed.rest !== '') return canonicalWorkbook(path, 'workbook');
+    return this.#find(parsed.drive, parsed.ref)?.path ?? parsed.item;
   }
 
   /** What the workbook file holds (not any non-persistent session's copy) in `address` of `sheet`. */
@@ -139,9 +217,11 @@ export class WorkbookService {
   }
 
   #file(path: string): WorkbookData {
-    const data = this.#files.get(canonicalWorkbook(path, 'path'));
-    if (data === undefined) throw new RangeError(`No workbook at ${JSON.stringify(path)}`);
-    return data;
+    canonicalWorkbook(path, 'path');
+    const parsed = parseItem(path);
+    const entry = parsed === undefined ? undefined : this.#find(parsed.drive, parsed.ref);
+    if (entry === undefined) throw new RangeError(`No workbook at ${JSON.stringify(path)}`);
+    return entry.data;
   }
 
   /** The service clock: `now()` from the options plus everything passed to `advanceTime()`. */
@@ -156,7 +236,17 @@ export class WorkbookService {
 
   /** Queues a scripted fault; faults are consumed in order by the requests they match. */
   injectFault(spec: FaultSpec): void {
-    this.#faults.inject(spec);
+    // A fault for a file hits it under any of its names.
+    const workbook = typeof spec === 'object' && spec !== null && typeof spec.workbook === 'string' ? this.#keyOrSelf(spec.workbook) : undefined;
+    this.#faults.inject(workbook === undefined ? spec : { ...spec, workbook });
+  }
+
+  #keyOrSelf(path: string): string {
+    try {
+      return this.#keyOf(path);
+    } catch {
+      return path;
+    }
   }
 
   /**
@@ -169,7 +259,7 @@ export class WorkbookService {
       if (options[key] !== undefined && typeof options[key] !== 'string') throw new TypeError(`Expected \`${key}\` to be a string, got ${describe(options[key])}`);
     }
     this.#operations.queueFailure({
-      workbook: options.workbook === undefined ? undefined : canonicalWorkbook(options.workbook, 'workbook'),
+      workbook: options.workbook === undefined ? undefined : this.#keyOf(options.workbook),
       code: options.code ?? 'internalServerError',
       message: options.message ?? 'An internal server error occurred while processing the request.',
       innerCodes: options.innerCodes === undefined ? [] : checkCodes(options.innerCodes, 'innerCodes'),
@@ -247,7 +337,7 @@ export class WorkbookService {
 
   /** Open sessions, on one workbook or on all. */
   openSessions(workbook?: string): number {
-    const item = workbook === undefined ? undefined : canonicalWorkbook(workbook, 'workbook');
+    const item = workbook === undefined ? undefined : this.#keyOf(workbook);
     return this.sessions().filter((s) => s.state === 'open' && (item === undefined || s.workbook === item)).length;
   }
 
@@ -266,9 +356,13 @@ export class WorkbookService {
     let entered = false;
     try {
       const url = new URL(request.url);
-      const target = parseWorkbookTarget(url.pathname);
-      const route: Route = target === undefined ? { name: 'other', segment: url.pathname.split('/').pop() ?? '' } : parseRoute(target.workbookPath);
-      workbook = target?.item;
+      const target = parseItemTarget(url.pathname);
+      const route: Route =
+        target === undefined ? { name: 'other', segment: url.pathname.split('/').pop() ?? '' } : target.workbookPath === undefined ? { name: 'item' } : parseRoute(target.workbookPath);
+      const file = target === undefined ? undefined : this.#find(target.drive, target.ref);
+      // One file under several names is one workbook: counted, cooled down and faulted as one.
+      // `GET {item}` is a drive request, not a workbook request: it is not counted against the workbook.
+      workbook = route.name === 'item' ? undefined : (file?.path ?? target?.item);
       this.#stats.requests += 1;
       this.#stats.byRoute[route.name] += 1;
       if (workbook !== undefined && (this.#cooldownUntil.get(workbook) ?? -Infinity) > this.now()) this.#stats.cooldownViolations += 1;
@@ -280,7 +374,7 @@ export class WorkbookService {
         const ms = latency.fixedMs + (latency.jitterMs > 0 ? this.#rng.next() * latency.jitterMs : 0);
         if (ms > 0) await sleep(ms);
       }
-      return await this.#process(request, url, target, route);
+      return await this.#process(request, url, target, route, file, workbook);
     } catch (error) {
       if (isDroppedConnection(error)) throw error;
       return graphError(this.#context(request), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' });
@@ -335,7 +429,7 @@ export class WorkbookService {
     return graphError(this.#context(request), { ...error, headers });
   }
 
-  async #process(request: Request, url: URL, target: WorkbookTarget | undefined, route: Route): Promise<Response> {
+  async #process(request: Request, url: URL, target: ItemTarget | undefined, route: Route, found: FileEntry | undefined, workbook: string | undefined): Promise<Response> {
     if (!this.#authorized(request)) {
       this.#stats.unauthorized += 1;
       const empty = !/^Bearer\s+\S/i.test(request.headers.get('authorization') ?? '');
@@ -346,9 +440,10 @@ export class WorkbookService {
         headers: { 'WWW-Authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' },
       });
     }
-    const item = target?.item;
-    if (this.#options.strictCooldowns && item !== undefined) {
-      const left = (this.#cooldownUntil.get(item) ?? -Infinity) - this.now();
+    // `workbook` is the file under whatever name the request used; undefined for `GET {item}`, a drive
+    // request that gets no cooldown and no faults.
+    if (this.#options.strictCooldowns && workbook !== undefined) {
+      const left = (this.#cooldownUntil.get(workbook) ?? -Infinity) - this.now();
       if (left > 0) {
         // What a violation costs on Graph: the request is not served. The cooldown is not lengthened.
         this.#stats.cooldownRejections += 1;
@@ -357,34 +452,38 @@ export class WorkbookService {
       }
     }
     const sessionId = request.headers.get('workbook-session-id');
-    const fault = this.#faults.decide(item, route.name, sessionId !== null && sessionId !== '');
-    if (fault === undefined) return this.#route(request, url, target, route, { created: undefined });
+    const fault = route.name === 'item' ? undefined : this.#faults.decide(workbook, route.name, sessionId !== null && sessionId !== '');
+    if (fault === undefined) return this.#route(request, url, target, route, found, { created: undefined });
     if (!fault.applied) {
       // Most faults come before the request has any effect: a faulted closeSession leaves the session open.
-      const answer = await this.#applyFault(fault, request, item);
-      return answer ?? this.#route(request, url, target, route, { created: undefined });
+      const answer = await this.#applyFault(fault, request, workbook);
+      return answer ?? this.#route(request, url, target, route, found, { created: undefined });
     }
     // Applied, then failed: the request takes effect, and its answer is lost.
     this.#stats.faultsInjected += 1;
     if (fault.delayMs > 0) await sleep(fault.delayMs);
     const effects: Effects = { created: undefined };
-    const answer = await this.#route(request, url, target, route, effects);
+    const answer = await this.#route(request, url, target, route, found, effects);
     if (effects.created !== undefined) {
       effects.created.delivered = false;
       this.#stats.undelivered += 1;
     }
-    return this.#failWith(fault, request, item) ?? answer;
+    return this.#failWith(fault, request, workbook) ?? answer;
   }
 
-  async #route(request: Request, url: URL, target: WorkbookTarget | undefined, route: Route, effects: Effects): Promise<Response> {
+  async #route(request: Request, url: URL, target: ItemTarget | undefined, route: Route, found: FileEntry | undefined, effects: Effects): Promise<Response> {
     const now = this.now();
     this.#sessions.sweep(now);
     const ctx = this.#context(request);
     if (target === undefined) {
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${route.name === 'other' ? route.segment : ''}'.` });
     }
-    const file = this.#files.get(target.item);
-    if (file === undefined) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
+    if (found === undefined) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
+    const file = found.data;
+    if (route.name === 'item' && request.method.toUpperCase() !== 'GET') {
+      return graphError(ctx, { status: 501, code: 'notImplemented', message: `The emulator does not implement ${request.method.toUpperCase()} on a drive item; only GET.` });
+    }
+    if (route.name === 'item') return this.#driveItem(ctx, url, target, found);
     if (route.name === 'other') {
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${route.segment}'.` });
     }
@@ -400,12 +499,12 @@ export class WorkbookService {
     }
     switch (route.name) {
       case 'createSession':
-        return this.#createSession(ctx, request, url, target, file, effects);
+        return this.#createSession(ctx, request, url, { ...target, workbookPath: target.workbookPath ?? '' }, found, effects);
       case 'operation':
-        return this.#pollOperation(ctx, url, target, route.operationId);
+        return this.#pollOperation(ctx, url, { ...target, workbookPath: target.workbookPath ?? '' }, found, route.operationId);
       case 'sessionInfo': {
         const session = this.#sessions.byInfoKey(route.key);
-        if (session === undefined || session.workbook !== target.item) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
+        if (session === undefined || session.workbook !== found.path) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
         if (session.state !== 'open') return graphError(ctx, { status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', message: SESSION_GONE });
         session.lastActivity = now;
         return json(ctx, 200, { id: session.id, persistChanges: session.persistChanges });
@@ -420,7 +519,7 @@ export class WorkbookService {
     let session: SessionRecord | undefined;
     if (sessionId !== null && sessionId !== '') {
       session = this.#sessions.get(sessionId);
-      if (session === undefined || session.state !== 'open' || session.workbook !== target.item) {
+      if (session === undefined || session.state !== 'open' || session.workbook !== found.path) {
         return graphError(ctx, { status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', message: SESSION_GONE });
       }
       session.lastActivity = now;
@@ -448,7 +547,7 @@ export class WorkbookService {
         const body = await readJson(request);
         if (!body.ok) return badJson(ctx);
         const answer = calls.addTableRows(ctx, data, route.sheet, route.table, body.value);
-        if (answer.ok) this.#writes.record(target.item, route.name, `${route.sheet ?? ''}/${route.table}`, body.text, request.headers.get('client-request-id'));
+        if (answer.ok) this.#writes.record(found.path, route.name, `${route.sheet ?? ''}/${route.table}`, body.text, request.headers.get('client-request-id'));
         return answer;
       }
       default:
@@ -456,8 +555,34 @@ export class WorkbookService {
     }
   }
 
+  /**
+   * `GET {item}`: the file's driveItem under whatever name the request gave it, with the
+   * properties `$select` names (all of these when it names none; names it does not know are left out).
+   */
+  #driveItem(ctx: ReplyContext, url: URL, target: ItemTarget, file: FileEntry): Response {
+    const slash = file.rootPath.lastIndexOf('/');
+    const folder = file.rootPath.slice(0, slash);
+    const parentId = folder === '' ? `01${hash(`${file.driveId}\nroot`)}` : `01${hash(`${file.driveId}\n${folder.toLowerCase()}`)}`;
+    const item: Record<string, unknown> = {
+      id: file.itemId,
+      name: file.rootPath.slice(slash + 1),
+      createdDateTime: file.createdAt,
+      lastModifiedDateTime: file.createdAt,
+      file: { mimeType: XLSX },
+      parentReference: { driveId: file.driveId, driveType: 'business', id: parentId, path: `/drives/${file.driveId}/root:${folder}` },
+    };
+    const select = (url.searchParams.get('$select') ?? url.searchParams.get('select') ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
+    const picked = select.length === 0 ? item : Object.fromEntries(Object.entries(item).filter(([name]) => select.some((s) => s.toLowerCase() === name.toLowerCase())));
+    const entity = select.length === 0 ? 'items' : `items(${select.join(',')})`;
+    const context = `${url.origin}/${target.version}/$metadata#drives('${file.driveId}')/${entity}/$entity`;
+    return json(ctx, 200, { '@odata.context': context, ...picked });
+  }
+
   /** A missing body counts as `persistChanges: false`; Graph's docs always send it. */
-  async #createSession(ctx: ReplyContext, request: Request, url: URL, target: WorkbookTarget, file: WorkbookData, effects: Effects): Promise<Response> {
+  async #createSession(ctx: ReplyContext, request: Request, url: URL, target: WorkbookTarget, found: FileEntry, effects: Effects): Promise<Response> {
     const body = await readJson(request);
     if (!body.ok) return badJson(ctx);
     const value = body.value ?? {};
@@ -465,16 +590,16 @@ export class WorkbookService {
     if (typeof persist !== 'boolean') {
       return graphError(ctx, { status: 400, code: 'invalidArgument', message: 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.' });
     }
-    if (this.#atSessionCap(target.item)) {
+    if (this.#atSessionCap(found.path)) {
       this.#stats.sessionCapRejections += 1;
       return graphError(ctx, { ...SESSION_CAP, status: 429, innerCode: SESSION_CAP.innerCodes[0], deeperCodes: SESSION_CAP.innerCodes.slice(1) });
     }
     const rate = this.#options.asyncRate;
     if (rate > 0 && /\brespond-async\b/i.test(request.headers.get('prefer') ?? '') && this.#rng.next() < rate) {
-      const op = this.#operations.start(target.item, persist, this.now(), this.#randomOperationFailure());
+      const op = this.#operations.start(found.path, persist, this.now(), this.#randomOperationFailure());
       return json(ctx, 202, {}, { Location: `${url.origin}/${target.version}${target.rawItem}/workbook/operations/${op.id}` });
     }
-    const session = this.#openSession(target.item, persist, file);
+    const session = this.#openSession(found.path, persist, found.data);
     effects.created = session;
     return json(ctx, 201, { id: session.id, persistChanges: persist });
   }
@@ -502,12 +627,12 @@ export class WorkbookService {
     return this.#sessions.create(item, persist, persist ? file : file.clone(), this.now());
   }
 
-  #pollOperation(ctx: ReplyContext, url: URL, target: WorkbookTarget, operationId: string): Response {
+  #pollOperation(ctx: ReplyContext, url: URL, target: WorkbookTarget, found: FileEntry, operationId: string): Response {
     const op = this.#operations.get(operationId);
-    if (op === undefined || op.workbook !== target.item) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
+    if (op === undefined || op.workbook !== found.path) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
     if (op.status === 'notStarted' || op.status === 'running') {
       op.polls += 1;
-      const file = this.#files.get(op.workbook);
+      const file = this.#files.get(op.workbook)?.data;
       if (op.polls === 1) op.status = 'notStarted';
       else if (this.now() - op.startedAt < this.#options.asyncDurationMs) op.status = 'running';
       else if (op.failure !== undefined || file === undefined) op.status = 'failed';
@@ -533,6 +658,11 @@ export class WorkbookService {
     }
     return json(ctx, 200, body);
   }
+}
+
+/** A stable id-like hex digest: the same name always gives the same id. */
+function hash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 32).toUpperCase();
 }
 
 /** The global setTimeout (not node:timers/promises), so vitest fake timers control emulator latency too. */

@@ -14,27 +14,45 @@ import {
   resolveLatency,
   resolveOptions,
 } from './options.js';
+import { parseAddress } from './address.js';
 import { SeededRandom } from './random.js';
-import { type Route, type WorkbookTarget, parseRoute, parseWorkbookTarget } from './request-path.js';
+import { type Route, type WorkbookTarget, parseItem, parseRoute, parseWorkbookTarget } from './request-path.js';
+import { type RouteName } from './options.js';
+import { runBatch } from './batch.js';
+import { notImplemented, unsupportedQuery } from './odata.js';
+import { type WorkbookPath, parseWorkbookPath, routeNameOf } from './workbook-path.js';
 import { DroppedConnectionError, type ReplyContext, graphError, isDroppedConnection, json, noContent } from './responses.js';
 import { type SessionRecord, type SessionSnapshot, SessionRegistry } from './session-registry.js';
 import { type EmulatorStats, StatsRecorder } from './stats.js';
 import { WorkbookData } from './workbook-model.js';
 import * as calls from './workbook-routes.js';
 
-const METHODS: Readonly<Record<Route['name'], readonly string[]>> = {
+/** The session routes and their methods; workbook calls take theirs from workbook-routes.ts. */
+const SESSION_METHODS: Readonly<Record<string, readonly string[]>> = {
   createSession: ['POST'],
   refreshSession: ['POST'],
   closeSession: ['POST'],
   operation: ['GET'],
   sessionInfo: ['GET'],
-  worksheets: ['GET'],
-  range: ['GET', 'PATCH'],
-  usedRange: ['GET'],
-  tableRows: ['GET'],
-  tableRowsAdd: ['POST'],
-  other: [],
 };
+
+/** A request's route: a session route, or a workbook call with its parsed path. */
+type Target = { readonly session: Route; readonly path?: undefined } | { readonly session?: undefined; readonly path: WorkbookPath };
+
+function targetOf(workbookPath: string): Target {
+  const route = parseRoute(workbookPath);
+  if (SESSION_METHODS[route.name] !== undefined) return { session: route };
+  return { path: parseWorkbookPath(workbookPath) };
+}
+
+/** The segment Graph names for a path that is not a workbook call: the first one after the item, or the last. */
+function unknownSegment(pathname: string): string {
+  const rest = pathname.replace(/^\/(?:v1\.0|beta)(?=\/)/, '');
+  const item = parseItem(rest);
+  const segments = (item === undefined ? rest : item.rest).split('/').filter((x) => x !== '');
+  return decodeURIComponent((item === undefined ? segments.at(-1) : segments[0]) ?? '').replace(/\(.*$/s, '');
+}
+
 
 const SESSION_GONE = 'The session specified in the request does not exist or is invalid due to a transient error.';
 
@@ -84,7 +102,7 @@ export class WorkbookService {
   addWorkbook(path: string, seed?: WorkbookSeed): void {
     const item = canonicalWorkbook(path, 'path');
     if (this.#files.has(item)) throw new Error(`The workbook ${JSON.stringify(path)} already exists`);
-    if (seed !== undefined) checkObject(seed, 'seed', ['worksheets']);
+    if (seed !== undefined) checkObject(seed, 'seed', ['worksheets', 'names']);
     this.#files.set(item, WorkbookData.fromSeed(path, seed));
   }
 
@@ -99,9 +117,11 @@ export class WorkbookService {
   /** What the workbook file holds (not any non-persistent session's copy) in `address` of `sheet`. */
   readRange(path: string, sheet: string, address: string): unknown[][] {
     const data = this.#file(path);
-    const r = calls.resolveRange(data, sheet, address);
-    if ('status' in r) throw new RangeError(r.message);
-    return data.read(r.sheet, r.rect);
+    const found = calls.findSheet(data, sheet);
+    const parsed = parseAddress(address);
+    if (found === undefined) throw new RangeError(`The workbook ${JSON.stringify(path)} has no sheet ${JSON.stringify(sheet)}`);
+    if (parsed === undefined) throw new RangeError(`Expected \`address\` to be an A1 address such as "A1:B2", got ${JSON.stringify(address)}`);
+    return data.read(found, parsed.rect);
   }
 
   /** The data rows of a table in the workbook file. */
@@ -221,11 +241,13 @@ export class WorkbookService {
     let entered = false;
     try {
       const url = new URL(request.url);
-      const target = parseWorkbookTarget(url.pathname);
-      const route: Route = target === undefined ? { name: 'other', segment: url.pathname.split('/').pop() ?? '' } : parseRoute(target.workbookPath);
+      const batch = /^\/(v1\.0|beta)\/\$batch\/?$/i.exec(url.pathname);
+      const target = batch === null ? parseWorkbookTarget(url.pathname) : undefined;
+      const routed: Target | undefined = target === undefined ? undefined : targetOf(target.workbookPath);
+      const name: RouteName = batch !== null ? 'batch' : routed === undefined ? 'other' : routed.session !== undefined ? routeNameOfSession(routed.session) : routeNameOf(routed.path, request.method);
       workbook = target?.item;
       this.#stats.requests += 1;
-      this.#stats.byRoute[route.name] += 1;
+      this.#stats.byRoute[name] += 1;
       if (workbook !== undefined && (this.#cooldownUntil.get(workbook) ?? -Infinity) > this.now()) this.#stats.cooldownViolations += 1;
       // Counted from arrival to answer, latency included: that is what "in flight" means to a client.
       this.#stats.enter(workbook);
@@ -235,7 +257,7 @@ export class WorkbookService {
         const ms = latency.fixedMs + (latency.jitterMs > 0 ? this.#rng.next() * latency.jitterMs : 0);
         if (ms > 0) await sleep(ms);
       }
-      return await this.#process(request, url, target, route);
+      return await this.#process(request, url, target, routed, name, batch?.[1]);
     } catch (error) {
       if (isDroppedConnection(error)) throw error;
       return graphError(this.#context(request), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' });
@@ -286,7 +308,7 @@ export class WorkbookService {
     return graphError(this.#context(request), { ...error, headers });
   }
 
-  async #process(request: Request, url: URL, target: WorkbookTarget | undefined, route: Route): Promise<Response> {
+  async #process(request: Request, url: URL, target: WorkbookTarget | undefined, routed: Target | undefined, name: RouteName, batchVersion: string | undefined): Promise<Response> {
     if (!this.#authorized(request)) {
       this.#stats.unauthorized += 1;
       const empty = !/^Bearer\s+\S/i.test(request.headers.get('authorization') ?? '');
@@ -298,7 +320,7 @@ export class WorkbookService {
       });
     }
     // Faults come before the request has any effect: a faulted closeSession leaves the session open.
-    const fault = this.#faults.decide(target?.item, route.name);
+    const fault = this.#faults.decide(target?.item, name);
     if (fault !== undefined) {
       const answer = await this.#applyFault(fault, request, target?.item);
       if (answer !== undefined) return answer;
@@ -306,25 +328,39 @@ export class WorkbookService {
     const now = this.now();
     this.#sessions.sweep(now);
     const ctx = this.#context(request);
-    if (target === undefined) {
-      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${route.name === 'other' ? route.segment : ''}'.` });
+    if (batchVersion !== undefined) {
+      if (request.method.toUpperCase() !== 'POST') return graphError(ctx, { status: 405, code: 'methodNotAllowed', innerCode: 'methodNotAllowedUncategorized', message: `The HTTP method '${request.method}' is not allowed on $batch.`, headers: { Allow: 'POST' } });
+      const body = await readJson(request);
+      if (!body.ok) return badJson(ctx);
+      return runBatch(ctx, { origin: url.origin, version: batchVersion, authorization: request.headers.get('authorization') ?? '', random: () => this.#rng.next(), send: (r) => this.handle(r) }, body.value);
+    }
+    if (target === undefined || routed === undefined) {
+      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${unknownSegment(url.pathname)}'.` });
     }
     const file = this.#files.get(target.item);
     if (file === undefined) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
-    if (route.name === 'other') {
-      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${route.segment}'.` });
+    const path = routed.path;
+    if (path !== undefined && !path.ok) {
+      if (path.problem === 'notImplemented') return notImplemented(ctx, `the segment '${path.segment}' of a ${path.parent}`);
+      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${path.segment}'.` });
     }
-    const allowed = METHODS[route.name];
-    if (!allowed.includes(request.method.toUpperCase())) {
-      return graphError(ctx, {
-        status: 405,
-        code: 'methodNotAllowed',
-        innerCode: 'methodNotAllowedUncategorized',
-        message: `The HTTP method '${request.method}' is not allowed on this resource.`,
-        headers: { Allow: allowed.join(', ') },
-      });
+    const route = routed.session;
+    if (route !== undefined) {
+      const allowed = SESSION_METHODS[route.name] ?? [];
+      if (!allowed.includes(request.method.toUpperCase())) {
+        return graphError(ctx, {
+          status: 405,
+          code: 'methodNotAllowed',
+          innerCode: 'methodNotAllowedUncategorized',
+          message: `The HTTP method '${request.method}' is not allowed on this resource.`,
+          headers: { Allow: allowed.join(', ') },
+        });
+      }
+    } else if (path !== undefined && path.ok) {
+      const problem = calls.methodProblem(ctx, path.kind, request.method) ?? unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams });
+      if (problem !== undefined) return problem;
     }
-    switch (route.name) {
+    switch (route?.name) {
       case 'createSession':
         return this.#createSession(ctx, request, url, target, file);
       case 'operation':
@@ -340,7 +376,7 @@ export class WorkbookService {
         break;
     }
     const sessionId = request.headers.get('workbook-session-id');
-    if ((sessionId === null || sessionId === '') && (route.name === 'refreshSession' || route.name === 'closeSession')) {
+    if ((sessionId === null || sessionId === '') && (route?.name === 'refreshSession' || route?.name === 'closeSession')) {
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `${route.name} needs the workbook-session-id header.` });
     }
     let session: SessionRecord | undefined;
@@ -352,31 +388,23 @@ export class WorkbookService {
       session.lastActivity = now;
     }
     const data = session?.data ?? file;
-    switch (route.name) {
-      case 'refreshSession':
-        this.#stats.refreshed += 1;
-        return noContent(ctx);
-      case 'closeSession':
-        if (session !== undefined) this.#sessions.end(session, 'closed');
-        return noContent(ctx);
-      case 'worksheets':
-        return calls.worksheets(ctx, data, route.sheet);
-      case 'range': {
-        if (request.method.toUpperCase() === 'GET') return calls.getRange(ctx, data, route.sheet, route.address);
-        const body = await readJson(request);
-        return body.ok ? calls.patchRange(ctx, data, route.sheet, route.address, body.value) : badJson(ctx);
-      }
-      case 'usedRange':
-        return calls.usedRange(ctx, data, route.sheet);
-      case 'tableRows':
-        return calls.tableRows(ctx, data, route.sheet, route.table);
-      case 'tableRowsAdd': {
-        const body = await readJson(request);
-        return body.ok ? calls.addTableRows(ctx, data, route.sheet, route.table, body.value) : badJson(ctx);
-      }
-      default:
-        throw new Error(`unhandled route ${route.name}`);
+    if (route?.name === 'refreshSession') {
+      this.#stats.refreshed += 1;
+      return noContent(ctx);
     }
+    if (route?.name === 'closeSession') {
+      if (session !== undefined) this.#sessions.end(session, 'closed');
+      return noContent(ctx);
+    }
+    if (path === undefined || !path.ok) throw new Error('unhandled route');
+    const method = request.method.toUpperCase();
+    let body: unknown;
+    if (method === 'POST' || method === 'PATCH') {
+      const read = await readJson(request);
+      if (!read.ok) return badJson(ctx);
+      body = read.value;
+    }
+    return calls.answer({ reply: ctx, serviceRoot: `${url.origin}/${target.version}`, query: url.searchParams }, data, path.steps, method, body);
   }
 
   /** A missing body counts as `persistChanges: false`; Graph's docs always send it. */
@@ -425,6 +453,10 @@ export class WorkbookService {
     if (op.status === 'failed') body['error'] = op.failure ?? { code: 'internalServerError', message: 'An unspecified error has occurred.' };
     return json(ctx, 200, body);
   }
+}
+
+function routeNameOfSession(route: Route): RouteName {
+  return route.name === 'createSession' || route.name === 'refreshSession' || route.name === 'closeSession' || route.name === 'operation' || route.name === 'sessionInfo' ? route.name : 'other';
 }
 
 /** The global setTimeout (not node:timers/promises), so vitest fake timers control emulator latency too. */

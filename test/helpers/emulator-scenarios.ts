@@ -333,6 +333,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     it('worksheets, range, usedRange and table rows answer like Graph', async () => {
       const h = await start();
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#Collection(workbookWorksheet)`,
         value: [
           { id: '{00000000-0001-0000-0000-000000000000}', name: 'Sheet1', position: 0, visibility: 'Visible' },
           { id: '{00000000-0001-0000-0100-000000000000}', name: 'Data', position: 1, visibility: 'Visible' },
@@ -350,9 +351,10 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
 
       const added = await call(h, 'POST', `${V}${WB}/workbook/worksheets('Data')/tables('Sales')/rows/add`, { body: { values: [['east', 'pear', 4]] } });
       expect(added.status).toBe(201);
-      expect(added.body).toEqual({ index: 1, values: [['east', 'pear', 4]] });
+      expect(added.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookTableRow`, index: 1, values: [['east', 'pear', 4]] });
       expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { body: { values: [['east', 'pear']] } }), 400, 'invalidArgument');
       expect((await call(h, 'GET', `${V}${WB}/workbook/tables('Sales')/rows`)).body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#Collection(workbookTableRow)`,
         value: [
           { index: 0, values: [['north', 'apple', 10]] },
           { index: 1, values: [['east', 'pear', 4]] },

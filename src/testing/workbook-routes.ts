@@ -21,7 +21,7 @@ export const RANGE_PATCH_FIELDS = ['columnHidden', 'formulas', 'formulasLocal', 
 const RANGE_READ_ONLY = ['address', 'addressLocal', 'cellCount', 'columnCount', 'columnIndex', 'hidden', 'rowCount', 'rowIndex', 'text', 'valueTypes'];
 
 function invalidArgument(ctx: ReplyContext, message: string): Response {
-  return graphError(ctx, { status: 400, code: 'invalidArgument', innerCode: 'invalidArgument', message });
+  return graphError(ctx, { status: 400, code: 'invalidArgument', message });
 }
 
 function notFound(ctx: ReplyContext, message: string): Response {

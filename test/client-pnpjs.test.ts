@@ -1,8 +1,9 @@
 import { graphfi, GraphBrowser, type GraphFI } from '@pnp/graph';
-import '@pnp/graph/batching';
-import '@pnp/graph/files';
-import '@pnp/graph/users';
-import '@pnp/graph/workbooks';
+import '@pnp/graph/batching.js';
+import '@pnp/graph/files/index.js';
+import '@pnp/graph/users/index.js';
+import '@pnp/graph/workbooks/index.js';
+import type { IWorkbook, IWorkbookWithSession } from '@pnp/graph/workbooks/types.js';
 import { BearerToken } from '@pnp/queryable';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../src/testing/index.js';
@@ -17,7 +18,16 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-async function start(): Promise<{ graph: GraphFI; emulator: RunningEmulator }> {
+/**
+ * What the test uses of PnPjs's fluent root. Its type augmentations use extensionless module
+ * names that NodeNext resolution does not apply, so the shape is spelled out here.
+ */
+interface PnpRoot {
+  readonly me: { readonly drive: { getItemById(id: string): { getWorkbookSession(persistChanges: boolean): Promise<IWorkbookWithSession>; readonly workbook: IWorkbook } } };
+  batched(): [PnpRoot, () => Promise<void>];
+}
+
+async function start(): Promise<{ graph: PnpRoot; emulator: RunningEmulator }> {
   emulator = await startEmulator({
     workbooks: {
       [WB]: {
@@ -30,7 +40,7 @@ async function start(): Promise<{ graph: GraphFI; emulator: RunningEmulator }> {
   });
   // GraphBrowser points PnPjs at a base URL (with the version, like its default) and uses the global fetch; BearerToken adds the token.
   const graph = graphfi().using(GraphBrowser({ baseUrl: `${emulator.url}/v1.0` }), BearerToken(emulator.token));
-  return { graph, emulator };
+  return { graph: graph as GraphFI as unknown as PnpRoot, emulator };
 }
 
 describe('PnPjs @pnp/graph against the emulator', () => {

@@ -33,7 +33,7 @@ describe('WorkbookService $batch', () => {
     const first = await batch(svc, [{ id: '1', method: 'POST', url: `${WB}/workbook/createSession`, headers: JSON_HEADERS, body: { persistChanges: true } }]);
     expect(first.status).toBe(200);
     const session = byId(first.answers, '1')?.body?.id ?? '';
-    expect(byId(first.answers, '1')).toMatchObject({ status: 201, headers: { 'content-type': expect.stringContaining('application/json') } });
+    expect(byId(first.answers, '1')).toMatchObject({ status: 201, headers: { 'Content-Type': expect.stringContaining('application/json') } });
     const { answers } = await batch(svc, [
       { id: 'w', method: 'PATCH', url: `${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, headers: { ...JSON_HEADERS, 'workbook-session-id': session }, body: { values: [[9]] } },
       { id: 'r', method: 'GET', url: `${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, headers: { 'workbook-session-id': session }, dependsOn: ['w'] },
@@ -55,7 +55,7 @@ describe('WorkbookService $batch', () => {
       { id: 'b', method: 'GET', url: `${WB}/workbook/worksheets`, dependsOn: ['a'] },
       { id: 'c', method: 'GET', url: `${WB}/workbook/worksheets`, dependsOn: ['b'] },
     ]);
-    expect(byId(answers, 'a')).toMatchObject({ status: 429, headers: { 'retry-after': '3' }, body: { error: { code: 'tooManyRequests' } } });
+    expect(byId(answers, 'a')).toMatchObject({ status: 429, headers: { 'Retry-After': '3' }, body: { error: { code: 'tooManyRequests' } } });
     expect(byId(answers, 'b')?.status).toBe(424);
     expect(byId(answers, 'c')?.status).toBe(424);
     expect(svc.stats()).toMatchObject({ faultsInjected: 1, requestsByRoute: { range: 1, worksheets: 0 } });

@@ -67,10 +67,19 @@ function parse(ctx: ReplyContext, body: unknown): BatchItem[] | Response {
   return items;
 }
 
+/**
+ * Graph's batch answers spell headers as `Content-Type` and `Retry-After` (json-batching.md), and
+ * the Graph client's BatchResponseContent looks for exactly `Content-Type`; its ids stay lower case.
+ */
+function headerCase(name: string): string {
+  if (name === 'request-id' || name === 'client-request-id') return name;
+  return name.replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+}
+
 async function toAnswer(id: string, response: Response): Promise<BatchAnswer> {
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => {
-    if (name !== 'content-length') headers[name] = value;
+    if (name !== 'content-length') headers[headerCase(name)] = value;
   });
   const text = await response.text();
   if (text === '') return { id, status: response.status, headers };
@@ -104,9 +113,11 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
         const headers = new Headers(item.headers);
         if (host.authorization !== '') headers.set('authorization', host.authorization);
         const path = item.url.startsWith('/') ? item.url : `/${item.url}`;
+        // The Graph client's BatchRequestContent keeps the version in each url (`/v1.0/me/...`).
+        const url = /^\/(?:v1\.0|beta)\//i.test(path) ? `${host.origin}${path}` : `${host.origin}/${host.version}${path}`;
         const init: RequestInit = { method: item.method, headers };
         if (item.body !== undefined && item.method !== 'GET') init.body = typeof item.body === 'string' ? item.body : JSON.stringify(item.body);
-        return toAnswer(item.id, await host.send(new Request(`${host.origin}/${host.version}${path}`, init)));
+        return toAnswer(item.id, await host.send(new Request(url, init)));
       }),
     );
     for (const answer of wave) done.set(answer.id, answer);

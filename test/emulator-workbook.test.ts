@@ -167,8 +167,12 @@ describe('workbook emulator tables, names, application and functions', () => {
     expect(primary.status).toBe(201);
     expect(primary.body).toEqual({ '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#workbookTableRow', index: 2, values: [['east', 4]] });
     const added = await send(svc, 'POST', "/worksheets('Data')/tables('Sales')/rows/add", { body: { index: 0, values: [['west', 1]] } });
+    expect(added.status).toBe(200);
     expect(added.body).toMatchObject({ index: 0 });
-    expect(svc.tableRows(WB, 'Sales')).toEqual([['west', 1], ['north', 10], ['south', 7], ['east', 4]]);
+    // rows/add takes `values` as optional: a blank row.
+    expect((await send(svc, 'POST', "/tables('Sales')/rows/add", { body: {} })).body).toMatchObject({ index: 4, values: [['', '']] });
+    expect((await send(svc, 'POST', "/tables('Sales')/rows", { body: {} })).status).toBe(400);
+    expect(svc.tableRows(WB, 'Sales')).toEqual([['west', 1], ['north', 10], ['south', 7], ['east', 4], ['', '']]);
     expect((await send(svc, 'POST', "/tables('Sales')/rows", { body: { values: [['x', '=1+1']] } })).status).toBe(501);
     expect((await send(svc, 'POST', "/tables('Sales')/rows", { body: { values: [['x', 1]], color: 'red' } })).status).toBe(400);
   });

@@ -389,10 +389,12 @@ export function answer(actx: AnswerContext, data: WorkbookData, steps: readonly 
     case 'table':
       return entity(actx, 200, 'workbookTable', tableJson(at.table));
     case 'rows':
-      if (m === 'POST') return addRows(actx, at.table, body, 201);
+      // table-post-rows.md: 201 Created, `values` required.
+      if (m === 'POST') return addRows(actx, at.table, body, { status: 201, valuesOptional: false });
       return collection(actx, 'workbookTableRow', at.table.rows.map((row, index) => ({ index, values: [[...row]] })));
     case 'rowsAdd':
-      return addRows(actx, at.table, body, 201);
+      // tablerowcollection-add.md: 200 OK, `values` optional (one blank row).
+      return addRows(actx, at.table, body, { status: 200, valuesOptional: true });
     case 'row':
       return entity(actx, 200, 'workbookTableRow', { index: at.index, values: [[...(at.table.rows[at.index] ?? [])]] });
     case 'columns':
@@ -504,14 +506,17 @@ function patchRange(actx: AnswerContext, data: WorkbookData, view: RangeView, bo
 }
 
 /** Create TableRow (table-post-rows.md, and tablerowcollection-add.md): `values` rows, optional `index`. */
-function addRows(actx: AnswerContext, table: TableData, body: unknown, status: number): Response {
+function addRows(actx: AnswerContext, table: TableData, body: unknown, how: { status: number; valuesOptional: boolean }): Response {
   const ctx = actx.reply;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return invalidArgument(ctx, 'The request body must be a JSON object with `values`.');
-  for (const key of Object.keys(body)) {
+  const given = body ?? (how.valuesOptional ? {} : undefined);
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) return invalidArgument(ctx, 'The request body must be a JSON object with `values`.');
+  for (const key of Object.keys(given)) {
     if (!key.startsWith('@odata.') && key !== 'values' && key !== 'index') return noSuchProperty(ctx, key, 'workbookTableRow');
   }
-  const { values, index } = body as { values?: unknown; index?: unknown };
   const width = table.columns.length;
+  const { index } = given as { index?: unknown };
+  let { values } = given as { values?: unknown };
+  if ((values === undefined || values === null) && how.valuesOptional) values = [Array.from({ length: width }, () => '')];
   if (!Array.isArray(values) || values.length === 0) return invalidArgument(ctx, '`values` must be a non-empty array of rows.');
   for (const row of values as unknown[]) {
     if (!Array.isArray(row) || row.length !== width) return invalidArgument(ctx, `Every row of \`values\` must have ${width} values.`);
@@ -524,7 +529,7 @@ function addRows(actx: AnswerContext, table: TableData, body: unknown, status: n
   const at = typeof index === 'number' ? index : table.rows.length;
   const rows = (values as (CellValue | null)[][]).map((row) => row.map((v) => coerceInput(v ?? '', GENERAL).value));
   table.rows.splice(at, 0, ...rows);
-  return entity(actx, status, 'workbookTableRow', { index: at, values: rows.map((row) => [...row]) });
+  return entity(actx, how.status, 'workbookTableRow', { index: at, values: rows.map((row) => [...row]) });
 }
 
 function calculate(ctx: ReplyContext, body: unknown): Response {

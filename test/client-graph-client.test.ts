@@ -57,6 +57,9 @@ describe('the Graph client as the docs snippets use it, against the emulator', (
     const names = (await client.api(`${WB}/workbook/names`).header('workbook-session-id', sid).get()) as { value: { name: string; type: string }[] };
     expect(names.value).toMatchObject([{ name: 'Rate', type: 'Range' }]);
 
+    // workbookapplication-calculate.md: 200 with no body.
+    await client.api(`${WB}/workbook/application/calculate`).header('workbook-session-id', sid).post({ calculationType: 'Recalculate' });
+
     await client.api(`${WB}/workbook/closeSession`).header('workbook-session-id', sid).post({});
     expect(e.service.openSessions()).toBe(0);
     expect(e.service.tableRows(WB, 'Table1')).toEqual([[0, 0, 0], [1, 2, 3], [4, 5, 6], [7, 8, 9]]);

@@ -538,7 +538,9 @@ function calculate(ctx: ReplyContext, body: unknown): Response {
     return invalidArgument(ctx, '`calculationType` must be one of Recalculate, Full, FullRebuild.');
   }
   // Formulas are stored, not evaluated, so there is nothing to recalculate; Graph answers 200 with no body.
-  return new Response(null, { status: 200, headers: json(ctx, 200, {}).headers });
+  const headers = json(ctx, 200, {}).headers;
+  headers.delete('content-type');
+  return new Response(null, { status: 200, headers });
 }
 
 /** Numbers a function argument holds: numbers, arrays of them, or `{ address }` range references. */

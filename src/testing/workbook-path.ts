@@ -18,7 +18,8 @@ export type Step =
   | { readonly t: 'worksheetOf' }
   | { readonly t: 'tables' }
   | { readonly t: 'table'; readonly key: string }
-  | { readonly t: 'tableRange'; readonly which: 'range' | 'dataBodyRange' | 'headerRowRange' }
+  /** The range of what the path names so far: a table, a table row or column, or a named item. */
+  | { readonly t: 'ownRange'; readonly which: 'range' | 'dataBodyRange' | 'headerRowRange' }
   | { readonly t: 'rows' }
   | { readonly t: 'row'; readonly index: number }
   | { readonly t: 'rowsAdd' }
@@ -212,7 +213,7 @@ export function parseWorkbookPath(path: string): WorkbookPath {
           if (s.arg !== undefined) go('column', { t: 'column', key: s.arg });
           else go('columns', undefined);
         } else if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
-          go('range', { t: 'tableRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
+          go('range', { t: 'ownRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
         } else if (lower === 'worksheet' && !s.called) go('worksheet', { t: 'worksheetOf' });
         else return unknown();
         break;
@@ -226,7 +227,7 @@ export function parseWorkbookPath(path: string): WorkbookPath {
         else return unknown();
         break;
       case 'row':
-        if (lower === 'range' && !s.called) go('range', { t: 'tableRange', which: 'range' });
+        if (lower === 'range' && !s.called) go('range', { t: 'ownRange', which: 'range' });
         else return unknown();
         break;
       case 'columns':
@@ -239,11 +240,11 @@ export function parseWorkbookPath(path: string): WorkbookPath {
         break;
       case 'column':
         if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
-          go('range', { t: 'tableRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
+          go('range', { t: 'ownRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
         } else return unknown();
         break;
       case 'name':
-        if (lower === 'range' && !s.called) go('range', { t: 'tableRange', which: 'range' });
+        if (lower === 'range' && !s.called) go('range', { t: 'ownRange', which: 'range' });
         else return unknown();
         break;
       case 'application':

@@ -50,7 +50,8 @@ interface RangeView {
 }
 
 type Resource =
-  | { readonly kind: 'workbook' | 'worksheets' | 'names' | 'application' | 'functions' | 'calculate' }
+  | { readonly kind: 'workbook' | 'worksheets' | 'application' | 'functions' | 'calculate' }
+  | { readonly kind: 'names'; readonly sheet: SheetData | undefined }
   | { readonly kind: 'worksheet'; readonly sheet: SheetData }
   | { readonly kind: 'range'; readonly view: RangeView }
   | { readonly kind: 'tables'; readonly sheet: SheetData | undefined }
@@ -199,7 +200,7 @@ function resolve(ctx: ReplyContext, data: WorkbookData, steps: readonly Step[]):
         at = { kind: 'column', table, index };
         break;
       }
-      case 'tableRange': {
+      case 'ownRange': {
         if (at.kind === 'name') {
           const ref = nameRange(data, at.item);
           if (ref === undefined) return invalidArgument(ctx, `The named item ${JSON.stringify(at.item.name)} does not refer to a range.`);
@@ -221,8 +222,7 @@ function resolve(ctx: ReplyContext, data: WorkbookData, steps: readonly Step[]):
         break;
       }
       case 'names':
-        if (at.kind === 'worksheet') return { kind: 'names' };
-        at = { kind: 'names' };
+        at = { kind: 'names', sheet: at.kind === 'worksheet' ? at.sheet : undefined };
         break;
       case 'name': {
         const item = data.name(step.key);
@@ -241,7 +241,6 @@ function resolve(ctx: ReplyContext, data: WorkbookData, steps: readonly Step[]):
         break;
     }
   }
-  if (at.kind === 'workbook' && steps.length === 0) return at;
   return at;
 }
 
@@ -402,7 +401,8 @@ export function answer(actx: AnswerContext, data: WorkbookData, steps: readonly 
     case 'column':
       return entity(actx, 200, 'workbookTableColumn', columnJson(at.table, at.index));
     case 'names':
-      return collection(actx, 'workbookNamedItem', steps.some((s) => s.t === 'worksheet') ? [] : data.names().map((n) => namedItemJson(data, n)));
+      // Seeded names are workbook-scoped: a worksheet's own names are none.
+      return collection(actx, 'workbookNamedItem', at.sheet !== undefined ? [] : data.names().map((n) => namedItemJson(data, n)));
     case 'name':
       return entity(actx, 200, 'workbookNamedItem', namedItemJson(data, at.item));
     case 'application':

@@ -370,7 +370,7 @@ export class WorkbookService {
         if (session === undefined || session.workbook !== target.item) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
         if (session.state !== 'open') return graphError(ctx, { status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', message: SESSION_GONE });
         session.lastActivity = now;
-        return json(ctx, 200, { id: session.id, persistChanges: session.persistChanges });
+        return json(ctx, 200, { '@odata.context': metadata(url, target, 'workbookSessionInfo'), id: session.id, persistChanges: session.persistChanges });
       }
       default:
         break;
@@ -422,7 +422,7 @@ export class WorkbookService {
       return json(ctx, 202, {}, { Location: `${url.origin}/${target.version}${target.rawItem}/workbook/operations/${op.id}` });
     }
     const session = this.#openSession(target.item, persist, file);
-    return json(ctx, 201, { id: session.id, persistChanges: persist });
+    return json(ctx, 201, { '@odata.context': metadata(url, target, 'workbookSessionInfo'), id: session.id, persistChanges: persist });
   }
 
   #openSession(item: string, persist: boolean, file: WorkbookData): SessionRecord {
@@ -445,7 +445,7 @@ export class WorkbookService {
         op.status = 'succeeded';
       }
     }
-    const body: Record<string, unknown> = { id: op.id, status: op.status };
+    const body: Record<string, unknown> = { '@odata.context': metadata(url, target, 'workbookOperation'), id: op.id, status: op.status };
     if (op.status === 'succeeded' && op.sessionId !== undefined) {
       const key = this.#sessions.get(op.sessionId)?.infoKey ?? '';
       body['resourceLocation'] = `${url.origin}/${target.version}${target.rawItem}/workbook/sessionInfoResource(key='${key}')`;
@@ -453,6 +453,11 @@ export class WorkbookService {
     if (op.status === 'failed') body['error'] = op.failure ?? { code: 'internalServerError', message: 'An unspecified error has occurred.' };
     return json(ctx, 200, body);
   }
+}
+
+/** `@odata.context` of an answer of `type`, on the request's own origin and version. */
+function metadata(url: URL, target: WorkbookTarget, type: string): string {
+  return `${url.origin}/${target.version}/$metadata#${type}`;
 }
 
 function routeNameOfSession(route: Route): RouteName {

@@ -75,7 +75,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const reply = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } });
       expect(reply.status).toBe(201);
       const { id, persistChanges } = body<{ id: string; persistChanges: boolean }>(reply);
-      expect(body(reply)).toEqual({ id, persistChanges: true });
+      expect(body(reply)).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id, persistChanges: true });
       expect(persistChanges).toBe(true);
       expect(id).toMatch(/^cluster=EMU1&session=1\..*%2F.*==$/);
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openByWorkbook: { [WB]: 1 } });
@@ -93,22 +93,22 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
 
       const first = await call(h, 'GET', location);
       expect(first.status).toBe(200);
-      expect(first.body).toEqual({ id: opId, status: 'notStarted' });
+      expect(first.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'notStarted' });
       const second = await call(h, 'GET', location);
-      expect(second.body).toEqual({ id: opId, status: 'running' });
+      expect(second.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'running' });
       expect(h.service.stats().created).toBe(0);
 
       h.service.advanceTime(MIN);
       const done = await call(h, 'GET', location);
       const { resourceLocation } = body<{ resourceLocation: string }>(done);
-      expect(done.body).toEqual({ id: opId, status: 'succeeded', resourceLocation });
+      expect(done.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'succeeded', resourceLocation });
       expect(resourceLocation).toMatch(new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/sessionInfoResource\\(key='\\w+'\\)$`));
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1 });
 
       const info = await call(h, 'GET', resourceLocation);
       expect(info.status).toBe(200);
       const id = h.service.sessions()[0]?.id;
-      expect(info.body).toEqual({ id, persistChanges: true });
+      expect(info.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id, persistChanges: true });
       expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id ?? '' })).status).toBe(204);
     });
 
@@ -118,10 +118,10 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: false }, headers: { Prefer: 'respond-async' } });
       const location = accepted.headers.get('location') ?? '';
       const opId = location.split('/').pop();
-      expect((await call(h, 'GET', location)).body).toEqual({ id: opId, status: 'notStarted' });
+      expect((await call(h, 'GET', location)).body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'notStarted' });
       const failed = await call(h, 'GET', location);
       expect(failed.status).toBe(200);
-      expect(failed.body).toEqual({ id: opId, status: 'failed', error: { code: 'invalidSessionUnexpected', message: 'boom' } });
+      expect(failed.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'failed', error: { code: 'invalidSessionUnexpected', message: 'boom' } });
       expect((await call(h, 'GET', location)).body).toEqual(failed.body);
       expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
     });
@@ -303,7 +303,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": tru' }), 400, 'invalidArgument');
       expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": "yes"}' }), 400, 'invalidArgument');
       expectGraphError(h, await rawFetch(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { token, body: '[' }), 400, 'invalidArgument');
-      expect((await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token })).body).toEqual({ id: expect.any(String), persistChanges: false });
+      expect((await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token })).body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id: expect.any(String), persistChanges: false });
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
       expect(h.service.stats().created).toBe(1);
     });

@@ -69,12 +69,13 @@ describe('WorkbookService $batch', () => {
     expect(await orderFor(2)).toBe(orders[1]);
   });
 
-  it('refuses more than 20 requests, a dependency on an unknown id, and a body without Content-Type', async () => {
+  it('refuses more than 20 requests, a dependency on an unknown id, a nested $batch, and a body without Content-Type', async () => {
     const svc = service();
     const many = await batch(svc, Array.from({ length: 21 }, (_, i) => ({ id: String(i), method: 'GET', url: `${WB}/workbook/worksheets` })));
     expect(many.status).toBe(400);
     expect(many.body.error?.message).toBe('Number of batch operation requests exceeds 20.');
     expect((await batch(svc, [{ id: '1', method: 'GET', url: `${WB}/workbook/worksheets`, dependsOn: ['9'] }])).status).toBe(400);
+    expect((await batch(svc, [{ id: '1', method: 'POST', url: '/$batch', headers: JSON_HEADERS, body: { requests: [] } }])).status).toBe(400);
     expect((await batch(svc, [{ id: '1', method: 'POST', url: `${WB}/workbook/createSession`, body: { persistChanges: true } }])).status).toBe(400);
     expect(svc.stats().created).toBe(0);
   });

@@ -52,6 +52,7 @@ function parse(ctx: ReplyContext, body: unknown): BatchItem[] | Response {
     if (items.some((i) => i.id === id)) return badBatch(ctx, `Batch request id ${JSON.stringify(id)} appears twice.`);
     if (typeof r['method'] !== 'string' || !/^(GET|POST|PATCH|PUT|DELETE)$/i.test(r['method'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a \`method\`.`);
     if (typeof r['url'] !== 'string' || /^[a-z][a-z0-9+.-]*:/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a relative \`url\`.`);
+    if (/(?:^|\/)\$batch\/?(?:\?|$)/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} is itself a $batch; batches do not nest.`);
     const headers = r['headers'] ?? {};
     if (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string')) return badBatch(ctx, `The \`headers\` of batch request ${JSON.stringify(id)} must be an object of strings.`);
     const dependsOn = r['dependsOn'] ?? [];

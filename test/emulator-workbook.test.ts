@@ -218,6 +218,8 @@ describe('workbook emulator routes it does not serve, and OData options', () => 
     const item = await send(svc, 'GET', `https://graph.microsoft.com/v1.0${WB}/workbok/worksheets`);
     expect(item.body.error.message).toBe("Resource not found for the segment 'workbok'.");
     expect((await send(svc, 'DELETE', "/tables('Sales')")).status).toBe(501);
+    expect((await send(svc, 'POST', '/worksheets', { body: { name: 'New' } })).status).toBe(501);
+    expect((await send(svc, 'POST', '/worksheets/add', { body: { name: 'New' } })).status).toBe(501);
     expect((await send(svc, 'PUT', "/tables('Sales')")).status).toBe(405);
   });
 

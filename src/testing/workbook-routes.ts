@@ -346,6 +346,10 @@ const METHODS: Readonly<Record<Kind, readonly string[]>> = {
 
 /** Methods Graph takes on a resource that the emulator does not: 501, not 405. */
 const NOT_IMPLEMENTED_METHODS: Readonly<Partial<Record<Kind, readonly string[]>>> = {
+  worksheets: ['POST'],
+  tables: ['POST'],
+  columns: ['POST'],
+  names: ['POST'],
   worksheet: ['PATCH', 'DELETE'],
   table: ['PATCH', 'DELETE'],
   row: ['PATCH', 'DELETE'],

@@ -61,6 +61,17 @@ describe('WorkbookService $batch', () => {
     expect(svc.stats()).toMatchObject({ faultsInjected: 1, requestsByRoute: { range: 1, worksheets: 0 } });
   });
 
+  it('counts each inner request against the workbook: in flight together, and against a cooldown a 429 started', async () => {
+    const svc = service({ latency: { fixedMs: 20 } });
+    const three = Array.from({ length: 3 }, (_, i) => ({ id: String(i), method: 'GET', url: `${WB}/workbook/worksheets` }));
+    await batch(svc, three);
+    expect(svc.stats()).toMatchObject({ maxInFlightByWorkbook: { [WB]: 3 }, cooldownViolations: 0 });
+    svc.injectFault({ route: 'worksheets', status: 429, retryAfterSeconds: 30 });
+    await batch(svc, [three[0]]);
+    await batch(svc, three);
+    expect(svc.stats().cooldownViolations).toBe(3);
+  });
+
   it('runs independent requests in a seeded random order, the same for the same seed', async () => {
     const requests = Array.from({ length: 6 }, (_, i) => ({ id: String(i), method: 'GET', url: `${WB}/workbook/worksheets` }));
     const orderFor = async (seed: number): Promise<string> => (await batch(service({ seed }), requests)).answers.map((a) => a.id).join('');

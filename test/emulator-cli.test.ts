@@ -100,3 +100,24 @@ describe('workbook-emulator CLI', () => {
     expect(alone.stderr).toContain('workbook-emulator: --fault-kinds and --retry-after need --fault-rate');
   });
 });
+
+describe('workbook-emulator CLI --https', () => {
+  it('--https --json serves https and prints the certificate to trust; without it the certificate is refused', async () => {
+    const proc = run(['--port', '0', '--json', '--https', '--token', 'cli-token']);
+    const lines = createInterface({ input: proc.stdout });
+    const [line] = (await once(lines, 'line')) as [string];
+    const info = JSON.parse(line) as { url: string; token: string; workbooks: string[]; ca: string };
+    expect(info.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(info.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    await expect(fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/worksheets`)).rejects.toThrow(TypeError);
+    const exited = once(proc, 'exit');
+    proc.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
+  });
+
+  it('--ca-file without --https is refused', async () => {
+    const result = await output(run(['--ca-file', 'ca.pem']));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('workbook-emulator: --ca-file needs --https');
+  });
+});

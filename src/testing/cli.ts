@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startEmulator } from './http-server.js';
 import { FAULT_KINDS, type FaultKind, type RandomFaultOptions, type WorkbookSeed } from './options.js';
@@ -25,7 +26,11 @@ Options:
   --seed N            seed of the random source (default 1)
   --workbook PATH     serve a workbook at this drive-item path, e.g. /me/drive/items/01ABC
                       (repeatable; default: ${SAMPLE_WORKBOOK_PATH})
+  --https             serve https with a self-signed certificate made at start (needs the
+                      selfsigned package); trust it in the client, see --ca-file
+  --ca-file FILE      with --https, write the certificate (PEM) to FILE
   --json              print one line of JSON {"url","token","workbooks"} instead of text
+                      (with --https, "ca" too: the certificate as PEM)
   --help              print this help
 `;
 
@@ -51,6 +56,8 @@ async function main(): Promise<void> {
       'max-sessions-per-workbook': { type: 'string' },
       seed: { type: 'string' },
       workbook: { type: 'string', multiple: true },
+      https: { type: 'boolean' },
+      'ca-file': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -73,6 +80,7 @@ async function main(): Promise<void> {
   if (faultRate === undefined && (kinds !== undefined || retryAfter !== undefined)) throw new TypeError('--fault-kinds and --retry-after need --fault-rate');
   const faults: RandomFaultOptions | undefined =
     faultRate === undefined ? undefined : { rate: faultRate, ...(kinds === undefined ? {} : { kinds }), ...(retryAfter === undefined ? {} : { retryAfter }) };
+  if (values['ca-file'] !== undefined && values.https !== true) throw new TypeError('--ca-file needs --https');
   const emulator = await startEmulator({
     port: number(values.port, 'port') ?? 8787,
     host: values.host ?? '127.0.0.1',
@@ -83,9 +91,11 @@ async function main(): Promise<void> {
     ...(seed === undefined ? {} : { seed }),
     ...(values['strict-cooldowns'] === true ? { strictCooldowns: true } : {}),
     ...(maxSessions === undefined ? {} : { maxSessionsPerWorkbook: maxSessions }),
+    ...(values.https === true ? { https: true } : {}),
   });
+  if (values['ca-file'] !== undefined && emulator.ca !== undefined) writeFileSync(values['ca-file'], emulator.ca);
   if (values.json === true) {
-    process.stdout.write(`${JSON.stringify({ url: emulator.url, token: emulator.token, workbooks: paths })}\n`);
+    process.stdout.write(`${JSON.stringify({ url: emulator.url, token: emulator.token, workbooks: paths, ...(emulator.ca === undefined ? {} : { ca: emulator.ca }) })}\n`);
   } else {
     console.log(`Workbook emulator listening on ${emulator.url}`);
     console.log(`Token: ${emulator.token}`);

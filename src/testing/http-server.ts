@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe } from '../validate.js';
 import { checkInteger } from './options.js';
@@ -18,13 +20,23 @@ export interface EmulatorOptions extends WorkbookServiceOptions {
    * @default 0
    */
   readonly port?: number;
+  /**
+   * Serve HTTPS with a self-signed certificate made at start (for `host`, `localhost` and
+   * 127.0.0.1), so `Location` and `resourceLocation` are `https://` URLs the Graph client treats
+   * as absolute. Trust `RunningEmulator.ca` in the client (it is not trusted process-wide).
+   * Needs the optional peer dependency `selfsigned`.
+   * @default false
+   */
+  readonly https?: boolean;
   /** Serve this service instead of making one (then give no other service options). */
   readonly service?: WorkbookService;
 }
 
 export interface RunningEmulator {
-  /** `http://127.0.0.1:PORT`, no trailing slash; requests go to `${url}/v1.0/...`. */
+  /** `http://127.0.0.1:PORT` (or `https://`), no trailing slash; requests go to `${url}/v1.0/...`. */
   readonly url: string;
+  /** With `https: true`, the PEM certificate the server presents, for the client to trust; else undefined. */
+  readonly ca: string | undefined;
   /** The bearer token requests must carry. */
   readonly token: string;
   readonly service: WorkbookService;
@@ -39,7 +51,8 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** Starts a real HTTP server on loopback over a `WorkbookService`. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
-  const { host = '127.0.0.1', port = 0, service: given, ...serviceOptions } = options;
+  const { host = '127.0.0.1', port = 0, https = false, service: given, ...serviceOptions } = options;
+  if (typeof https !== 'boolean') throw new TypeError(`Expected \`https\` to be a boolean, got ${describe(https)}`);
   if (typeof host !== 'string' || host === '') throw new TypeError(`Expected \`host\` to be a non-empty string, got ${describe(host)}`);
   checkInteger(port, 'port', 0);
   if (port > 65_535) throw new RangeError(`Expected \`port\` to be an integer from 0 to 65535, got ${describe(port)}`);
@@ -51,9 +64,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
 
   // Open sockets, so close() can end keep-alive connections at once; each leaves on its 'close'.
   const sockets = new Set<Socket>();
-  const server = createServer((req, res) => {
-    void serve(service, req, res);
-  });
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    void serve(service, req, res, https ? 'https' : 'http');
+  };
+  const tls = https ? await certificate(host) : undefined;
+  const server: Server = tls === undefined ? createServer(listener) : createHttpsServer({ key: tls.key, cert: tls.cert }, listener);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -71,7 +86,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     });
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
   // Set by the first close(); later calls return it.
   let closing: Promise<void> | undefined;
@@ -82,10 +97,36 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     });
     return closing;
   };
-  return { url, token: service.token, service, close, [Symbol.asyncDispose]: close };
+  return { url, ca: tls?.cert, token: service.token, service, close, [Symbol.asyncDispose]: close };
 }
 
-async function serve(service: WorkbookService, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** A fresh self-signed certificate for the loopback names and `host`. */
+async function certificate(host: string): Promise<{ key: string; cert: string }> {
+  let selfsigned: typeof import('selfsigned');
+  try {
+    selfsigned = await import('selfsigned');
+  } catch {
+    throw new Error('startEmulator({ https: true }) needs the `selfsigned` package: npm install -D selfsigned');
+  }
+  const names = new Set(['localhost', host]);
+  const altNames = [...names].map((name) => (isIP(name) !== 0 ? { type: 7 as const, ip: name } : { type: 2 as const, value: name }));
+  if (!names.has('127.0.0.1')) altNames.push({ type: 7, ip: '127.0.0.1' });
+  const pems = await selfsigned.generate([{ name: 'commonName', value: 'workbook-emulator' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notAfterDate: new Date(Date.now() + 7 * 86_400_000),
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames },
+    ],
+  });
+  return { key: pems.private, cert: pems.cert };
+}
+
+async function serve(service: WorkbookService, req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): Promise<void> {
   try {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -100,7 +141,7 @@ async function serve(service: WorkbookService, req: IncomingMessage, res: Server
     }
     let request: Request;
     try {
-      request = toRequest(req, Buffer.concat(chunks));
+      request = toRequest(req, Buffer.concat(chunks), scheme);
     } catch {
       await send(res, graphError(context(service), { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: 'The request is malformed or incorrect.' }));
       return;
@@ -136,15 +177,15 @@ function context(service: WorkbookService): { requestId: string; clientRequestId
   return { requestId: randomUUID(), clientRequestId: undefined, now };
 }
 
-function toRequest(req: IncomingMessage, body: Buffer): Request {
+function toRequest(req: IncomingMessage, body: Buffer, scheme: 'http' | 'https'): Request {
   const socket = req.socket;
   const fallback = `${socket.localAddress?.includes(':') ? `[${socket.localAddress}]` : socket.localAddress ?? '127.0.0.1'}:${socket.localPort ?? 0}`;
   // The Host header makes the origin of Location and resourceLocation; a bad one falls back to the socket.
   let url: URL;
   try {
-    url = new URL(req.url ?? '/', `http://${req.headers.host ?? fallback}`);
+    url = new URL(req.url ?? '/', `${scheme}://${req.headers.host ?? fallback}`);
   } catch {
-    url = new URL(req.url ?? '/', `http://${fallback}`);
+    url = new URL(req.url ?? '/', `${scheme}://${fallback}`);
   }
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {

@@ -14,14 +14,15 @@ export interface EmulatorHandlerOptions {
 
 /**
  * msw handlers over a `WorkbookService`: every workbook request (and `GET {item}`) under `baseUrl` goes through
- * `service.handle()`, as over HTTP. Requests that are not workbook calls fall through to other
+ * `service.handle()`, as over HTTP, and so does `$batch`. Requests that are not workbook calls fall through to other
  * handlers. A dropped connection becomes `HttpResponse.error()`.
  */
 export function createEmulatorHandlers(service: WorkbookService, options: EmulatorHandlerOptions = {}): RequestHandler[] {
   const origin = parseOrigin(options.baseUrl ?? 'https://graph.microsoft.com');
   return [
     http.all(`${origin}/*`, async ({ request }) => {
-      if (parseItemTarget(new URL(request.url).pathname) === undefined) return undefined;
+      const path = new URL(request.url).pathname;
+      if (parseItemTarget(path) === undefined && !/^\/(?:v1\.0|beta)\/\$batch\/?$/i.test(path)) return undefined;
       try {
         return await service.handle(request);
       } catch (error) {

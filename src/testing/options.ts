@@ -14,6 +14,10 @@ export type RouteName =
   | 'usedRange'
   | 'tableRows'
   | 'tableRowsAdd'
+  | 'tables'
+  | 'names'
+  | 'application'
+  | 'batch'
   | 'other';
 
 export const ROUTE_NAMES: readonly RouteName[] = [
@@ -28,6 +32,10 @@ export const ROUTE_NAMES: readonly RouteName[] = [
   'usedRange',
   'tableRows',
   'tableRowsAdd',
+  'tables',
+  'names',
+  'application',
+  'batch',
   'other',
 ];
 
@@ -41,13 +49,23 @@ export interface WorkbookSeed {
     Record<
       string,
       {
-        /** Cell values, row by row, starting at A1. */
+        /** Cell values, row by row, starting at A1. A string starting with `=` is a formula. */
         readonly cells?: readonly (readonly unknown[])[];
-        /** Tables on this sheet by name; names are unique across the workbook. */
-        readonly tables?: Readonly<Record<string, { readonly columns: readonly string[]; readonly rows?: readonly (readonly unknown[])[] }>>;
+        /** Number format codes, row by row from A1, like `cells`; `null` or missing is `General`. */
+        readonly numberFormats?: readonly (readonly (string | null)[])[];
+        /**
+         * Tables on this sheet by name; names are unique across the workbook. `address` is the
+         * table's top-left cell (its header row), which only its range addresses use.
+         */
+        readonly tables?: Readonly<Record<string, { readonly columns: readonly string[]; readonly rows?: readonly (readonly unknown[])[]; readonly address?: string }>>;
       }
     >
   >;
+  /**
+   * Workbook-scoped named items: a reference (`'=Sheet1!$A$1:$B$2'`) or a constant (`'=0.08'`),
+   * or an object with a `comment` and `visible` too.
+   */
+  readonly names?: Readonly<Record<string, string | { readonly value: string; readonly comment?: string; readonly visible?: boolean }>>;
 }
 
 /**

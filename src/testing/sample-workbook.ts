@@ -1,6 +1,6 @@
 import type { WorkbookSeed } from './options.js';
 
-/** The workbook the CLI serves when none is named: a small sheet and a `Sales` table. */
+/** The workbook the CLI serves when none is named: a small sheet, a `Sales` table and a named range. */
 export const SAMPLE_WORKBOOK_PATH = '/me/drive/items/01SAMPLEWORKBOOK';
 
 export function sampleWorkbook(): WorkbookSeed {
@@ -25,5 +25,6 @@ export function sampleWorkbook(): WorkbookSeed {
         },
       },
     },
+    names: { Quantities: '=Sheet1!$C$2:$C$3' },
   };
 }

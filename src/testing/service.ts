@@ -15,8 +15,13 @@ import {
   resolveLatency,
   resolveOptions,
 } from './options.js';
+import { parseAddress } from './address.js';
+import { runBatch } from './batch.js';
+import { notImplemented, unsupportedQuery } from './odata.js';
+import type { RouteName } from './options.js';
 import { SeededRandom } from './random.js';
 import { type DriveRef, type ItemRef, type ItemTarget, type Route, type WorkbookTarget, parseItem, parseItemTarget, parseRoute } from './request-path.js';
+import { type WorkbookPath, parseWorkbookPath, routeNameOf } from './workbook-path.js';
 import { DroppedConnectionError, type ReplyContext, codesForStatus, errorChain, graphError, isDroppedConnection, json, noContent } from './responses.js';
 import { type SessionRecord, type SessionSnapshot, SessionRegistry } from './session-registry.js';
 import { type EmulatorStats, StatsRecorder } from './stats.js';
@@ -24,20 +29,41 @@ import { WorkbookData } from './workbook-model.js';
 import * as calls from './workbook-routes.js';
 import { type AppliedWrite, WriteLog } from './write-log.js';
 
-const METHODS: Readonly<Record<Route['name'], readonly string[]>> = {
-  item: ['GET'],
+/** The session routes and their methods; workbook calls take theirs from workbook-routes.ts. */
+const SESSION_METHODS: Readonly<Record<string, readonly string[]>> = {
   createSession: ['POST'],
   refreshSession: ['POST'],
   closeSession: ['POST'],
   operation: ['GET'],
   sessionInfo: ['GET'],
-  worksheets: ['GET'],
-  range: ['GET', 'PATCH'],
-  usedRange: ['GET'],
-  tableRows: ['GET'],
-  tableRowsAdd: ['POST'],
-  other: [],
 };
+
+/** A request's route: `GET {item}`, a session route, or a workbook call with its parsed path. */
+type Target =
+  | { readonly item: true; readonly session?: undefined; readonly path?: undefined }
+  | { readonly item?: undefined; readonly session: Route; readonly path?: undefined }
+  | { readonly item?: undefined; readonly session?: undefined; readonly path: WorkbookPath };
+
+function targetOf(workbookPath: string | undefined): Target {
+  if (workbookPath === undefined) return { item: true };
+  const route = parseRoute(workbookPath);
+  if (SESSION_METHODS[route.name] !== undefined) return { session: route };
+  return { path: parseWorkbookPath(workbookPath) };
+}
+
+function routeNameOfTarget(target: Target, method: string): RouteName {
+  if (target.item === true) return 'item';
+  if (target.session !== undefined) return routeNameOfSession(target.session);
+  return routeNameOf(target.path, method);
+}
+
+/** The segment Graph names for a path that is not a workbook call: the first one after the item, or the last. */
+function unknownSegment(pathname: string): string {
+  const rest = pathname.replace(/^\/(?:v1\.0|beta)(?=\/)/, '');
+  const item = parseItem(rest);
+  const segments = (item === undefined ? rest : item.rest).split('/').filter((x) => x !== '');
+  return decodeURIComponent((item === undefined ? segments.at(-1) : segments[0]) ?? '').replace(/\(.*$/s, '');
+}
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
@@ -56,6 +82,19 @@ export interface WorkbookFile {
 interface FileEntry extends WorkbookFile {
   readonly data: WorkbookData;
   readonly createdAt: string;
+}
+
+/** What `handle()` learnt of a request before processing it. */
+interface Routed {
+  readonly target: ItemTarget | undefined;
+  readonly routed: Target | undefined;
+  readonly name: RouteName;
+  /** Set for `POST /{version}/$batch`. */
+  readonly batchVersion: string | undefined;
+  /** The file the request names, under whatever name. */
+  readonly found: FileEntry | undefined;
+  /** The key the file is counted under; undefined for requests that are not workbook requests. */
+  readonly workbook: string | undefined;
 }
 
 const SESSION_GONE = 'The session specified in the request does not exist or is invalid due to a transient error.';
@@ -145,7 +184,7 @@ export class WorkbookService {
     const key = canonicalWorkbook(path, 'path');
     const parsed = parseItem(path);
     if (parsed === undefined) throw new TypeError(`Expected \`path\` to be a drive-item path, got ${describe(path)}`);
-    if (seed !== undefined) checkObject(seed, 'seed', ['worksheets']);
+    if (seed !== undefined) checkObject(seed, 'seed', ['worksheets', 'names']);
     const driveId = this.#driveId(parsed.drive);
     const itemId = parsed.ref.kind === 'id' ? parsed.ref.id : `01${hash(`${driveId}\n${parsed.ref.path.toLowerCase()}`)}`;
     const rootPath = parsed.ref.kind === 'path' ? parsed.ref.path : `/${itemId}.xlsx`;
@@ -204,9 +243,11 @@ export class WorkbookService {
   /** What the workbook file holds (not any non-persistent session's copy) in `address` of `sheet`. */
   readRange(path: string, sheet: string, address: string): unknown[][] {
     const data = this.#file(path);
-    const r = calls.resolveRange(data, sheet, address);
-    if ('status' in r) throw new RangeError(r.message);
-    return data.read(r.sheet, r.rect);
+    const found = calls.findSheet(data, sheet);
+    const parsed = parseAddress(address);
+    if (found === undefined) throw new RangeError(`The workbook ${JSON.stringify(path)} has no sheet ${JSON.stringify(sheet)}`);
+    if (parsed === undefined) throw new RangeError(`Expected \`address\` to be an A1 address such as "A1:B2", got ${JSON.stringify(address)}`);
+    return data.read(found, parsed.rect);
   }
 
   /** The data rows of a table in the workbook file. */
@@ -356,15 +397,16 @@ export class WorkbookService {
     let entered = false;
     try {
       const url = new URL(request.url);
-      const target = parseItemTarget(url.pathname);
-      const route: Route =
-        target === undefined ? { name: 'other', segment: url.pathname.split('/').pop() ?? '' } : target.workbookPath === undefined ? { name: 'item' } : parseRoute(target.workbookPath);
+      const batch = /^\/(v1\.0|beta)\/\$batch\/?$/i.exec(url.pathname);
+      const target = batch === null ? parseItemTarget(url.pathname) : undefined;
+      const routed: Target | undefined = target === undefined ? undefined : targetOf(target.workbookPath);
+      const name: RouteName = batch !== null ? 'batch' : routed === undefined ? 'other' : routeNameOfTarget(routed, request.method);
       const file = target === undefined ? undefined : this.#find(target.drive, target.ref);
       // One file under several names is one workbook: counted, cooled down and faulted as one.
       // `GET {item}` is a drive request, not a workbook request: it is not counted against the workbook.
-      workbook = route.name === 'item' ? undefined : (file?.path ?? target?.item);
+      workbook = name === 'item' ? undefined : (file?.path ?? target?.item);
       this.#stats.requests += 1;
-      this.#stats.byRoute[route.name] += 1;
+      this.#stats.byRoute[name] += 1;
       if (workbook !== undefined && (this.#cooldownUntil.get(workbook) ?? -Infinity) > this.now()) this.#stats.cooldownViolations += 1;
       // Counted from arrival to answer, latency included: that is what "in flight" means to a client.
       this.#stats.enter(workbook);
@@ -374,7 +416,7 @@ export class WorkbookService {
         const ms = latency.fixedMs + (latency.jitterMs > 0 ? this.#rng.next() * latency.jitterMs : 0);
         if (ms > 0) await sleep(ms);
       }
-      return await this.#process(request, url, target, route, file, workbook);
+      return await this.#process(request, url, { target, routed, name, batchVersion: batch?.[1], found: file, workbook });
     } catch (error) {
       if (isDroppedConnection(error)) throw error;
       return graphError(this.#context(request), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' });
@@ -429,7 +471,8 @@ export class WorkbookService {
     return graphError(this.#context(request), { ...error, headers });
   }
 
-  async #process(request: Request, url: URL, target: ItemTarget | undefined, route: Route, found: FileEntry | undefined, workbook: string | undefined): Promise<Response> {
+  async #process(request: Request, url: URL, r: Routed): Promise<Response> {
+    const { workbook, name } = r;
     if (!this.#authorized(request)) {
       this.#stats.unauthorized += 1;
       const empty = !/^Bearer\s+\S/i.test(request.headers.get('authorization') ?? '');
@@ -452,18 +495,18 @@ export class WorkbookService {
       }
     }
     const sessionId = request.headers.get('workbook-session-id');
-    const fault = route.name === 'item' ? undefined : this.#faults.decide(workbook, route.name, sessionId !== null && sessionId !== '');
-    if (fault === undefined) return this.#route(request, url, target, route, found, { created: undefined });
+    const fault = name === 'item' ? undefined : this.#faults.decide(workbook, name, sessionId !== null && sessionId !== '');
+    if (fault === undefined) return this.#route(request, url, r, { created: undefined });
     if (!fault.applied) {
       // Most faults come before the request has any effect: a faulted closeSession leaves the session open.
       const answer = await this.#applyFault(fault, request, workbook);
-      return answer ?? this.#route(request, url, target, route, found, { created: undefined });
+      return answer ?? this.#route(request, url, r, { created: undefined });
     }
     // Applied, then failed: the request takes effect, and its answer is lost.
     this.#stats.faultsInjected += 1;
     if (fault.delayMs > 0) await sleep(fault.delayMs);
     const effects: Effects = { created: undefined };
-    const answer = await this.#route(request, url, target, route, found, effects);
+    const answer = await this.#route(request, url, r, effects);
     if (effects.created !== undefined) {
       effects.created.delivered = false;
       this.#stats.undelivered += 1;
@@ -471,49 +514,69 @@ export class WorkbookService {
     return this.#failWith(fault, request, workbook) ?? answer;
   }
 
-  async #route(request: Request, url: URL, target: ItemTarget | undefined, route: Route, found: FileEntry | undefined, effects: Effects): Promise<Response> {
+  async #route(request: Request, url: URL, r: Routed, effects: Effects): Promise<Response> {
+    const { target, routed, found, batchVersion } = r;
     const now = this.now();
     this.#sessions.sweep(now);
     const ctx = this.#context(request);
-    if (target === undefined) {
-      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${route.name === 'other' ? route.segment : ''}'.` });
+    if (batchVersion !== undefined) {
+      if (request.method.toUpperCase() !== 'POST') {
+        return graphError(ctx, { status: 405, code: 'methodNotAllowed', innerCode: 'methodNotAllowedUncategorized', message: `The HTTP method '${request.method}' is not allowed on $batch.`, headers: { Allow: 'POST' } });
+      }
+      const body = await readJson(request);
+      if (!body.ok) return badJson(ctx);
+      return runBatch(ctx, { origin: url.origin, version: batchVersion, authorization: request.headers.get('authorization') ?? '', random: () => this.#rng.next(), send: (inner) => this.handle(inner) }, body.value);
+    }
+    if (target === undefined || routed === undefined) {
+      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${unknownSegment(url.pathname)}'.` });
     }
     if (found === undefined) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
     const file = found.data;
-    if (route.name === 'item' && request.method.toUpperCase() !== 'GET') {
-      return graphError(ctx, { status: 501, code: 'notImplemented', message: `The emulator does not implement ${request.method.toUpperCase()} on a drive item; only GET.` });
+    if (routed.item === true) {
+      if (request.method.toUpperCase() !== 'GET') {
+        return graphError(ctx, { status: 501, code: 'notImplemented', message: `The emulator does not implement ${request.method.toUpperCase()} on a drive item; only GET.` });
+      }
+      return this.#driveItem(ctx, url, target, found);
     }
-    if (route.name === 'item') return this.#driveItem(ctx, url, target, found);
-    if (route.name === 'other') {
-      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${route.segment}'.` });
+    const workbookTarget: WorkbookTarget = { ...target, workbookPath: target.workbookPath ?? '' };
+    const path = routed.path;
+    if (path !== undefined && !path.ok) {
+      if (path.problem === 'notImplemented') return notImplemented(ctx, `the segment '${path.segment}' of a ${path.parent}`);
+      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${path.segment}'.` });
     }
-    const allowed = METHODS[route.name];
-    if (!allowed.includes(request.method.toUpperCase())) {
-      return graphError(ctx, {
-        status: 405,
-        code: 'methodNotAllowed',
-        innerCode: 'methodNotAllowedUncategorized',
-        message: `The HTTP method '${request.method}' is not allowed on this resource.`,
-        headers: { Allow: allowed.join(', ') },
-      });
+    const route = routed.session;
+    if (route !== undefined) {
+      const allowed = SESSION_METHODS[route.name] ?? [];
+      if (!allowed.includes(request.method.toUpperCase())) {
+        return graphError(ctx, {
+          status: 405,
+          code: 'methodNotAllowed',
+          innerCode: 'methodNotAllowedUncategorized',
+          message: `The HTTP method '${request.method}' is not allowed on this resource.`,
+          headers: { Allow: allowed.join(', ') },
+        });
+      }
+    } else if (path !== undefined && path.ok) {
+      const problem = calls.methodProblem(ctx, path.kind, request.method) ?? unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams });
+      if (problem !== undefined) return problem;
     }
-    switch (route.name) {
+    switch (route?.name) {
       case 'createSession':
-        return this.#createSession(ctx, request, url, { ...target, workbookPath: target.workbookPath ?? '' }, found, effects);
+        return this.#createSession(ctx, request, url, workbookTarget, found, effects);
       case 'operation':
-        return this.#pollOperation(ctx, url, { ...target, workbookPath: target.workbookPath ?? '' }, found, route.operationId);
+        return this.#pollOperation(ctx, url, workbookTarget, found, route.operationId);
       case 'sessionInfo': {
         const session = this.#sessions.byInfoKey(route.key);
         if (session === undefined || session.workbook !== found.path) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
         if (session.state !== 'open') return graphError(ctx, { status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', message: SESSION_GONE });
         session.lastActivity = now;
-        return json(ctx, 200, { id: session.id, persistChanges: session.persistChanges });
+        return json(ctx, 200, { '@odata.context': metadata(url, workbookTarget, 'workbookSessionInfo'), id: session.id, persistChanges: session.persistChanges });
       }
       default:
         break;
     }
     const sessionId = request.headers.get('workbook-session-id');
-    if ((sessionId === null || sessionId === '') && (route.name === 'refreshSession' || route.name === 'closeSession')) {
+    if ((sessionId === null || sessionId === '') && (route?.name === 'refreshSession' || route?.name === 'closeSession')) {
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `${route.name} needs the workbook-session-id header.` });
     }
     let session: SessionRecord | undefined;
@@ -525,34 +588,28 @@ export class WorkbookService {
       session.lastActivity = now;
     }
     const data = session?.data ?? file;
-    switch (route.name) {
-      case 'refreshSession':
-        this.#stats.refreshed += 1;
-        return noContent(ctx);
-      case 'closeSession':
-        if (session !== undefined) this.#sessions.end(session, 'closed');
-        return noContent(ctx);
-      case 'worksheets':
-        return calls.worksheets(ctx, data, route.sheet);
-      case 'range': {
-        if (request.method.toUpperCase() === 'GET') return calls.getRange(ctx, data, route.sheet, route.address);
-        const body = await readJson(request);
-        return body.ok ? calls.patchRange(ctx, data, route.sheet, route.address, body.value) : badJson(ctx);
-      }
-      case 'usedRange':
-        return calls.usedRange(ctx, data, route.sheet);
-      case 'tableRows':
-        return calls.tableRows(ctx, data, route.sheet, route.table);
-      case 'tableRowsAdd': {
-        const body = await readJson(request);
-        if (!body.ok) return badJson(ctx);
-        const answer = calls.addTableRows(ctx, data, route.sheet, route.table, body.value);
-        if (answer.ok) this.#writes.record(found.path, route.name, `${route.sheet ?? ''}/${route.table}`, body.text, request.headers.get('client-request-id'));
-        return answer;
-      }
-      default:
-        throw new Error(`unhandled route ${route.name}`);
+    if (route?.name === 'refreshSession') {
+      this.#stats.refreshed += 1;
+      return noContent(ctx);
     }
+    if (route?.name === 'closeSession') {
+      if (session !== undefined) this.#sessions.end(session, 'closed');
+      return noContent(ctx);
+    }
+    if (path === undefined || !path.ok) throw new Error('unhandled route');
+    const method = request.method.toUpperCase();
+    let body: { value: unknown; text: string } | undefined;
+    if (method === 'POST' || method === 'PATCH') {
+      const read = await readJson(request);
+      if (!read.ok) return badJson(ctx);
+      body = read;
+    }
+    const answer = calls.answer({ reply: ctx, serviceRoot: `${url.origin}/${target.version}`, query: url.searchParams }, data, path.steps, method, body?.value);
+    // Each table-row append that took effect is logged, so a test can tell a write applied twice.
+    if (r.name === 'tableRowsAdd' && answer.ok) {
+      this.#writes.record(found.path, r.name, workbookTarget.workbookPath.toLowerCase(), body?.text ?? '', request.headers.get('client-request-id'));
+    }
+    return answer;
   }
 
   /**
@@ -601,7 +658,7 @@ export class WorkbookService {
     }
     const session = this.#openSession(found.path, persist, found.data);
     effects.created = session;
-    return json(ctx, 201, { id: session.id, persistChanges: persist });
+    return json(ctx, 201, { '@odata.context': metadata(url, target, 'workbookSessionInfo'), id: session.id, persistChanges: persist });
   }
 
   /** Whether the workbook already has `maxSessionsPerWorkbook` sessions open (after expiring idle ones). */
@@ -645,7 +702,7 @@ export class WorkbookService {
         op.status = 'succeeded';
       }
     }
-    const body: Record<string, unknown> = { id: op.id, status: op.status };
+    const body: Record<string, unknown> = { '@odata.context': metadata(url, target, 'workbookOperation'), id: op.id, status: op.status };
     if (op.status === 'succeeded' && op.sessionId !== undefined) {
       const key = this.#sessions.get(op.sessionId)?.infoKey ?? '';
       body['resourceLocation'] = `${url.origin}/${target.version}${target.rawItem}/workbook/sessionInfoResource(key='${key}')`;
@@ -658,6 +715,15 @@ export class WorkbookService {
     }
     return json(ctx, 200, body);
   }
+}
+
+/** `@odata.context` of an answer of `type`, on the request's own origin and version. */
+function metadata(url: URL, target: WorkbookTarget, type: string): string {
+  return `${url.origin}/${target.version}/$metadata#${type}`;
+}
+
+function routeNameOfSession(route: Route): RouteName {
+  return route.name === 'createSession' || route.name === 'refreshSession' || route.name === 'closeSession' || route.name === 'operation' || route.name === 'sessionInfo' ? route.name : 'other';
 }
 
 /** A stable id-like hex digest: the same name always gives the same id. */

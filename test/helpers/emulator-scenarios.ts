@@ -96,7 +96,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const reply = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } });
       expect(reply.status).toBe(201);
       const { id, persistChanges } = body<{ id: string; persistChanges: boolean }>(reply);
-      expect(body(reply)).toEqual({ id, persistChanges: true });
+      expect(body(reply)).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id, persistChanges: true });
       expect(persistChanges).toBe(true);
       expect(id).toMatch(/^cluster=EMU1&session=1\..*%2F.*==$/);
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openByWorkbook: { [WB]: 1 } });
@@ -114,22 +114,22 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
 
       const first = await call(h, 'GET', location);
       expect(first.status).toBe(200);
-      expect(first.body).toEqual({ id: opId, status: 'notStarted' });
+      expect(first.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'notStarted' });
       const second = await call(h, 'GET', location);
-      expect(second.body).toEqual({ id: opId, status: 'running' });
+      expect(second.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'running' });
       expect(h.service.stats().created).toBe(0);
 
       h.service.advanceTime(MIN);
       const done = await call(h, 'GET', location);
       const { resourceLocation } = body<{ resourceLocation: string }>(done);
-      expect(done.body).toEqual({ id: opId, status: 'succeeded', resourceLocation });
+      expect(done.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'succeeded', resourceLocation });
       expect(resourceLocation).toMatch(new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/sessionInfoResource\\(key='\\w+'\\)$`));
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1 });
 
       const info = await call(h, 'GET', resourceLocation);
       expect(info.status).toBe(200);
       const id = h.service.sessions()[0]?.id;
-      expect(info.body).toEqual({ id, persistChanges: true });
+      expect(info.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id, persistChanges: true });
       expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id ?? '' })).status).toBe(204);
     });
 
@@ -139,10 +139,10 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: false }, headers: { Prefer: 'respond-async' } });
       const location = accepted.headers.get('location') ?? '';
       const opId = location.split('/').pop();
-      expect((await call(h, 'GET', location)).body).toEqual({ id: opId, status: 'notStarted' });
+      expect((await call(h, 'GET', location)).body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'notStarted' });
       const failed = await call(h, 'GET', location);
       expect(failed.status).toBe(200);
-      expect(failed.body).toEqual({ id: opId, status: 'failed', error: { code: 'invalidSessionUnexpected', message: 'boom' } });
+      expect(failed.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'failed', error: { code: 'invalidSessionUnexpected', message: 'boom' } });
       expect((await call(h, 'GET', location)).body).toEqual(failed.body);
       expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
     });
@@ -224,7 +224,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const patched = await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { session: temp, body: { values: [['temp']] } });
       expect(patched.status).toBe(200);
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { session: temp })).body).toMatchObject({ values: [['temp']] });
-      expect((await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { session: temp, body: { values: [['east', 'pear', 4]] } })).status).toBe(201);
+      expect((await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { session: temp, body: { values: [['east', 'pear', 4]] } })).status).toBe(200);
       expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`)).body).toMatchObject({ values: [['a']] });
       await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: temp });
@@ -324,7 +324,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": tru' }), 400, 'invalidArgument');
       expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": "yes"}' }), 400, 'invalidArgument');
       expectGraphError(h, await rawFetch(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { token, body: '[' }), 400, 'invalidArgument');
-      expect((await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token })).body).toEqual({ id: expect.any(String), persistChanges: false });
+      expect((await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token })).body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id: expect.any(String), persistChanges: false });
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
       expect(h.service.stats().created).toBe(1);
     });
@@ -354,6 +354,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     it('worksheets, range, usedRange and table rows answer like Graph', async () => {
       const h = await start();
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#Collection(workbookWorksheet)`,
         value: [
           { id: '{00000000-0001-0000-0000-000000000000}', name: 'Sheet1', position: 0, visibility: 'Visible' },
           { id: '{00000000-0001-0000-0100-000000000000}', name: 'Data', position: 1, visibility: 'Visible' },
@@ -370,10 +371,12 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets('Nope')/usedRange`), 404, 'itemNotFound', 'notFoundUncategorized');
 
       const added = await call(h, 'POST', `${V}${WB}/workbook/worksheets('Data')/tables('Sales')/rows/add`, { body: { values: [['east', 'pear', 4]] } });
-      expect(added.status).toBe(201);
-      expect(added.body).toEqual({ index: 1, values: [['east', 'pear', 4]] });
+      // tablerowcollection-add.md answers 200 OK (the primary form, POST tables/{name}/rows, answers 201).
+      expect(added.status).toBe(200);
+      expect(added.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookTableRow`, index: 1, values: [['east', 'pear', 4]] });
       expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { body: { values: [['east', 'pear']] } }), 400, 'invalidArgument');
       expect((await call(h, 'GET', `${V}${WB}/workbook/tables('Sales')/rows`)).body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#Collection(workbookTableRow)`,
         value: [
           { index: 0, values: [['north', 'apple', 10]] },
           { index: 1, values: [['east', 'pear', 4]] },
@@ -393,11 +396,12 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10], ['east', 'pear', 4]]);
         expect(h.service.stats()).toMatchObject({ writesApplied: 1, writesRepeated: 0, faultsInjected: 1 });
         // The same write sent again reaches the file a second time, and the log says so.
-        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).status).toBe(201);
+        // rows/add answers 200 (tablerowcollection-add.md); the primary form, POST rows, answers 201.
+        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).status).toBe(200);
         expect(h.service.appliedWrites()).toEqual([{ workbook: WB, route: 'tableRowsAdd', key: expect.stringMatching(/^[0-9a-f]{16}$/), count: 2, clientRequestIds: [expect.any(String), expect.any(String)] }]);
         expect(h.service.stats()).toMatchObject({ writesApplied: 2, writesRepeated: 1 });
         // A different body is a different write.
-        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['west', 'fig', 1]] } })).status).toBe(201);
+        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['west', 'fig', 1]] } })).status).toBe(200);
         expect(h.service.appliedWrites().map((w) => w.count)).toEqual([2, 1]);
         h.service.resetStats();
         expect(h.service.appliedWrites()).toEqual([]);
@@ -527,6 +531,7 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const failed = await call(h, 'GET', location);
         expect(failed.status).toBe(200);
         expect(failed.body).toEqual({
+          '@odata.context': expect.stringMatching(/\/\$metadata#workbookOperation$/),
           id: location.split('/').pop(),
           status: 'failed',
           error: { code: 'serviceUnavailable', message: 'busy', innererror: { code: 'transientFailure', message: 'busy', innererror: { code: 'Deeper', message: 'busy' } } },

@@ -40,6 +40,11 @@ export function decideRetry(
      * @default false
      */
     readonly sessionful?: boolean;
+    /**
+     * The request is a closeSession: see {@link classifyClose}.
+     * @default false
+     */
+    readonly closing?: boolean;
     readonly policy: RetryPolicy;
     /** Time since the first attempt started. */
     readonly elapsedMs: number;
@@ -51,7 +56,7 @@ export function decideRetry(
   const { policy, attempt, idempotent } = context;
   if (attempt > policy.retries) return { retry: false, why: 'retries exhausted' };
 
-  const verdict = classify(error, idempotent, context.sessionful === true);
+  const verdict = context.closing === true ? classifyClose(error) : classify(error, idempotent, context.sessionful === true);
   if (verdict !== 'retry') return { retry: false, why: verdict };
 
   const remaining = policy.deadlineMs - context.elapsedMs;
@@ -107,6 +112,24 @@ function classify(error: GraphRequestError, idempotent: boolean, sessionful: boo
   }
 }
 
+/**
+ * A closeSession is the one request whose failure leaves a session open, and sending it again is
+ * harmless: it is retried until its deadline for whatever may pass (throttling, an outage, a lost
+ * answer, an internal error, another client's edit lock), even where Graph says not to resend a
+ * call. Not for answers that no resend can change: the session is gone (its caller counts that as
+ * closed), or the request itself is refused (400, 401, 403, 405, ...), or nothing was sent.
+ */
+function classifyClose(error: GraphRequestError): 'retry' | string {
+  if (error.kind === 'network') return 'retry';
+  if (error.kind !== 'http' || error.status === undefined) return `not retryable (${error.kind})`;
+  const inner = error.innerCode?.toLowerCase();
+  if (inner === 'invalidsessionrecreatable' || inner === 'invalidsessionnotfound' || error.status === 404) return 'session gone';
+  if (error.status >= 500 || error.status === 429 || error.status === 409 || error.status === 423 || error.status === 408) return 'retry';
+  const top = error.graphCode?.toLowerCase();
+  if (top !== undefined && THROTTLE_CODES.has(top)) return 'retry';
+  return 'not retryable';
+}
+
 // An HTTP-date in one of the three forms RFC 9110 allows: IMF-fixdate, RFC 850, asctime.
 const HTTP_DATE = [
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
@@ -137,6 +160,8 @@ export interface RetryRun {
   readonly idempotent: boolean;
   /** See {@link decideRetry}'s `sessionful`. @default false */
   readonly sessionful?: boolean;
+  /** See {@link decideRetry}'s `closing`. @default false */
+  readonly closing?: boolean;
   readonly signal?: AbortSignal | undefined;
   /** Failures this says no to are never retried, whatever the decision (e.g. a poll's, inside a create). */
   readonly retryable?: (error: unknown) => boolean;
@@ -163,6 +188,7 @@ export async function withRetries<T>(attempt: (attemptNumber: number) => Promise
       attempt: attemptNumber,
       idempotent: run.idempotent,
       sessionful: run.sessionful === true,
+      closing: run.closing === true,
       policy: run.policy,
       elapsedMs: now() - started,
       random: random(),

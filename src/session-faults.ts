@@ -48,6 +48,18 @@ export function isSessionRecreatable(error: unknown): boolean {
   return fault === 'gone' || fault === 'faulted';
 }
 
+/**
+ * True when a failed closeSession says the session is no longer there, so nothing is left open:
+ * `invalidSessionReCreatable` (gone) or `invalidSessionNotFound` (its workbook is gone). The other
+ * `invalidSession*` codes say the session cannot be acted on, not that it ended: such a close failed.
+ * A bare 404 is not enough on its own (see `closeConfirmed`).
+ */
+export function isGoneOnClose(error: unknown): boolean {
+  if (!isGraphRequestError(error) || error.kind !== 'http') return false;
+  const inner = error.innerCode?.toLowerCase();
+  return inner === 'invalidsessionrecreatable' || inner === 'invalidsessionnotfound';
+}
+
 function innerCodeOf(error: GraphRequestError): string | undefined {
   return error.innerCode;
 }

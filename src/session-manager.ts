@@ -12,7 +12,7 @@ import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from './type
 import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from './validate.js';
 import { GraphTransport, type CreatedSession, type RetryEvent, type TransportOptions } from './workbook-api.js';
 import { WorkbookResolver, parseWorkbookRef } from './workbook-ref.js';
-import { SessionCore, closeConfirmed, isGoneOnRefresh, type SessionHost, type WorkbookSession } from './workbook-session.js';
+import { SessionCore, closeConfirmed, type SessionHost, type WorkbookSession } from './workbook-session.js';
 
 /** Where the manager writes what it does. Any of `console`, pino or winston fits. */
 export interface Logger {
@@ -710,7 +710,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.#transport.refreshSession(core.workbook, () => core.idForRefresh()).catch((error: unknown) => {
           // Closed while the refresh waited in its lane: nothing to keep alive.
           if (isSessionClosedError(error)) return;
-          if (isGoneOnRefresh(error)) return core.goneOnServer();
+          core.refreshFailed(error);
           this.#log('warn', 'keep-alive refresh failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
         }),
       );

@@ -158,7 +158,7 @@ export class GraphTransport {
     options: { priority: number; idempotent: boolean; policy?: RetryPolicy; closing?: boolean },
   ): Promise<GraphAnswer> {
     const sessionful = options.closing !== true && (call.sessionId !== undefined || call.session !== undefined);
-    const run = this.#run(workbook, call, options.idempotent, sessionful, options.policy);
+    const run = { ...this.#run(workbook, call, options.idempotent, sessionful, options.policy), closing: options.closing === true };
     const { deadline } = call;
     const retried = withRetries(
       (attempt) => this.#attempt(workbook, call, options.priority, attempt),

@@ -1,9 +1,9 @@
 import { raceAbort } from './abortable.js';
-import { GraphRequestError, SessionClosedError, SessionExpiredError, isGraphRequestError, isSessionClosedError } from './errors.js';
+import { SessionClosedError, SessionExpiredError, isGraphRequestError, isSessionClosedError, withOutcomeUnknown } from './errors.js';
 import { shortId } from './ids.js';
 import type { Reapable } from './idle-reaper.js';
 import { Priority, type Scheduler } from './scheduler.js';
-import { sessionFaultOf, type SessionFault } from './session-faults.js';
+import { isGoneOnClose, sessionFaultOf, type SessionFault } from './session-faults.js';
 import type { CloseReason, SessionState } from './types.js';
 import { checkApiPath, checkBoolean, checkKeys, checkSignal, describe } from './validate.js';
 import type { CreatedSession, GraphTransport, HttpMethod } from './workbook-api.js';
@@ -166,7 +166,8 @@ export class SessionCore implements Reapable {
           throw new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(sent.id), cause: error });
         }
         // The session is behind us; a new one carries on (this call's own, or one another call made).
-        if (fault === 'faulted' && !idempotent) throw outcomeUnknown(error);
+        // It may or may not have been applied: never sent twice, and the error says so.
+        if (fault === 'faulted' && !idempotent) throw isGraphRequestError(error) ? withOutcomeUnknown(error) : error;
         if (replayed || this.#final) throw error;
         replayed = true;
       }
@@ -224,9 +225,7 @@ export class SessionCore implements Reapable {
       await this.#host.transport.refreshSession(this.workbook, () => this.#idForRequest(), signal);
       this.lastContact = Date.now();
     } catch (error) {
-      // Graph no longer knows it: the handle says so (a persistent one reopens on its next call).
-      if (sessionFaultOf(error) === 'ended') this.#end('failed');
-      else if (isGoneOnRefresh(error)) this.#end('expired');
+      this.refreshFailed(error);
       throw error;
     } finally {
       this.inFlight--;
@@ -284,9 +283,17 @@ export class SessionCore implements Reapable {
     );
   }
 
-  /** Graph no longer knows the session (a keep-alive refresh was answered 404). */
-  goneOnServer(): void {
-    this.#end('expired');
+  /**
+   * A refreshSession of the current session failed: what the answer says of the session decides, as
+   * for a call. A 404 to refreshSession is about the session itself, so it is gone; a session given
+   * up for any other fault is closed (best effort) like one a call gave up, never just forgotten. A
+   * persistent handle reopens on its next call.
+   */
+  refreshFailed(error: unknown): void {
+    if (this.state !== 'open') return;
+    const fault = sessionFaultOf(error);
+    if (fault === 'unconfirmed') this.#end('expired');
+    else if (fault !== 'none') this.#giveUp(fault);
   }
 
   /** The id to send, checked in the lane right before sending: the session may have closed meanwhile. */
@@ -476,7 +483,8 @@ export class WorkbookSession implements AsyncDisposable {
 
 /**
  * Sends closeSession and says how the session ended: `closed` (Graph confirmed) or `expired` (Graph
- * no longer had it). Only an `invalidSession*` code says the session is gone; a bare 404 may come
+ * no longer had it). Only `invalidSessionReCreatable` or `invalidSessionNotFound` says the session is
+ * gone (another `invalidSession*` code says it cannot be acted on: the close failed); a bare 404 may come
  * from elsewhere (the item path, a proxy), so a refreshSession checks: gone too means expired; alive
  * means the close did not reach it, and it is sent once more. Rejects when the close failed: the
  * session may still be open, and is never reported closed.
@@ -486,12 +494,12 @@ export async function closeConfirmed(transport: GraphTransport, workbook: string
     await transport.closeSession(workbook, id, signal);
     return 'closed';
   } catch (error) {
-    if (isInvalidSession(error)) return 'expired';
+    if (isGoneOnClose(error)) return 'expired';
     if (sessionFaultOf(error) !== 'unconfirmed') throw error;
     try {
       await transport.refreshSession(workbook, id, signal);
     } catch (probe) {
-      if (isInvalidSession(probe) || sessionFaultOf(probe) === 'unconfirmed') return 'expired';
+      if (isGoneOnClose(probe) || sessionFaultOf(probe) === 'unconfirmed') return 'expired';
       throw error;
     }
     // The session is alive: the 404 was not about it.
@@ -500,36 +508,6 @@ export async function closeConfirmed(transport: GraphTransport, workbook: string
   }
 }
 
-/** An answer with an `invalidSession*` second-level code: Graph does not have the session (any more). */
-function isInvalidSession(error: unknown): boolean {
-  const fault = sessionFaultOf(error);
-  return (fault === 'gone' || fault === 'ended') && isGraphRequestError(error) && error.innerCode?.toLowerCase().startsWith('invalidsession') === true;
-}
-
-/** A refreshSession that failed because Graph no longer has the session. */
-export function isGoneOnRefresh(error: unknown): boolean {
-  return isInvalidSession(error) || sessionFaultOf(error) === 'unconfirmed';
-}
-
-/** The error of a non-idempotent call whose session faulted: it may or may not have been applied. */
-function outcomeUnknown(error: unknown): unknown {
-  if (!isGraphRequestError(error)) return error;
-  const unknown = new GraphRequestError({
-    kind: error.kind,
-    method: error.method,
-    path: error.path,
-    status: error.status,
-    graphCode: error.graphCode,
-    innerCode: error.innerCode,
-    requestId: error.requestId,
-    retryAfterMs: error.retryAfterMs,
-    detail: 'the session faulted; the request may or may not have been applied (outcome unknown), so it was not sent again',
-    outcomeUnknown: true,
-    cause: error,
-  });
-  unknown.attempt = error.attempt;
-  return unknown;
-}
 
 /** Aborts `controller` when `signal` aborts (at once if it already has). */
 function linkAbort(signal: AbortSignal, controller: AbortController | undefined): void {

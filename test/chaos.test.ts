@@ -16,7 +16,23 @@ const WORKBOOKS = Array.from({ length: 20 }, (_, i) => `/me/drive/items/W${Strin
 const SEED = chaosSeed();
 const ROUNDS = chaosRounds();
 const IDLE_MS = 1000;
-const KINDS = chaosKinds(['429', '429-bare', '503', '503-bare', '502', '504', 'drop', 'slow', '504-applied', 'drop-applied']);
+// Throttling and outages of every shape, lost answers (some after the write took effect), internal
+// errors that end a session, and edit-lock conflicts, on calls and closes alike.
+const KINDS = chaosKinds([
+  '429',
+  '429-bare',
+  '503',
+  '503-bare',
+  '502',
+  '504',
+  'drop',
+  'slow',
+  '504-applied',
+  'drop-applied',
+  '500',
+  'accessConflict',
+  'invalidSessionAccessConflict',
+]);
 
 const seedBook: WorkbookSeed = {
   worksheets: { Sheet1: { cells: [['a', 'b'], [1, 2]], tables: { T: { columns: ['a', 'b'], rows: [[1, 2]] } } } },

@@ -254,3 +254,36 @@ describe('decideRetry: a failed long-running createSession', () => {
     expect(decideRetry(error, { ...context, idempotent: true, elapsedMs: 9_990 })).toEqual({ retry: false, why: 'backoff passes the retry deadline' });
   });
 });
+
+describe('decideRetry: a closeSession', () => {
+  const closing = { ...context, idempotent: true, closing: true };
+
+  test.each([
+    ['a 500 internalServerErrorUncategorized', { status: 500, graphCode: 'internalServerError', innerCode: 'internalServerErrorUncategorized' }],
+    ['a 409 accessConflict (another client holds the lock)', { status: 409, graphCode: 'conflict', innerCode: 'accessConflict' }],
+    ['a 409 invalidSessionAccessConflict', { status: 409, graphCode: 'conflict', innerCode: 'invalidSessionAccessConflict' }],
+    ['a 503 with no second-level code', { status: 503, graphCode: 'serviceNotAvailable' }],
+    ['a bare 429', { status: 429, graphCode: 'TooManyRequests' }],
+    ['a 504 requestAborted', { status: 504, innerCode: 'requestAborted' }],
+  ] as const)('is resent after %s: giving up would leave the session open, and closing twice is harmless', (_label, init) => {
+    expect(decideRetry(failure(init), closing)).toMatchObject({ retry: true, why: 'backoff' });
+  });
+
+  test('is resent after a lost answer', () => {
+    expect(decideRetry(failure({ kind: 'network' }), closing)).toMatchObject({ retry: true });
+  });
+
+  test.each([
+    ['invalidSessionReCreatable', { status: 404, innerCode: 'invalidSessionReCreatable' }, 'session gone'],
+    ['invalidSessionNotFound', { status: 404, innerCode: 'invalidSessionNotFound' }, 'session gone'],
+    ['a bare 404', { status: 404, graphCode: 'itemNotFound' }, 'session gone'],
+    ['a 403 accessDenied', { status: 403, graphCode: 'accessDenied', innerCode: 'accessDenied' }, 'not retryable'],
+    ['a 400 invalidRequest', { status: 400, graphCode: 'invalidRequest' }, 'not retryable'],
+  ] as const)('is not resent after %s', (_label, init, why) => {
+    expect(decideRetry(failure(init), closing)).toEqual({ retry: false, why });
+  });
+
+  test('is not resent when nothing could be sent (a client error)', () => {
+    expect(decideRetry(failure({ kind: 'client' }), closing)).toEqual({ retry: false, why: 'not retryable (client)' });
+  });
+});

@@ -55,8 +55,8 @@ describe('over HTTP', () => {
     service.injectFault({ workbook: BOOK_B, route: 'createSession', delayMs: 300 });
     const opening = settle(sessions.open(BOOK_B));
     await until(() => service.stats().requestsByRoute.createSession === 1);
-    // The close that shutdown sends for it fails for good (500 is not retried).
-    service.injectFault({ workbook: BOOK_B, route: 'closeSession', status: 500 });
+    // The close that shutdown sends for it fails for good (a 403 is not resent; a close's 500 would be).
+    service.injectFault({ workbook: BOOK_B, route: 'closeSession', status: 403, code: 'accessDenied' });
     const report = await sessions.shutdown({ timeoutMs: 3000 });
     expect((await opening).ok).toBe(false);
     expect(service.stats().open).toBe(1);

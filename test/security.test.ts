@@ -134,12 +134,12 @@ async function scenario(token: string): Promise<{ observed: Observed; server: Ba
   });
   await observed.expectFailure(book.api('/tables/T/rows/add').post({ values: [[1]] }));
 
-  // A close answered 500 with the echo: close() rejects, closeFailed event, a warning logged.
-  server.setOverride(echoAuthorization({ closeSession: { status: 500 } }, 2));
+  // A close answered 403 with the echo (refused for good): close() rejects, closeFailed event, a warning logged.
+  server.setOverride(echoAuthorization({ closeSession: { status: 403 } }, 2));
   await observed.expectFailure(book.close());
 
   // A body that throws and a close that fails: a SuppressedError carrying both.
-  server.setOverride(echoAuthorization({ closeSession: { status: 500 } }, 2));
+  server.setOverride(echoAuthorization({ closeSession: { status: 403 } }, 2));
   await observed.expectFailure(
     manager.withSession(BOOK, () => {
       throw new Error('body failed');

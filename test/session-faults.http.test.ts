@@ -172,3 +172,50 @@ describe('a 404 on closeSession without an invalidSession* code', () => {
     expect(stateOf(orphan)).toBe('closed');
   });
 });
+
+describe('a close that Graph refuses for now', () => {
+  test.each([
+    ['500 internalServerErrorUncategorized', { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized' }],
+    ['409 accessConflict', { status: 409, code: 'conflict', innerCode: 'accessConflict' }],
+    ['409 invalidSessionAccessConflict', { status: 409, code: 'conflict', innerCode: 'invalidSessionAccessConflict' }],
+  ] as const)('close() after a %s is sent again and closes the session, not reported expired', async (_label, fault) => {
+    const sessions = env.manager({ retryBaseDelayMs: 1, retryMaxDelayMs: 5 });
+    const events: string[] = [];
+    sessions.on('closed', (e) => events.push(`closed alreadyExpired=${String(e.alreadyExpired)}`));
+    sessions.on('closeFailed', () => events.push('closeFailed'));
+    const book = await sessions.open(BOOK_A);
+    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1, ...fault });
+    await book.close();
+    expect(stateOf(book.id)).toBe('closed');
+    expect(events).toEqual(['closed alreadyExpired=false']);
+    expect(env.service.stats().requestsByRoute.closeSession).toBe(2);
+  });
+});
+
+describe('a refreshSession that Graph answers with a session fault', () => {
+  test('refresh() answered invalidSessionAccessConflict gives the session up and closes it; the next call runs in a new session', async () => {
+    const sessions = env.manager({ retries: 0 });
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    env.service.injectFault({ workbook: BOOK_A, route: 'refreshSession', count: 1, status: 409, code: 'conflict', innerCode: 'invalidSessionAccessConflict' });
+    await expect(book.refresh()).rejects.toMatchObject({ innerCode: 'invalidSessionAccessConflict' });
+    await expect(book.api('/worksheets').get()).rejects.toBeInstanceOf(SessionClosedError);
+    await sessions.shutdown();
+    // Given up, and closed: not left open for Graph to expire.
+    expect(stateOf(first)).toBe('closed');
+    expect(env.service.stats().open).toBe(0);
+  });
+
+  test('refresh() answered 503 with no second-level code gives the session up and closes it; a persistent handle reopens', async () => {
+    const sessions = env.manager({ retries: 0 });
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    env.service.injectFault({ workbook: BOOK_A, route: 'refreshSession', count: 1, status: 503, code: 'serviceUnavailable', retryAfterSeconds: 0 });
+    await expect(book.refresh()).rejects.toMatchObject({ status: 503 });
+    await book.api('/worksheets').get();
+    expect(book.id).not.toBe(first);
+    await sessions.shutdown();
+    expect(stateOf(first)).toBe('closed');
+    expect(env.service.stats()).toMatchObject({ created: 2, open: 0 });
+  });
+});

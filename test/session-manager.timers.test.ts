@@ -266,7 +266,8 @@ describe('await using semantics', () => {
     const sessions = manager({ retries: 0 });
     const events: string[] = [];
     sessions.on('closeFailed', (e) => events.push(`closeFailed:${e.reason}`));
-    graph.service().injectFault({ route: 'closeSession', count: 1, status: 500 });
+    // A close refused for good (a 403 is not resent; a 500 would be, until the deadline).
+    graph.service().injectFault({ route: 'closeSession', count: 1, status: 403, code: 'accessDenied' });
     const bodyError = new Error('body failed');
     const error = (await sessions
       .withSession(BOOK_A, () => {
@@ -285,7 +286,8 @@ describe('await using semantics', () => {
 
   test('the same through native `await using` (lowered here): SuppressedError carries both', async () => {
     const sessions = manager({ retries: 0 });
-    graph.service().injectFault({ route: 'closeSession', count: 1, status: 500 });
+    // A close refused for good (a 403 is not resent; a 500 would be, until the deadline).
+    graph.service().injectFault({ route: 'closeSession', count: 1, status: 403, code: 'accessDenied' });
     const run = async (): Promise<void> => {
       await using _book = await sessions.open(BOOK_A);
       throw new Error('body failed');

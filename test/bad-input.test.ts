@@ -14,7 +14,7 @@ import {
   type WorkbookSession,
   SessionJournal,
 } from '../src/index.js';
-import { type BadServer, type Override, graphErrorResponse, jsonResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
+import { type BadServer, type Override, graphErrorResponse, jsonResponse, startBadServer, workbookRoute, fastManager } from './helpers/bad-server.js';
 import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 import { bearerMiddleware } from './helpers/graph-client-copy.js';
 
@@ -28,20 +28,7 @@ let server: BadServer;
 let elsewhere: BadServer;
 const managers: SessionManager[] = [];
 
-const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager => {
-  const m = new SessionManager({
-    client: createBearerClient({ baseUrl: server.url, token: server.token }),
-    exitHooks: false,
-    retries: 2,
-    retryBaseDelayMs: 1,
-    retryMaxDelayMs: 5,
-    retryDeadlineMs: 5000,
-    pollIntervalMs: 10,
-    ...options,
-  });
-  managers.push(m);
-  return m;
-};
+const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager => fastManager(server, managers, { ...options });
 
 beforeAll(async () => {
   server = await startBadServer();

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { inspect } from 'node:util';
 import { SessionManager, createBearerClient, isGraphRequestError, type SessionManagerOptions } from '../src/index.js';
-import { type BadServer, graphErrorResponse, jsonResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
+import { type BadServer, graphErrorResponse, jsonResponse, startBadServer, workbookRoute, fastManager } from './helpers/bad-server.js';
 
 // The transport against a real HTTP server that answers exactly what Graph may answer, through the
 // real Graph client: error chains, second-level rules, session faults, failed operations,
@@ -12,20 +12,7 @@ const BOUND = { timeout: 10_000 };
 let server: BadServer;
 const managers: SessionManager[] = [];
 
-const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager => {
-  const m = new SessionManager({
-    client: createBearerClient({ baseUrl: server.url, token: server.token }),
-    exitHooks: false,
-    retries: 3,
-    retryBaseDelayMs: 1,
-    retryMaxDelayMs: 5,
-    retryDeadlineMs: 5000,
-    pollIntervalMs: 10,
-    ...options,
-  });
-  managers.push(m);
-  return m;
-};
+const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager => fastManager(server, managers, { retries: 3, ...options });
 
 const routeCount = (route: string): number => server.requests.filter((r) => workbookRoute(r.url) === route).length;
 

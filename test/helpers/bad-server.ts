@@ -1,3 +1,5 @@
+import { createBearerClient } from '../../src/graph-client.js';
+import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js';
 import { type IncomingMessage, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WorkbookService, type WorkbookServiceOptions } from '../../src/testing/index.js';
@@ -127,4 +129,23 @@ export function workbookRoute(url: string): string {
   const path = url.split('?')[0] ?? '';
   const at = path.indexOf('/workbook/');
   return at === -1 ? '' : path.slice(at + '/workbook/'.length);
+}
+
+/**
+ * A manager against `server` with fast retries (1-5 ms backoff, a 5 s deadline), no exit hooks, and
+ * kept in `managers` for the test file to shut down.
+ */
+export function fastManager(server: BadServer, managers: SessionManager[], options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager {
+  const manager = new SessionManager({
+    client: createBearerClient({ baseUrl: server.url, token: server.token }),
+    exitHooks: false,
+    retries: 2,
+    retryBaseDelayMs: 1,
+    retryMaxDelayMs: 5,
+    retryDeadlineMs: 5000,
+    pollIntervalMs: 10,
+    ...options,
+  });
+  managers.push(manager);
+  return manager;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The operator command: `workbook-sessions recover --journal <path>` closes the sessions a crashed
 // process left open. Exit codes: 0 done, 1 a close (or the run) failed, 2 bad usage.
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { createBearerClient, createGraphClient, type TokenCredentialLike } from './graph-client.js';
@@ -24,6 +24,7 @@ Options:
   --emulator-url <url>  talk to a workbook emulator (workbook-sessions/testing) instead of Graph
   --token <token>       the emulator's bearer token (or set WORKBOOK_SESSIONS_TOKEN)
   -h, --help            show this text
+  -v, --version         print the version
 
 Without --emulator-url, signs in with a device code: set WORKBOOK_SESSIONS_TENANT_ID and
 WORKBOOK_SESSIONS_CLIENT_ID (an app registration allowing public client flows, delegated
@@ -31,6 +32,12 @@ Files.ReadWrite), and install the optional peer @azure/identity.
 
 Exit status: 0 done, 1 a close failed, 2 bad usage.
 `;
+
+/** This package's version, from its package.json (beside `dist/` and `src/` alike). */
+async function packageVersion(): Promise<string> {
+  const text = await readFile(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -50,6 +57,7 @@ async function main(argv: readonly string[]): Promise<number> {
         'emulator-url': { type: 'string' },
         token: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
       },
     });
   } catch (error) {
@@ -58,6 +66,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (values.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${await packageVersion()}\n`);
     return 0;
   }
   const [command, ...extra] = positionals;

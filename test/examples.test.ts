@@ -124,4 +124,19 @@ describe('demo', { timeout: 60_000 }, () => {
     expect(result.stdout).toMatch(/sessions open after shutdown\s+0\s+0\s+ok/);
     expect(result.stdout).toContain('ok: 0 sessions left open on the emulator.');
   });
+
+  it('demo.ts --help prints its options and exits 0 without running the workload', async () => {
+    const result = await run('examples/demo.ts', ['--help']);
+    expectSuccess(result);
+    expect(result.stdout).toMatch(/^Usage: npm run demo \[-- --json\]/);
+    expect(result.stdout).toContain('--json      print only one JSON summary on stdout');
+    expect(result.stdout).not.toContain('Shutting down');
+  });
+
+  it('demo.ts refuses an unknown flag, naming it, with exit code 2', async () => {
+    const result = await run('examples/demo.ts', ['--jsn']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("Unknown option '--jsn'");
+    expect(result.stdout).toBe('');
+  });
 });

@@ -1,6 +1,7 @@
 // Crash recovery with real processes against the emulator: children open sessions with a journal,
 // some are killed with SIGKILL, and other processes recover what they left.
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBearerClient } from '../src/graph-client.js';
@@ -158,6 +159,12 @@ describe('crash recovery across processes', () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: workbook-sessions recover --journal <path>/);
+    expect(help.stdout).toContain('-v, --version');
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const version = await runCli([flag]);
+      expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    }
 
     for (const [args, message] of [
       [[], 'Missing the command (recover)'],

@@ -1,7 +1,7 @@
 import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
 import { abortReason, abortableDelay, raceAbort, untilStarted } from './abortable.js';
 import { safeRequestOptions } from './client-safety.js';
-import { GraphRequestError } from './errors.js';
+import { GraphRequestError, readErrorChain, safeMessage } from './errors.js';
 import { GRAPH_BASE_URL } from './graph-client.js';
 import { redactSecrets } from './redact.js';
 import { parseRetryAfter, withRetries, type RetryPolicy } from './retry.js';
@@ -392,13 +392,15 @@ export class GraphTransport {
       return readSession('GET', info.path, answer.body);
     }
     if (status === 'failed') {
-      const chain = errorChain(record?.['error']);
+      const chain = readErrorChain(record?.['error']);
       throw new GraphRequestError({
         kind: 'operation-failed',
         method: 'GET',
         path: operation.path,
         status: poll.status,
         codes: chain.codes,
+        graphCode: chain.graphCode,
+        innerCode: chain.innerCode,
         requestId: poll.headers.get('request-id') ?? chain.requestId,
         detail: chain.message ?? 'the createSession operation failed',
       });
@@ -508,12 +510,14 @@ function readAnswer(call: GraphCall, response: Response, text: string, now: numb
   const type = response.headers.get('content-type') ?? '';
   let body: unknown = text === '' ? undefined : text;
   let parsed = false;
-  if (text !== '' && type.includes('json')) {
+  const labelledJson = type.includes('json');
+  // JSON under another label (`text/plain`, none) is still read: a created session's id must not be lost to a wrong header.
+  if (text !== '' && (labelledJson || /^\s*[{[]/.test(text))) {
     try {
       body = JSON.parse(text);
       parsed = true;
     } catch {
-      if (response.ok) {
+      if (response.ok && labelledJson) {
         throw new GraphRequestError({ kind: 'malformed', method: call.method, path: call.path, status: response.status, detail: 'the answer is not valid JSON', sessionIds });
       }
     }
@@ -521,42 +525,20 @@ function readAnswer(call: GraphCall, response: Response, text: string, now: numb
   if (response.ok) return { status: response.status, headers: response.headers, body };
 
   const error = parsed ? asRecord(asRecord(body)?.['error']) : undefined;
-  const chain = errorChain(error);
+  const chain = readErrorChain(error);
   throw new GraphRequestError({
     kind: 'http',
     method: call.method,
     path: call.path,
     status: response.status,
     codes: chain.codes,
+    graphCode: chain.graphCode,
+    innerCode: chain.innerCode,
     requestId: response.headers.get('request-id') ?? chain.requestId ?? response.headers.get('client-request-id') ?? undefined,
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), now),
     detail: error === undefined ? `the error answer is not Graph's JSON (${type.split(';')[0] || 'no content type'})` : (chain.message ?? undefined),
     sessionIds,
   });
-}
-
-/** How deep an error body's `innerError` chain is read; real answers nest three levels. */
-const MAX_ERROR_DEPTH = 16;
-
-/**
- * Graph's error object as Graph writes it: `code` at each level, nested under `innerError` or
- * `innererror` (any spelling of the key's case), to any depth; the first `message` and request id.
- */
-function errorChain(value: unknown): { codes: string[]; message: string | undefined; requestId: string | undefined } {
-  const codes: string[] = [];
-  let message: string | undefined;
-  let requestId: string | undefined;
-  let level = asRecord(value);
-  for (let depth = 0; level !== undefined && depth < MAX_ERROR_DEPTH; depth++) {
-    const code = level['code'];
-    if (typeof code === 'string' && code !== '') codes.push(code);
-    message ??= safeMessage(level['message']);
-    const id = level['request-id'] ?? level['requestId'];
-    if (requestId === undefined && typeof id === 'string' && id !== '') requestId = id;
-    const key = Object.keys(level).find((k) => k.toLowerCase() === 'innererror');
-    level = key === undefined ? undefined : asRecord(level[key]);
-  }
-  return { codes, message, requestId };
 }
 
 function readSession(method: string, path: string, body: unknown): CreatedSession {
@@ -628,8 +610,3 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
-function safeMessage(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value === '') return undefined;
-  const text = redactSecrets(value);
-  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
-}

@@ -74,6 +74,60 @@ describe('error bodies read as Graph writes them', () => {
   });
 });
 
+describe('error bodies read by level, whatever the server puts there', () => {
+  test('GraphRequestError.innerCode is the second level even when the top level has no code: a session Graph says is gone is recreated, not faulted', BOUND, async () => {
+    const m = manager({ retries: 0 });
+    const book = await m.open(BOOK);
+    const first = book.id;
+    let sent = 0;
+    server.setOverride((request) =>
+      request.method === 'PATCH' && sent++ === 0
+        ? graphErrorResponse(503, { message: 'no top-level code', innerError: { code: 'invalidSessionReCreatable', innerError: { code: 'deeper' } } })
+        : undefined,
+    );
+    // As `gone` (not applied), a write is replayed in a new session; as `faulted`, it would fail with outcomeUnknown.
+    await book.api("/worksheets('Sheet1')/range(address='A1')").patch({ values: [[9]] });
+    expect(book.id).not.toBe(first);
+    expect(sent).toBe(2);
+    server.setOverride((request) =>
+      workbookRoute(request.url) === 'worksheets' ? graphErrorResponse(400, { code: '', innerError: { code: 'invalidArgument' } }) : undefined,
+    );
+    const error = await failure(book.api('/worksheets').get());
+    expect(error).toMatchObject({ codes: ['invalidArgument'], graphCode: undefined, innerCode: 'invalidArgument' });
+    await book.close();
+  });
+
+  test('GraphRequestError shows a huge or multi-line code and message on one short line', BOUND, async () => {
+    const book = await manager().open(BOOK);
+    server.setOverride((request) =>
+      workbookRoute(request.url) === 'worksheets'
+        ? graphErrorResponse(400, { code: `${'x'.repeat(100_000)}\nforged log line`, message: `m\u001b[31m${'y'.repeat(100_000)}`, innerError: { code: 'invalidArgument' } })
+        : undefined,
+    );
+    const error = (await failure(book.api('/worksheets').get())) as Error & { codes: string[]; graphCode: string };
+    expect(error).toMatchObject({ innerCode: 'invalidArgument' });
+    expect(error.message.length).toBeLessThan(1000);
+    expect(['\n', '\u001b'].filter((c) => error.message.includes(c))).toEqual([]);
+    expect(error.graphCode.length).toBeLessThanOrEqual(100);
+    expect(error.codes.every((c) => !c.includes('\n'))).toBe(true);
+    await book.close();
+  });
+
+  test('SessionManager.open() reads a created session whose JSON comes labelled text/plain, so it is used and closed', BOUND, async () => {
+    server.setOverride(async (request) => {
+      if (workbookRoute(request.url) !== 'createSession') return undefined;
+      const created = await server.service.handle(
+        new Request(`${server.url}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
+      );
+      return new Response(await created.text(), { status: 201, headers: { 'content-type': 'text/plain' } });
+    });
+    const book = await manager().open(BOOK);
+    expect(server.service.stats().open).toBe(1);
+    await book.close();
+    expect(server.service.stats().open).toBe(0);
+  });
+});
+
 describe('second-level codes decide, as graph-codes.ts lists them', () => {
   test.each([
     [503, 'accessConflict'],

@@ -440,6 +440,8 @@ export class GraphTransport {
     const match = /^\/(v1\.0|beta)(\/[^?#]*)(\?[^#]*)?/.exec(raw);
     // Dot segments would make the path sent differ from the one checked.
     if (match?.[1] === undefined || match[2] === undefined || /\/(\.|%2e){1,2}(\/|$)/i.test(match[2])) return refuse(`${header} is outside the Graph version root`);
+    // The Graph client reads an `https://` anywhere in a request path as the start of another host.
+    if (raw.includes('https://')) return refuse(`${header} carries "https://" after its origin, which the Graph client would send to another host; not followed`);
     return { version: match[1], path: match[2] + (match[3] ?? '') };
   }
 

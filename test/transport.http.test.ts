@@ -242,6 +242,21 @@ describe('long-running createSession', () => {
     await book.close();
   });
 
+  test.each([
+    ['Location', (origin: string) => jsonResponse(202, {}, { Location: `${origin}/v1.0/127.0.0.1:1/x?next=https://` })],
+    ['resourceLocation', (origin: string) => jsonResponse(202, {}, { Location: `${origin}/v1.0${BOOK}/workbook/operations/op1` })],
+  ])('SessionManager.open() does not follow a %s whose path or query holds "https://" (the Graph client would read another host there)', BOUND, async (_name, first) => {
+    server.setOverride((request) => {
+      const route = workbookRoute(request.url);
+      if (route === 'createSession') return first(request.origin);
+      if (route === 'operations/op1') return jsonResponse(200, { id: 'op1', status: 'succeeded', resourceLocation: `${request.origin}/beta/127.0.0.1:1/x?k=https://` });
+      return undefined;
+    });
+    const error = await failure(manager({ operationTimeoutMs: 2000 }).open(BOOK));
+    expect(error).toMatchObject({ kind: 'unsafe-location' });
+    expect((error as Error).message).toMatch(/carries "https:\/\/" after its origin/);
+  });
+
   test('Location and resourceLocation are fetched exactly as given: their version and their query kept', BOUND, async () => {
     const base = server.url;
     const query = '?sessionId=YWJjZGVmZ2hpamtsbW5vcA%3D%3D&x=1';

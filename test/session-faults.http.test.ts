@@ -174,6 +174,23 @@ describe('a 404 on closeSession without an invalidSession* code', () => {
   });
 });
 
+describe('an invalidSession* second-level code the error-handling page does not list', () => {
+  test('sessionFaultOf() reads it as ended: the call fails, the handle ends, and its session is closed, not used again', async () => {
+    const sessions = env.manager({ retries: 0 });
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 400, code: 'invalidRequest', innerCode: 'invalidSessionSomethingNew' });
+    const error: unknown = await book.api('/worksheets').get().then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ status: 400, innerCode: 'invalidSessionSomethingNew' });
+    expect(sessionFaultOf(error)).toBe('ended');
+    expect(book.state).toBe('closed');
+    expect(env.service.stats().requestsByRoute.worksheets).toBe(1);
+    await sessions.shutdown();
+    expect(stateOf(first)).toBe('closed');
+    expect(env.service.stats()).toMatchObject({ created: 1, open: 0 });
+  });
+});
+
 describe('a close that Graph refuses for now', () => {
   test.each([
     ['500 internalServerErrorUncategorized', { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized' }],

@@ -322,7 +322,8 @@ export class GraphTransport {
   }
 
   async #awaitOperation(workbook: string, accepted: GraphAnswer, signal?: AbortSignal): Promise<CreatedSession> {
-    const operation = this.#target('POST', `${workbook}/workbook/createSession`, accepted.headers.get('location'), 'Location');
+    const created: Target = { version: this.#base.version, path: `${workbook}/workbook/createSession` };
+    const operation = this.#target('POST', created, accepted.headers.get('location'), 'Location');
     const { now, operationTimeoutMs } = this.#options;
     const deadline = now() + operationTimeoutMs;
     const polling: Polling = { operation, interval: this.#options.pollIntervalMs, last: accepted };
@@ -387,7 +388,7 @@ export class GraphTransport {
     const status = typeof record?.['status'] === 'string' ? record['status'].toLowerCase() : undefined;
     if (status === 'succeeded' || status === 'completed') {
       const location = record?.['resourceLocation'];
-      const info = this.#target('GET', operation.path, typeof location === 'string' ? location : null, 'resourceLocation');
+      const info = this.#target('GET', operation, typeof location === 'string' ? location : null, 'resourceLocation');
       const answer = await this.request(workbook, { method: 'GET', path: info.path, version: info.version, signal }, { priority: Priority.call, idempotent: true });
       return readSession('GET', info.path, answer.body);
     }
@@ -420,16 +421,18 @@ export class GraphTransport {
   /**
    * Where a `Location` or `resourceLocation` points, kept as given: its version root and its query
    * (`?sessionId=...`) too. Only the Graph origin is accepted: the client attaches the token, and it
-   * must never travel to another host.
+   * must never travel to another host. A relative reference is read against the URL of the request
+   * whose answer carried it (`operations/1` in a createSession's answer: `.../workbook/operations/1`).
    */
-  #target(method: string, path: string, location: string | null, header: string): Target {
+  #target(method: string, from: Target, location: string | null, header: string): Target {
+    const { path } = from;
     const refuse = (detail: string): never => {
       throw new GraphRequestError({ kind: location === null ? 'malformed' : 'unsafe-location', method, path, detail });
     };
     if (location === null || location === '') return refuse(`the answer has no ${header}`);
     let url: URL;
     try {
-      url = new URL(location, `${this.#base.origin}/${this.#base.version}/`);
+      url = new URL(location, `${this.#base.origin}/${from.version}${from.path}`);
     } catch {
       return refuse(`${header} is not a URL`);
     }

@@ -257,6 +257,26 @@ describe('long-running createSession', () => {
     expect((error as Error).message).toMatch(/carries "https:\/\/" after its origin/);
   });
 
+  test('SessionManager.open() reads a relative Location and resourceLocation against the request that answered them', BOUND, async () => {
+    const base = server.url;
+    server.setOverride(async (request) => {
+      const route = workbookRoute(request.url);
+      if (route === 'createSession' && request.headers['prefer'] !== undefined) return jsonResponse(202, {}, { Location: 'operations/op1?v=1' });
+      if (route === 'operations/op1') return jsonResponse(200, { id: 'op1', status: 'Completed', resourceLocation: "../sessionInfoResource(key='k3')" });
+      if (route.startsWith('sessionInfoResource')) {
+        const created = await server.service.handle(
+          new Request(`${base}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
+        );
+        return jsonResponse(200, await created.json());
+      }
+      return undefined;
+    });
+    const book = await manager().open(BOOK);
+    const urls = server.requests.map((r) => r.url).filter((u) => u.includes('/workbook/') && !u.endsWith('/createSession'));
+    expect(urls).toEqual([`/v1.0${BOOK}/workbook/operations/op1?v=1`, `/v1.0${BOOK}/workbook/sessionInfoResource(key='k3')`]);
+    await book.close();
+  });
+
   test('Location and resourceLocation are fetched exactly as given: their version and their query kept', BOUND, async () => {
     const base = server.url;
     const query = '?sessionId=YWJjZGVmZ2hpamtsbW5vcA%3D%3D&x=1';

@@ -75,6 +75,7 @@ export class GraphRequestError extends Error {
   attempt = 1;
 
   constructor(init: GraphRequestErrorInit) {
+    checkInit(init);
     const clean = (text: string): string => redactServerText(text, init.sessionIds ?? []);
     // A code is a short word; a server's could be megabytes, or carry line breaks into a log.
     const cleanCode = (code: string): string => printable(clean(code), MAX_CODE_LENGTH);
@@ -128,6 +129,16 @@ export class GraphRequestError extends Error {
     const { name: _name, message: _message, ...fields } = this.toJSON();
     return `${this.stack ?? `${this.name}: ${this.message}`} ${inspect(fields, options)}`;
   }
+}
+
+const KINDS: readonly unknown[] = ['http', 'network', 'client', 'malformed', 'unsafe-location', 'operation-failed', 'unsendable-id'] satisfies readonly GraphFailureKind[];
+
+function checkInit(init: unknown): void {
+  if (typeof init !== 'object' || init === null) throw new TypeError(`Expected the GraphRequestError init to be an object, got ${init === null ? 'null' : typeof init}`);
+  const { kind, method, path } = init as Record<string, unknown>;
+  if (!KINDS.includes(kind)) throw new TypeError(`Expected \`kind\` to be one of ${KINDS.join(', ')}, got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`);
+  if (typeof method !== 'string') throw new TypeError(`Expected \`method\` to be a string, got ${typeof method}`);
+  if (typeof path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${typeof path}`);
 }
 
 /**

@@ -746,6 +746,12 @@ describe('functions called wrongly: TypeError or RangeError naming the value', (
     expect(decideRetry(error, { ...context, policy: { ...policy, retries: Infinity, deadlineMs: Infinity } }).retry).toBe(true);
   });
 
+  test('new GraphRequestError() refuses an init without a known kind, a method and a path', () => {
+    expect(() => new GraphRequestError(undefined as never)).toThrow(new TypeError('Expected the GraphRequestError init to be an object, got undefined'));
+    expect(() => new GraphRequestError({ kind: 'oops', method: 'GET', path: '/x' } as never)).toThrow(/^Expected `kind` to be one of http, network, .*, got "oops"$/);
+    expect(() => new GraphRequestError({ kind: 'http', path: '/x' } as never)).toThrow(new TypeError('Expected `method` to be a string, got undefined'));
+  });
+
   test('shortId() refuses a value that is not a string with a TypeError', () => {
     expect(() => shortId(5 as never)).toThrow(new TypeError('Expected the session id to be a string, got number'));
     expect(() => shortId(undefined as never)).toThrow(new TypeError('Expected the session id to be a string, got undefined'));

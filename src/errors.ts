@@ -1,4 +1,4 @@
-import { redactServerText, safeRequestId } from './redact.js';
+import { printable, redactSecrets, redactServerText, safeRequestId } from './redact.js';
 import type { CloseReason } from './types.js';
 
 /** Why a Graph request failed, beyond its status. */
@@ -27,11 +27,14 @@ export interface GraphRequestErrorInit {
   /** The request path relative to the Graph version root, without query. */
   readonly path: string;
   readonly status?: number | undefined;
-  /** Graph's codes from the top level down (`error.code`, `error.innerError.code`, ...). */
+  /** Graph's codes from the top level down (`error.code`, `error.innerError.code`, ...), levels without one left out. */
   readonly codes?: readonly string[] | undefined;
-  /** The top-level code, when `codes` is not given. */
+  /**
+   * The top-level code. With `codes`, given only when a level has no code (then `codes[0]` is not
+   * the top level's): an answer's levels are read by place, never shifted up.
+   */
   readonly graphCode?: string | undefined;
-  /** The second-level code, when `codes` is not given. */
+  /** The second-level code; see `graphCode`. */
   readonly innerCode?: string | undefined;
   readonly requestId?: string | undefined;
   readonly retryAfterMs?: number | undefined;
@@ -72,11 +75,14 @@ export class GraphRequestError extends Error {
   attempt = 1;
 
   constructor(init: GraphRequestErrorInit) {
+    checkInit(init);
     const clean = (text: string): string => redactServerText(text, init.sessionIds ?? []);
-    const codes = (init.codes ?? [init.graphCode, init.innerCode].filter((c): c is string => c !== undefined)).map(clean);
+    // A code is a short word; a server's could be megabytes, or carry line breaks into a log.
+    const cleanCode = (code: string): string => printable(clean(code), MAX_CODE_LENGTH);
+    const codes = (init.codes ?? [init.graphCode, init.innerCode].filter((c): c is string => c !== undefined)).map(cleanCode);
     const shown = codes.join('/');
     const what = init.status === undefined ? init.kind : `${init.status}${shown === '' ? '' : ` ${shown}`}`;
-    const detail = init.detail === undefined ? '' : `: ${clean(init.detail)}`;
+    const detail = init.detail === undefined ? '' : `: ${printable(clean(init.detail), 1000)}`;
     const unknown = init.outcomeUnknown === true ? '; outcome unknown: it may have been applied' : '';
     const path = clean(init.path);
     const cause = safeCause(init.cause, clean, 0);
@@ -86,8 +92,13 @@ export class GraphRequestError extends Error {
     this.path = path;
     this.status = init.status;
     this.codes = Object.freeze(codes);
-    this.graphCode = init.codes === undefined ? (init.graphCode === undefined ? undefined : clean(init.graphCode)) : codes[0];
-    this.innerCode = init.codes === undefined ? (init.innerCode === undefined ? undefined : clean(init.innerCode)) : codes[1];
+    const level = (key: 'graphCode' | 'innerCode', index: number): string | undefined => {
+      if (init.codes !== undefined && !(key in init)) return codes[index];
+      const code = init[key];
+      return code === undefined ? undefined : cleanCode(code);
+    };
+    this.graphCode = level('graphCode', 0);
+    this.innerCode = level('innerCode', 1);
     this.requestId = safeRequestId(init.requestId);
     this.retryAfterMs = init.retryAfterMs;
     this.outcomeUnknown = init.outcomeUnknown === true;
@@ -120,6 +131,16 @@ export class GraphRequestError extends Error {
   }
 }
 
+const KINDS: readonly unknown[] = ['http', 'network', 'client', 'malformed', 'unsafe-location', 'operation-failed', 'unsendable-id'] satisfies readonly GraphFailureKind[];
+
+function checkInit(init: unknown): void {
+  if (typeof init !== 'object' || init === null) throw new TypeError(`Expected the GraphRequestError init to be an object, got ${init === null ? 'null' : typeof init}`);
+  const { kind, method, path } = init as Record<string, unknown>;
+  if (!KINDS.includes(kind)) throw new TypeError(`Expected \`kind\` to be one of ${KINDS.join(', ')}, got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`);
+  if (typeof method !== 'string') throw new TypeError(`Expected \`method\` to be a string, got ${typeof method}`);
+  if (typeof path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${typeof path}`);
+}
+
 /**
  * The same failure, marked as possibly applied: for a write whose session faulted after it was
  * sent. The original is kept as `cause`.
@@ -131,6 +152,8 @@ export function withOutcomeUnknown(error: GraphRequestError): GraphRequestError 
     path: error.path,
     status: error.status,
     codes: error.codes,
+    graphCode: error.graphCode,
+    innerCode: error.innerCode,
     requestId: error.requestId,
     retryAfterMs: error.retryAfterMs,
     outcomeUnknown: true,
@@ -138,6 +161,58 @@ export function withOutcomeUnknown(error: GraphRequestError): GraphRequestError 
   });
   marked.attempt = error.attempt;
   return marked;
+}
+
+const MAX_CODE_LENGTH = 100;
+const MAX_DETAIL_LENGTH = 300;
+/** How deep an error body's `innerError` chain is read; real answers nest three levels. */
+const MAX_ERROR_DEPTH = 16;
+
+/** A server's message, safe to show: no token, no control character, at most 300 characters. */
+export function safeMessage(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  return printable(redactSecrets(value), MAX_DETAIL_LENGTH);
+}
+
+/** Graph's error object read by level: the codes found, the top-level and second-level codes by place. */
+export interface ErrorChain {
+  /** The codes of the levels that have one, top level first. */
+  readonly codes: readonly string[];
+  /** `error.code`, or undefined when the top level has none. */
+  readonly graphCode: string | undefined;
+  /** `error.innerError.code`, or undefined when the second level has none (a deeper code never stands in for it). */
+  readonly innerCode: string | undefined;
+  /** The first message. */
+  readonly message: string | undefined;
+  readonly requestId: string | undefined;
+}
+
+/**
+ * Graph's error object as Graph writes it: `code` at each level, nested under `innerError` or
+ * `innererror` (any spelling of the key's case), to any depth; the first `message` and request id.
+ */
+export function readErrorChain(value: unknown): ErrorChain {
+  const codes: string[] = [];
+  const byLevel: (string | undefined)[] = [];
+  let message: string | undefined;
+  let requestId: string | undefined;
+  let level = asRecord(value);
+  for (let depth = 0; level !== undefined && depth < MAX_ERROR_DEPTH; depth++) {
+    const raw = level['code'];
+    const code = typeof raw === 'string' && raw !== '' ? raw : undefined;
+    byLevel.push(code);
+    if (code !== undefined) codes.push(code);
+    message ??= safeMessage(level['message']);
+    const id = level['request-id'] ?? level['requestId'];
+    if (requestId === undefined && typeof id === 'string' && id !== '') requestId = id;
+    const key = Object.keys(level).find((k) => k.toLowerCase() === 'innererror');
+    level = key === undefined ? undefined : asRecord(level[key]);
+  }
+  return { codes, graphCode: byLevel[0], innerCode: byLevel[1], message, requestId };
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
 // A cause from below (a fetch error, an earlier failure) may carry server text: copied with its text

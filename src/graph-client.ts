@@ -33,7 +33,8 @@ export interface CredentialClientOptions {
    */
   readonly scopes?: readonly string[];
   /**
-   * The Graph host.
+   * The Graph host, an `https://` URL: a national cloud's, or a Graph-compatible service's (the
+   * token is then sent to that host too).
    * @default 'https://graph.microsoft.com'
    */
   readonly baseUrl?: string;
@@ -55,10 +56,18 @@ export function createGraphClient(options: CredentialClientOptions): Client {
     options.credential as ConstructorParameters<typeof TokenCredentialAuthenticationProvider>[0],
     { scopes },
   );
+  const base = options.baseUrl === undefined ? undefined : parseBaseUrl(options.baseUrl);
+  // The Graph client signs only https:// requests, and only to Graph's hosts and `customHosts`: a
+  // plain-http base would get no token at all, another host only when named there.
+  if (base !== undefined && base.protocol !== 'https:') {
+    throw new TypeError(
+      `Expected \`baseUrl\` to be an https:// URL (the Graph client sends the token over https only; for a loopback http server use createBearerClient()), got ${JSON.stringify(options.baseUrl)}`,
+    );
+  }
   return Client.initWithMiddleware({
     authProvider,
     defaultVersion: 'v1.0',
-    ...(options.baseUrl === undefined ? {} : { baseUrl: parseBaseUrl(options.baseUrl).origin }),
+    ...(base === undefined ? {} : { baseUrl: base.origin, customHosts: new Set([base.hostname]) }),
   });
 }
 

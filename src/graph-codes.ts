@@ -84,8 +84,14 @@ const SECOND_LEVEL: ReadonlyMap<string, CodeRule> = new Map([
  * top-level code and the status decide). Case-insensitive.
  */
 export function secondLevelRule(code: string | undefined): CodeRule | undefined {
-  return code === undefined ? undefined : SECOND_LEVEL.get(code.toLowerCase());
+  if (code === undefined) return undefined;
+  const lower = code.toLowerCase();
+  // Every invalidSession* code the page lists but one says the session must not be used again; a
+  // new one Graph adds is read the same way, never as a session still fit for use.
+  return SECOND_LEVEL.get(lower) ?? (lower.startsWith('invalidsession') ? UNLISTED_INVALID_SESSION : undefined);
 }
+
+const UNLISTED_INVALID_SESSION = rule('never', 'end');
 
 /** Every second-level code the error-handling page lists, lower case (for tests and docs). */
 export const KNOWN_SECOND_LEVEL_CODES: readonly string[] = [...SECOND_LEVEL.keys()];

@@ -4,6 +4,7 @@
  * would break a log line (controls, separators) are shown escaped.
  */
 export function shortId(id: string): string {
+  if (typeof id !== 'string') throw new TypeError(`Expected the session id to be a string, got ${id === null ? 'null' : typeof id}`);
   const shown = id.length <= 12 ? id : `${id.slice(0, 6)}…${id.slice(-4)}`;
   return shown.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { abortableDelay } from './abortable.js';
-import { describe } from './validate.js';
+import { checkBoolean, checkKeys, checkSignal, describe } from './validate.js';
 
 /** One open session as the journal knows it. */
 export interface JournalEntry {
@@ -256,6 +256,8 @@ export class SessionJournal {
    * the manager calls `remove()`.
    */
   async markClosed(id: string, reason: JournalCloseReason): Promise<void> {
+    if (typeof id !== 'string' || id === '') throw new TypeError(`Expected \`id\` to be a non-empty string, got ${describe(id)}`);
+    if (!CLOSE_REASONS.includes(reason)) throw new TypeError(`Expected \`reason\` to be one of ${CLOSE_REASONS.join(', ')}, got ${describe(reason)}`);
     const line: CloseLine = { op: 'close', id, at: Date.now(), reason };
     await appendLine(await this.#fileForWriting(), JSON.stringify(line));
   }
@@ -267,6 +269,7 @@ export class SessionJournal {
    * aborts. Resolves a function that releases the lock.
    */
   async lock(options: { readonly wait?: boolean; readonly signal?: AbortSignal } = {}): Promise<(() => Promise<void>) | undefined> {
+    checkLockOptions('lock', options, ['wait', 'signal']);
     const file = await this.#fileForWriting();
     const lockPath = `${file}.lock`;
     const token = randomBytes(9).toString('base64url');
@@ -303,6 +306,7 @@ export class SessionJournal {
    * while it runs are carried over.
    */
   async compact(options: { readonly force?: boolean; readonly wait?: boolean; readonly signal?: AbortSignal } = {}): Promise<CompactionResult> {
+    checkLockOptions('compact', options, ['force', 'wait', 'signal']);
     const release = await this.lock({ wait: options.wait ?? true, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     if (release === undefined) return { compacted: false, kept: 0, dropped: 0 };
     try {
@@ -579,6 +583,19 @@ function checkLine(value: unknown): string | undefined {
   if (record.host !== undefined && typeof record.host !== 'string') return 'open record with a non-string `host`';
   if (record.file !== undefined && (typeof record.file !== 'string' || record.file === '')) return 'open record with a `file` that is not a non-empty string';
   return undefined;
+}
+
+const CLOSE_REASONS: readonly unknown[] = ['closed', 'recovered', 'expired'] satisfies readonly JournalCloseReason[];
+
+/** The options of lock() and compact(): booleans and an AbortSignal, or a TypeError naming the bad one. */
+function checkLockOptions(fn: string, options: unknown, keys: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected ${fn}() options to be an object, got ${describe(options)}`);
+  checkKeys(`${fn}() option`, options, keys);
+  const given = options as Record<string, unknown>;
+  for (const key of ['force', 'wait']) {
+    if (given[key] !== undefined) checkBoolean(key, given[key]);
+  }
+  checkSignal('signal', given['signal']);
 }
 
 function checkRecord(entry: JournalRecord): void {

@@ -40,3 +40,13 @@ export function safeRequestId(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   return REQUEST_ID.test(value.trim()) ? value.trim() : '[redacted]';
 }
+
+// Controls, DEL, C1 controls and the Unicode line and paragraph separators: they would break a log line.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+
+/** Server text made safe for one log line: unprintable characters escaped, cut to `max` characters. */
+export function printable(text: string, max: number): string {
+  const shown = text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return shown.length > max ? `${shown.slice(0, max - 3)}...` : shown;
+}

@@ -2,6 +2,7 @@ import pRetry from 'p-retry';
 import { GraphRequestError } from './errors.js';
 import { abortReason, abortableDelay } from './abortable.js';
 import { secondLevelRule } from './graph-codes.js';
+import { checkBoolean, checkNumber, describe } from './validate.js';
 
 /** The bounds on retrying one request. */
 export interface RetryPolicy {
@@ -52,6 +53,7 @@ export function decideRetry(
     readonly random: number;
   },
 ): RetryDecision {
+  checkContext(context);
   if (!(error instanceof GraphRequestError)) return { retry: false, why: 'not a Graph request failure' };
   const { policy, attempt, idempotent } = context;
   if (attempt > policy.retries) return { retry: false, why: 'retries exhausted' };
@@ -70,6 +72,26 @@ export function decideRetry(
   const delayMs = Math.round(ceiling / 2 + (ceiling / 2) * context.random);
   if (delayMs > remaining) return { retry: false, why: 'backoff passes the retry deadline' };
   return { retry: true, delayMs, cooldown: false, why: 'backoff' };
+}
+
+/** decideRetry's context, or a TypeError/RangeError naming the bad value: a bad one would give a delay of NaN or below 0. */
+function checkContext(context: unknown): void {
+  if (typeof context !== 'object' || context === null) throw new TypeError(`Expected the decideRetry() context to be an object, got ${describe(context)}`);
+  const c = context as Record<string, unknown>;
+  checkNumber('attempt', c['attempt'], 1, { integer: true });
+  checkBoolean('idempotent', c['idempotent']);
+  if (c['sessionful'] !== undefined) checkBoolean('sessionful', c['sessionful']);
+  if (c['closing'] !== undefined) checkBoolean('closing', c['closing']);
+  // Negative when the wall clock stepped back: still a time, so only a non-number is refused.
+  checkNumber('elapsedMs', c['elapsedMs'], -Infinity);
+  checkNumber('random', c['random'], 0, { max: 1 });
+  const policy = c['policy'];
+  if (typeof policy !== 'object' || policy === null) throw new TypeError(`Expected \`policy\` to be a RetryPolicy object, got ${describe(policy)}`);
+  const p = policy as Record<string, unknown>;
+  checkNumber('policy.retries', p['retries'], 0, { integer: true, allowInfinity: true });
+  checkNumber('policy.baseDelayMs', p['baseDelayMs'], 0);
+  checkNumber('policy.maxDelayMs', p['maxDelayMs'], 0);
+  checkNumber('policy.deadlineMs', p['deadlineMs'], 0, { allowInfinity: true });
 }
 
 function classify(error: GraphRequestError, idempotent: boolean, sessionful: boolean): 'retry' | string {

@@ -1,4 +1,4 @@
-import { isGraphRequestError, type GraphRequestError } from './errors.js';
+import { isGraphRequestError, readErrorChain } from './errors.js';
 import { secondLevelRule } from './graph-codes.js';
 
 /**
@@ -16,19 +16,21 @@ import { secondLevelRule } from './graph-codes.js';
 export type SessionFault = 'gone' | 'faulted' | 'ended' | 'unconfirmed' | 'none';
 
 /**
- * Classifies a failure of a request sent with a `workbook-session-id`. Pure. A known second-level
+ * Classifies a failure of a request sent with a `workbook-session-id`: a {@link GraphRequestError},
+ * or a `GraphError` thrown by the Graph client for a call of your own. Pure. A known second-level
  * code decides first; without one, the status does.
  */
 export function sessionFaultOf(error: unknown): SessionFault {
-  if (!isGraphRequestError(error) || error.kind !== 'http') return 'none';
-  const rule = secondLevelRule(innerCodeOf(error));
+  const failure = answerOf(error);
+  if (failure === undefined) return 'none';
+  const rule = secondLevelRule(failure.innerCode);
   if (rule !== undefined) {
     if (rule.session === 'recreate') return 'gone';
     if (rule.session === 'end') return 'ended';
     return 'none';
   }
-  if (error.status === 502 || error.status === 503) return 'faulted';
-  if (error.status === 404 && innerCodeOf(error) === undefined) return 'unconfirmed';
+  if (failure.status === 502 || failure.status === 503) return 'faulted';
+  if (failure.status === 404 && failure.innerCode === undefined) return 'unconfirmed';
   return 'none';
 }
 
@@ -55,11 +57,31 @@ export function isSessionRecreatable(error: unknown): boolean {
  * A bare 404 is not enough on its own (see `closeConfirmed`).
  */
 export function isGoneOnClose(error: unknown): boolean {
-  if (!isGraphRequestError(error) || error.kind !== 'http') return false;
-  const inner = error.innerCode?.toLowerCase();
+  const inner = answerOf(error)?.innerCode?.toLowerCase();
   return inner === 'invalidsessionrecreatable' || inner === 'invalidsessionnotfound';
 }
 
-function innerCodeOf(error: GraphRequestError): string | undefined {
-  return error.innerCode;
+/**
+ * The status and second-level code of an error answer: from a {@link GraphRequestError} (of any
+ * copy of this package), or from the Graph client's own `GraphError` (what a caller's own calls
+ * throw), whose second-level code is only in `body`, the error object as a JSON string. Undefined
+ * when no answer arrived.
+ */
+function answerOf(error: unknown): { status: number | undefined; innerCode: string | undefined } | undefined {
+  if (isGraphRequestError(error)) return error.kind === 'http' ? { status: error.status, innerCode: error.innerCode } : undefined;
+  if (typeof error !== 'object' || error === null) return undefined;
+  // Known by its shape (its `name` is plain `Error`, and another copy of the client has another class).
+  const { statusCode, body } = error as { statusCode?: unknown; body?: unknown };
+  // A GraphError with no status (-1) is a failure before any answer.
+  if (!('body' in error) || typeof statusCode !== 'number' || statusCode < 100) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = typeof body === 'string' ? JSON.parse(body) : body;
+  } catch {
+    parsed = undefined;
+  }
+  // The client stores the error object itself; a whole answer (`{"error": {...}}`) is read too.
+  const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  const object = record !== undefined && !('code' in record) && typeof record['error'] === 'object' ? record['error'] : record;
+  return { status: statusCode, innerCode: readErrorChain(object).innerCode };
 }

@@ -1,7 +1,7 @@
 import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
 import { abortReason, abortableDelay, raceAbort, untilStarted } from './abortable.js';
 import { safeRequestOptions } from './client-safety.js';
-import { GraphRequestError } from './errors.js';
+import { GraphRequestError, readErrorChain, safeMessage } from './errors.js';
 import { GRAPH_BASE_URL } from './graph-client.js';
 import { redactSecrets } from './redact.js';
 import { parseRetryAfter, withRetries, type RetryPolicy } from './retry.js';
@@ -322,7 +322,8 @@ export class GraphTransport {
   }
 
   async #awaitOperation(workbook: string, accepted: GraphAnswer, signal?: AbortSignal): Promise<CreatedSession> {
-    const operation = this.#target('POST', `${workbook}/workbook/createSession`, accepted.headers.get('location'), 'Location');
+    const created: Target = { version: this.#base.version, path: `${workbook}/workbook/createSession` };
+    const operation = this.#target('POST', created, accepted.headers.get('location'), 'Location');
     const { now, operationTimeoutMs } = this.#options;
     const deadline = now() + operationTimeoutMs;
     const polling: Polling = { operation, interval: this.#options.pollIntervalMs, last: accepted };
@@ -387,18 +388,20 @@ export class GraphTransport {
     const status = typeof record?.['status'] === 'string' ? record['status'].toLowerCase() : undefined;
     if (status === 'succeeded' || status === 'completed') {
       const location = record?.['resourceLocation'];
-      const info = this.#target('GET', operation.path, typeof location === 'string' ? location : null, 'resourceLocation');
+      const info = this.#target('GET', operation, typeof location === 'string' ? location : null, 'resourceLocation');
       const answer = await this.request(workbook, { method: 'GET', path: info.path, version: info.version, signal }, { priority: Priority.call, idempotent: true });
       return readSession('GET', info.path, answer.body);
     }
     if (status === 'failed') {
-      const chain = errorChain(record?.['error']);
+      const chain = readErrorChain(record?.['error']);
       throw new GraphRequestError({
         kind: 'operation-failed',
         method: 'GET',
         path: operation.path,
         status: poll.status,
         codes: chain.codes,
+        graphCode: chain.graphCode,
+        innerCode: chain.innerCode,
         requestId: poll.headers.get('request-id') ?? chain.requestId,
         detail: chain.message ?? 'the createSession operation failed',
       });
@@ -418,16 +421,18 @@ export class GraphTransport {
   /**
    * Where a `Location` or `resourceLocation` points, kept as given: its version root and its query
    * (`?sessionId=...`) too. Only the Graph origin is accepted: the client attaches the token, and it
-   * must never travel to another host.
+   * must never travel to another host. A relative reference is read against the URL of the request
+   * whose answer carried it (`operations/1` in a createSession's answer: `.../workbook/operations/1`).
    */
-  #target(method: string, path: string, location: string | null, header: string): Target {
+  #target(method: string, from: Target, location: string | null, header: string): Target {
+    const { path } = from;
     const refuse = (detail: string): never => {
       throw new GraphRequestError({ kind: location === null ? 'malformed' : 'unsafe-location', method, path, detail });
     };
     if (location === null || location === '') return refuse(`the answer has no ${header}`);
     let url: URL;
     try {
-      url = new URL(location, `${this.#base.origin}/${this.#base.version}/`);
+      url = new URL(location, `${this.#base.origin}/${from.version}${from.path}`);
     } catch {
       return refuse(`${header} is not a URL`);
     }
@@ -438,6 +443,8 @@ export class GraphTransport {
     const match = /^\/(v1\.0|beta)(\/[^?#]*)(\?[^#]*)?/.exec(raw);
     // Dot segments would make the path sent differ from the one checked.
     if (match?.[1] === undefined || match[2] === undefined || /\/(\.|%2e){1,2}(\/|$)/i.test(match[2])) return refuse(`${header} is outside the Graph version root`);
+    // The Graph client reads an `https://` anywhere in a request path as the start of another host.
+    if (raw.includes('https://')) return refuse(`${header} carries "https://" after its origin, which the Graph client would send to another host; not followed`);
     return { version: match[1], path: match[2] + (match[3] ?? '') };
   }
 
@@ -508,12 +515,14 @@ function readAnswer(call: GraphCall, response: Response, text: string, now: numb
   const type = response.headers.get('content-type') ?? '';
   let body: unknown = text === '' ? undefined : text;
   let parsed = false;
-  if (text !== '' && type.includes('json')) {
+  const labelledJson = type.includes('json');
+  // JSON under another label (`text/plain`, none) is still read: a created session's id must not be lost to a wrong header.
+  if (text !== '' && (labelledJson || /^\s*[{[]/.test(text))) {
     try {
       body = JSON.parse(text);
       parsed = true;
     } catch {
-      if (response.ok) {
+      if (response.ok && labelledJson) {
         throw new GraphRequestError({ kind: 'malformed', method: call.method, path: call.path, status: response.status, detail: 'the answer is not valid JSON', sessionIds });
       }
     }
@@ -521,42 +530,20 @@ function readAnswer(call: GraphCall, response: Response, text: string, now: numb
   if (response.ok) return { status: response.status, headers: response.headers, body };
 
   const error = parsed ? asRecord(asRecord(body)?.['error']) : undefined;
-  const chain = errorChain(error);
+  const chain = readErrorChain(error);
   throw new GraphRequestError({
     kind: 'http',
     method: call.method,
     path: call.path,
     status: response.status,
     codes: chain.codes,
+    graphCode: chain.graphCode,
+    innerCode: chain.innerCode,
     requestId: response.headers.get('request-id') ?? chain.requestId ?? response.headers.get('client-request-id') ?? undefined,
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), now),
     detail: error === undefined ? `the error answer is not Graph's JSON (${type.split(';')[0] || 'no content type'})` : (chain.message ?? undefined),
     sessionIds,
   });
-}
-
-/** How deep an error body's `innerError` chain is read; real answers nest three levels. */
-const MAX_ERROR_DEPTH = 16;
-
-/**
- * Graph's error object as Graph writes it: `code` at each level, nested under `innerError` or
- * `innererror` (any spelling of the key's case), to any depth; the first `message` and request id.
- */
-function errorChain(value: unknown): { codes: string[]; message: string | undefined; requestId: string | undefined } {
-  const codes: string[] = [];
-  let message: string | undefined;
-  let requestId: string | undefined;
-  let level = asRecord(value);
-  for (let depth = 0; level !== undefined && depth < MAX_ERROR_DEPTH; depth++) {
-    const code = level['code'];
-    if (typeof code === 'string' && code !== '') codes.push(code);
-    message ??= safeMessage(level['message']);
-    const id = level['request-id'] ?? level['requestId'];
-    if (requestId === undefined && typeof id === 'string' && id !== '') requestId = id;
-    const key = Object.keys(level).find((k) => k.toLowerCase() === 'innererror');
-    level = key === undefined ? undefined : asRecord(level[key]);
-  }
-  return { codes, message, requestId };
 }
 
 function readSession(method: string, path: string, body: unknown): CreatedSession {
@@ -628,8 +615,3 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
-function safeMessage(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value === '') return undefined;
-  const text = redactSecrets(value);
-  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
-}

@@ -4,7 +4,9 @@ import { Client, HTTPMessageHandler, type Middleware } from '@microsoft/microsof
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   createGraphClient,
+  decideRetry,
   parseRetryAfter,
+  shortId,
   GraphRequestError,
   SessionManager,
   createBearerClient,
@@ -712,6 +714,48 @@ describe('functions called wrongly: TypeError or RangeError naming the value', (
     expect(() => parseRetryAfter('5', undefined as never)).toThrow(TypeError);
     expect(() => parseRetryAfter(5 as never, 0)).toThrow(new TypeError('Expected the Retry-After value to be a string, got number'));
     expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(10_000);
+  });
+
+  test('decideRetry() refuses a context that would give a NaN or negative delay, naming the value', () => {
+    const policy = { retries: 3, baseDelayMs: 100, maxDelayMs: 1000, deadlineMs: 10_000 };
+    const context = { attempt: 1, idempotent: true, policy, elapsedMs: 0, random: 0.5 };
+    const error = new GraphRequestError({ kind: 'http', method: 'GET', path: '/x', status: 503 });
+    expect(() => decideRetry(error, undefined as never)).toThrow(new TypeError('Expected the decideRetry() context to be an object, got `undefined`'));
+    expect(() => decideRetry(error, { ...context, attempt: Number.NaN })).toThrow(new TypeError('Expected `attempt` to be a number, got `NaN` (number)'));
+    expect(() => decideRetry(error, { ...context, attempt: 0 })).toThrow(new RangeError('Expected `attempt` to be an integer >= 1, got `0` (number)'));
+    expect(() => decideRetry(error, { ...context, idempotent: 'yes' as never })).toThrow(new TypeError('Expected `idempotent` to be a boolean, got "yes" (string)'));
+    expect(() => decideRetry(error, { ...context, random: 5 })).toThrow(new RangeError('Expected `random` to be a finite number from 0 to 1, got `5` (number)'));
+    expect(() => decideRetry(error, { ...context, elapsedMs: '5' as never })).toThrow(new TypeError('Expected `elapsedMs` to be a number, got "5" (string)'));
+    expect(() => decideRetry(error, { ...context, policy: undefined as never })).toThrow(new TypeError('Expected `policy` to be a RetryPolicy object, got `undefined`'));
+    expect(() => decideRetry(error, { ...context, policy: { ...policy, baseDelayMs: -5 } })).toThrow(new RangeError('Expected `policy.baseDelayMs` to be a finite number >= 0, got `-5` (number)'));
+    // Refused also for a failure that is not retried at all: the call itself is wrong.
+    expect(() => decideRetry(new Error('x'), { ...context, attempt: -1 })).toThrow(RangeError);
+    expect(decideRetry(error, { ...context, policy: { ...policy, retries: Infinity, deadlineMs: Infinity } }).retry).toBe(true);
+  });
+
+  test('new GraphRequestError() refuses an init without a known kind, a method and a path', () => {
+    expect(() => new GraphRequestError(undefined as never)).toThrow(new TypeError('Expected the GraphRequestError init to be an object, got undefined'));
+    expect(() => new GraphRequestError({ kind: 'oops', method: 'GET', path: '/x' } as never)).toThrow(/^Expected `kind` to be one of http, network, .*, got "oops"$/);
+    expect(() => new GraphRequestError({ kind: 'http', path: '/x' } as never)).toThrow(new TypeError('Expected `method` to be a string, got undefined'));
+  });
+
+  test('shortId() refuses a value that is not a string with a TypeError', () => {
+    expect(() => shortId(5 as never)).toThrow(new TypeError('Expected the session id to be a string, got number'));
+    expect(() => shortId(undefined as never)).toThrow(new TypeError('Expected the session id to be a string, got undefined'));
+  });
+
+  test('SessionJournal markClosed(), lock() and compact() refuse bad values with a TypeError naming them, writing nothing', async () => {
+    const dir = await tempDir();
+    const journal = new SessionJournal({ path: dir });
+    await expect(journal.markClosed(5 as never, 'closed')).rejects.toThrow(new TypeError('Expected `id` to be a non-empty string, got `5` (number)'));
+    await expect(journal.markClosed('S-1', 'gone' as never)).rejects.toThrow(new TypeError('Expected `reason` to be one of closed, recovered, expired, got "gone" (string)'));
+    await expect(journal.lock({ wait: 'yes' as never })).rejects.toThrow(new TypeError('Expected `wait` to be a boolean, got "yes" (string)'));
+    await expect(journal.lock({ signal: {} as never })).rejects.toThrow(new TypeError('Expected `signal` to be an AbortSignal, got a value of type object'));
+    await expect(journal.compact({ force: 1 as never })).rejects.toThrow(new TypeError('Expected `force` to be a boolean, got `1` (number)'));
+    await expect(journal.compact({ forse: true } as never)).rejects.toThrow(new TypeError('Unknown compact() option `forse`; expected one of: force, wait, signal'));
+    await expect(journal.compact(null as never)).rejects.toThrow(new TypeError('Expected compact() options to be an object, got `null`'));
+    expect(await fs.readdir(dir)).toEqual([]);
+    await journal.close();
   });
 
   test('a SessionJournal at a device is refused when built, not after reading it for seconds', () => {

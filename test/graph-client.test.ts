@@ -59,6 +59,22 @@ describe('createGraphClient', () => {
   });
 });
 
+describe('createGraphClient baseUrl', () => {
+  const credential: TokenCredentialLike = { getToken: () => Promise.resolve({ token: 'tok', expiresOnTimestamp: Date.now() + 60_000 }) };
+
+  test('createGraphClient() with a baseUrl on a host that is not Graph\'s sends the token there', async () => {
+    const client = createGraphClient({ credential, baseUrl: 'https://other.example' });
+    await client.api('/me/drive/items/A/workbook/closeSession').post({});
+    expect(seen).toEqual([{ url: 'https://other.example/v1.0/me/drive/items/A/workbook/closeSession', authorization: 'Bearer tok' }]);
+  });
+
+  test('createGraphClient() refuses a plain-http baseUrl, which the Graph client would never sign', () => {
+    expect(() => createGraphClient({ credential, baseUrl: 'http://127.0.0.1:3000' })).toThrow(
+      new TypeError('Expected `baseUrl` to be an https:// URL (the Graph client sends the token over https only; for a loopback http server use createBearerClient()), got "http://127.0.0.1:3000"'),
+    );
+  });
+});
+
 describe('createBearerClient', () => {
   test('signs requests to its base URL only', async () => {
     const client = createBearerClient({ baseUrl: 'https://graph.microsoft.com', token: 'fixed-token' });

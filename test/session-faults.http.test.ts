@@ -1,7 +1,8 @@
+import { GraphError } from '@microsoft/microsoft-graph-client';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { GraphRequestError, SessionClosedError, SessionExpiredError } from '../src/index.js';
+import { GraphRequestError, SessionClosedError, SessionExpiredError, isSessionFault, isSessionRecreatable, sessionFaultOf } from '../src/index.js';
 import { MAX_RECREATES_IN_A_ROW } from '../src/workbook-session.js';
 import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 import { BOOK_A, overHttp } from './helpers/graph.js';
@@ -173,6 +174,23 @@ describe('a 404 on closeSession without an invalidSession* code', () => {
   });
 });
 
+describe('an invalidSession* second-level code the error-handling page does not list', () => {
+  test('sessionFaultOf() reads it as ended: the call fails, the handle ends, and its session is closed, not used again', async () => {
+    const sessions = env.manager({ retries: 0 });
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 400, code: 'invalidRequest', innerCode: 'invalidSessionSomethingNew' });
+    const error: unknown = await book.api('/worksheets').get().then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ status: 400, innerCode: 'invalidSessionSomethingNew' });
+    expect(sessionFaultOf(error)).toBe('ended');
+    expect(book.state).toBe('closed');
+    expect(env.service.stats().requestsByRoute.worksheets).toBe(1);
+    await sessions.shutdown();
+    expect(stateOf(first)).toBe('closed');
+    expect(env.service.stats()).toMatchObject({ created: 1, open: 0 });
+  });
+});
+
 describe('a close that Graph refuses for now', () => {
   test.each([
     ['500 internalServerErrorUncategorized', { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized' }],
@@ -217,5 +235,28 @@ describe('a refreshSession that Graph answers with a session fault', () => {
     await sessions.shutdown();
     expect(stateOf(first)).toBe('closed');
     expect(env.service.stats()).toMatchObject({ created: 2, open: 0 });
+  });
+});
+
+describe('sessionFaultOf() on errors of the caller\'s own Graph calls', () => {
+  test('sessionFaultOf() reads a GraphError from the Graph client: its second-level code is in its JSON body', async () => {
+    const sessions = env.manager();
+    const book = await sessions.open(BOOK_A);
+    const id = book.id;
+    await book.close();
+    // The application's own call, through the Graph client's default response handling: it throws a GraphError.
+    const error: unknown = await env.client.api(`${BOOK_A}/workbook/worksheets`).header('workbook-session-id', id).get().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(GraphError);
+    expect(error).toMatchObject({ statusCode: 404 });
+    expect(sessionFaultOf(error)).toBe('gone');
+    expect(isSessionFault(error)).toBe(true);
+    expect(isSessionRecreatable(error)).toBe(true);
+    // A GraphError for a failure with no answer (statusCode -1) says nothing about the session.
+    expect(sessionFaultOf(Object.assign(new GraphError(-1), { code: 'TypeError', body: 'TypeError: fetch failed' }))).toBe('none');
+    expect(sessionFaultOf(Object.assign(new GraphError(503), { code: 'serviceNotAvailable', body: '{"code":"serviceNotAvailable"}' }))).toBe('faulted');
+    expect(sessionFaultOf(Object.assign(new GraphError(503), { code: 'x', body: '{"code":"x","innerError":{"code":"transientFailure"}}' }))).toBe('none');
   });
 });

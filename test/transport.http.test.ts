@@ -61,6 +61,60 @@ describe('error bodies read as Graph writes them', () => {
   });
 });
 
+describe('error bodies read by level, whatever the server puts there', () => {
+  test('GraphRequestError.innerCode is the second level even when the top level has no code: a session Graph says is gone is recreated, not faulted', BOUND, async () => {
+    const m = manager({ retries: 0 });
+    const book = await m.open(BOOK);
+    const first = book.id;
+    let sent = 0;
+    server.setOverride((request) =>
+      request.method === 'PATCH' && sent++ === 0
+        ? graphErrorResponse(503, { message: 'no top-level code', innerError: { code: 'invalidSessionReCreatable', innerError: { code: 'deeper' } } })
+        : undefined,
+    );
+    // As `gone` (not applied), a write is replayed in a new session; as `faulted`, it would fail with outcomeUnknown.
+    await book.api("/worksheets('Sheet1')/range(address='A1')").patch({ values: [[9]] });
+    expect(book.id).not.toBe(first);
+    expect(sent).toBe(2);
+    server.setOverride((request) =>
+      workbookRoute(request.url) === 'worksheets' ? graphErrorResponse(400, { code: '', innerError: { code: 'invalidArgument' } }) : undefined,
+    );
+    const error = await failure(book.api('/worksheets').get());
+    expect(error).toMatchObject({ codes: ['invalidArgument'], graphCode: undefined, innerCode: 'invalidArgument' });
+    await book.close();
+  });
+
+  test('GraphRequestError shows a huge or multi-line code and message on one short line', BOUND, async () => {
+    const book = await manager().open(BOOK);
+    server.setOverride((request) =>
+      workbookRoute(request.url) === 'worksheets'
+        ? graphErrorResponse(400, { code: `${'x'.repeat(100_000)}\nforged log line`, message: `m\u001b[31m${'y'.repeat(100_000)}`, innerError: { code: 'invalidArgument' } })
+        : undefined,
+    );
+    const error = (await failure(book.api('/worksheets').get())) as Error & { codes: string[]; graphCode: string };
+    expect(error).toMatchObject({ innerCode: 'invalidArgument' });
+    expect(error.message.length).toBeLessThan(1000);
+    expect(['\n', '\u001b'].filter((c) => error.message.includes(c))).toEqual([]);
+    expect(error.graphCode.length).toBeLessThanOrEqual(100);
+    expect(error.codes.every((c) => !c.includes('\n'))).toBe(true);
+    await book.close();
+  });
+
+  test('SessionManager.open() reads a created session whose JSON comes labelled text/plain, so it is used and closed', BOUND, async () => {
+    server.setOverride(async (request) => {
+      if (workbookRoute(request.url) !== 'createSession') return undefined;
+      const created = await server.service.handle(
+        new Request(`${server.url}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
+      );
+      return new Response(await created.text(), { status: 201, headers: { 'content-type': 'text/plain' } });
+    });
+    const book = await manager().open(BOOK);
+    expect(server.service.stats().open).toBe(1);
+    await book.close();
+    expect(server.service.stats().open).toBe(0);
+  });
+});
+
 describe('second-level codes decide, as graph-codes.ts lists them', () => {
   test.each([
     [503, 'accessConflict'],
@@ -172,6 +226,41 @@ describe('long-running createSession', () => {
     const book = await manager().open(BOOK);
     expect(book.id).toBe(real);
     expect(routeCount('operations/op1')).toBe(2);
+    await book.close();
+  });
+
+  test.each([
+    ['Location', (origin: string) => jsonResponse(202, {}, { Location: `${origin}/v1.0/127.0.0.1:1/x?next=https://` })],
+    ['resourceLocation', (origin: string) => jsonResponse(202, {}, { Location: `${origin}/v1.0${BOOK}/workbook/operations/op1` })],
+  ])('SessionManager.open() does not follow a %s whose path or query holds "https://" (the Graph client would read another host there)', BOUND, async (_name, first) => {
+    server.setOverride((request) => {
+      const route = workbookRoute(request.url);
+      if (route === 'createSession') return first(request.origin);
+      if (route === 'operations/op1') return jsonResponse(200, { id: 'op1', status: 'succeeded', resourceLocation: `${request.origin}/beta/127.0.0.1:1/x?k=https://` });
+      return undefined;
+    });
+    const error = await failure(manager({ operationTimeoutMs: 2000 }).open(BOOK));
+    expect(error).toMatchObject({ kind: 'unsafe-location' });
+    expect((error as Error).message).toMatch(/carries "https:\/\/" after its origin/);
+  });
+
+  test('SessionManager.open() reads a relative Location and resourceLocation against the request that answered them', BOUND, async () => {
+    const base = server.url;
+    server.setOverride(async (request) => {
+      const route = workbookRoute(request.url);
+      if (route === 'createSession' && request.headers['prefer'] !== undefined) return jsonResponse(202, {}, { Location: 'operations/op1?v=1' });
+      if (route === 'operations/op1') return jsonResponse(200, { id: 'op1', status: 'Completed', resourceLocation: "../sessionInfoResource(key='k3')" });
+      if (route.startsWith('sessionInfoResource')) {
+        const created = await server.service.handle(
+          new Request(`${base}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
+        );
+        return jsonResponse(200, await created.json());
+      }
+      return undefined;
+    });
+    const book = await manager().open(BOOK);
+    const urls = server.requests.map((r) => r.url).filter((u) => u.includes('/workbook/') && !u.endsWith('/createSession'));
+    expect(urls).toEqual([`/v1.0${BOOK}/workbook/operations/op1?v=1`, `/v1.0${BOOK}/workbook/sessionInfoResource(key='k3')`]);
     await book.close();
   });
 

@@ -232,4 +232,15 @@ describe('workbook emulator routes it does not serve, and OData options', () => 
     expect(expand.status).toBe(501);
     expect(expand.body.error.message).toContain('$expand');
   });
+
+  it('GET {item} serves $select and answers 501 to $expand and $filter rather than a 200 without them', async () => {
+    const svc = service();
+    const item = `https://graph.microsoft.com/v1.0${WB}`;
+    expect((await send(svc, 'GET', `${item}?$select=id`)).body).toMatchObject({ id: 'W' });
+    for (const query of ['$expand=children', '$filter=size gt 0']) {
+      const reply = await send(svc, 'GET', `${item}?${query}`);
+      expect(reply.status).toBe(501);
+      expect(reply.body.error.code).toBe('notImplemented');
+    }
+  });
 });

@@ -536,7 +536,8 @@ export class WorkbookService {
       if (request.method.toUpperCase() !== 'GET') {
         return graphError(ctx, { status: 501, code: 'notImplemented', message: `The emulator does not implement ${request.method.toUpperCase()} on a drive item; only GET.` });
       }
-      return this.#driveItem(ctx, url, target, found);
+      // `$select` is served; `$expand` and the rest would be dropped from a 200, so they get 501.
+      return unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams }) ?? this.#driveItem(ctx, url, target, found);
     }
     const workbookTarget: WorkbookTarget = { ...target, workbookPath: target.workbookPath ?? '' };
     const path = routed.path;

@@ -233,6 +233,18 @@ describe('workbook emulator routes it does not serve, and OData options', () => 
     expect(expand.body.error.message).toContain('$expand');
   });
 
+  it('createSession and application/calculate refuse a parameter they do not take with 400 naming it, and open no session', async () => {
+    const svc = service();
+    const create = await send(svc, 'POST', '/createSession', { body: { persistChanges: true, persist: true } });
+    expect(create.status).toBe(400);
+    expect(create.body.error.message).toContain("'persist'");
+    expect(svc.openSessions()).toBe(0);
+    const calc = await send(svc, 'POST', '/application/calculate', { body: { calculationType: 'Full', mode: 'now' } });
+    expect(calc.status).toBe(400);
+    expect(calc.body.error.message).toContain("'mode'");
+    expect((await send(svc, 'POST', '/createSession', { body: { persistChanges: true, '@odata.type': '#microsoft.graph.workbookSessionInfo' } })).status).toBe(201);
+  });
+
   it('GET {item} serves $select and answers 501 to $expand and $filter rather than a 200 without them', async () => {
     const svc = service();
     const item = `https://graph.microsoft.com/v1.0${WB}`;

@@ -644,6 +644,8 @@ export class WorkbookService {
     const body = await readJson(request);
     if (!body.ok) return badJson(ctx);
     const value = body.value ?? {};
+    const unknown = calls.unknownParameter(ctx, value, ['persistChanges'], 'createSession');
+    if (unknown !== undefined) return unknown;
     const persist = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { persistChanges?: unknown }).persistChanges ?? false : undefined;
     if (typeof persist !== 'boolean') {
       return graphError(ctx, { status: 400, code: 'invalidArgument', message: 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.' });

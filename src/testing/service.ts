@@ -648,7 +648,7 @@ export class WorkbookService {
     if (unknown !== undefined) return unknown;
     const persist = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { persistChanges?: unknown }).persistChanges ?? false : undefined;
     if (typeof persist !== 'boolean') {
-      return graphError(ctx, { status: 400, code: 'invalidArgument', message: 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.' });
+      return calls.invalidArgument(ctx, 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.');
     }
     if (this.#atSessionCap(found.path)) {
       this.#stats.sessionCapRejections += 1;
@@ -750,5 +750,5 @@ async function readJson(request: Request): Promise<{ ok: true; value: unknown; t
 }
 
 function badJson(ctx: ReplyContext): Response {
-  return graphError(ctx, { status: 400, code: 'invalidArgument', message: 'The request body is not valid JSON.' });
+  return calls.invalidArgument(ctx, 'The request body is not valid JSON.');
 }

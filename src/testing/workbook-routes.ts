@@ -20,8 +20,9 @@ export const MAX_RANGE_CELLS = 1_000_000;
 export const RANGE_PATCH_FIELDS = ['columnHidden', 'formulas', 'formulasLocal', 'formulasR1C1', 'numberFormat', 'rowHidden', 'values'] as const;
 const RANGE_READ_ONLY = ['address', 'addressLocal', 'cellCount', 'columnCount', 'columnIndex', 'hidden', 'rowCount', 'rowIndex', 'text', 'valueTypes'];
 
-function invalidArgument(ctx: ReplyContext, message: string): Response {
-  return graphError(ctx, { status: 400, code: 'invalidArgument', message });
+/** A bad argument: `invalidArgument` at the top and as the second-level code the error-handling page lists it as. */
+export function invalidArgument(ctx: ReplyContext, message: string): Response {
+  return graphError(ctx, { status: 400, code: 'invalidArgument', innerCode: 'invalidArgument', message });
 }
 
 function notFound(ctx: ReplyContext, message: string): Response {

@@ -119,6 +119,17 @@ describe('WorkbookService $batch', () => {
     expect(svc.readRange(WB, 'Sheet1', 'A1')).toEqual([[8]]);
   });
 
+  it('refuses a batch with an invalid header name before running any of it: no 500 with a session created whose id nobody got', async () => {
+    const svc = service();
+    const reply = await batch(svc, [
+      { id: '1', method: 'POST', url: `${WB}/workbook/createSession`, headers: JSON_HEADERS, body: { persistChanges: true } },
+      { id: '2', method: 'GET', url: `${WB}/workbook/worksheets`, headers: { 'bad header': 'x' } },
+    ]);
+    expect(reply.status).toBe(400);
+    expect(reply.body.error?.message).toContain('"2"');
+    expect(svc.stats().created).toBe(0);
+  });
+
   it('an outer fault on the batch route answers the whole batch and runs none of it', async () => {
     const svc = service();
     svc.injectFault({ route: 'batch', status: 503 });

@@ -42,6 +42,16 @@ function sameId(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
+/** Checked before any request runs, so a bad header refuses the whole batch rather than failing it half-applied. */
+function validHeaders(headers: Record<string, string>): boolean {
+  try {
+    new Headers(headers);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function badBatch(ctx: ReplyContext, message: string): Response {
   return graphError(ctx, { status: 400, code: 'BadRequest', message });
 }
@@ -62,7 +72,9 @@ function parse(ctx: ReplyContext, body: unknown): BatchItem[] | Response {
     if (typeof r['url'] !== 'string' || /^[a-z][a-z0-9+.-]*:/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a relative \`url\`.`);
     if (/(?:^|\/)\$batch\/?(?:\?|$)/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} is itself a $batch; batches do not nest.`);
     const headers = r['headers'] ?? {};
-    if (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string')) return badBatch(ctx, `The \`headers\` of batch request ${JSON.stringify(id)} must be an object of strings.`);
+    if (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string') || !validHeaders(headers as Record<string, string>)) {
+      return badBatch(ctx, `The \`headers\` of batch request ${JSON.stringify(id)} must be an object of valid header names and values.`);
+    }
     const dependsOn = r['dependsOn'] ?? [];
     if (!Array.isArray(dependsOn) || dependsOn.some((d) => typeof d !== 'string')) return badBatch(ctx, `The \`dependsOn\` of batch request ${JSON.stringify(id)} must be an array of ids.`);
     if (r['body'] !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) {

@@ -124,6 +124,22 @@ describe('WorkbookService model', () => {
     });
   });
 
+  it('with no `now` option, follows a fake clock installed after the service was made: sessions expire after 5 (persistent) and 7 (non-persistent) minutes', async () => {
+    const svc = new WorkbookService({ token: TOKEN, workbooks: { '/me/drive/items/A': {} } });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      for (const persistChanges of [true, false]) await send(svc, 'POST', '/v1.0/me/drive/items/A/workbook/createSession', { body: { persistChanges } });
+      vi.advanceTimersByTime(5 * 60_000 - 1);
+      expect(svc.stats()).toMatchObject({ open: 2, expired: 0 });
+      vi.advanceTimersByTime(1);
+      expect(svc.sessions().map((s) => s.state)).toEqual(['expired', 'open']);
+      vi.advanceTimersByTime(2 * 60_000);
+      expect(svc.stats()).toMatchObject({ open: 0, expired: 2 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('throws DroppedConnectionError from handle() for a drop, and a 500 in Graph shape if the clock breaks', async () => {
     let broken = false;
     const svc = new WorkbookService({ token: TOKEN, now: () => {

@@ -127,6 +127,27 @@ describe('workbook emulator ranges', () => {
     expect((await send(svc, 'GET', `${A1B2}/lastCell`)).body).toMatchObject({ address: 'Sheet1!B2', formulas: [['=A2*2']] });
     expect((await send(svc, 'GET', `${A1B2}/entireColumn`)).body).toMatchObject({ address: 'Sheet1!A:B' });
   });
+
+  it('a function call whose arguments are not its parameters answers 400, never a 200 that dropped one (range(adress=...) is not the whole sheet)', async () => {
+    const svc = service();
+    for (const path of [
+      "/worksheets('Sheet1')/range(adress='A1:B2')",
+      "/worksheets('Sheet1')/range(address='A1',sheet='Data')",
+      "/worksheets('Sheet1')/range('A1')",
+      "/worksheets('Sheet1')/usedRange(valuesOnly=maybe)",
+      "/worksheets('Sheet1')/usedRange(valusOnly=true)",
+      "/worksheets('Sheet1')/cell(row=1,column=1,sheet=2)",
+      `${A1B2}/lastCell(x=1)`,
+      `${A1B2}/row(1)`,
+      "/tables('Sales')/rows/itemAt(index=0,count=2)",
+      "/tables('Sales')/range(address='A1')",
+    ]) {
+      const reply = await send(svc, 'GET', path);
+      expect({ path, status: reply.status, code: reply.body.error?.code }).toEqual({ path, status: 400, code: 'invalidRequest' });
+    }
+    expect((await send(svc, 'GET', "/worksheets('Sheet1')/usedRange(valuesOnly=false)")).status).toBe(200);
+    expect((await send(svc, 'GET', "/worksheets('Sheet1')/range()")).status).toBe(200);
+  });
 });
 
 describe('workbook emulator tables, names, application and functions', () => {

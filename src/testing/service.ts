@@ -543,6 +543,9 @@ export class WorkbookService {
     const path = routed.path;
     if (path !== undefined && !path.ok) {
       if (path.problem === 'notImplemented') return notImplemented(ctx, `the segment '${path.segment}' of a ${path.parent}`);
+      if (path.problem === 'arguments') {
+        return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `The arguments of the function call '${path.segment}' are not its parameters (named, none unknown, none missing).` });
+      }
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${path.segment}'.` });
     }
     const route = routed.session;

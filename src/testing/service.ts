@@ -326,7 +326,7 @@ export class WorkbookService {
   }
 
   stats(): EmulatorStats {
-    this.#sessions.sweep(this.now());
+    this.#settle(this.now());
     const s = this.#stats;
     const openByWorkbook: Record<string, number> = {};
     let open = 0;
@@ -384,7 +384,7 @@ export class WorkbookService {
 
   /** Every session the service has created, in order, with its state now. */
   sessions(): SessionSnapshot[] {
-    this.#sessions.sweep(this.now());
+    this.#settle(this.now());
     return [...this.#sessions.all()].map(({ id, workbook, persistChanges, createdAt, lastActivity, state }) => ({ id, workbook, persistChanges, createdAt, lastActivity, state }));
   }
 
@@ -517,7 +517,7 @@ export class WorkbookService {
   async #route(request: Request, url: URL, r: Routed, effects: Effects): Promise<Response> {
     const { target, routed, found, batchVersion } = r;
     const now = this.now();
-    this.#sessions.sweep(now);
+    this.#settle(now);
     const ctx = this.#context(request);
     if (batchVersion !== undefined) {
       if (request.method.toUpperCase() !== 'POST') {
@@ -668,10 +668,35 @@ export class WorkbookService {
   }
 
   /** Whether the workbook already has `maxSessionsPerWorkbook` sessions open (after expiring idle ones). */
-  #atSessionCap(item: string): boolean {
+  #atSessionCap(item: string, at = this.now()): boolean {
     if (this.#options.maxSessionsPerWorkbook === Infinity) return false;
-    this.#sessions.sweep(this.now());
+    this.#sessions.sweep(at);
     return this.#sessions.openOn(item) >= this.#options.maxSessionsPerWorkbook;
+  }
+
+  /**
+   * Settles every async createSession whose duration has passed, polled or not: Graph makes the
+   * session when the operation completes, so one nobody polls for still exists (undelivered) and
+   * expires, as it would on Graph. Then expires idle sessions. The session's clock starts at completion.
+   */
+  #settle(now: number): void {
+    for (const op of [...this.#operations.unsettled()]) {
+      const at = op.startedAt + this.#options.asyncDurationMs;
+      if (at > now) continue;
+      this.#operations.settle(op);
+      const file = this.#files.get(op.workbook)?.data;
+      if (op.failure !== undefined || file === undefined) continue;
+      if (this.#atSessionCap(op.workbook, at)) {
+        this.#stats.sessionCapRejections += 1;
+        op.failure = { code: SESSION_CAP.code, message: SESSION_CAP.message, innerCodes: SESSION_CAP.innerCodes };
+        continue;
+      }
+      const session = this.#openSession(op.workbook, op.persistChanges, file, at);
+      // Nobody knows its id until a poll answers `succeeded`.
+      session.delivered = false;
+      op.sessionId = session.id;
+    }
+    this.#sessions.sweep(now);
   }
 
   /** A failure drawn for a new operation from `asyncCreate.failRate`; draws nothing when the rate is 0. */
@@ -684,10 +709,10 @@ export class WorkbookService {
     return { code: topLevelCodeOf(inner), message: 'The operation failed (injected fault).', innerCodes: [inner] };
   }
 
-  #openSession(item: string, persist: boolean, file: WorkbookData): SessionRecord {
+  #openSession(item: string, persist: boolean, file: WorkbookData, at = this.now()): SessionRecord {
     this.#stats.created += 1;
     // A non-persistent session edits its own copy, dropped when it ends.
-    return this.#sessions.create(item, persist, persist ? file : file.clone(), this.now());
+    return this.#sessions.create(item, persist, persist ? file : file.clone(), at);
   }
 
   #pollOperation(ctx: ReplyContext, url: URL, target: WorkbookTarget, found: FileEntry, operationId: string): Response {
@@ -695,17 +720,14 @@ export class WorkbookService {
     if (op === undefined || op.workbook !== found.path) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
     if (op.status === 'notStarted' || op.status === 'running') {
       op.polls += 1;
-      const file = this.#files.get(op.workbook)?.data;
+      // #settle() has fixed the outcome once the duration passed; the first poll still sees notStarted.
       if (op.polls === 1) op.status = 'notStarted';
       else if (this.now() - op.startedAt < this.#options.asyncDurationMs) op.status = 'running';
-      else if (op.failure !== undefined || file === undefined) op.status = 'failed';
-      else if (this.#atSessionCap(op.workbook)) {
-        this.#stats.sessionCapRejections += 1;
-        op.status = 'failed';
-        op.failure = { code: SESSION_CAP.code, message: SESSION_CAP.message, innerCodes: SESSION_CAP.innerCodes };
-      } else {
-        op.sessionId = this.#openSession(op.workbook, op.persistChanges, file).id;
+      else if (op.sessionId === undefined) op.status = 'failed';
+      else {
         op.status = 'succeeded';
+        const session = this.#sessions.get(op.sessionId);
+        if (session !== undefined) session.delivered = true;
       }
     }
     const body: Record<string, unknown> = { '@odata.context': metadata(url, target, 'workbookOperation'), id: op.id, status: op.status };

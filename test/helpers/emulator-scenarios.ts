@@ -133,6 +133,21 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id ?? '' })).status).toBe(204);
     });
 
+    it('a long-running create nobody polls still makes its session when it completes: open, undelivered until a poll answers succeeded, then it expires', async () => {
+      const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
+      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+      expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
+      h.service.advanceTime(MIN);
+      expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 1 });
+      expect(h.service.sessions()[0]).toMatchObject({ createdAt: T0 + MIN, lastActivity: T0 + MIN, state: 'open' });
+      const location = accepted.headers.get('location') ?? '';
+      await call(h, 'GET', location);
+      expect((await call(h, 'GET', location)).body).toMatchObject({ status: 'succeeded' });
+      expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 0 });
+      h.service.advanceTime(5 * MIN);
+      expect(h.service.stats()).toMatchObject({ open: 0, expired: 1 });
+    });
+
     it('an operation failed by failNextOperation() answers 200 with status failed and the error', async () => {
       const h = await start({ asyncCreate: { rate: 1 } });
       h.service.failNextOperation({ workbook: WB, code: 'invalidSessionUnexpected', message: 'boom' });
@@ -641,9 +656,11 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       });
 
       it('fails a long-running create with the same codes when the cap is reached before it completes', async () => {
-        const h = await start({ maxSessionsPerWorkbook: 1, asyncCreate: { rate: 1 } });
+        // The operation takes a minute: the cap is reached (by a quick create) before it completes.
+        const h = await start({ maxSessionsPerWorkbook: 1, asyncCreate: { rate: 1, durationMs: MIN } });
         const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
         await create(h, true);
+        h.service.advanceTime(MIN);
         const location = accepted.headers.get('location') ?? '';
         await call(h, 'GET', location);
         expect((await call(h, 'GET', location)).body).toMatchObject({

@@ -110,6 +110,11 @@ async function toAnswer(id: string, response: Response): Promise<BatchAnswer> {
   return { id, status: response.status, headers, body };
 }
 
+/** A 424 with its Content-Type, so clients read its body as JSON as they do every other answer's. */
+function failedDependency(id: string, message: string): BatchAnswer {
+  return { id, status: 424, headers: { 'Content-Type': 'application/json' }, body: { error: { code: 'failedDependency', message } } };
+}
+
 export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unknown): Promise<Response> {
   const items = parse(ctx, payload);
   if (items instanceof Response) return items;
@@ -121,7 +126,7 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
     const ready = pending.filter((i) => i.dependsOn.every((d) => done.has(d.toLowerCase())));
     if (ready.length === 0) {
       // A cycle: Graph refuses it; answer each remaining request with 424 rather than hang.
-      for (const item of pending) answers.push({ id: item.id, status: 424, headers: {}, body: { error: { code: 'failedDependency', message: 'The dependencies of this request form a cycle.' } } });
+      for (const item of pending) answers.push(failedDependency(item.id, 'The dependencies of this request form a cycle.'));
       break;
     }
     pending = pending.filter((i) => !ready.includes(i));
@@ -130,7 +135,7 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
     const wave = await Promise.all(
       order.map(async (item): Promise<BatchAnswer> => {
         if (item.dependsOn.some((d) => (done.get(d.toLowerCase())?.status ?? 500) >= 400)) {
-          return { id: item.id, status: 424, headers: {}, body: { error: { code: 'failedDependency', message: 'A request this one depends on failed.' } } };
+          return failedDependency(item.id, 'A request this one depends on failed.');
         }
         const headers = new Headers(item.headers);
         if (host.authorization !== '') headers.set('authorization', host.authorization);

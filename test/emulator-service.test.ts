@@ -55,6 +55,13 @@ describe('WorkbookService options', () => {
     expect(svc.stats()).toMatchObject({ requests: 0 });
   });
 
+  it('handle() refuses options that are not { signal?: AbortSignal }, naming them', async () => {
+    const svc = service();
+    const request = (): Request => new Request('https://graph.microsoft.com/v1.0/me/drive/items/A/workbook/worksheets');
+    await expect(svc.handle(request(), { signal: 'stop' } as never)).rejects.toThrow(new TypeError('Expected `signal` to be an AbortSignal, got "stop" (string)'));
+    await expect(svc.handle(request(), { signl: AbortSignal.abort() } as never)).rejects.toThrow(TypeError);
+  });
+
   it('generates a random token by default and keeps one given', () => {
     expect(new WorkbookService().token).toMatch(/^[\w-]{32}$/);
     expect(new WorkbookService().token).not.toBe(new WorkbookService().token);

@@ -67,6 +67,15 @@ function unknownSegment(pathname: string): string {
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
+/** Options of `WorkbookService.handle()`. */
+export interface HandleOptions {
+  /**
+   * Aborted when whatever serves the request stops (`startEmulator`'s `close()`): a request still
+   * waiting (latency, a delay fault) then takes no effect and `handle()` throws `DroppedConnectionError`.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /** Who a workbook file is, whatever name a request gives it. */
 export interface WorkbookFile {
   /** The drive-item path it was added under (canonical): the key stats and sessions name it by. */
@@ -152,6 +161,8 @@ export class WorkbookService {
   #latency: Required<LatencyOptions> | undefined;
   // Added to the clock by advanceTime(); only grows.
   #offsetMs = 0;
+  // The stop signal handle() was given for a request (and its $batch inner requests), read by #wait().
+  readonly #signals = new WeakMap<Request, AbortSignal>();
 
   constructor(options?: WorkbookServiceOptions) {
     this.#options = resolveOptions(options);
@@ -392,7 +403,10 @@ export class WorkbookService {
    * Answers one request as Graph would. Throws `DroppedConnectionError` when the fault to simulate is a
    * dropped connection; any other failure becomes a 500 in Graph's error shape.
    */
-  async handle(request: Request): Promise<Response> {
+  async handle(request: Request, options: HandleOptions = {}): Promise<Response> {
+    checkObject(options, 'options', ['signal']);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(options.signal)}`);
+    if (options.signal !== undefined) this.#signals.set(request, options.signal);
     let workbook: string | undefined;
     let entered = false;
     try {
@@ -414,8 +428,10 @@ export class WorkbookService {
       const latency = this.#latency;
       if (latency !== undefined) {
         const ms = latency.fixedMs + (latency.jitterMs > 0 ? this.#rng.next() * latency.jitterMs : 0);
-        if (ms > 0) await sleep(ms);
+        if (ms > 0) await this.#wait(request, ms);
       }
+      // A request still waiting when its server stopped takes no effect.
+      if (this.#signals.get(request)?.aborted === true) throw new DroppedConnectionError();
       return await this.#process(request, url, { target, routed, name, batchVersion: batch?.[1], found: file, workbook });
     } catch (error) {
       if (isDroppedConnection(error)) throw error;
@@ -423,6 +439,27 @@ export class WorkbookService {
     } finally {
       if (entered) this.#stats.leave(workbook);
     }
+  }
+
+  /** Waits `ms` on the service's timers; a drop (no effect) if the request's server stops meanwhile. */
+  #wait(request: Request, ms: number): Promise<void> {
+    const signal = this.#signals.get(request);
+    if (signal === undefined) return sleep(ms);
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(new DroppedConnectionError());
+        return;
+      }
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(new DroppedConnectionError());
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** The clock for answers; falls back to Date.now if a user-supplied clock throws, so errors can still be reported. */
@@ -449,7 +486,7 @@ export class WorkbookService {
   /** Applies a fault's delay, then its drop; returns its error answer, if it has one. */
   async #applyFault(fault: FaultDecision, request: Request, workbook: string | undefined): Promise<Response | undefined> {
     this.#stats.faultsInjected += 1;
-    if (fault.delayMs > 0) await sleep(fault.delayMs);
+    if (fault.delayMs > 0) await this.#wait(request, fault.delayMs);
     return this.#failWith(fault, request, workbook);
   }
 
@@ -504,7 +541,7 @@ export class WorkbookService {
     }
     // Applied, then failed: the request takes effect, and its answer is lost.
     this.#stats.faultsInjected += 1;
-    if (fault.delayMs > 0) await sleep(fault.delayMs);
+    if (fault.delayMs > 0) await this.#wait(request, fault.delayMs);
     const effects: Effects = { created: undefined };
     const answer = await this.#route(request, url, r, effects);
     if (effects.created !== undefined) {
@@ -525,7 +562,9 @@ export class WorkbookService {
       }
       const body = await readJson(request);
       if (!body.ok) return badJson(ctx);
-      return runBatch(ctx, { origin: url.origin, version: batchVersion, authorization: request.headers.get('authorization') ?? '', random: () => this.#rng.next(), send: (inner) => this.handle(inner) }, body.value);
+      const signal = this.#signals.get(request);
+      const send = (inner: Request): Promise<Response> => this.handle(inner, signal === undefined ? {} : { signal });
+      return runBatch(ctx, { origin: url.origin, version: batchVersion, authorization: request.headers.get('authorization') ?? '', random: () => this.#rng.next(), send }, body.value);
     }
     if (target === undefined || routed === undefined) {
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${unknownSegment(url.pathname)}'.` });

@@ -81,4 +81,19 @@ describe('the Graph client as the docs snippets use it, against the emulator', (
     expect(answer.getResponseById('3')?.status).toBe(204);
     expect(e.service.openSessions()).toBe(0);
   });
+
+  it('BatchResponseContent reads a 424 of a failed dependency as a JSON error, like every other answer', async () => {
+    const { client, emulator: e } = await start();
+    const base = `${e.url}/v1.0${WB}/workbook`;
+    const content = new BatchRequestContent([
+      { id: '1', request: new Request(`${base}/worksheets('Nope')/range(address='A1')`, { method: 'GET' }) },
+      { id: '2', request: new Request(`${base}/worksheets('Sheet1')/range(address='A1')`, { method: 'GET' }), dependsOn: ['1'] },
+    ]);
+    const answer = new BatchResponseContent((await client.api('/$batch').post(await content.getContent())) as { responses: [] });
+    expect(answer.getResponseById('1')?.status).toBe(404);
+    const dependent = answer.getResponseById('2');
+    expect(dependent?.status).toBe(424);
+    expect(dependent?.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await dependent?.json()).toMatchObject({ error: { code: 'failedDependency' } });
+  });
 });

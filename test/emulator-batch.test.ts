@@ -91,6 +91,45 @@ describe('WorkbookService $batch', () => {
     expect(svc.stats().created).toBe(0);
   });
 
+  it('compares request ids without case, as Graph does: a duplicate in another case is refused, a dependsOn in another case is honoured', async () => {
+    const svc = service();
+    const twice = await batch(svc, [
+      { id: 'a', method: 'GET', url: `${WB}/workbook/worksheets` },
+      { id: 'A', method: 'GET', url: `${WB}/workbook/worksheets` },
+    ]);
+    expect(twice.status).toBe(400);
+    const chained = await batch(svc, [
+      { id: 'first', method: 'GET', url: `${WB}/workbook/worksheets('Nope')` },
+      { id: 'second', method: 'GET', url: `${WB}/workbook/worksheets`, dependsOn: ['FIRST'] },
+    ]);
+    expect(chained.status).toBe(200);
+    expect(byId(chained.answers, 'first')?.status).toBe(404);
+    expect(byId(chained.answers, 'second')?.status).toBe(424);
+  });
+
+  it('reads a string body as base64, as Graph does: a JSON.stringify-ed body is not applied, a base64 one is', async () => {
+    const svc = service();
+    const headers = JSON_HEADERS;
+    const text = await batch(svc, [{ id: '1', method: 'PATCH', url: `${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, headers, body: JSON.stringify({ values: [[7]] }) }]);
+    expect(byId(text.answers, '1')?.status).toBe(400);
+    expect(svc.readRange(WB, 'Sheet1', 'A1')).toEqual([[1]]);
+    const encoded = Buffer.from(JSON.stringify({ values: [[8]] })).toString('base64');
+    const b64 = await batch(svc, [{ id: '1', method: 'PATCH', url: `${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, headers, body: encoded }]);
+    expect(byId(b64.answers, '1')?.status).toBe(200);
+    expect(svc.readRange(WB, 'Sheet1', 'A1')).toEqual([[8]]);
+  });
+
+  it('refuses a batch with an invalid header name before running any of it: no 500 with a session created whose id nobody got', async () => {
+    const svc = service();
+    const reply = await batch(svc, [
+      { id: '1', method: 'POST', url: `${WB}/workbook/createSession`, headers: JSON_HEADERS, body: { persistChanges: true } },
+      { id: '2', method: 'GET', url: `${WB}/workbook/worksheets`, headers: { 'bad header': 'x' } },
+    ]);
+    expect(reply.status).toBe(400);
+    expect(reply.body.error?.message).toContain('"2"');
+    expect(svc.stats().created).toBe(0);
+  });
+
   it('an outer fault on the batch route answers the whole batch and runs none of it', async () => {
     const svc = service();
     svc.injectFault({ route: 'batch', status: 503 });

@@ -37,6 +37,25 @@ describe('startEmulator', () => {
     expect(socket.destroyed).toBe(true);
   });
 
+  it('close() with a request still waiting out its latency: the request takes no effect, and close() resolves once nothing is in flight; the port is free again', async () => {
+    const emu = await startEmulator({ workbooks: { [WB]: {} }, latency: { fixedMs: 600_000 } });
+    const answer = fetch(`${emu.url}/v1.0${WB}/workbook/createSession`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${emu.token}`, 'Content-Type': 'application/json' },
+      body: '{"persistChanges":true}',
+    }).then(
+      (res) => res.status,
+      () => 'dropped',
+    );
+    await expect.poll(() => emu.service.stats().inFlight).toBe(1);
+    await emu.close();
+    expect(emu.service.stats()).toMatchObject({ inFlight: 0, created: 0, open: 0 });
+    expect(await answer).toBe('dropped');
+    const again = await startEmulator({ workbooks: { [WB]: {} }, port: Number(new URL(emu.url).port) });
+    expect(again.url).toBe(emu.url);
+    await again.close();
+  });
+
   it('supports Symbol.asyncDispose', async () => {
     const emu = await startEmulator();
     await emu[Symbol.asyncDispose]();

@@ -55,6 +55,13 @@ describe('WorkbookService options', () => {
     expect(svc.stats()).toMatchObject({ requests: 0 });
   });
 
+  it('handle() refuses options that are not { signal?: AbortSignal }, naming them', async () => {
+    const svc = service();
+    const request = (): Request => new Request('https://graph.microsoft.com/v1.0/me/drive/items/A/workbook/worksheets');
+    await expect(svc.handle(request(), { signal: 'stop' } as never)).rejects.toThrow(new TypeError('Expected `signal` to be an AbortSignal, got "stop" (string)'));
+    await expect(svc.handle(request(), { signl: AbortSignal.abort() } as never)).rejects.toThrow(TypeError);
+  });
+
   it('generates a random token by default and keeps one given', () => {
     expect(new WorkbookService().token).toMatch(/^[\w-]{32}$/);
     expect(new WorkbookService().token).not.toBe(new WorkbookService().token);
@@ -122,6 +129,22 @@ describe('WorkbookService model', () => {
       expect(svc.stats()).toMatchObject({ open: 0, expired: 1, openByWorkbook: {} });
       expect(svc.now()).toBe(T0 + 1000);
     });
+  });
+
+  it('with no `now` option, follows a fake clock installed after the service was made: sessions expire after 5 (persistent) and 7 (non-persistent) minutes', async () => {
+    const svc = new WorkbookService({ token: TOKEN, workbooks: { '/me/drive/items/A': {} } });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      for (const persistChanges of [true, false]) await send(svc, 'POST', '/v1.0/me/drive/items/A/workbook/createSession', { body: { persistChanges } });
+      vi.advanceTimersByTime(5 * 60_000 - 1);
+      expect(svc.stats()).toMatchObject({ open: 2, expired: 0 });
+      vi.advanceTimersByTime(1);
+      expect(svc.sessions().map((s) => s.state)).toEqual(['expired', 'open']);
+      vi.advanceTimersByTime(2 * 60_000);
+      expect(svc.stats()).toMatchObject({ open: 0, expired: 2 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('throws DroppedConnectionError from handle() for a drop, and a 500 in Graph shape if the clock breaks', async () => {

@@ -127,6 +127,27 @@ describe('workbook emulator ranges', () => {
     expect((await send(svc, 'GET', `${A1B2}/lastCell`)).body).toMatchObject({ address: 'Sheet1!B2', formulas: [['=A2*2']] });
     expect((await send(svc, 'GET', `${A1B2}/entireColumn`)).body).toMatchObject({ address: 'Sheet1!A:B' });
   });
+
+  it('a function call whose arguments are not its parameters answers 400, never a 200 that dropped one (range(adress=...) is not the whole sheet)', async () => {
+    const svc = service();
+    for (const path of [
+      "/worksheets('Sheet1')/range(adress='A1:B2')",
+      "/worksheets('Sheet1')/range(address='A1',sheet='Data')",
+      "/worksheets('Sheet1')/range('A1')",
+      "/worksheets('Sheet1')/usedRange(valuesOnly=maybe)",
+      "/worksheets('Sheet1')/usedRange(valusOnly=true)",
+      "/worksheets('Sheet1')/cell(row=1,column=1,sheet=2)",
+      `${A1B2}/lastCell(x=1)`,
+      `${A1B2}/row(1)`,
+      "/tables('Sales')/rows/itemAt(index=0,count=2)",
+      "/tables('Sales')/range(address='A1')",
+    ]) {
+      const reply = await send(svc, 'GET', path);
+      expect({ path, status: reply.status, code: reply.body.error?.code }).toEqual({ path, status: 400, code: 'invalidRequest' });
+    }
+    expect((await send(svc, 'GET', "/worksheets('Sheet1')/usedRange(valuesOnly=false)")).status).toBe(200);
+    expect((await send(svc, 'GET', "/worksheets('Sheet1')/range()")).status).toBe(200);
+  });
 });
 
 describe('workbook emulator tables, names, application and functions', () => {
@@ -231,5 +252,28 @@ describe('workbook emulator routes it does not serve, and OData options', () => 
     const expand = await send(svc, 'GET', '/tables?$expand=columns');
     expect(expand.status).toBe(501);
     expect(expand.body.error.message).toContain('$expand');
+  });
+
+  it('createSession and application/calculate refuse a parameter they do not take with 400 naming it, and open no session', async () => {
+    const svc = service();
+    const create = await send(svc, 'POST', '/createSession', { body: { persistChanges: true, persist: true } });
+    expect(create.status).toBe(400);
+    expect(create.body.error.message).toContain("'persist'");
+    expect(svc.openSessions()).toBe(0);
+    const calc = await send(svc, 'POST', '/application/calculate', { body: { calculationType: 'Full', mode: 'now' } });
+    expect(calc.status).toBe(400);
+    expect(calc.body.error.message).toContain("'mode'");
+    expect((await send(svc, 'POST', '/createSession', { body: { persistChanges: true, '@odata.type': '#microsoft.graph.workbookSessionInfo' } })).status).toBe(201);
+  });
+
+  it('GET {item} serves $select and answers 501 to $expand and $filter rather than a 200 without them', async () => {
+    const svc = service();
+    const item = `https://graph.microsoft.com/v1.0${WB}`;
+    expect((await send(svc, 'GET', `${item}?$select=id`)).body).toMatchObject({ id: 'W' });
+    for (const query of ['$expand=children', '$filter=size gt 0']) {
+      const reply = await send(svc, 'GET', `${item}?${query}`);
+      expect(reply.status).toBe(501);
+      expect(reply.body.error.code).toBe('notImplemented');
+    }
   });
 });

@@ -9,6 +9,9 @@ import { type ReplyContext, graphError, json } from './responses.js';
 
 export const MAX_BATCH_REQUESTS = 20;
 
+/** A base64 or base64url value, padded or not. */
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
 export interface BatchHost {
   /** The outer request's origin and version: inner URLs are relative to them. */
   readonly origin: string;
@@ -35,6 +38,20 @@ interface BatchAnswer {
   readonly body?: unknown;
 }
 
+function sameId(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** Checked before any request runs, so a bad header refuses the whole batch rather than failing it half-applied. */
+function validHeaders(headers: Record<string, string>): boolean {
+  try {
+    new Headers(headers);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function badBatch(ctx: ReplyContext, message: string): Response {
   return graphError(ctx, { status: 400, code: 'BadRequest', message });
 }
@@ -49,12 +66,15 @@ function parse(ctx: ReplyContext, body: unknown): BatchItem[] | Response {
     const r = raw as Record<string, unknown>;
     if (typeof r['id'] !== 'string' || r['id'] === '') return badBatch(ctx, 'Every batch request needs a string `id`.');
     const id = r['id'];
-    if (items.some((i) => i.id === id)) return badBatch(ctx, `Batch request id ${JSON.stringify(id)} appears twice.`);
+    // Ids are not case-sensitive (json-batching.md): `a` and `A` are the same request.
+    if (items.some((i) => sameId(i.id, id))) return badBatch(ctx, `Batch request id ${JSON.stringify(id)} appears twice.`);
     if (typeof r['method'] !== 'string' || !/^(GET|POST|PATCH|PUT|DELETE)$/i.test(r['method'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a \`method\`.`);
     if (typeof r['url'] !== 'string' || /^[a-z][a-z0-9+.-]*:/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a relative \`url\`.`);
     if (/(?:^|\/)\$batch\/?(?:\?|$)/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} is itself a $batch; batches do not nest.`);
     const headers = r['headers'] ?? {};
-    if (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string')) return badBatch(ctx, `The \`headers\` of batch request ${JSON.stringify(id)} must be an object of strings.`);
+    if (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string') || !validHeaders(headers as Record<string, string>)) {
+      return badBatch(ctx, `The \`headers\` of batch request ${JSON.stringify(id)} must be an object of valid header names and values.`);
+    }
     const dependsOn = r['dependsOn'] ?? [];
     if (!Array.isArray(dependsOn) || dependsOn.some((d) => typeof d !== 'string')) return badBatch(ctx, `The \`dependsOn\` of batch request ${JSON.stringify(id)} must be an array of ids.`);
     if (r['body'] !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) {
@@ -63,7 +83,7 @@ function parse(ctx: ReplyContext, body: unknown): BatchItem[] | Response {
     items.push({ id, method: r['method'].toUpperCase(), url: r['url'], headers: headers as Record<string, string>, body: r['body'], dependsOn: dependsOn as string[] });
   }
   for (const item of items) {
-    for (const d of item.dependsOn) if (!items.some((i) => i.id === d) || d === item.id) return badBatch(ctx, `Batch request ${JSON.stringify(item.id)} depends on an unknown request ${JSON.stringify(d)}.`);
+    for (const d of item.dependsOn) if (!items.some((i) => sameId(i.id, d)) || sameId(d, item.id)) return badBatch(ctx, `Batch request ${JSON.stringify(item.id)} depends on an unknown request ${JSON.stringify(d)}.`);
   }
   return items;
 }
@@ -90,17 +110,23 @@ async function toAnswer(id: string, response: Response): Promise<BatchAnswer> {
   return { id, status: response.status, headers, body };
 }
 
+/** A 424 with its Content-Type, so clients read its body as JSON as they do every other answer's. */
+function failedDependency(id: string, message: string): BatchAnswer {
+  return { id, status: 424, headers: { 'Content-Type': 'application/json' }, body: { error: { code: 'failedDependency', message } } };
+}
+
 export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unknown): Promise<Response> {
   const items = parse(ctx, payload);
   if (items instanceof Response) return items;
+  // Answers by lower-cased id, as dependsOn names them in any case.
   const done = new Map<string, BatchAnswer>();
   const answers: BatchAnswer[] = [];
   let pending = [...items];
   while (pending.length > 0) {
-    const ready = pending.filter((i) => i.dependsOn.every((d) => done.has(d)));
+    const ready = pending.filter((i) => i.dependsOn.every((d) => done.has(d.toLowerCase())));
     if (ready.length === 0) {
       // A cycle: Graph refuses it; answer each remaining request with 424 rather than hang.
-      for (const item of pending) answers.push({ id: item.id, status: 424, headers: {}, body: { error: { code: 'failedDependency', message: 'The dependencies of this request form a cycle.' } } });
+      for (const item of pending) answers.push(failedDependency(item.id, 'The dependencies of this request form a cycle.'));
       break;
     }
     pending = pending.filter((i) => !ready.includes(i));
@@ -108,8 +134,8 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
     const order = ready.map((item) => ({ item, key: host.random() })).sort((a, b) => a.key - b.key).map((x) => x.item);
     const wave = await Promise.all(
       order.map(async (item): Promise<BatchAnswer> => {
-        if (item.dependsOn.some((d) => (done.get(d)?.status ?? 500) >= 400)) {
-          return { id: item.id, status: 424, headers: {}, body: { error: { code: 'failedDependency', message: 'A request this one depends on failed.' } } };
+        if (item.dependsOn.some((d) => (done.get(d.toLowerCase())?.status ?? 500) >= 400)) {
+          return failedDependency(item.id, 'A request this one depends on failed.');
         }
         const headers = new Headers(item.headers);
         if (host.authorization !== '') headers.set('authorization', host.authorization);
@@ -117,11 +143,17 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
         // The Graph client's BatchRequestContent keeps the version in each url (`/v1.0/me/...`).
         const url = /^\/(?:v1\.0|beta)\//i.test(path) ? `${host.origin}${path}` : `${host.origin}/${host.version}${path}`;
         const init: RequestInit = { method: item.method, headers };
-        if (item.body !== undefined && item.method !== 'GET') init.body = typeof item.body === 'string' ? item.body : JSON.stringify(item.body);
+        if (item.body !== undefined && item.method !== 'GET') {
+          // A string body is a base64 value (json-batching.md; the Graph client sends non-JSON bodies so),
+          // never JSON text: a JSON.stringify'd body fails on Graph, so it must fail here too.
+          if (typeof item.body !== 'string') init.body = JSON.stringify(item.body);
+          else if (BASE64.test(item.body)) init.body = new Uint8Array(Buffer.from(item.body, 'base64'));
+          else return { id: item.id, status: 400, headers: { 'Content-Type': 'application/json' }, body: { error: { code: 'BadRequest', message: `The body of batch request ${JSON.stringify(item.id)} is a string but not base64; give a JSON body as an object.` } } };
+        }
         return toAnswer(item.id, await host.send(new Request(url, init)));
       }),
     );
-    for (const answer of wave) done.set(answer.id, answer);
+    for (const answer of wave) done.set(answer.id.toLowerCase(), answer);
     answers.push(...wave);
   }
   return json(ctx, 200, { responses: answers });

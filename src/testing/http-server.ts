@@ -40,7 +40,10 @@ export interface RunningEmulator {
   /** The bearer token requests must carry. */
   readonly token: string;
   readonly service: WorkbookService;
-  /** Stops the server and destroys open sockets; every call returns the same promise. */
+  /**
+   * Stops the server and destroys open sockets; requests still waiting (latency, delay faults) take no
+   * effect, and it resolves once none of this server's requests is in flight. Every call returns the same promise.
+   */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -64,8 +67,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
 
   // Open sockets, so close() can end keep-alive connections at once; each leaves on its 'close'.
   const sockets = new Set<Socket>();
+  // Aborted by close(): requests still waiting then take no effect; close() waits for every one in flight.
+  const stopping = new AbortController();
+  const inFlight = new Set<Promise<void>>();
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    void serve(service, req, res, https ? 'https' : 'http');
+    const served = serve(service, req, res, https ? 'https' : 'http', stopping.signal);
+    inFlight.add(served);
+    void served.finally(() => inFlight.delete(served));
   };
   const tls = https ? await certificate(host) : undefined;
   const server: Server = tls === undefined ? createServer(listener) : createHttpsServer({ key: tls.key, cert: tls.cert }, listener);
@@ -91,10 +99,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   // Set by the first close(); later calls return it.
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closing ??= new Promise<void>((resolve, reject) => {
-      server.close((error) => (error === undefined ? resolve() : reject(error)));
+    closing ??= (async () => {
+      stopping.abort();
+      const closed = new Promise<void>((resolve, reject) => {
+        server.close((error) => (error === undefined ? resolve() : reject(error)));
+      });
       for (const socket of sockets) socket.destroy();
-    });
+      // Once this resolves, no request of this server changes the service any more.
+      await Promise.allSettled([...inFlight]);
+      await closed;
+    })();
     return closing;
   };
   return { url, ca: tls?.cert, token: service.token, service, close, [Symbol.asyncDispose]: close };
@@ -126,7 +140,7 @@ async function certificate(host: string): Promise<{ key: string; cert: string }>
   return { key: pems.private, cert: pems.cert };
 }
 
-async function serve(service: WorkbookService, req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): Promise<void> {
+async function serve(service: WorkbookService, req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https', signal: AbortSignal): Promise<void> {
   try {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -148,7 +162,7 @@ async function serve(service: WorkbookService, req: IncomingMessage, res: Server
     }
     let response: Response;
     try {
-      response = await service.handle(request);
+      response = await service.handle(request, { signal });
     } catch (error) {
       if (isDroppedConnection(error)) {
         req.socket.destroy();

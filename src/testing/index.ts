@@ -7,5 +7,5 @@ export type { FaultKind, LatencyOptions, RandomFaultOptions, RouteName, Workbook
 export type { FaultSpec } from './faults.js';
 export type { EmulatorStats } from './stats.js';
 export type { AppliedWrite } from './write-log.js';
-export type { WorkbookFile } from './service.js';
+export type { HandleOptions, WorkbookFile } from './service.js';
 export type { SessionSnapshot, SessionState } from './session-registry.js';

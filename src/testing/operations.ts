@@ -31,6 +31,8 @@ export interface PendingFailure extends OperationFailure {
 export class OperationRegistry {
   // Every operation by id; never removed, so late polls still see the final state.
   readonly #byId = new Map<string, OperationRecord>();
+  // The operations whose outcome is not fixed yet; added by start(), left by settle().
+  readonly #unsettled = new Set<OperationRecord>();
   // Failures from failNextOperation(), consumed in order by the next matching operation.
   readonly #failures: PendingFailure[] = [];
   readonly #rng: SeededRandom;
@@ -60,10 +62,21 @@ export class OperationRegistry {
       sessionId: undefined,
     };
     this.#byId.set(record.id, record);
+    this.#unsettled.add(record);
     return record;
   }
 
   get(id: string): OperationRecord | undefined {
     return this.#byId.get(id);
+  }
+
+  /** Operations still to settle: started, their session not yet made, their failure not yet fixed. */
+  *unsettled(): IterableIterator<OperationRecord> {
+    for (const op of this.#unsettled) yield op;
+  }
+
+  /** Marks an operation settled (its outcome is fixed); it is no longer returned by `unsettled()`. */
+  settle(op: OperationRecord): void {
+    this.#unsettled.delete(op);
   }
 }

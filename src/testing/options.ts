@@ -171,7 +171,7 @@ export interface WorkbookServiceOptions {
   /**
    * The clock, in milliseconds. `advanceTime()` adds to an offset on top of it. Expiry, operations
    * and cooldowns all use it.
-   * @default Date.now
+   * @default () => Date.now() (read on each call, so fake timers installed later apply)
    */
   readonly now?: () => number;
   /** How `Prefer: respond-async` creates behave. */
@@ -302,7 +302,8 @@ export function resolveOptions(options: WorkbookServiceOptions | undefined, extr
     workbooks: o.workbooks ?? {},
     persistentSessionTimeoutMs: checkNumber(o.persistentSessionTimeoutMs ?? 300_000, 'persistentSessionTimeoutMs', 1),
     nonPersistentSessionTimeoutMs: checkNumber(o.nonPersistentSessionTimeoutMs ?? 420_000, 'nonPersistentSessionTimeoutMs', 1),
-    now: o.now ?? Date.now,
+    // Looked up on each call, so a fake clock installed after the service was made still drives it.
+    now: o.now ?? (() => Date.now()),
     asyncRate: checkRate(asyncCreate.rate ?? 0, 'asyncCreate.rate'),
     asyncDurationMs: checkNumber(asyncCreate.durationMs ?? 0, 'asyncCreate.durationMs', 0),
     asyncFailRate: checkRate(asyncCreate.failRate ?? 0, 'asyncCreate.failRate'),

@@ -67,6 +67,15 @@ function unknownSegment(pathname: string): string {
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
+/** Options of `WorkbookService.handle()`. */
+export interface HandleOptions {
+  /**
+   * Aborted when whatever serves the request stops (`startEmulator`'s `close()`): a request still
+   * waiting (latency, a delay fault) then takes no effect and `handle()` throws `DroppedConnectionError`.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /** Who a workbook file is, whatever name a request gives it. */
 export interface WorkbookFile {
   /** The drive-item path it was added under (canonical): the key stats and sessions name it by. */
@@ -152,6 +161,8 @@ export class WorkbookService {
   #latency: Required<LatencyOptions> | undefined;
   // Added to the clock by advanceTime(); only grows.
   #offsetMs = 0;
+  // The stop signal handle() was given for a request (and its $batch inner requests), read by #wait().
+  readonly #signals = new WeakMap<Request, AbortSignal>();
 
   constructor(options?: WorkbookServiceOptions) {
     this.#options = resolveOptions(options);
@@ -326,7 +337,7 @@ export class WorkbookService {
   }
 
   stats(): EmulatorStats {
-    this.#sessions.sweep(this.now());
+    this.#settle(this.now());
     const s = this.#stats;
     const openByWorkbook: Record<string, number> = {};
     let open = 0;
@@ -384,7 +395,7 @@ export class WorkbookService {
 
   /** Every session the service has created, in order, with its state now. */
   sessions(): SessionSnapshot[] {
-    this.#sessions.sweep(this.now());
+    this.#settle(this.now());
     return [...this.#sessions.all()].map(({ id, workbook, persistChanges, createdAt, lastActivity, state }) => ({ id, workbook, persistChanges, createdAt, lastActivity, state }));
   }
 
@@ -392,7 +403,10 @@ export class WorkbookService {
    * Answers one request as Graph would. Throws `DroppedConnectionError` when the fault to simulate is a
    * dropped connection; any other failure becomes a 500 in Graph's error shape.
    */
-  async handle(request: Request): Promise<Response> {
+  async handle(request: Request, options: HandleOptions = {}): Promise<Response> {
+    checkObject(options, 'options', ['signal']);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(options.signal)}`);
+    if (options.signal !== undefined) this.#signals.set(request, options.signal);
     let workbook: string | undefined;
     let entered = false;
     try {
@@ -414,8 +428,10 @@ export class WorkbookService {
       const latency = this.#latency;
       if (latency !== undefined) {
         const ms = latency.fixedMs + (latency.jitterMs > 0 ? this.#rng.next() * latency.jitterMs : 0);
-        if (ms > 0) await sleep(ms);
+        if (ms > 0) await this.#wait(request, ms);
       }
+      // A request still waiting when its server stopped takes no effect.
+      if (this.#signals.get(request)?.aborted === true) throw new DroppedConnectionError();
       return await this.#process(request, url, { target, routed, name, batchVersion: batch?.[1], found: file, workbook });
     } catch (error) {
       if (isDroppedConnection(error)) throw error;
@@ -423,6 +439,27 @@ export class WorkbookService {
     } finally {
       if (entered) this.#stats.leave(workbook);
     }
+  }
+
+  /** Waits `ms` on the service's timers; a drop (no effect) if the request's server stops meanwhile. */
+  #wait(request: Request, ms: number): Promise<void> {
+    const signal = this.#signals.get(request);
+    if (signal === undefined) return sleep(ms);
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(new DroppedConnectionError());
+        return;
+      }
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(new DroppedConnectionError());
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** The clock for answers; falls back to Date.now if a user-supplied clock throws, so errors can still be reported. */
@@ -449,7 +486,7 @@ export class WorkbookService {
   /** Applies a fault's delay, then its drop; returns its error answer, if it has one. */
   async #applyFault(fault: FaultDecision, request: Request, workbook: string | undefined): Promise<Response | undefined> {
     this.#stats.faultsInjected += 1;
-    if (fault.delayMs > 0) await sleep(fault.delayMs);
+    if (fault.delayMs > 0) await this.#wait(request, fault.delayMs);
     return this.#failWith(fault, request, workbook);
   }
 
@@ -504,7 +541,7 @@ export class WorkbookService {
     }
     // Applied, then failed: the request takes effect, and its answer is lost.
     this.#stats.faultsInjected += 1;
-    if (fault.delayMs > 0) await sleep(fault.delayMs);
+    if (fault.delayMs > 0) await this.#wait(request, fault.delayMs);
     const effects: Effects = { created: undefined };
     const answer = await this.#route(request, url, r, effects);
     if (effects.created !== undefined) {
@@ -517,7 +554,7 @@ export class WorkbookService {
   async #route(request: Request, url: URL, r: Routed, effects: Effects): Promise<Response> {
     const { target, routed, found, batchVersion } = r;
     const now = this.now();
-    this.#sessions.sweep(now);
+    this.#settle(now);
     const ctx = this.#context(request);
     if (batchVersion !== undefined) {
       if (request.method.toUpperCase() !== 'POST') {
@@ -525,7 +562,9 @@ export class WorkbookService {
       }
       const body = await readJson(request);
       if (!body.ok) return badJson(ctx);
-      return runBatch(ctx, { origin: url.origin, version: batchVersion, authorization: request.headers.get('authorization') ?? '', random: () => this.#rng.next(), send: (inner) => this.handle(inner) }, body.value);
+      const signal = this.#signals.get(request);
+      const send = (inner: Request): Promise<Response> => this.handle(inner, signal === undefined ? {} : { signal });
+      return runBatch(ctx, { origin: url.origin, version: batchVersion, authorization: request.headers.get('authorization') ?? '', random: () => this.#rng.next(), send }, body.value);
     }
     if (target === undefined || routed === undefined) {
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${unknownSegment(url.pathname)}'.` });
@@ -536,12 +575,16 @@ export class WorkbookService {
       if (request.method.toUpperCase() !== 'GET') {
         return graphError(ctx, { status: 501, code: 'notImplemented', message: `The emulator does not implement ${request.method.toUpperCase()} on a drive item; only GET.` });
       }
-      return this.#driveItem(ctx, url, target, found);
+      // `$select` is served; `$expand` and the rest would be dropped from a 200, so they get 501.
+      return unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams }) ?? this.#driveItem(ctx, url, target, found);
     }
     const workbookTarget: WorkbookTarget = { ...target, workbookPath: target.workbookPath ?? '' };
     const path = routed.path;
     if (path !== undefined && !path.ok) {
       if (path.problem === 'notImplemented') return notImplemented(ctx, `the segment '${path.segment}' of a ${path.parent}`);
+      if (path.problem === 'arguments') {
+        return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `The arguments of the function call '${path.segment}' are not its parameters (named, none unknown, none missing).` });
+      }
       return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${path.segment}'.` });
     }
     const route = routed.session;
@@ -643,9 +686,11 @@ export class WorkbookService {
     const body = await readJson(request);
     if (!body.ok) return badJson(ctx);
     const value = body.value ?? {};
+    const unknown = calls.unknownParameter(ctx, value, ['persistChanges'], 'createSession');
+    if (unknown !== undefined) return unknown;
     const persist = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { persistChanges?: unknown }).persistChanges ?? false : undefined;
     if (typeof persist !== 'boolean') {
-      return graphError(ctx, { status: 400, code: 'invalidArgument', message: 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.' });
+      return calls.invalidArgument(ctx, 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.');
     }
     if (this.#atSessionCap(found.path)) {
       this.#stats.sessionCapRejections += 1;
@@ -662,10 +707,35 @@ export class WorkbookService {
   }
 
   /** Whether the workbook already has `maxSessionsPerWorkbook` sessions open (after expiring idle ones). */
-  #atSessionCap(item: string): boolean {
+  #atSessionCap(item: string, at = this.now()): boolean {
     if (this.#options.maxSessionsPerWorkbook === Infinity) return false;
-    this.#sessions.sweep(this.now());
+    this.#sessions.sweep(at);
     return this.#sessions.openOn(item) >= this.#options.maxSessionsPerWorkbook;
+  }
+
+  /**
+   * Settles every async createSession whose duration has passed, polled or not: Graph makes the
+   * session when the operation completes, so one nobody polls for still exists (undelivered) and
+   * expires, as it would on Graph. Then expires idle sessions. The session's clock starts at completion.
+   */
+  #settle(now: number): void {
+    for (const op of [...this.#operations.unsettled()]) {
+      const at = op.startedAt + this.#options.asyncDurationMs;
+      if (at > now) continue;
+      this.#operations.settle(op);
+      const file = this.#files.get(op.workbook)?.data;
+      if (op.failure !== undefined || file === undefined) continue;
+      if (this.#atSessionCap(op.workbook, at)) {
+        this.#stats.sessionCapRejections += 1;
+        op.failure = { code: SESSION_CAP.code, message: SESSION_CAP.message, innerCodes: SESSION_CAP.innerCodes };
+        continue;
+      }
+      const session = this.#openSession(op.workbook, op.persistChanges, file, at);
+      // Nobody knows its id until a poll answers `succeeded`.
+      session.delivered = false;
+      op.sessionId = session.id;
+    }
+    this.#sessions.sweep(now);
   }
 
   /** A failure drawn for a new operation from `asyncCreate.failRate`; draws nothing when the rate is 0. */
@@ -678,10 +748,10 @@ export class WorkbookService {
     return { code: topLevelCodeOf(inner), message: 'The operation failed (injected fault).', innerCodes: [inner] };
   }
 
-  #openSession(item: string, persist: boolean, file: WorkbookData): SessionRecord {
+  #openSession(item: string, persist: boolean, file: WorkbookData, at = this.now()): SessionRecord {
     this.#stats.created += 1;
     // A non-persistent session edits its own copy, dropped when it ends.
-    return this.#sessions.create(item, persist, persist ? file : file.clone(), this.now());
+    return this.#sessions.create(item, persist, persist ? file : file.clone(), at);
   }
 
   #pollOperation(ctx: ReplyContext, url: URL, target: WorkbookTarget, found: FileEntry, operationId: string): Response {
@@ -689,17 +759,14 @@ export class WorkbookService {
     if (op === undefined || op.workbook !== found.path) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
     if (op.status === 'notStarted' || op.status === 'running') {
       op.polls += 1;
-      const file = this.#files.get(op.workbook)?.data;
+      // #settle() has fixed the outcome once the duration passed; the first poll still sees notStarted.
       if (op.polls === 1) op.status = 'notStarted';
       else if (this.now() - op.startedAt < this.#options.asyncDurationMs) op.status = 'running';
-      else if (op.failure !== undefined || file === undefined) op.status = 'failed';
-      else if (this.#atSessionCap(op.workbook)) {
-        this.#stats.sessionCapRejections += 1;
-        op.status = 'failed';
-        op.failure = { code: SESSION_CAP.code, message: SESSION_CAP.message, innerCodes: SESSION_CAP.innerCodes };
-      } else {
-        op.sessionId = this.#openSession(op.workbook, op.persistChanges, file).id;
+      else if (op.sessionId === undefined) op.status = 'failed';
+      else {
         op.status = 'succeeded';
+        const session = this.#sessions.get(op.sessionId);
+        if (session !== undefined) session.delivered = true;
       }
     }
     const body: Record<string, unknown> = { '@odata.context': metadata(url, target, 'workbookOperation'), id: op.id, status: op.status };
@@ -747,5 +814,5 @@ async function readJson(request: Request): Promise<{ ok: true; value: unknown; t
 }
 
 function badJson(ctx: ReplyContext): Response {
-  return graphError(ctx, { status: 400, code: 'invalidArgument', message: 'The request body is not valid JSON.' });
+  return calls.invalidArgument(ctx, 'The request body is not valid JSON.');
 }

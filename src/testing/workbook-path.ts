@@ -56,7 +56,7 @@ export type Kind =
 
 export type WorkbookPath =
   | { readonly ok: true; readonly kind: Kind; readonly steps: readonly Step[]; readonly usedRange: boolean }
-  | { readonly ok: false; readonly problem: 'unknown' | 'notImplemented'; readonly segment: string; readonly parent: Kind };
+  | { readonly ok: false; readonly problem: 'unknown' | 'notImplemented' | 'arguments'; readonly segment: string; readonly parent: Kind };
 
 interface Segment {
   readonly raw: string;
@@ -116,10 +116,28 @@ const RANGE_NAV: Readonly<Record<string, { name: RangeNav; args: readonly string
   resizedrange: { name: 'resizedRange', args: ['deltarows', 'deltacolumns'] },
 };
 
+/**
+ * Whether a function segment's arguments are its parameters: named (OData has no positional function
+ * arguments), none it does not take, every required one given. A misspelt one is refused, never dropped:
+ * `range(adress='A1')` must not answer the whole sheet.
+ */
+function argsFit(segment: Segment, params: readonly string[], required: readonly string[] = params): boolean {
+  if (segment.arg !== undefined) return false;
+  return Object.keys(segment.named).every((k) => params.includes(k)) && required.every((k) => segment.named[k] !== undefined);
+}
+
+/** `usedRange(valuesOnly=true|false)`, or no argument; undefined for anything else. */
+function valuesOnlyOf(segment: Segment): boolean | undefined {
+  if (!argsFit(segment, ['valuesonly'], [])) return undefined;
+  const text = (segment.named['valuesonly'] ?? 'false').trim().toLowerCase();
+  return text === 'true' ? true : text === 'false' ? false : undefined;
+}
+
 function integers(segment: Segment, names: readonly string[]): number[] | undefined {
+  if (!argsFit(segment, names)) return undefined;
   const out: number[] = [];
   for (const name of names) {
-    const text = segment.named[name] ?? (names.length === 1 ? segment.arg : undefined);
+    const text = segment.named[name];
     if (text === undefined || !/^-?\d{1,8}$/.test(text.trim())) return undefined;
     out.push(Number(text));
   }
@@ -143,6 +161,7 @@ export function parseWorkbookPath(path: string): WorkbookPath {
       const listed = NOT_IMPLEMENTED[kind]?.some((n) => n.toLowerCase() === lower) === true;
       return { ok: false, problem: listed ? 'notImplemented' : 'unknown', segment: s.name, parent: kind };
     };
+    const badArguments = (): WorkbookPath => ({ ok: false, problem: 'arguments', segment: s.raw, parent: kind });
     const go = (to: Kind, step: Step | undefined, used = 1): void => {
       if (step !== undefined) steps.push(step);
       kind = to;
@@ -172,14 +191,18 @@ export function parseWorkbookPath(path: string): WorkbookPath {
         break;
       }
       case 'worksheet':
-        if (lower === 'range') go('range', { t: 'range', address: s.named['address'] ?? s.arg });
-        else if (lower === 'usedrange') {
+        if (lower === 'range') {
+          if (!argsFit(s, ['address'], [])) return badArguments();
+          go('range', { t: 'range', address: s.named['address'] });
+        } else if (lower === 'usedrange') {
+          const valuesOnly = valuesOnlyOf(s);
+          if (valuesOnly === undefined) return badArguments();
           go('range', { t: 'range', address: undefined });
-          steps.push({ t: 'usedRange', valuesOnly: (s.named['valuesonly'] ?? s.arg ?? 'false').toLowerCase() === 'true', sheetLevel: true });
+          steps.push({ t: 'usedRange', valuesOnly, sheetLevel: true });
           usedRange = true;
         } else if (lower === 'cell' && s.called) {
           const args = integers(s, ['row', 'column']);
-          if (args === undefined) return { ok: false, problem: 'unknown', segment: s.name, parent: kind };
+          if (args === undefined) return badArguments();
           steps.push({ t: 'range', address: undefined });
           go('range', { t: 'cell', row: args[0] ?? 0, column: args[1] ?? 0 });
         } else if (lower === 'tables' || lower === 'names') {
@@ -191,17 +214,19 @@ export function parseWorkbookPath(path: string): WorkbookPath {
         break;
       case 'range': {
         if (lower === 'usedrange') {
-          go('range', { t: 'usedRange', valuesOnly: (s.named['valuesonly'] ?? s.arg ?? 'false').toLowerCase() === 'true', sheetLevel: false });
+          const valuesOnly = valuesOnlyOf(s);
+          if (valuesOnly === undefined) return badArguments();
+          go('range', { t: 'usedRange', valuesOnly, sheetLevel: false });
           usedRange = true;
         } else if (lower === 'cell' && s.called) {
           const args = integers(s, ['row', 'column']);
-          if (args === undefined) return { ok: false, problem: 'unknown', segment: s.name, parent: kind };
+          if (args === undefined) return badArguments();
           go('range', { t: 'cell', row: args[0] ?? 0, column: args[1] ?? 0 });
         } else if (lower === 'worksheet' && !s.called) go('worksheet', { t: 'worksheetOf' });
         else if (RANGE_NAV[lower] !== undefined) {
           const nav = RANGE_NAV[lower];
-          const args = nav.args.length === 0 ? [] : integers(s, nav.args);
-          if (args === undefined) return { ok: false, problem: 'unknown', segment: s.name, parent: kind };
+          const args = integers(s, nav.args);
+          if (args === undefined) return badArguments();
           go('range', { t: 'rangeNav', name: nav.name, args });
         } else return unknown();
         break;
@@ -213,6 +238,7 @@ export function parseWorkbookPath(path: string): WorkbookPath {
           if (s.arg !== undefined) go('column', { t: 'column', key: s.arg });
           else go('columns', undefined);
         } else if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
+          if (!argsFit(s, [])) return badArguments();
           go('range', { t: 'ownRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
         } else if (lower === 'worksheet' && !s.called) go('worksheet', { t: 'worksheetOf' });
         else return unknown();
@@ -221,7 +247,7 @@ export function parseWorkbookPath(path: string): WorkbookPath {
         if (lower === 'add' && !s.called) go('rowsAdd', { t: 'rowsAdd' });
         else if (lower === 'itemat' && s.called) {
           const args = integers(s, ['index']);
-          if (args === undefined) return { ok: false, problem: 'unknown', segment: s.name, parent: kind };
+          if (args === undefined) return badArguments();
           go('row', { t: 'row', index: args[0] ?? 0 });
         } else if (/^\d{1,8}$/.test(s.raw)) go('row', { t: 'row', index: Number(s.raw) });
         else return unknown();
@@ -233,13 +259,14 @@ export function parseWorkbookPath(path: string): WorkbookPath {
       case 'columns':
         if (lower === 'itemat' && s.called) {
           const args = integers(s, ['index']);
-          if (args === undefined) return { ok: false, problem: 'unknown', segment: s.name, parent: kind };
+          if (args === undefined) return badArguments();
           go('column', { t: 'columnAt', index: args[0] ?? 0 });
         } else if (NOT_IMPLEMENTED.columns?.some((n) => n.toLowerCase() === lower) === true) return unknown();
         else go('column', { t: 'column', key: s.raw });
         break;
       case 'column':
         if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
+          if (!argsFit(s, [])) return badArguments();
           go('range', { t: 'ownRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
         } else return unknown();
         break;

@@ -20,8 +20,9 @@ export const MAX_RANGE_CELLS = 1_000_000;
 export const RANGE_PATCH_FIELDS = ['columnHidden', 'formulas', 'formulasLocal', 'formulasR1C1', 'numberFormat', 'rowHidden', 'values'] as const;
 const RANGE_READ_ONLY = ['address', 'addressLocal', 'cellCount', 'columnCount', 'columnIndex', 'hidden', 'rowCount', 'rowIndex', 'text', 'valueTypes'];
 
-function invalidArgument(ctx: ReplyContext, message: string): Response {
-  return graphError(ctx, { status: 400, code: 'invalidArgument', message });
+/** A bad argument: `invalidArgument` at the top and as the second-level code the error-handling page lists it as. */
+export function invalidArgument(ctx: ReplyContext, message: string): Response {
+  return graphError(ctx, { status: 400, code: 'invalidArgument', innerCode: 'invalidArgument', message });
 }
 
 function notFound(ctx: ReplyContext, message: string): Response {
@@ -30,6 +31,17 @@ function notFound(ctx: ReplyContext, message: string): Response {
 
 function noSuchProperty(ctx: ReplyContext, name: string, type: string): Response {
   return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `The property '${name}' does not exist on type 'microsoft.graph.${type}'.` });
+}
+
+/**
+ * The first body key an action does not take (OData `@odata.*` annotations aside), answered 400 as
+ * Graph answers an unknown action parameter: never a 200 that silently dropped it.
+ */
+export function unknownParameter(ctx: ReplyContext, body: unknown, allowed: readonly string[], action: string): Response | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const key = Object.keys(body).find((k) => !k.startsWith('@odata.') && !allowed.includes(k));
+  if (key === undefined) return undefined;
+  return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `The parameter '${key}' in the request payload is not a valid parameter for the operation '${action}'.` });
 }
 
 /** Graph's worksheet ids are GUID-like and stable per position. */
@@ -537,6 +549,8 @@ function addRows(actx: AnswerContext, table: TableData, body: unknown, how: { st
 }
 
 function calculate(ctx: ReplyContext, body: unknown): Response {
+  const unknown = unknownParameter(ctx, body, ['calculationType'], 'calculate');
+  if (unknown !== undefined) return unknown;
   const type = (body as { calculationType?: unknown } | null | undefined)?.calculationType;
   if (type !== 'Recalculate' && type !== 'Full' && type !== 'FullRebuild') {
     return invalidArgument(ctx, '`calculationType` must be one of Recalculate, Full, FullRebuild.');

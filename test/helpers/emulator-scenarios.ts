@@ -133,6 +133,21 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id ?? '' })).status).toBe(204);
     });
 
+    it('a long-running create nobody polls still makes its session when it completes: open, undelivered until a poll answers succeeded, then it expires', async () => {
+      const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
+      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+      expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
+      h.service.advanceTime(MIN);
+      expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 1 });
+      expect(h.service.sessions()[0]).toMatchObject({ createdAt: T0 + MIN, lastActivity: T0 + MIN, state: 'open' });
+      const location = accepted.headers.get('location') ?? '';
+      await call(h, 'GET', location);
+      expect((await call(h, 'GET', location)).body).toMatchObject({ status: 'succeeded' });
+      expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 0 });
+      h.service.advanceTime(5 * MIN);
+      expect(h.service.stats()).toMatchObject({ open: 0, expired: 1 });
+    });
+
     it('an operation failed by failNextOperation() answers 200 with status failed and the error', async () => {
       const h = await start({ asyncCreate: { rate: 1 } });
       h.service.failNextOperation({ workbook: WB, code: 'invalidSessionUnexpected', message: 'boom' });
@@ -321,9 +336,9 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     it('malformed JSON answers 400 invalidArgument and the service keeps serving', async () => {
       const h = await start();
       const token = h.service.token;
-      expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": tru' }), 400, 'invalidArgument');
-      expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": "yes"}' }), 400, 'invalidArgument');
-      expectGraphError(h, await rawFetch(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { token, body: '[' }), 400, 'invalidArgument');
+      expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": tru' }), 400, 'invalidArgument', 'invalidArgument');
+      expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": "yes"}' }), 400, 'invalidArgument', 'invalidArgument');
+      expectGraphError(h, await rawFetch(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { token, body: '[' }), 400, 'invalidArgument', 'invalidArgument');
       expect((await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token })).body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id: expect.any(String), persistChanges: false });
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
       expect(h.service.stats().created).toBe(1);
@@ -366,15 +381,15 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expect(patched.status).toBe(200);
       expect(patched.body).toMatchObject({ address: 'Sheet1!C3:D3', values: [[5, true]] });
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/usedRange`)).body).toMatchObject({ address: 'Sheet1!A1:D3', rowCount: 3, columnCount: 4 });
-      expectGraphError(h, await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1:B1')`, { body: { values: [[1]] } }), 400, 'invalidArgument');
-      expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='ZZZZ1')`), 400, 'invalidArgument');
+      expectGraphError(h, await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1:B1')`, { body: { values: [[1]] } }), 400, 'invalidArgument', 'invalidArgument');
+      expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='ZZZZ1')`), 400, 'invalidArgument', 'invalidArgument');
       expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets('Nope')/usedRange`), 404, 'itemNotFound', 'notFoundUncategorized');
 
       const added = await call(h, 'POST', `${V}${WB}/workbook/worksheets('Data')/tables('Sales')/rows/add`, { body: { values: [['east', 'pear', 4]] } });
       // tablerowcollection-add.md answers 200 OK (the primary form, POST tables/{name}/rows, answers 201).
       expect(added.status).toBe(200);
       expect(added.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookTableRow`, index: 1, values: [['east', 'pear', 4]] });
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { body: { values: [['east', 'pear']] } }), 400, 'invalidArgument');
+      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { body: { values: [['east', 'pear']] } }), 400, 'invalidArgument', 'invalidArgument');
       expect((await call(h, 'GET', `${V}${WB}/workbook/tables('Sales')/rows`)).body).toEqual({
         '@odata.context': `${h.origin}/v1.0/$metadata#Collection(workbookTableRow)`,
         value: [
@@ -641,9 +656,11 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       });
 
       it('fails a long-running create with the same codes when the cap is reached before it completes', async () => {
-        const h = await start({ maxSessionsPerWorkbook: 1, asyncCreate: { rate: 1 } });
+        // The operation takes a minute: the cap is reached (by a quick create) before it completes.
+        const h = await start({ maxSessionsPerWorkbook: 1, asyncCreate: { rate: 1, durationMs: MIN } });
         const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
         await create(h, true);
+        h.service.advanceTime(MIN);
         const location = accepted.headers.get('location') ?? '';
         await call(h, 'GET', location);
         expect((await call(h, 'GET', location)).body).toMatchObject({

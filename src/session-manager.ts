@@ -545,7 +545,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // Uninstalled only now: while the closes run, a second signal must still reach the hooks.
     this.uninstallExitHooks();
     this.#reaper.dispose();
+    // Not finished: a cooldown may still pause a lane (its closes gave up waiting), but whatever
+    // still waits there must not hold the process for as long as Graph asked to wait.
     if (finished) this.#scheduler.dispose();
+    else this.#scheduler.release();
     const sessions: ShutdownSessionOutcome[] = [...closing.outcomes].map(([core, settled]) => {
       const outcome = settled ?? 'pending';
       return {

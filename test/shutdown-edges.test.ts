@@ -85,6 +85,26 @@ describe('shutdown() while a session is still being created', () => {
   });
 });
 
+describe('shutdown() whose deadline passes while a call waits behind a long cooldown', () => {
+  test('the process ends after the report: the cooldown of Retry-After: 600 no longer holds it', async () => {
+    const emu = await startEmulator({ workbooks: books(BOOK_A) });
+    try {
+      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'cooldown', SHUTDOWN_TIMEOUT_MS: '300' });
+      await child.waitForLine('ready');
+      emu.service.injectFault({ workbook: BOOK_A, route: 'range', status: 429, retryAfterSeconds: 600 });
+      child.process.stdin?.write('go\n');
+      expect(await child.waitForLine(/^first call /)).toBe('first call rejected retryAfterMs=600000');
+      const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as { leftOpen: number; timedOut: boolean };
+      // The close waited behind the cooldown too: the session is reported, not sent into the cooldown.
+      expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
+      expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+      expect(emu.service.stats()).toMatchObject({ cooldownViolations: 0, open: 1 });
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
 describe('the journal after a shutdown racing its first write', () => {
   test('shutdown() begun at `opened` leaves no session listed and no owner marker', async () => {
     env = await overHttp();

@@ -282,7 +282,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#resolver = new WorkbookResolver(async (path) => {
       const answer = await this.#transport.request(
         path,
-        { method: 'GET', path, query: { $select: 'id,parentReference' } },
+        // Cut off when a shutdown has made its report, like the creates it precedes: a look-up changes
+        // nothing on the server, and one left hanging would hold the process for requestTimeoutMs.
+        { method: 'GET', path, query: { $select: 'id,parentReference' }, deadline: this.#stopCreates.signal },
         { priority: Priority.call, idempotent: true },
       );
       return answer.body;
@@ -360,12 +362,19 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // if the caller gives up, the answer must still arrive, so the session it names can be closed
     // rather than leaked; only a shutdown stops waiting for it (and closes what it yields later).
     const resolved = this.#settings.resolveWorkbooks ? this.#resolver.resolve(ref) : Promise.resolve('');
-    const create = resolved.then(() => {
-      // Given up while the file was looked up: nothing was created, so nothing needs closing.
-      if (signal?.aborted === true) throw abortReason(signal);
-      if (this.#shutdown !== undefined) throw new ManagerShutDownError();
-      return this.#transport.createSession(path, persistChanges, this.#stopCreates.signal);
-    });
+    const create = resolved.then(
+      () => {
+        // Given up while the file was looked up: nothing was created, so nothing needs closing.
+        if (signal?.aborted === true) throw abortReason(signal);
+        if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+        return this.#transport.createSession(path, persistChanges, this.#stopCreates.signal);
+      },
+      (error: unknown) => {
+        // The look-up was cut off by the shutdown, not refused by Graph.
+        if (this.#stopCreates.signal.aborted) throw new ManagerShutDownError();
+        throw error;
+      },
+    );
     const created = create.then(
       async (session) => {
         this.#opening--;

@@ -105,6 +105,28 @@ describe('shutdown() whose deadline passes while a call waits behind a long cool
   });
 });
 
+describe('shutdown() while open() still looks up which file it names', () => {
+  test('the look-up that hangs is cut off when the report is out: no create is sent, and the process ends', async () => {
+    const emu = await startEmulator({ workbooks: books(BOOK_A) });
+    try {
+      // Every answer takes a minute: the first request, the look-up, hangs.
+      emu.service.setLatency({ fixedMs: 60_000 });
+      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'creating', SHUTDOWN_TIMEOUT_MS: '300' });
+      await child.waitForLine('ready');
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.item).toBe(1), { timeout: 10_000 });
+      child.process.stdin?.write('go\n');
+      await child.waitForLine(/^report /);
+      // The answer would come only after 60 s (requestTimeoutMs): nothing of the manager waits for it.
+      expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+      expect(child.lines).toContain('open rejected ManagerShutDownError');
+      expect(emu.service.stats()).toMatchObject({ created: 0, open: 0 });
+      expect(emu.service.stats().requestsByRoute.createSession).toBe(0);
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
 describe('the journal after a shutdown racing its first write', () => {
   test('shutdown() begun at `opened` leaves no session listed and no owner marker', async () => {
     env = await overHttp();

@@ -253,7 +253,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   // Creates (and reopens) under way, with their workbook; each settles into #sessions or into a background close.
   readonly #creating = new Map<Promise<unknown>, string>();
   // Aborted when a shutdown has made its report: creates still under way then stop waiting (a
-  // polling long-running create included), and whatever Graph still gives for them is closed on arrival.
+  // polling long-running create included), and whatever Graph still gives for them is closed on
+  // arrival; a look-up and the recovery begun at start stop too.
   readonly #stopCreates = new AbortController();
   // Journal records being written, by session id; a remove waits for the record of its id.
   readonly #recording = new Map<string, Promise<void>>();
@@ -326,7 +327,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
     if (s.recoverOnStart) {
       this.#track(
-        this.recover().catch((error: unknown) => this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) })),
+        // Stopped with the creates when a shutdown has made its report: its closes are this
+        // manager's work, and none may be resent after shutdown() resolved.
+        this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) => this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) })),
       );
     }
   }

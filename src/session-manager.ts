@@ -604,7 +604,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     }
     closing.outcomes.set(core, undefined);
     const done = core.close('shutdown', closing.deadline).then(
-      () => void closing.outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
+      // How the close ended, not why it was begun: a session given up after a fault (reason `expired`)
+      // whose close Graph confirmed was closed by us.
+      () => void closing.outcomes.set(core, this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
       () => void closing.outcomes.set(core, closing.deadline.aborted ? 'pending' : 'failed'),
     );
     closing.closes.add(done);

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   GraphRequestError,
   ManagerShutDownError,
@@ -433,6 +433,21 @@ describe('shutdown', () => {
     const report = await sessions.shutdown();
     expect(report).toMatchObject({ closed: 1, expired: 0, leftOpen: 0 });
     expect(env.service.stats()).toMatchObject({ created: 2, closed: 1, expired: 1, open: 0 });
+  });
+
+  test('a session given up after a 502 and closed by Graph during the shutdown is reported closed, not expired', async () => {
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', kind: '502' });
+    // Its close is slow: the shutdown finds it under way and joins it.
+    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 300 });
+    const call = settle(book.api('/worksheets').get());
+    await vi.waitFor(() => expect(env.service.stats().requestsByRoute.closeSession).toBe(1));
+    const report = await sessions.shutdown();
+    expect((await call).ok).toBe(false);
+    expect(env.service.sessions().find((s) => s.id === first)?.state).toBe('closed');
+    expect(report).toMatchObject({ closed: 2, expired: 0, leftOpen: 0 });
+    expect(report.sessions.map((s) => s.outcome)).toEqual(['closed', 'closed']);
   });
 
   test('open() after shutdown is refused before any request', async () => {

@@ -183,8 +183,9 @@ export interface SessionEvents {
    */
   ended: [SessionEventInfo & { readonly reason: CloseReason }];
   /**
-   * Graph created a session whose id cannot be sent in a header: it cannot be used or closed and
-   * stays open on the server until Graph expires it. The open (or reopen) fails with this error.
+   * Graph created a session that cannot be closed, and it stays open on the server until Graph
+   * expires it: its id cannot be sent in a header, or its id never arrived (a long-running create
+   * succeeded and its session's details could not be read). The open (or reopen) fails with this error.
    */
   unclosable: [{ readonly workbook: string; readonly error: GraphRequestError }];
 }
@@ -312,7 +313,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.emit('retried', event);
       },
       onUnsendableId: (workbook, error) => {
-        this.#log('warn', 'a session was created that cannot be closed: its id cannot be sent in a header; it stays open until Graph expires it', { workbook, error: errorText(error) });
+        const why = error.kind === 'unsendable-id' ? 'its id cannot be sent in a header' : 'its id never arrived';
+        this.#log('warn', `a session was created that cannot be closed: ${why}; it stays open until Graph expires it`, { workbook, error: errorText(error) });
         this.emit('unclosable', { workbook, error });
       },
     };

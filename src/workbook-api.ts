@@ -378,7 +378,9 @@ export class GraphTransport {
     if (hinted === undefined) polling.interval = Math.min(polling.interval * 2, MAX_POLL_INTERVAL_MS);
     let poll: GraphAnswer;
     try {
-      poll = await this.request(workbook, { method: 'GET', path: operation.path, version: operation.version, signal }, { priority: Priority.call, idempotent: true });
+      // Cut off on the wire too when `signal` aborts: its answer would be thrown away, and a hung one
+      // would hold the process for requestTimeoutMs after a shutdown gave up on the create.
+      poll = await this.request(workbook, { method: 'GET', path: operation.path, version: operation.version, signal, deadline: signal }, { priority: Priority.call, idempotent: true });
     } catch (error) {
       if (error instanceof GraphRequestError && (error.kind === 'network' || (error.kind === 'http' && error.status !== undefined && error.status >= 500))) {
         return undefined;

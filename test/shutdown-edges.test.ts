@@ -127,6 +127,27 @@ describe('shutdown() while open() still looks up which file it names', () => {
   });
 });
 
+describe('shutdown() while a poll of a long-running create hangs', () => {
+  test('the poll is cut off when the report is out, and the process ends', async () => {
+    const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
+    try {
+      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'creating', SHUTDOWN_TIMEOUT_MS: '300' });
+      await child.waitForLine('ready');
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), { timeout: 10_000 });
+      // The next poll's answer takes a minute (requestTimeoutMs).
+      emu.service.setLatency({ fixedMs: 60_000 });
+      const polls = emu.service.stats().requestsByRoute.operation;
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBe(polls + 1), { timeout: 10_000 });
+      child.process.stdin?.write('go\n');
+      await child.waitForLine(/^report /);
+      expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+      expect(child.lines).toContain('open rejected ManagerShutDownError');
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
 describe('the journal after a shutdown racing its first write', () => {
   test('shutdown() begun at `opened` leaves no session listed and no owner marker', async () => {
     env = await overHttp();

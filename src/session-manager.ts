@@ -599,8 +599,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   #closeForShutdown(core: SessionCore): Promise<void> {
     const closing = this.#shutdownCloses as ShutdownClosing;
     if (closing.over) {
-      // The report is out: a session that turns up now is closed at once, on its own.
-      const late = core.close('shutdown').catch(() => undefined);
+      // The report is out: a session that turns up now is closed at once, on its own, and within
+      // a shutdown's deadline of its own: a close resent for retryDeadlineMs would keep the process
+      // alive long after shutdown() resolved. The timer is unref'd: it holds nothing open itself.
+      const late = core.close('shutdown', AbortSignal.timeout(this.#settings.shutdownTimeoutMs)).catch(() => undefined);
       this.#track(late);
       return late;
     }

@@ -62,6 +62,25 @@ describe('shutdown() while a session is still being created', () => {
     await vi.waitFor(() => expect(env?.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 }), { timeout: 5000 });
   });
 
+  test('a session arriving after the report whose close keeps failing is given up after shutdownTimeoutMs, not retryDeadlineMs', async () => {
+    env = await overHttp();
+    const sessions = env.manager({ shutdownTimeoutMs: 300, retryBaseDelayMs: 10, retryMaxDelayMs: 20 });
+    const failed: string[] = [];
+    sessions.on('closeFailed', (e) => failed.push(e.workbook));
+    env.service.injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 500 });
+    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 100_000, kind: '503-bare' });
+    const opening = settle(sessions.open(BOOK_A));
+    await vi.waitFor(() => expect(env?.service.stats().requestsByRoute.createSession).toBe(1));
+    expect(await sessions.shutdown({ timeoutMs: 100 })).toMatchObject({ leftOpen: 1, timedOut: true });
+    expect((await opening).ok).toBe(false);
+    // The late session's close is bounded as a shutdown's would be: the failure is reported, and no
+    // close is resent after it (retryDeadlineMs, 2 minutes, would keep the process alive meanwhile).
+    await vi.waitFor(() => expect(failed).toEqual([BOOK_A]), { timeout: 5_000 });
+    const sent = env.service.stats().requestsByRoute.closeSession;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(env.service.stats().requestsByRoute.closeSession).toBe(sent);
+  });
+
   test('a long-running create still polling when shutdown({ timeoutMs }) resolves stops, and the process ends', async () => {
     const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
     try {

@@ -37,6 +37,8 @@ export class Scheduler {
   readonly #lanes = new Map<string, Lane>();
   #queued = 0;
   #running = 0;
+  // Set by release(): the owner has shut down, and nothing still waiting in a lane may hold the process.
+  #released = false;
 
   constructor(options: SchedulerOptions) {
     this.#global = new PQueue({ concurrency: options.concurrency });
@@ -53,8 +55,8 @@ export class Scheduler {
     const workbook = this.#laneOf(name);
     const lane = this.#lane(workbook);
     lane.active++;
-    // A cooldown holds the process open only while work waits behind it.
-    lane.timer?.ref();
+    // A cooldown holds the process open only while work waits behind it (and the owner still runs).
+    if (!this.#released) lane.timer?.ref();
     this.#queued++;
     let started = false;
     // The queues see only the waiting part of `signal`: p-queue would otherwise let an aborted
@@ -110,7 +112,7 @@ export class Scheduler {
       lane.queue.start();
       this.#dropIfIdle(workbook, lane);
     }, ms);
-    if (lane.active === 0) lane.timer.unref();
+    if (lane.active === 0 || this.#released) lane.timer.unref();
   }
 
   /** Requests waiting in a queue, and requests running. */
@@ -124,6 +126,16 @@ export class Scheduler {
 
   get lanes(): number {
     return this.#lanes.size;
+  }
+
+  /**
+   * From now on no cooldown holds the process open; cooldowns themselves still pause their lanes.
+   * For an owner that has shut down while work still waits behind a cooldown: that work (a call
+   * whose session is closed) must not keep the process alive for as long as Graph asked to wait.
+   */
+  release(): void {
+    this.#released = true;
+    for (const lane of this.#lanes.values()) lane.timer?.unref();
   }
 
   /** Ends every cooldown timer (so none holds the process) and lets paused lanes run. */

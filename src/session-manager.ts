@@ -183,8 +183,9 @@ export interface SessionEvents {
    */
   ended: [SessionEventInfo & { readonly reason: CloseReason }];
   /**
-   * Graph created a session whose id cannot be sent in a header: it cannot be used or closed and
-   * stays open on the server until Graph expires it. The open (or reopen) fails with this error.
+   * Graph created a session that cannot be closed, and it stays open on the server until Graph
+   * expires it: its id cannot be sent in a header, or its id never arrived (a long-running create
+   * succeeded and its session's details could not be read). The open (or reopen) fails with this error.
    */
   unclosable: [{ readonly workbook: string; readonly error: GraphRequestError }];
 }
@@ -253,7 +254,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   // Creates (and reopens) under way, with their workbook; each settles into #sessions or into a background close.
   readonly #creating = new Map<Promise<unknown>, string>();
   // Aborted when a shutdown has made its report: creates still under way then stop waiting (a
-  // polling long-running create included), and whatever Graph still gives for them is closed on arrival.
+  // polling long-running create included), and whatever Graph still gives for them is closed on
+  // arrival; a look-up and the recovery begun at start stop too.
   readonly #stopCreates = new AbortController();
   // Journal records being written, by session id; a remove waits for the record of its id.
   readonly #recording = new Map<string, Promise<void>>();
@@ -282,7 +284,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#resolver = new WorkbookResolver(async (path) => {
       const answer = await this.#transport.request(
         path,
-        { method: 'GET', path, query: { $select: 'id,parentReference' } },
+        // Cut off when a shutdown has made its report, like the creates it precedes: a look-up changes
+        // nothing on the server, and one left hanging would hold the process for requestTimeoutMs.
+        { method: 'GET', path, query: { $select: 'id,parentReference' }, deadline: this.#stopCreates.signal },
         { priority: Priority.call, idempotent: true },
       );
       return answer.body;
@@ -309,7 +313,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.emit('retried', event);
       },
       onUnsendableId: (workbook, error) => {
-        this.#log('warn', 'a session was created that cannot be closed: its id cannot be sent in a header; it stays open until Graph expires it', { workbook, error: errorText(error) });
+        const why = error.kind === 'unsendable-id' ? 'its id cannot be sent in a header' : 'its id never arrived';
+        this.#log('warn', `a session was created that cannot be closed: ${why}; it stays open until Graph expires it`, { workbook, error: errorText(error) });
         this.emit('unclosable', { workbook, error });
       },
     };
@@ -324,7 +329,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
     if (s.recoverOnStart) {
       this.#track(
-        this.recover().catch((error: unknown) => this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) })),
+        // Stopped with the creates when a shutdown has made its report: its closes are this
+        // manager's work, and none may be resent after shutdown() resolved.
+        this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) => this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) })),
       );
     }
   }
@@ -360,12 +367,19 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // if the caller gives up, the answer must still arrive, so the session it names can be closed
     // rather than leaked; only a shutdown stops waiting for it (and closes what it yields later).
     const resolved = this.#settings.resolveWorkbooks ? this.#resolver.resolve(ref) : Promise.resolve('');
-    const create = resolved.then(() => {
-      // Given up while the file was looked up: nothing was created, so nothing needs closing.
-      if (signal?.aborted === true) throw abortReason(signal);
-      if (this.#shutdown !== undefined) throw new ManagerShutDownError();
-      return this.#transport.createSession(path, persistChanges, this.#stopCreates.signal);
-    });
+    const create = resolved.then(
+      () => {
+        // Given up while the file was looked up: nothing was created, so nothing needs closing.
+        if (signal?.aborted === true) throw abortReason(signal);
+        if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+        return this.#transport.createSession(path, persistChanges, this.#stopCreates.signal);
+      },
+      (error: unknown) => {
+        // The look-up was cut off by the shutdown, not refused by Graph.
+        if (this.#stopCreates.signal.aborted) throw new ManagerShutDownError();
+        throw error;
+      },
+    );
     const created = create.then(
       async (session) => {
         this.#opening--;
@@ -545,7 +559,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // Uninstalled only now: while the closes run, a second signal must still reach the hooks.
     this.uninstallExitHooks();
     this.#reaper.dispose();
+    // Not finished: a cooldown may still pause a lane (its closes gave up waiting), but whatever
+    // still waits there must not hold the process for as long as Graph asked to wait.
     if (finished) this.#scheduler.dispose();
+    else this.#scheduler.release();
     const sessions: ShutdownSessionOutcome[] = [...closing.outcomes].map(([core, settled]) => {
       const outcome = settled ?? 'pending';
       return {
@@ -582,14 +599,18 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   #closeForShutdown(core: SessionCore): Promise<void> {
     const closing = this.#shutdownCloses as ShutdownClosing;
     if (closing.over) {
-      // The report is out: a session that turns up now is closed at once, on its own.
-      const late = core.close('shutdown').catch(() => undefined);
+      // The report is out: a session that turns up now is closed at once, on its own, and within
+      // a shutdown's deadline of its own: a close resent for retryDeadlineMs would keep the process
+      // alive long after shutdown() resolved. The timer is unref'd: it holds nothing open itself.
+      const late = core.close('shutdown', AbortSignal.timeout(this.#settings.shutdownTimeoutMs)).catch(() => undefined);
       this.#track(late);
       return late;
     }
     closing.outcomes.set(core, undefined);
     const done = core.close('shutdown', closing.deadline).then(
-      () => void closing.outcomes.set(core, core.reason === 'expired' || this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
+      // How the close ended, not why it was begun: a session given up after a fault (reason `expired`)
+      // whose close Graph confirmed was closed by us.
+      () => void closing.outcomes.set(core, this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
       () => void closing.outcomes.set(core, closing.deadline.aborted ? 'pending' : 'failed'),
     );
     closing.closes.add(done);

@@ -84,7 +84,10 @@ export interface TransportOptions {
    * (timed out): nobody holds it, so it must be closed. Without this, the transport closes it itself.
    */
   readonly onLateSession?: ((workbook: string, created: CreatedSession) => void) | undefined;
-  /** Told when Graph created a session whose id cannot be sent, so it cannot be closed. */
+  /**
+   * Told when Graph created a session that cannot be closed: its id cannot be sent, or it never
+   * arrived (a long-running create succeeded, and its session's details could not be read).
+   */
   readonly onUnsendableId?: ((workbook: string, error: GraphRequestError) => void) | undefined;
   readonly onRetry: (event: RetryEvent) => void;
   readonly now: () => number;
@@ -376,7 +379,9 @@ export class GraphTransport {
     if (hinted === undefined) polling.interval = Math.min(polling.interval * 2, MAX_POLL_INTERVAL_MS);
     let poll: GraphAnswer;
     try {
-      poll = await this.request(workbook, { method: 'GET', path: operation.path, version: operation.version, signal }, { priority: Priority.call, idempotent: true });
+      // Cut off on the wire too when `signal` aborts: its answer would be thrown away, and a hung one
+      // would hold the process for requestTimeoutMs after a shutdown gave up on the create.
+      poll = await this.request(workbook, { method: 'GET', path: operation.path, version: operation.version, signal, deadline: signal }, { priority: Priority.call, idempotent: true });
     } catch (error) {
       if (error instanceof GraphRequestError && (error.kind === 'network' || (error.kind === 'http' && error.status !== undefined && error.status >= 500))) {
         return undefined;
@@ -387,10 +392,22 @@ export class GraphTransport {
     const record = asRecord(poll.body);
     const status = typeof record?.['status'] === 'string' ? record['status'].toLowerCase() : undefined;
     if (status === 'succeeded' || status === 'completed') {
-      const location = record?.['resourceLocation'];
-      const info = this.#target('GET', operation, typeof location === 'string' ? location : null, 'resourceLocation');
-      const answer = await this.request(workbook, { method: 'GET', path: info.path, version: info.version, signal }, { priority: Priority.call, idempotent: true });
-      return readSession('GET', info.path, answer.body);
+      // The session exists from here on. Its details are asked for like a close is sent (resent for
+      // whatever may pass, until the deadline; an answer on the wire is waited for, so a late id is
+      // still closed), and a session whose id never arrives is reported: nobody can close it.
+      try {
+        const location = record?.['resourceLocation'];
+        const info = this.#target('GET', operation, typeof location === 'string' ? location : null, 'resourceLocation');
+        const answer = await this.request(
+          workbook,
+          { method: 'GET', path: info.path, version: info.version, signal, finishOnWire: true },
+          { priority: Priority.call, idempotent: true, closing: true, policy: closePolicy(this.#options.policy) },
+        );
+        return readSession('GET', info.path, answer.body);
+      } catch (error) {
+        if (error instanceof GraphRequestError && error.kind !== 'unsendable-id') this.#options.onUnsendableId?.(workbook, error);
+        throw error;
+      }
     }
     if (status === 'failed') {
       const chain = readErrorChain(record?.['error']);

@@ -98,6 +98,9 @@ export class SessionCore implements Reapable {
   #reopening: Promise<void> | undefined;
   // Set when close() is called while a reopen runs: the reopened session is closed right after.
   #closeAfterReopen: Promise<void> | undefined;
+  // Set with #closeAfterReopen; aborted by any signal given to a close() that joins it, so a
+  // shutdown's deadline bounds that close as it bounds one already started.
+  #closeAfterReopenAbort: AbortController | undefined;
   // Set once the handle was closed by its user or by a shutdown: it never reopens after that.
   #final = false;
   // Sessions created after a fault since a call last succeeded; reset by a success. Bounded by MAX_RECREATES_IN_A_ROW.
@@ -247,8 +250,13 @@ export class SessionCore implements Reapable {
     if (this.#reopening !== undefined) {
       // Close the session the reopen is about to give, once it has it.
       // Either way: a reopen refused by a shutdown still leaves a session to close.
-      const next = (): Promise<void> => this.close(reason, signal);
-      this.#closeAfterReopen ??= this.#reopening.then(next, next);
+      if (this.#closeAfterReopen === undefined) {
+        const abort = new AbortController();
+        this.#closeAfterReopenAbort = abort;
+        const next = (): Promise<void> => this.close(reason, abort.signal);
+        this.#closeAfterReopen = this.#reopening.then(next, next);
+      }
+      if (signal !== undefined) linkAbort(signal, this.#closeAfterReopenAbort);
       return this.#closeAfterReopen;
     }
     if (this.#closing !== undefined) {

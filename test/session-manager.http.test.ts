@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   GraphRequestError,
   ManagerShutDownError,
@@ -383,11 +383,40 @@ describe('createSession', () => {
   test('a failing session-info request shows its key shortened, like a session id', async () => {
     env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
     env.service.injectFault({ route: 'sessionInfo', count: 1, status: 500 });
-    const sessions = env.manager({ pollIntervalMs: 10 });
+    // The session exists once its operation succeeded, so its details are asked for until the retry
+    // deadline: with none, the first failure is the last.
+    const sessions = env.manager({ pollIntervalMs: 10, retryDeadlineMs: 0 });
+    const unclosable: string[] = [];
+    sessions.on('unclosable', (e) => unclosable.push(e.workbook));
     const error = (await sessions.open(BOOK_A).catch((e: unknown) => e)) as GraphRequestError;
     expect(error).toBeInstanceOf(GraphRequestError);
     expect(error.status).toBe(500);
     expect(error.message).toMatch(/sessionInfoResource\(key='[^']{6}…[^']{4}'\)/);
+    // Graph holds a session nobody can close: it is named.
+    expect(unclosable).toEqual([BOOK_A]);
+    expect(env.service.stats().open).toBe(1);
+  });
+
+  test('open(): a succeeded operation whose session info draws more 503s than `retries` allows is asked again until it answers, and nothing is left open', async () => {
+    env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
+    env.service.injectFault({ route: 'sessionInfo', count: 2, kind: '503-bare' });
+    const sessions = env.manager({ pollIntervalMs: 10, retries: 1, retryBaseDelayMs: 10 });
+    const book = await sessions.open(BOOK_A);
+    expect(env.service.stats().requestsByRoute.sessionInfo).toBe(3);
+    await book.close();
+    expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+  });
+
+  test('open(): a succeeded operation whose session info is refused for good fails, and the session is reported `unclosable`', async () => {
+    env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
+    env.service.injectFault({ route: 'sessionInfo', count: 1, status: 403 });
+    const sessions = env.manager({ pollIntervalMs: 10 });
+    const unclosable: Array<{ workbook: string; status: number | undefined }> = [];
+    sessions.on('unclosable', (e) => unclosable.push({ workbook: e.workbook, status: e.error.status }));
+    const result = await settle(sessions.open(BOOK_A));
+    expect(result.ok === false && result.error).toMatchObject({ name: 'GraphRequestError', status: 403 });
+    expect(unclosable).toEqual([{ workbook: BOOK_A, status: 403 }]);
+    expect(env.service.stats()).toMatchObject({ created: 1, open: 1 });
   });
 
   test('an open aborted while the create is in flight closes the session Graph created', async () => {
@@ -433,6 +462,21 @@ describe('shutdown', () => {
     const report = await sessions.shutdown();
     expect(report).toMatchObject({ closed: 1, expired: 0, leftOpen: 0 });
     expect(env.service.stats()).toMatchObject({ created: 2, closed: 1, expired: 1, open: 0 });
+  });
+
+  test('a session given up after a 502 and closed by Graph during the shutdown is reported closed, not expired', async () => {
+    const book = await sessions.open(BOOK_A);
+    const first = book.id;
+    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', kind: '502' });
+    // Its close is slow: the shutdown finds it under way and joins it.
+    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 300 });
+    const call = settle(book.api('/worksheets').get());
+    await vi.waitFor(() => expect(env.service.stats().requestsByRoute.closeSession).toBe(1));
+    const report = await sessions.shutdown();
+    expect((await call).ok).toBe(false);
+    expect(env.service.sessions().find((s) => s.id === first)?.state).toBe('closed');
+    expect(report).toMatchObject({ closed: 2, expired: 0, leftOpen: 0 });
+    expect(report.sessions.map((s) => s.outcome)).toEqual(['closed', 'closed']);
   });
 
   test('open() after shutdown is refused before any request', async () => {

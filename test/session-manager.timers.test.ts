@@ -228,6 +228,33 @@ describe('idle close', () => {
     expect(graph.service().stats()).toMatchObject({ created: 2, closed: 1, open: 1 });
   });
 
+  test('close() during a reopen, then shutdown({ timeoutMs }): the shutdown deadline stops that close too, and no close is sent after the report', async () => {
+    const sessions = manager({ idleTimeoutMs: 5_000, retryBaseDelayMs: 100, retryMaxDelayMs: 200 });
+    const book = await sessions.open(BOOK_A);
+    await vi.advanceTimersByTimeAsync(6_000);
+    await flush();
+    expect(book.closeReason).toBe('idle');
+    graph.service().injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 1_000 });
+    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: null });
+    const call = settle(book.api('/worksheets').get());
+    await flush();
+    expect(book.state).toBe('opening');
+    // The user's close comes first and waits for the reopen; the shutdown's close joins it.
+    const closed = settle(book.close());
+    const shutdown = sessions.shutdown({ timeoutMs: 2_000 });
+    await vi.advanceTimersByTimeAsync(2_000);
+    await flush();
+    const report = await shutdown;
+    expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
+    const sent = graph.service().stats().requestsByRoute.closeSession;
+    await vi.advanceTimersByTimeAsync(30_000);
+    await flush();
+    expect(graph.service().stats().requestsByRoute.closeSession).toBe(sent);
+    expect((await closed).ok).toBe(false);
+    expect((await call).ok).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   test('no timer runs while no session is tracked', async () => {
     const sessions = manager({ idleTimeoutMs: 5_000 });
     expect(vi.getTimerCount()).toBe(0);

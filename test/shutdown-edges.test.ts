@@ -62,6 +62,25 @@ describe('shutdown() while a session is still being created', () => {
     await vi.waitFor(() => expect(env?.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 }), { timeout: 5000 });
   });
 
+  test('a session arriving after the report whose close keeps failing is given up after shutdownTimeoutMs, not retryDeadlineMs', async () => {
+    env = await overHttp();
+    const sessions = env.manager({ shutdownTimeoutMs: 300, retryBaseDelayMs: 10, retryMaxDelayMs: 20 });
+    const failed: string[] = [];
+    sessions.on('closeFailed', (e) => failed.push(e.workbook));
+    env.service.injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 500 });
+    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 100_000, kind: '503-bare' });
+    const opening = settle(sessions.open(BOOK_A));
+    await vi.waitFor(() => expect(env?.service.stats().requestsByRoute.createSession).toBe(1));
+    expect(await sessions.shutdown({ timeoutMs: 100 })).toMatchObject({ leftOpen: 1, timedOut: true });
+    expect((await opening).ok).toBe(false);
+    // The late session's close is bounded as a shutdown's would be: the failure is reported, and no
+    // close is resent after it (retryDeadlineMs, 2 minutes, would keep the process alive meanwhile).
+    await vi.waitFor(() => expect(failed).toEqual([BOOK_A]), { timeout: 5_000 });
+    const sent = env.service.stats().requestsByRoute.closeSession;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(env.service.stats().requestsByRoute.closeSession).toBe(sent);
+  });
+
   test('a long-running create still polling when shutdown({ timeoutMs }) resolves stops, and the process ends', async () => {
     const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
     try {
@@ -79,6 +98,69 @@ describe('shutdown() while a session is still being created', () => {
       expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
       expect(child.lines).toContain('open rejected ManagerShutDownError');
       expect(emu.service.stats().created).toBe(0);
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
+describe('shutdown() whose deadline passes while a call waits behind a long cooldown', () => {
+  test('the process ends after the report: the cooldown of Retry-After: 600 no longer holds it', async () => {
+    const emu = await startEmulator({ workbooks: books(BOOK_A) });
+    try {
+      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'cooldown', SHUTDOWN_TIMEOUT_MS: '300' });
+      await child.waitForLine('ready');
+      emu.service.injectFault({ workbook: BOOK_A, route: 'range', status: 429, retryAfterSeconds: 600 });
+      child.process.stdin?.write('go\n');
+      expect(await child.waitForLine(/^first call /)).toBe('first call rejected retryAfterMs=600000');
+      const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as { leftOpen: number; timedOut: boolean };
+      // The close waited behind the cooldown too: the session is reported, not sent into the cooldown.
+      expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
+      expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+      expect(emu.service.stats()).toMatchObject({ cooldownViolations: 0, open: 1 });
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
+describe('shutdown() while open() still looks up which file it names', () => {
+  test('the look-up that hangs is cut off when the report is out: no create is sent, and the process ends', async () => {
+    const emu = await startEmulator({ workbooks: books(BOOK_A) });
+    try {
+      // Every answer takes a minute: the first request, the look-up, hangs.
+      emu.service.setLatency({ fixedMs: 60_000 });
+      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'creating', SHUTDOWN_TIMEOUT_MS: '300' });
+      await child.waitForLine('ready');
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.item).toBe(1), { timeout: 10_000 });
+      child.process.stdin?.write('go\n');
+      await child.waitForLine(/^report /);
+      // The answer would come only after 60 s (requestTimeoutMs): nothing of the manager waits for it.
+      expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+      expect(child.lines).toContain('open rejected ManagerShutDownError');
+      expect(emu.service.stats()).toMatchObject({ created: 0, open: 0 });
+      expect(emu.service.stats().requestsByRoute.createSession).toBe(0);
+    } finally {
+      await emu.close();
+    }
+  });
+});
+
+describe('shutdown() while a poll of a long-running create hangs', () => {
+  test('the poll is cut off when the report is out, and the process ends', async () => {
+    const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
+    try {
+      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'creating', SHUTDOWN_TIMEOUT_MS: '300' });
+      await child.waitForLine('ready');
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), { timeout: 10_000 });
+      // The next poll's answer takes a minute (requestTimeoutMs).
+      emu.service.setLatency({ fixedMs: 60_000 });
+      const polls = emu.service.stats().requestsByRoute.operation;
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBe(polls + 1), { timeout: 10_000 });
+      child.process.stdin?.write('go\n');
+      await child.waitForLine(/^report /);
+      expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+      expect(child.lines).toContain('open rejected ManagerShutDownError');
     } finally {
       await emu.close();
     }

@@ -325,6 +325,19 @@ describe('emulator: GET {item} and a file under all its names', () => {
     await expect(env.client.api('/me/drive/root:/Nope.xlsx:').get()).rejects.toMatchObject({ statusCode: 404, code: 'itemNotFound' });
   });
 
+  test('GET {item} gets only the faults that name its route: a route-less fault waits for a workbook call', async () => {
+    const { env, file } = await oneFile();
+    env.service.injectFault({ workbook: `/me/drive/items/${file.itemId}`, count: 1, status: 500 });
+    // (Statuses the client's own RetryHandler does not resend.)
+    env.service.injectFault({ workbook: `/me/drive/root:${ROOT_PATH}:`, route: 'item', count: 1, status: 409, code: 'conflict' });
+    // The look-up draws the fault that names it, under another name of the file.
+    await expect(env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()).rejects.toMatchObject({ statusCode: 409 });
+    expect((await env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()) as { id: string }).toMatchObject({ id: file.itemId });
+    // The route-less one is still there for the first workbook call.
+    await expect(env.client.api(`/drives/${DRIVE}/items/${file.itemId}/workbook/worksheets`).get()).rejects.toMatchObject({ statusCode: 500 });
+    expect(env.service.stats().faultsInjected).toBe(2);
+  });
+
   test('requests on two names of one file count as one workbook: in flight, cooldowns and faults', async () => {
     const { env, file } = await oneFile({ latency: { fixedMs: 15 } });
     const byId = `/sites/contoso.sharepoint.com,1111,2222/drives/${DRIVE}/items/${file.itemId}/workbook/worksheets`;

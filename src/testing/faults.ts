@@ -177,8 +177,13 @@ export class FaultPlan {
 
   /** The fault for this request, if any; consumes a scripted fault or draws a random one. */
   decide(workbook: string | undefined, route: RouteName, sessionful: boolean): FaultDecision | undefined {
+    // `GET {item}` is a drive request, not a workbook call: only a fault that names its route reaches it.
+    const drive = route === 'item';
     const index = this.#scripted.findIndex(
-      (f) => (f.workbook === undefined || f.workbook === workbook) && (f.route === undefined || f.route === route) && (sessionful || !f.sessionfulOnly),
+      (f) =>
+        (f.workbook === undefined || f.workbook === workbook) &&
+        (drive ? f.route === 'item' : f.route === undefined || f.route === route) &&
+        (sessionful || !f.sessionfulOnly),
     );
     const scripted = this.#scripted[index];
     if (scripted !== undefined) {
@@ -187,7 +192,7 @@ export class FaultPlan {
       return scripted.decision;
     }
     const random = this.#random;
-    if (random === undefined || random.rate === 0 || (random.routes !== undefined && !random.routes.includes(route))) return undefined;
+    if (random === undefined || random.rate === 0 || (random.routes === undefined ? drive : !random.routes.includes(route))) return undefined;
     // Two draws per eligible request, whatever the outcome, so one seed gives one sequence.
     const hit = this.#rng.next() < random.rate;
     const kind = random.kinds[this.#rng.int(random.kinds.length)];

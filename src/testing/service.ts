@@ -532,7 +532,8 @@ export class WorkbookService {
       }
     }
     const sessionId = request.headers.get('workbook-session-id');
-    const fault = name === 'item' ? undefined : this.#faults.decide(workbook, name, sessionId !== null && sessionId !== '');
+    // Faults are keyed by the file, `GET {item}` included (only faults naming its route reach it).
+    const fault = this.#faults.decide(name === 'item' ? r.found?.path : workbook, name, sessionId !== null && sessionId !== '');
     if (fault === undefined) return this.#route(request, url, r, { created: undefined });
     if (!fault.applied) {
       // Most faults come before the request has any effect: a faulted closeSession leaves the session open.

@@ -56,6 +56,28 @@ describe('startEmulator', () => {
     await again.close();
   });
 
+  it('serves 20 requests waiting out their latency at once without a MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const emu = await startEmulator({ workbooks: { [WB]: {} }, latency: { fixedMs: 50 } });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          fetch(`${emu.url}/v1.0${WB}/workbook/worksheets`, { headers: { Authorization: `Bearer ${emu.token}` } }).then((res) => res.status),
+        ),
+      );
+      expect(statuses).toEqual(Array.from({ length: 20 }, () => 200));
+      expect(emu.service.stats().maxInFlightPerWorkbook).toBe(20);
+      // Warnings are emitted on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await emu.close();
+    }
+  });
+
   it('supports Symbol.asyncDispose', async () => {
     const emu = await startEmulator();
     await emu[Symbol.asyncDispose]();

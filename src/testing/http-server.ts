@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
@@ -69,6 +70,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const sockets = new Set<Socket>();
   // Aborted by close(): requests still waiting then take no effect; close() waits for every one in flight.
   const stopping = new AbortController();
+  // Every request in flight listens to it (and every request of a $batch): many listeners are expected.
+  setMaxListeners(0, stopping.signal);
   const inFlight = new Set<Promise<void>>();
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const served = serve(service, req, res, https ? 'https' : 'http', stopping.signal);

@@ -143,7 +143,8 @@ describe('recovery', () => {
       expect(emu.service.openSessions()).toBe(1);
 
       const result = await runCli(['recover', '--journal', dir, '--emulator-url', emu.url, '--token', emu.token, '--json']);
-      expect(result.code).toBe(0);
+      // With stderr, so a failure says why.
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
       const state = emu.service.sessions().find((s) => s.id === keptId)?.state;
       expect(state).toBe('open');
       await child.kill();

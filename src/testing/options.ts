@@ -298,7 +298,9 @@ export function resolveOptions(options: WorkbookServiceOptions | undefined, extr
   if (o.workbooks !== undefined) checkObject(o.workbooks, 'workbooks');
   const asyncCreate = checkObject(o.asyncCreate ?? {}, 'asyncCreate', ['rate', 'durationMs', 'failRate', 'failCodes']) as NonNullable<WorkbookServiceOptions['asyncCreate']>;
   return {
-    token: o.token ?? randomBytes(24).toString('base64url'),
+    // Hex: a base64url token may start with "-", which a command line then reads as an option
+    // (`--token -x…` is refused by `workbook-sessions recover`), and it shows no mixed-case look-alikes.
+    token: o.token ?? randomBytes(24).toString('hex'),
     workbooks: o.workbooks ?? {},
     persistentSessionTimeoutMs: checkNumber(o.persistentSessionTimeoutMs ?? 300_000, 'persistentSessionTimeoutMs', 1),
     nonPersistentSessionTimeoutMs: checkNumber(o.nonPersistentSessionTimeoutMs ?? 420_000, 'nonPersistentSessionTimeoutMs', 1),

@@ -25,6 +25,18 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a failure');
 }
 
+/** A session the service really created, answered as a sessionInfoResource GET answers it. */
+async function sessionInfo(): Promise<Response> {
+  const created = await server.service.handle(
+    new Request(`${server.url}/v1.0${BOOK}/workbook/createSession`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: '{"persistChanges":true}',
+    }),
+  );
+  return jsonResponse(200, await created.json());
+}
+
 beforeAll(async () => {
   server = await startBadServer();
 });
@@ -207,7 +219,6 @@ describe('long-running createSession', () => {
   test('a poll answered 500 is polled again, and the session it yields opens', BOUND, async () => {
     let polls = 0;
     let real: string | undefined;
-    const base = server.url;
     server.setOverride(async (request) => {
       const route = workbookRoute(request.url);
       if (route === 'createSession') return accepted(request.origin);
@@ -216,7 +227,7 @@ describe('long-running createSession', () => {
       if (route.startsWith('sessionInfoResource')) {
         // A real session on the service, so that its close is counted.
         const created = await server.service.handle(
-          new Request(`${base}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
+          new Request(`${server.url}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
         );
         real = ((await created.json()) as { id: string }).id;
         return jsonResponse(200, { id: real, persistChanges: true });
@@ -245,17 +256,11 @@ describe('long-running createSession', () => {
   });
 
   test('SessionManager.open() reads a relative Location and resourceLocation against the request that answered them', BOUND, async () => {
-    const base = server.url;
     server.setOverride(async (request) => {
       const route = workbookRoute(request.url);
       if (route === 'createSession' && request.headers['prefer'] !== undefined) return jsonResponse(202, {}, { Location: 'operations/op1?v=1' });
       if (route === 'operations/op1') return jsonResponse(200, { id: 'op1', status: 'Completed', resourceLocation: "../sessionInfoResource(key='k3')" });
-      if (route.startsWith('sessionInfoResource')) {
-        const created = await server.service.handle(
-          new Request(`${base}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
-        );
-        return jsonResponse(200, await created.json());
-      }
+      if (route.startsWith('sessionInfoResource')) return sessionInfo();
       return undefined;
     });
     const book = await manager().open(BOOK);
@@ -265,7 +270,6 @@ describe('long-running createSession', () => {
   });
 
   test('Location and resourceLocation are fetched exactly as given: their version and their query kept', BOUND, async () => {
-    const base = server.url;
     const query = '?sessionId=YWJjZGVmZ2hpamtsbW5vcA%3D%3D&x=1';
     server.setOverride(async (request) => {
       const route = workbookRoute(request.url);
@@ -275,12 +279,7 @@ describe('long-running createSession', () => {
       if (route === 'operations/op1') {
         return jsonResponse(200, { id: 'op1', status: 'succeeded', resourceLocation: `${request.origin}/beta${BOOK}/workbook/sessionInfoResource(key='k2')${query}` });
       }
-      if (route.startsWith('sessionInfoResource')) {
-        const created = await server.service.handle(
-          new Request(`${base}/v1.0${BOOK}/workbook/createSession`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: '{"persistChanges":true}' }),
-        );
-        return jsonResponse(200, await created.json());
-      }
+      if (route.startsWith('sessionInfoResource')) return sessionInfo();
       return undefined;
     });
     const book = await manager().open(BOOK);

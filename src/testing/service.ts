@@ -20,8 +20,8 @@ import { runBatch } from './batch.js';
 import { notImplemented, unsupportedQuery } from './odata.js';
 import type { RouteName } from './options.js';
 import { SeededRandom } from './random.js';
-import { type DriveRef, type ItemRef, type ItemTarget, type Route, type WorkbookTarget, parseItem, parseItemTarget, parseRoute } from './request-path.js';
-import { type WorkbookPath, parseWorkbookPath, routeNameOf } from './workbook-path.js';
+import { type DriveRef, type ItemRef, type ItemTarget, type WorkbookTarget, parseItem, parseItemTarget } from './request-path.js';
+import { type SessionRoute, type WorkbookPath, parseSessionRoute, parseWorkbookPath, routeNameOf } from './workbook-path.js';
 import { DroppedConnectionError, type ReplyContext, codesForStatus, errorChain, graphError, isDroppedConnection, json, noContent } from './responses.js';
 import { type SessionRecord, type SessionSnapshot, SessionRegistry } from './session-registry.js';
 import { type EmulatorStats, StatsRecorder } from './stats.js';
@@ -41,19 +41,18 @@ const SESSION_METHODS: Readonly<Record<string, readonly string[]>> = {
 /** A request's route: `GET {item}`, a session route, or a workbook call with its parsed path. */
 type Target =
   | { readonly item: true; readonly session?: undefined; readonly path?: undefined }
-  | { readonly item?: undefined; readonly session: Route; readonly path?: undefined }
+  | { readonly item?: undefined; readonly session: SessionRoute; readonly path?: undefined }
   | { readonly item?: undefined; readonly session?: undefined; readonly path: WorkbookPath };
 
 function targetOf(workbookPath: string | undefined): Target {
   if (workbookPath === undefined) return { item: true };
-  const route = parseRoute(workbookPath);
-  if (SESSION_METHODS[route.name] !== undefined) return { session: route };
-  return { path: parseWorkbookPath(workbookPath) };
+  const session = parseSessionRoute(workbookPath);
+  return session === undefined ? { path: parseWorkbookPath(workbookPath) } : { session };
 }
 
 function routeNameOfTarget(target: Target, method: string): RouteName {
   if (target.item === true) return 'item';
-  if (target.session !== undefined) return routeNameOfSession(target.session);
+  if (target.session !== undefined) return target.session.name;
   return routeNameOf(target.path, method);
 }
 
@@ -788,10 +787,6 @@ export class WorkbookService {
 /** `@odata.context` of an answer of `type`, on the request's own origin and version. */
 function metadata(url: URL, target: WorkbookTarget, type: string): string {
   return `${url.origin}/${target.version}/$metadata#${type}`;
-}
-
-function routeNameOfSession(route: Route): RouteName {
-  return route.name === 'createSession' || route.name === 'refreshSession' || route.name === 'closeSession' || route.name === 'operation' || route.name === 'sessionInfo' ? route.name : 'other';
 }
 
 /** A stable id-like hex digest: the same name always gives the same id. */

@@ -89,6 +89,42 @@ export function parseSegment(raw: string): Segment {
   return { raw: text, name, called: true, arg: undefined, named };
 }
 
+/** A session route below `/workbook`: createSession, refreshSession, closeSession, an operation, a session-info resource. */
+export type SessionRoute =
+  | { readonly name: 'createSession' | 'refreshSession' | 'closeSession' }
+  | { readonly name: 'operation'; readonly operationId: string }
+  | { readonly name: 'sessionInfo'; readonly key: string };
+
+const SESSION_ACTIONS: Readonly<Record<string, 'createSession' | 'refreshSession' | 'closeSession'>> = {
+  createsession: 'createSession',
+  refreshsession: 'refreshSession',
+  closesession: 'closeSession',
+};
+
+/**
+ * The session route a workbook path names (`/createSession`, `/operations/{id}`,
+ * `/sessionInfoResource(key='...')`), or undefined for a workbook call. Names match case-insensitively.
+ */
+export function parseSessionRoute(workbookPath: string): SessionRoute | undefined {
+  const segments = workbookPath.split('/').slice(1).map(parseSegment);
+  const first = segments[0];
+  if (first === undefined) return undefined;
+  const name = first.name.toLowerCase();
+  const action = SESSION_ACTIONS[name];
+  if (action !== undefined) return segments.length === 1 ? { name: action } : undefined;
+  if (name === 'operations') {
+    // `operations('{id}')` or `operations/{id}`.
+    const id = first.arg ?? (segments.length === 2 ? segments[1]?.raw : undefined);
+    const expected = first.arg !== undefined ? 1 : 2;
+    return id !== undefined && id !== '' && segments.length === expected ? { name: 'operation', operationId: id } : undefined;
+  }
+  if (name === 'sessioninforesource' && segments.length === 1) {
+    const key = first.named['key'] ?? first.arg;
+    return key === undefined ? undefined : { name: 'sessionInfo', key };
+  }
+  return undefined;
+}
+
 /** Navigation properties and actions Graph has (v1.0 resource pages) that the emulator does not serve. */
 const NOT_IMPLEMENTED: Readonly<Partial<Record<Kind, readonly string[]>>> = {
   workbook: ['comments', 'tableRowOperationResult'],

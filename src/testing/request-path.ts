@@ -1,4 +1,3 @@
-
 /** Which drive holds an item: by id, or by a name standing for a drive (`/me/drive`, `/users/{u}/drive`, ...). */
 export type DriveRef = { readonly kind: 'id'; readonly id: string } | { readonly kind: 'alias'; readonly alias: string };
 

@@ -4,11 +4,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Client } from '@microsoft/microsoft-graph-client';
-import { createBearerClient, createGraphClient, type TokenCredentialLike } from './graph-client.js';
-import { SessionJournal } from './journal.js';
-import { recoverOrphans, type RecoveredSession, type RecoveryReport } from './recovery.js';
-import { redactSecrets } from './redact.js';
-import { SessionManager } from './session-manager.js';
+import { createBearerClient, createGraphClient, type TokenCredentialLike } from './transport/graph-client.js';
+import { SessionJournal } from './journal/journal.js';
+import { recoverOrphans, type RecoveredSession, type RecoveryReport } from './journal/recovery.js';
+import { redactSecrets } from './util/redact.js';
+import { SessionManager } from './manager/session-manager.js';
 
 const USAGE = `Usage: workbook-sessions recover --journal <path> [--dry-run] [--json]
                                 [--emulator-url <url> --token <token>]

@@ -1,4 +1,4 @@
-import { printable, redactSecrets, redactServerText, safeRequestId } from './redact.js';
+import { printable, redactSecrets, redactServerText, safeRequestId } from './util/redact.js';
 import type { CloseReason } from './types.js';
 
 /** Why a Graph request failed, beyond its status. */

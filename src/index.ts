@@ -1,4 +1,4 @@
-export { SessionManager } from './session-manager.js';
+export { SessionManager } from './manager/session-manager.js';
 export type {
   Logger,
   OpenOptions,
@@ -7,10 +7,10 @@ export type {
   SessionManagerOptions,
   SessionStats,
   ShutdownOptions,
-} from './session-manager.js';
-export { WorkbookSession } from './workbook-session.js';
-export type { CallOptions, WorkbookRequest } from './workbook-session.js';
-export type { RetryEvent } from './workbook-api.js';
+} from './manager/session-manager.js';
+export { WorkbookSession } from './session/workbook-session.js';
+export type { CallOptions, WorkbookRequest } from './session/workbook-session.js';
+export type { RetryEvent } from './transport/graph-transport.js';
 export type { CloseReason, SessionState, ShutdownReport, ShutdownSessionOutcome } from './types.js';
 export {
   GraphRequestError,
@@ -23,13 +23,13 @@ export {
   isSessionExpiredError,
 } from './errors.js';
 export type { GraphFailureKind } from './errors.js';
-export { createBearerClient, createGraphClient, GRAPH_BASE_URL } from './graph-client.js';
-export type { BearerClientOptions, CredentialClientOptions, TokenCredentialLike } from './graph-client.js';
-export { SessionJournal } from './journal.js';
-export type { JournalEntry } from './journal.js';
-export type { RecoverOptions, RecoveryReport, RecoveredSession } from './recovery.js';
-export { decideRetry, parseRetryAfter } from './retry.js';
-export type { RetryDecision, RetryPolicy } from './retry.js';
-export { shortId } from './ids.js';
-export { isSessionFault, isSessionRecreatable, sessionFaultOf } from './session-faults.js';
-export type { SessionFault } from './session-faults.js';
+export { createBearerClient, createGraphClient, GRAPH_BASE_URL } from './transport/graph-client.js';
+export type { BearerClientOptions, CredentialClientOptions, TokenCredentialLike } from './transport/graph-client.js';
+export { SessionJournal } from './journal/journal.js';
+export type { JournalEntry } from './journal/journal.js';
+export type { RecoverOptions, RecoveryReport, RecoveredSession } from './journal/recovery.js';
+export { decideRetry, parseRetryAfter } from './transport/retry.js';
+export type { RetryDecision, RetryPolicy } from './transport/retry.js';
+export { shortId } from './util/ids.js';
+export { isSessionFault, isSessionRecreatable, sessionFaultOf } from './session/faults.js';
+export type { SessionFault } from './session/faults.js';

@@ -1,7 +1,7 @@
 import { Client, RedirectHandler, RetryHandler, HTTPMessageHandler } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { SessionManager, createBearerClient, createGraphClient } from '../src/index.js';
-import { safeRequestOptions } from '../src/client-safety.js';
+import { safeRequestOptions } from '../src/transport/client-safety.js';
 import { type BadServer, graphErrorResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
 import { type PackageCopy, bearerMiddleware, installSecondCopy } from './helpers/graph-client-copy.js';
 

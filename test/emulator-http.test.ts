@@ -1,4 +1,4 @@
-import { createBearerClient } from '../src/graph-client.js';
+import { createBearerClient } from '../src/transport/graph-client.js';
 import { startEmulator } from '../src/testing/index.js';
 import { defineEmulatorScenarios } from './helpers/emulator-scenarios.js';
 

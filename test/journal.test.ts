@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SessionJournal, parseJournal, probeProcess } from '../src/journal.js';
+import { SessionJournal, parseJournal, probeProcess } from '../src/journal/journal.js';
 import { DEAD_PID, closeLine, killAllChildren, openLine, spawnChild, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
 const record = (id: string, persistChanges = true) => ({ workbook: '/me/drive/items/A', id, persistChanges, createdAt: Date.now() });

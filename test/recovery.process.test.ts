@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBearerClient } from '../src/graph-client.js';
-import type { RecoveryReport } from '../src/recovery.js';
-import { SessionManager } from '../src/session-manager.js';
+import { createBearerClient } from '../src/transport/graph-client.js';
+import type { RecoveryReport } from '../src/journal/recovery.js';
+import { SessionManager } from '../src/manager/session-manager.js';
 import { startEmulator, type RunningEmulator } from '../src/testing/index.js';
 import { killAllChildren, spawnChild, removeTempDirs, tempDir, type Child } from './fixtures/journal-spawn.js';
 

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SessionJournal } from '../src/journal.js';
-import { recoverOrphans, type SessionCloser } from '../src/recovery.js';
+import { SessionJournal } from '../src/journal/journal.js';
+import { recoverOrphans, type SessionCloser } from '../src/journal/recovery.js';
 import { DEAD_PID, deadOwnerMarker, openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
 const NOW = 1_800_000_000_000;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { Scheduler } from '../src/scheduler.js';
+import { Scheduler } from '../src/coordination/scheduler.js';
 import { settle } from './helpers/graph.js';
 
 const BOOK = '/me/drive/items/A';

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { GraphRequestError, SessionClosedError, SessionExpiredError, isSessionFault, isSessionRecreatable, sessionFaultOf } from '../src/index.js';
-import { MAX_RECREATES_IN_A_ROW } from '../src/workbook-session.js';
+import { MAX_RECREATES_IN_A_ROW } from '../src/session/workbook-session.js';
 import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 import { BOOK_A, overHttp } from './helpers/graph.js';
 

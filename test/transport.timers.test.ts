@@ -1,7 +1,7 @@
 import { describe, expect, test, vi } from 'vitest';
-import { GraphTransport, LATE_POLL_MS, type CreatedSession } from '../src/workbook-api.js';
-import { Priority, Scheduler } from '../src/scheduler.js';
-import { MAX_TIMER_MS } from '../src/timers.js';
+import { GraphTransport, LATE_POLL_MS, type CreatedSession } from '../src/transport/graph-transport.js';
+import { Priority, Scheduler } from '../src/coordination/scheduler.js';
+import { MAX_TIMER_MS } from '../src/util/timers.js';
 import { BOOK_A, fakeTimeGraph, settle } from './helpers/graph.js';
 
 // The transport's time rules on vitest's fake clock, against the emulator behind msw: lanes held by

@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import { RetryHandlerOptions } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { GraphRequestError } from '../src/errors.js';
-import type { SessionManager } from '../src/session-manager.js';
+import type { SessionManager } from '../src/manager/session-manager.js';
 import type { WorkbookFile } from '../src/testing/index.js';
-import { WorkbookResolver, fileKey, parseWorkbookRef } from '../src/workbook-ref.js';
+import { WorkbookResolver, fileKey, parseWorkbookRef } from '../src/transport/workbook-ref.js';
 import { startBadServer, type BadServer } from './helpers/bad-server.js';
-import { createBearerClient } from '../src/graph-client.js';
-import { SessionManager as Manager } from '../src/session-manager.js';
-import { SessionJournal } from '../src/journal.js';
+import { createBearerClient } from '../src/transport/graph-client.js';
+import { SessionManager as Manager } from '../src/manager/session-manager.js';
+import { SessionJournal } from '../src/journal/journal.js';
 import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 import { overHttp, settle } from './helpers/graph.js';
 

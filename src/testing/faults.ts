@@ -1,4 +1,4 @@
-import { describe } from '../validate.js';
+import { describe } from '../util/validate.js';
 import { FAULT_KINDS, type FaultKind, type ResolvedFaults, type RouteName, checkInteger, checkNumber, checkObject, checkRoute } from './options.js';
 import type { SeededRandom } from './random.js';
 import { parseItem } from './request-path.js';

@@ -4,7 +4,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { describe } from '../validate.js';
+import { describe } from '../util/validate.js';
 import { checkInteger } from './options.js';
 import type { WorkbookServiceOptions } from './options.js';
 import { graphError, isDroppedConnection } from './responses.js';

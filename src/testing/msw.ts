@@ -1,5 +1,5 @@
 import { HttpResponse, type RequestHandler, http } from 'msw';
-import { describe } from '../validate.js';
+import { describe } from '../util/validate.js';
 import { parseItemTarget } from './request-path.js';
 import { isDroppedConnection } from './responses.js';
 import type { WorkbookService } from './service.js';

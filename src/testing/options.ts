@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { describe } from '../validate.js';
+import { describe } from '../util/validate.js';
 
 /** The routes the emulator tells apart, for faults and counters. */
 export type RouteName =

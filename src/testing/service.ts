@@ -1,5 +1,5 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { describe } from '../validate.js';
+import { describe } from '../util/validate.js';
 import { type FaultDecision, type FaultSpec, FaultPlan, canonicalWorkbook, cooldownMs } from './faults.js';
 import { type OperationFailure, OperationRegistry } from './operations.js';
 import {

@@ -1,5 +1,5 @@
-import { createBearerClient } from '../../src/graph-client.js';
-import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js';
+import { createBearerClient } from '../../src/transport/graph-client.js';
+import { SessionManager, type SessionManagerOptions } from '../../src/manager/session-manager.js';
 import { type IncomingMessage, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WorkbookService, type WorkbookServiceOptions } from '../../src/testing/index.js';

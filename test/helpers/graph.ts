@@ -1,8 +1,8 @@
 import { Client } from '@microsoft/microsoft-graph-client';
 import { setupServer, type SetupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, vi } from 'vitest';
-import { createBearerClient } from '../../src/graph-client.js';
-import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js';
+import { createBearerClient } from '../../src/transport/graph-client.js';
+import { SessionManager, type SessionManagerOptions } from '../../src/manager/session-manager.js';
 import { WorkbookService, startEmulator, type RunningEmulator, type WorkbookServiceOptions } from '../../src/testing/index.js';
 import { createEmulatorHandlers } from '../../src/testing/msw.js';
 

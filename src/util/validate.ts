@@ -1,4 +1,4 @@
-import { parseWorkbookRef } from './workbook-ref.js';
+import { parseWorkbookRef } from '../transport/workbook-ref.js';
 
 /** Describes a value for an error message without dumping it: `-5 (number)`, `"abc" (string)`. */
 export function describe(value: unknown): string {

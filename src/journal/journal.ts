@@ -3,8 +3,8 @@ import { type Stats, promises as fs, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
-import { abortableDelay } from './abortable.js';
-import { checkBoolean, checkKeys, checkSignal, describe } from './validate.js';
+import { abortableDelay } from '../util/abort.js';
+import { checkBoolean, checkKeys, checkSignal, describe } from '../util/validate.js';
 
 /** One open session as the journal knows it. */
 export interface JournalEntry {

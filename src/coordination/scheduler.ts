@@ -1,5 +1,5 @@
 import PQueue from 'p-queue';
-import { setLongTimeout, type LongTimer } from './timers.js';
+import { setLongTimeout, type LongTimer } from '../util/timers.js';
 
 /** Queue priorities: closes go ahead of everything, keep-alive refreshes ahead of calls. */
 export const Priority = { call: 0, refresh: 1, close: 2 } as const;

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type { ShutdownReport } from './types.js';
+import type { ShutdownReport } from '../types.js';
 
 /**
  * What the process hooks need from a manager. Every registered participant is shut down, in

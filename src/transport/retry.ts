@@ -1,8 +1,8 @@
 import pRetry from 'p-retry';
-import { GraphRequestError } from './errors.js';
-import { abortReason, abortableDelay } from './abortable.js';
+import { GraphRequestError } from '../errors.js';
+import { abortReason, abortableDelay } from '../util/abort.js';
 import { secondLevelRule } from './graph-codes.js';
-import { checkBoolean, checkNumber, describe } from './validate.js';
+import { checkBoolean, checkNumber, describe } from '../util/validate.js';
 
 /** The bounds on retrying one request. */
 export interface RetryPolicy {

@@ -6,8 +6,8 @@ import {
   type Context,
   type Middleware,
 } from '@microsoft/microsoft-graph-client';
-import { checkToken } from './ids.js';
-import { checkKeys, describe } from './validate.js';
+import { checkToken } from '../util/ids.js';
+import { checkKeys, describe } from '../util/validate.js';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 
 /** The Microsoft Graph host used when no `baseUrl` is given. */

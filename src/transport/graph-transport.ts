@@ -1,13 +1,13 @@
 import { ResponseType, type Client } from '@microsoft/microsoft-graph-client';
-import { abortReason, abortableDelay, raceAbort, untilStarted } from './abortable.js';
+import { abortReason, abortableDelay, raceAbort, untilStarted } from '../util/abort.js';
 import { safeRequestOptions } from './client-safety.js';
-import { GraphRequestError, readErrorChain, safeMessage } from './errors.js';
+import { GraphRequestError, readErrorChain, safeMessage } from '../errors.js';
 import { GRAPH_BASE_URL } from './graph-client.js';
-import { redactSecrets } from './redact.js';
+import { redactSecrets } from '../util/redact.js';
 import { parseRetryAfter, withRetries, type RetryPolicy } from './retry.js';
-import { Priority, type Scheduler } from './scheduler.js';
-import { deadlineSignal } from './timers.js';
-import { checkSessionId, headerValueProblem, shortId } from './ids.js';
+import { Priority, type Scheduler } from '../coordination/scheduler.js';
+import { deadlineSignal } from '../util/timers.js';
+import { checkSessionId, headerValueProblem, shortId } from '../util/ids.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 

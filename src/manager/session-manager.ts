@@ -1,18 +1,18 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Client } from '@microsoft/microsoft-graph-client';
-import { abortReason } from './abortable.js';
-import { ManagerShutDownError, isGraphRequestError, type GraphRequestError, isSessionClosedError, suppressedError } from './errors.js';
-import { registerExitHooks, type ExitHookParticipant } from './exit-hooks.js';
-import { shortId } from './ids.js';
-import { IdleReaper } from './idle-reaper.js';
-import { SessionJournal } from './journal.js';
-import { recoverOrphans, type RecoverOptions, type RecoveryReport } from './recovery.js';
-import { Priority, Scheduler } from './scheduler.js';
-import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from './types.js';
-import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from './validate.js';
-import { GraphTransport, type CreatedSession, type RetryEvent, type TransportOptions } from './workbook-api.js';
-import { WorkbookResolver, parseWorkbookRef } from './workbook-ref.js';
-import { SessionCore, closeConfirmed, type SessionHost, type WorkbookSession } from './workbook-session.js';
+import { abortReason } from '../util/abort.js';
+import { ManagerShutDownError, isGraphRequestError, type GraphRequestError, isSessionClosedError, suppressedError } from '../errors.js';
+import { registerExitHooks, type ExitHookParticipant } from '../lifecycle/exit-hooks.js';
+import { shortId } from '../util/ids.js';
+import { IdleReaper } from '../lifecycle/idle-reaper.js';
+import { SessionJournal } from '../journal/journal.js';
+import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
+import { Priority, Scheduler } from '../coordination/scheduler.js';
+import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from '../types.js';
+import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
+import { GraphTransport, type CreatedSession, type RetryEvent, type TransportOptions } from '../transport/graph-transport.js';
+import { WorkbookResolver, parseWorkbookRef } from '../transport/workbook-ref.js';
+import { SessionCore, closeConfirmed, type SessionHost, type WorkbookSession } from '../session/workbook-session.js';
 
 /** Where the manager writes what it does. Any of `console`, pino or winston fits. */
 export interface Logger {

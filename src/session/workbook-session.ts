@@ -1,12 +1,12 @@
-import { raceAbort } from './abortable.js';
-import { SessionClosedError, SessionExpiredError, isGraphRequestError, isSessionClosedError, withOutcomeUnknown } from './errors.js';
-import { shortId } from './ids.js';
-import type { Reapable } from './idle-reaper.js';
-import { Priority, type Scheduler } from './scheduler.js';
-import { isGoneOnClose, sessionFaultOf, type SessionFault } from './session-faults.js';
-import type { CloseReason, SessionState } from './types.js';
-import { checkApiPath, checkBoolean, checkKeys, checkSignal, describe } from './validate.js';
-import type { CreatedSession, GraphTransport, HttpMethod } from './workbook-api.js';
+import { raceAbort } from '../util/abort.js';
+import { SessionClosedError, SessionExpiredError, isGraphRequestError, isSessionClosedError, withOutcomeUnknown } from '../errors.js';
+import { shortId } from '../util/ids.js';
+import type { Reapable } from '../lifecycle/idle-reaper.js';
+import { Priority, type Scheduler } from '../coordination/scheduler.js';
+import { isGoneOnClose, sessionFaultOf, type SessionFault } from './faults.js';
+import type { CloseReason, SessionState } from '../types.js';
+import { checkApiPath, checkBoolean, checkKeys, checkSignal, describe } from '../util/validate.js';
+import type { CreatedSession, GraphTransport, HttpMethod } from '../transport/graph-transport.js';
 
 /** Options of one call through a handle. */
 export interface CallOptions {

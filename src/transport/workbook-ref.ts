@@ -1,5 +1,5 @@
-import { GraphRequestError } from './errors.js';
-import { describe } from './validate.js';
+import { GraphRequestError } from '../errors.js';
+import { describe } from '../util/validate.js';
 
 /**
  * A workbook reference read once: the spelling to send requests to, and a key that two spellings

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
-import { abortReason } from './abortable.js';
-import { shortId } from './ids.js';
+import { abortReason } from '../util/abort.js';
+import { shortId } from '../util/ids.js';
 import { HEARTBEAT_MS, type JournalCorruption, type JournalEntry, type SessionJournal } from './journal.js';
-import { redactSecrets } from './redact.js';
-import { describe } from './validate.js';
+import { redactSecrets } from '../util/redact.js';
+import { describe } from '../util/validate.js';
 
 /** One session in a recovery report. The id is shortened: a whole session id is never reported. */
 export interface RecoveredSession {

@@ -1,5 +1,5 @@
-import { isGraphRequestError, readErrorChain } from './errors.js';
-import { secondLevelRule } from './graph-codes.js';
+import { isGraphRequestError, readErrorChain } from '../errors.js';
+import { secondLevelRule } from '../transport/graph-codes.js';
 
 /**
  * What a failed sessionful request says about its session, by Graph's error-handling page:

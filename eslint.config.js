@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', '.tmp/', 'test/fixtures/.lowered/'] },
@@ -17,4 +18,5 @@ export default tseslint.config(
     files: ['examples/**', 'bench/**', 'test/**', 'src/cli/**', 'src/testing/cli.ts', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
+  prettier,
 );

@@ -23,7 +23,11 @@ export async function perCall(count: number, call: () => Promise<unknown>): Prom
 }
 
 /** Ours and the bare client, alternated round by round (the order flips each round). */
-export async function alternate(config: CallConfig, ours: () => Promise<unknown>, bare: () => Promise<unknown>): Promise<{ oursUs: number[]; bareUs: number[] }> {
+export async function alternate(
+  config: CallConfig,
+  ours: () => Promise<unknown>,
+  bare: () => Promise<unknown>,
+): Promise<{ oursUs: number[]; bareUs: number[] }> {
   await perCall(config.warmup, ours);
   await perCall(config.warmup, bare);
   const oursUs: number[] = [];
@@ -92,7 +96,11 @@ export async function callOverhead(config: CallConfig): Promise<BenchResult[]> {
       baseline: median(bareUs),
       ratios: oursUs.map((us, i) => us / (bareUs[i] as number)),
       better: 'lower',
-      extra: { calls: inProcessConfig.calls, transport: 'in-process', addedUs: Math.round(median(oursUs) - median(bareUs)) },
+      extra: {
+        calls: inProcessConfig.calls,
+        transport: 'in-process',
+        addedUs: Math.round(median(oursUs) - median(bareUs)),
+      },
     }),
   );
   return out;

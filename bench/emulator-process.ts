@@ -33,14 +33,25 @@ export async function startEmulatorProcess(start: EmulatorStart): Promise<Emulat
   let nextId = 1;
   const ready = new Promise<{ url: string; token: string }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the emulator child exited with ${code} before it listened`)));
-    child.on('message', (message: { ready?: true; url?: string; token?: string; id?: number; ok?: boolean; value?: unknown; error?: string }) => {
-      if (message.ready === true) return resolve({ url: message.url as string, token: message.token as string });
-      const entry = waiting.get(message.id ?? -1);
-      if (entry === undefined) return;
-      waiting.delete(message.id as number);
-      if (message.ok === true) entry.resolve(message.value);
-      else entry.reject(new Error(`emulator child: ${message.error ?? 'failed'}`));
-    });
+    child.on(
+      'message',
+      (message: {
+        ready?: true;
+        url?: string;
+        token?: string;
+        id?: number;
+        ok?: boolean;
+        value?: unknown;
+        error?: string;
+      }) => {
+        if (message.ready === true) return resolve({ url: message.url as string, token: message.token as string });
+        const entry = waiting.get(message.id ?? -1);
+        if (entry === undefined) return;
+        waiting.delete(message.id as number);
+        if (message.ok === true) entry.resolve(message.value);
+        else entry.reject(new Error(`emulator child: ${message.error ?? 'failed'}`));
+      },
+    );
   });
   child.on('exit', () => {
     for (const entry of waiting.values()) entry.reject(new Error('the emulator child exited'));

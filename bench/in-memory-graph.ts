@@ -34,7 +34,14 @@ export class InMemoryGraph implements Middleware {
     } else if (path === '/refreshSession') {
       context.response = new Response(null, { status: 204 });
     } else {
-      context.response = jsonResponse(200, { address: 'Sheet1!A1:C3', values: [['region', 'fruit', 'count'], ['east', 'apple', 3], ['west', 'pear', 5]] });
+      context.response = jsonResponse(200, {
+        address: 'Sheet1!A1:C3',
+        values: [
+          ['region', 'fruit', 'count'],
+          ['east', 'apple', 3],
+          ['west', 'pear', 5],
+        ],
+      });
     }
   }
 }

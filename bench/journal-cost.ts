@@ -71,7 +71,11 @@ export async function journalCost(config: JournalConfig): Promise<BenchResult[]>
     await emulator.setLatency(0);
     const bookOn = await withJournal.open(workbook);
     const bookOff = await without.open(workbook);
-    const calls = await alternate(config, () => bookOn.api(RANGE_PATH).get(), () => bookOff.api(RANGE_PATH).get());
+    const calls = await alternate(
+      config,
+      () => bookOn.api(RANGE_PATH).get(),
+      () => bookOff.api(RANGE_PATH).get(),
+    );
     await Promise.all([withJournal.shutdown(), without.shutdown(), journal.close()]);
 
     const common = { latencyMs: config.latencyMs, journalDir: tmpdir() };
@@ -83,7 +87,11 @@ export async function journalCost(config: JournalConfig): Promise<BenchResult[]>
         baseline: median(offMs),
         ratios: pairMs.map((ms, i) => ms / (offMs[i] as number)),
         better: 'lower',
-        extra: { ...common, pairs: config.pairs, note: 'baseline: open+close of a session without journal at the latency' },
+        extra: {
+          ...common,
+          pairs: config.pairs,
+          note: 'baseline: open+close of a session without journal at the latency',
+        },
       }),
       result({
         name: 'journal-open-close',

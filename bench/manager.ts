@@ -10,6 +10,10 @@ export function benchManager(client: Client, options: Omit<SessionManagerOptions
 }
 
 /** Opens `count` sessions spread round-robin over `workbooks`, all asked for at once. */
-export function openSpread(manager: SessionManager, workbooks: readonly string[], count: number): Promise<WorkbookSession[]> {
+export function openSpread(
+  manager: SessionManager,
+  workbooks: readonly string[],
+  count: number,
+): Promise<WorkbookSession[]> {
   return Promise.all(Array.from({ length: count }, (_, i) => manager.open(workbooks[i % workbooks.length] as string)));
 }

@@ -15,7 +15,10 @@ export interface TrackedConfig {
  * manager's client must answer in-process (see in-memory-graph.ts): 100,000 creates over HTTP to
  * the emulator are too slow (its registry walks every session it ever made on each request).
  */
-export async function memoryPerSession(manager: SessionManager, config: TrackedConfig): Promise<{ result: BenchResult; handles: WorkbookSession[] }> {
+export async function memoryPerSession(
+  manager: SessionManager,
+  config: TrackedConfig,
+): Promise<{ result: BenchResult; handles: WorkbookSession[] }> {
   const workbooks = workbookPaths(Math.ceil(config.sessions / config.perWorkbook), 'MANY');
   // Kept by the caller to make calls on; filled before the first heap reading, so it is not counted.
   const handles: WorkbookSession[] = new Array<WorkbookSession>(config.sessions);
@@ -24,7 +27,9 @@ export async function memoryPerSession(manager: SessionManager, config: TrackedC
   const batch = 1000;
   for (let i = 0; i < config.sessions; i += batch) {
     const opened = await Promise.all(
-      Array.from({ length: Math.min(batch, config.sessions - i) }, (_, j) => manager.open(workbooks[(i + j) % workbooks.length] as string)),
+      Array.from({ length: Math.min(batch, config.sessions - i) }, (_, j) =>
+        manager.open(workbooks[(i + j) % workbooks.length] as string),
+      ),
     );
     opened.forEach((h, j) => (handles[i + j] = h));
   }

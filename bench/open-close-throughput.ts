@@ -52,11 +52,15 @@ export async function openCloseThroughput(config: ThroughputConfig): Promise<Ben
     // emulator allow at that concurrency, apart from our scheduling.
     const bare = async (sessions: number): Promise<number> => {
       const ms = await timed(() =>
-        inParallel(Array.from({ length: sessions }, (_, i) => workbooks[i % workbooks.length] as string), config.concurrency, async (workbook) => {
-          const { id } = await naiveCreate(client, workbook);
-          await client.api(`${workbook}/workbook${RANGE_PATH}`).header('workbook-session-id', id).get();
-          await naiveCloseAll(client, [{ workbook, id }]);
-        }),
+        inParallel(
+          Array.from({ length: sessions }, (_, i) => workbooks[i % workbooks.length] as string),
+          config.concurrency,
+          async (workbook) => {
+            const { id } = await naiveCreate(client, workbook);
+            await client.api(`${workbook}/workbook${RANGE_PATH}`).header('workbook-session-id', id).get();
+            await naiveCloseAll(client, [{ workbook, id }]);
+          },
+        ),
       );
       return (sessions / ms) * 1000;
     };

@@ -102,15 +102,33 @@ function formatTable(results: readonly BenchResult[]): string {
     fmt(r.baseline),
     Number.isFinite(r.ratio) ? fmt(r.ratio) : '-',
     r.spread === undefined ? '' : `${fmt(r.spread[0])}–${fmt(r.spread[1])}`,
-    r.target === undefined ? '' : `${r.better === 'lower' ? '<=' : '>='} ${r.target} ${r.met === true ? 'ok' : 'MISSED'}`,
+    r.target === undefined
+      ? ''
+      : `${r.better === 'lower' ? '<=' : '>='} ${r.target} ${r.met === true ? 'ok' : 'MISSED'}`,
   ]);
   const head = ['benchmark', 'value', 'baseline', 'ratio', 'spread', 'target'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-const SHOWN = new Set(['name', 'value', 'unit', 'baseline', 'ratio', 'better', 'target', 'met', 'spread', 'rounds', 'note']);
+const SHOWN = new Set([
+  'name',
+  'value',
+  'unit',
+  'baseline',
+  'ratio',
+  'better',
+  'target',
+  'met',
+  'spread',
+  'rounds',
+  'note',
+]);
 
 /** The extra fields of each line, one line per benchmark. */
 function formatDetails(results: readonly BenchResult[]): string {
@@ -153,9 +171,13 @@ async function main(): Promise<void> {
   const cores = availableParallelism();
   const machine = { cores, cpu: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, mode };
   const emit = (r: BenchResult): void => {
-    if (values.json) process.stdout.write(`${JSON.stringify({ ...r, cores, load1: Number((loadavg()[0] ?? 0).toFixed(2)) })}\n`);
+    if (values.json)
+      process.stdout.write(`${JSON.stringify({ ...r, cores, load1: Number((loadavg()[0] ?? 0).toFixed(2)) })}\n`);
   };
-  if (!values.json) console.log(`workbook-sessions bench (${mode}): ${cores} cores (${machine.cpu}), Node ${machine.node}; load average ${loadString()}; emulator in a child process over loopback HTTP\n`);
+  if (!values.json)
+    console.log(
+      `workbook-sessions bench (${mode}): ${cores} cores (${machine.cpu}), Node ${machine.node}; load average ${loadString()}; emulator in a child process over loopback HTTP\n`,
+    );
   const all: BenchResult[] = [];
   const started = Date.now();
   for (const r of await roundTrips()) {
@@ -175,7 +197,9 @@ async function main(): Promise<void> {
   if (!values.json) {
     console.log(formatTable(all));
     console.log(`\n${formatDetails(all)}`);
-    console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadString()}; ratios are medians over rounds, spread is min–max of the per-round ratios.`);
+    console.log(
+      `\n${((Date.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadString()}; ratios are medians over rounds, spread is min–max of the per-round ratios.`,
+    );
   }
 }
 

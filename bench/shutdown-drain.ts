@@ -30,7 +30,11 @@ interface Drain {
 }
 
 /** Times `close` (the sessions are already open), with the CPU this process and the emulator spent. */
-async function measureDrain(emulator: EmulatorProcess, latencyMs: number, close: () => Promise<number>): Promise<Drain> {
+async function measureDrain(
+  emulator: EmulatorProcess,
+  latencyMs: number,
+  close: () => Promise<number>,
+): Promise<Drain> {
   await emulator.setLatency(latencyMs);
   await emulator.resetStats();
   await settle();
@@ -41,7 +45,14 @@ async function measureDrain(emulator: EmulatorProcess, latencyMs: number, close:
   const used = process.cpuUsage(cpu);
   const emulatorCpuMs = (await emulator.cpuMs()) - emulatorCpu;
   const stats = await emulator.stats();
-  return { ms, cpuMs: (used.user + used.system) / 1000, emulatorCpuMs, serverOpen: stats.open, leftOpen, maxInFlight: stats.maxInFlightPerWorkbook };
+  return {
+    ms,
+    cpuMs: (used.user + used.system) / 1000,
+    emulatorCpuMs,
+    serverOpen: stats.open,
+    leftOpen,
+    maxInFlight: stats.maxInFlightPerWorkbook,
+  };
 }
 
 /**
@@ -65,9 +76,13 @@ export async function shutdownDrain(config: DrainConfig): Promise<BenchResult[]>
     const openBare = async (sessions: number): Promise<OpenSessionRef[]> => {
       await emulator.setLatency(0);
       const refs: OpenSessionRef[] = new Array<OpenSessionRef>(sessions);
-      await inParallel(Array.from({ length: sessions }, (_, i) => i), config.concurrency, async (i) => {
-        refs[i] = await naiveCreate(client, workbooks[i % workbooks.length] as string);
-      });
+      await inParallel(
+        Array.from({ length: sessions }, (_, i) => i),
+        config.concurrency,
+        async (i) => {
+          refs[i] = await naiveCreate(client, workbooks[i % workbooks.length] as string);
+        },
+      );
       return refs;
     };
     const contenders = {
@@ -75,7 +90,11 @@ export async function shutdownDrain(config: DrainConfig): Promise<BenchResult[]>
         await emulator.setLatency(0);
         const manager = benchManager(client, { concurrency: config.concurrency });
         await openSpread(manager, workbooks, sessions);
-        return measureDrain(emulator, config.latencyMs, async () => (await manager.shutdown({ timeoutMs: 120_000 })).leftOpen);
+        return measureDrain(
+          emulator,
+          config.latencyMs,
+          async () => (await manager.shutdown({ timeoutMs: 120_000 })).leftOpen,
+        );
       },
       naive: async (sessions = config.sessions): Promise<Drain> => {
         const refs = await openBare(sessions);
@@ -139,7 +158,11 @@ export async function shutdownDrain(config: DrainConfig): Promise<BenchResult[]>
           bareParallelCpuMs: Math.round(median(runs.bareParallel.map((d) => d.cpuMs))),
           emulatorCpuMs: Math.round(median(runs.ours.map((d) => d.emulatorCpuMs))),
           leftOpen: Math.max(...runs.ours.map((d) => d.leftOpen)),
-          serverOpen: Math.max(...Object.values(runs).flat().map((d) => d.serverOpen)),
+          serverOpen: Math.max(
+            ...Object.values(runs)
+              .flat()
+              .map((d) => d.serverOpen),
+          ),
           maxInFlightPerWorkbook: Math.max(...runs.ours.map((d) => d.maxInFlight)),
         },
       }),
@@ -151,7 +174,11 @@ export async function shutdownDrain(config: DrainConfig): Promise<BenchResult[]>
         ratios: ms('naive').map((t, i) => t / (ours[i] as number)),
         better: 'higher',
         target: 10,
-        extra: { ...common, naiveRoundsMs: ms('naive').map((t) => Math.round(t)), naivePerCloseMs: round(median(ms('naive')) / config.sessions) },
+        extra: {
+          ...common,
+          naiveRoundsMs: ms('naive').map((t) => Math.round(t)),
+          naivePerCloseMs: round(median(ms('naive')) / config.sessions),
+        },
       }),
     ];
   } finally {

@@ -43,7 +43,12 @@ export async function throttledDrain(config: ThrottledConfig): Promise<BenchResu
         retriesByWorkbook.set(event.workbook, (retriesByWorkbook.get(event.workbook) ?? 0) + 1);
       });
       await emulator.setLatency(config.latencyMs);
-      await emulator.setFaults({ rate: config.throttleRate, kinds: ['429'], retryAfterSeconds: config.retryAfterSeconds, routes: ['closeSession'] });
+      await emulator.setFaults({
+        rate: config.throttleRate,
+        kinds: ['429'],
+        retryAfterSeconds: config.retryAfterSeconds,
+        routes: ['closeSession'],
+      });
       await emulator.resetStats();
       await settle();
       let report: Awaited<ReturnType<typeof manager.shutdown>> | undefined;

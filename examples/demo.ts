@@ -34,7 +34,10 @@ Exit status: 0 every session was closed, 1 a session was left open (or the demo 
 
 let json = false;
 try {
-  const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } }, strict: true });
+  const { values } = parseArgs({
+    options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    strict: true,
+  });
   if (values.help) {
     process.stdout.write(USAGE);
     process.exit(0);

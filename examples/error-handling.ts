@@ -69,7 +69,8 @@ async function show(title: string, attempt: () => Promise<unknown>): Promise<voi
   }
 }
 
-if (graphEnvironment() !== undefined) console.log('(this example always uses the embedded emulator: it injects faults)');
+if (graphEnvironment() !== undefined)
+  console.log('(this example always uses the embedded emulator: it injects faults)');
 await using target = await openTarget({ emulatorOnly: true });
 const emulator = target.emulator!;
 const { service } = emulator;
@@ -77,7 +78,11 @@ const workbook = target.workbook;
 
 // A low retry count so that the throttling case gives up quickly; the default is 5.
 await using sessions = new SessionManager({ client: target.client, retries: 1, exitHooks: false });
-sessions.on('retried', (e) => console.log(`   (retried ${e.method} after ${e.status ?? e.code}, waiting ${e.delayMs} ms${e.cooldown ? ', lane paused for Retry-After' : ''})`));
+sessions.on('retried', (e) =>
+  console.log(
+    `   (retried ${e.method} after ${e.status ?? e.code}, waiting ${e.delayMs} ms${e.cooldown ? ', lane paused for Retry-After' : ''})`,
+  ),
+);
 sessions.on('reopened', (e) => console.log(`   (session ${e.previousId} was ${e.reason}; reopened as ${e.id})`));
 
 await show('a bad request: a row with 2 values for a 3-column table', async () => {
@@ -115,8 +120,18 @@ await show('a handle used after its scope ended', async () => {
 
 await show('Graph refuses the session for good (innerCode invalidSessionAccessConflict)', async () => {
   await using book = await sessions.open(workbook);
-  service.injectFault({ workbook, route: 'worksheets', count: 1, status: 409, code: 'accessConflict', innerCode: 'invalidSessionAccessConflict' });
-  await book.api('/worksheets').get().catch((error: unknown) => console.log(`   first: ${whatToDo(error)}`));
+  service.injectFault({
+    workbook,
+    route: 'worksheets',
+    count: 1,
+    status: 409,
+    code: 'accessConflict',
+    innerCode: 'invalidSessionAccessConflict',
+  });
+  await book
+    .api('/worksheets')
+    .get()
+    .catch((error: unknown) => console.log(`   first: ${whatToDo(error)}`));
   // The handle is closed now: no closeSession is sent for a session Graph has refused. (The emulator,
   // whose injected faults have no effect, still counts it open until its expiry.)
   await book.api('/worksheets').get();
@@ -135,7 +150,9 @@ await show("a non-persistent session past Graph's 7-minute expiry: its changes a
   await book.api("/worksheets('Sheet1')/range(address='F1')").get();
 });
 
-await show('a workbook path that is not a drive-item path', () => sessions.open('https://example.com/me/drive/items/01ABC'));
+await show('a workbook path that is not a drive-item path', () =>
+  sessions.open('https://example.com/me/drive/items/01ABC'),
+);
 
 await show('open() after shutdown()', async () => {
   await sessions.shutdown();

@@ -26,7 +26,9 @@ const target = await openTarget();
 const sessions = new SessionManager({ client: target.client, exitHooks: false });
 sessions.on('opened', ({ id }) => console.log(`  session ${id} opened`));
 sessions.on('closed', ({ id, reason }) => console.log(`  session ${id} closed (${reason})`));
-sessions.on('retried', ({ status, delayMs }) => console.log(`  retrying after ${status ?? 'a network error'}, in ${delayMs} ms`));
+sessions.on('retried', ({ status, delayMs }) =>
+  console.log(`  retrying after ${status ?? 'a network error'}, in ${delayMs} ms`),
+);
 
 interface TableRows {
   value: { values: unknown[][] }[];
@@ -79,7 +81,8 @@ function gracefulShutdown(signal: NodeJS.Signals): Promise<void> {
     console.log('requests done; closing workbook sessions');
     const report = await sessions.shutdown({ timeoutMs: 5_000 });
     console.log(`sessions closed: ${report.closed}, already expired: ${report.expired}, left open: ${report.leftOpen}`);
-    if (target.emulator !== undefined) console.log(`sessions open on the emulator: ${target.emulator.service.stats().open}`);
+    if (target.emulator !== undefined)
+      console.log(`sessions open on the emulator: ${target.emulator.service.stats().open}`);
     await target.close();
     process.exitCode = report.leftOpen === 0 ? 0 : 1;
   })();
@@ -91,15 +94,24 @@ process.once('SIGINT', (signal) => void gracefulShutdown(signal));
 const port = selfTest ? 0 : Number(process.env['PORT'] ?? 3000);
 await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-console.log(`listening on ${base} (workbook ${target.workbook} on ${target.kind === 'emulator' ? 'the embedded emulator' : 'Microsoft Graph'})`);
+console.log(
+  `listening on ${base} (workbook ${target.workbook} on ${target.kind === 'emulator' ? 'the embedded emulator' : 'Microsoft Graph'})`,
+);
 
 if (selfTest) {
   const send = async (method: string, path: string, body?: unknown): Promise<void> => {
-    const res = await fetch(`${base}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const res = await fetch(`${base}${path}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     console.log(`${method} ${path} -> ${res.status} ${await res.text()}`);
     if (!res.ok) process.exitCode = 1;
   };
-  await Promise.all([send('GET', '/sheets'), send('POST', '/sales', { region: 'east', fruit: 'pear', qty: 4 }), send('GET', '/sheets')]);
+  await Promise.all([
+    send('GET', '/sheets'),
+    send('POST', '/sales', { region: 'east', fruit: 'pear', qty: 4 }),
+    send('GET', '/sheets'),
+  ]);
   await send('GET', '/sales');
   // SIGTERM while a request holds a session: the request finishes first, then the sessions close.
   const opened = once(sessions, 'opened');

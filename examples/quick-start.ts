@@ -36,4 +36,5 @@ sessions.on('closed', ({ id, reason }) => console.log(`closed session ${id} (${r
 } // <- closeSession is sent here
 
 console.log(`sessions open now: ${sessions.stats().open}`);
-if (target.emulator !== undefined) console.log(`sessions open on the emulator: ${target.emulator.service.stats().open}`);
+if (target.emulator !== undefined)
+  console.log(`sessions open on the emulator: ${target.emulator.service.stats().open}`);

@@ -75,7 +75,10 @@ console.log(`[worker] holding session ${shortId(book.id)} on ${book.workbook}`);
 const worker = (async () => {
   let reads = 0;
   while (!stopWorker.signal.aborted) {
-    await book.api('/worksheets').get({ signal: stopWorker.signal }).catch(() => undefined);
+    await book
+      .api('/worksheets')
+      .get({ signal: stopWorker.signal })
+      .catch(() => undefined);
     reads++;
     await sleep(100, undefined, { signal: stopWorker.signal }).catch(() => undefined);
   }
@@ -90,11 +93,14 @@ onShutdown('stop the worker', async () => {
 });
 onShutdown('close workbook sessions', async () => {
   const report = await sessions.shutdown({ timeoutMs: 5_000 });
-  console.log(`[app]   sessions: ${report.closed} closed, ${report.expired} already expired, ${report.leftOpen} left open`);
+  console.log(
+    `[app]   sessions: ${report.closed} closed, ${report.expired} already expired, ${report.leftOpen} left open`,
+  );
   if (report.leftOpen > 0) throw new Error(`${report.leftOpen} workbook session(s) may still be open`);
 });
 onShutdown('stop the emulator', async () => {
-  if (target.emulator !== undefined) console.log(`[app]   sessions open on the emulator: ${target.emulator.service.stats().open}`);
+  if (target.emulator !== undefined)
+    console.log(`[app]   sessions open on the emulator: ${target.emulator.service.stats().open}`);
   await target.close();
 });
 

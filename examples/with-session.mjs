@@ -54,6 +54,7 @@ try {
 } finally {
   const report = await sessions.shutdown();
   console.log(`shutdown: ${report.leftOpen} session(s) left open`);
-  if (target.emulator !== undefined) console.log(`sessions open on the emulator: ${target.emulator.service.stats().open}`);
+  if (target.emulator !== undefined)
+    console.log(`sessions open on the emulator: ${target.emulator.service.stats().open}`);
   await target.close();
 }

@@ -81,7 +81,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const dryRun = values['dry-run'];
 
   const controller = new AbortController();
-  const onSigint = (): void => controller.abort(new Error('Interrupted (SIGINT); sessions not yet closed stay in the journal'));
+  const onSigint = (): void =>
+    controller.abort(new Error('Interrupted (SIGINT); sessions not yet closed stay in the journal'));
   process.once('SIGINT', onSigint);
   try {
     const journalFile = await new SessionJournal({ path: journalPath }).file();
@@ -112,7 +113,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return report.failed.length > 0 ? 1 : 0;
   } catch (error) {
     if (error instanceof UsageError) return usage(error.message);
-    process.stderr.write(`workbook-sessions: ${redactSecrets(error instanceof Error ? error.message : String(error))}\n`);
+    process.stderr.write(
+      `workbook-sessions: ${redactSecrets(error instanceof Error ? error.message : String(error))}\n`,
+    );
     return 1;
   } finally {
     process.off('SIGINT', onSigint);
@@ -121,7 +124,8 @@ async function main(argv: readonly string[]): Promise<number> {
 
 async function buildClient(emulatorUrl: string | undefined, token: string | undefined): Promise<Client> {
   if (emulatorUrl !== undefined) {
-    if (token === undefined || token === '') throw new UsageError('--emulator-url needs --token <token> (or WORKBOOK_SESSIONS_TOKEN)');
+    if (token === undefined || token === '')
+      throw new UsageError('--emulator-url needs --token <token> (or WORKBOOK_SESSIONS_TOKEN)');
     try {
       return createBearerClient({ baseUrl: emulatorUrl, token });
     } catch (error) {
@@ -132,13 +136,17 @@ async function buildClient(emulatorUrl: string | undefined, token: string | unde
   const tenantId = process.env.WORKBOOK_SESSIONS_TENANT_ID;
   const clientId = process.env.WORKBOOK_SESSIONS_CLIENT_ID;
   if (tenantId === undefined || tenantId === '' || clientId === undefined || clientId === '') {
-    throw new UsageError('Set WORKBOOK_SESSIONS_TENANT_ID and WORKBOOK_SESSIONS_CLIENT_ID to sign in to Microsoft Graph (or use --emulator-url)');
+    throw new UsageError(
+      'Set WORKBOOK_SESSIONS_TENANT_ID and WORKBOOK_SESSIONS_CLIENT_ID to sign in to Microsoft Graph (or use --emulator-url)',
+    );
   }
   let identity: typeof import('@azure/identity');
   try {
     identity = await import('@azure/identity');
   } catch {
-    throw new Error('Signing in to Microsoft Graph needs the optional package @azure/identity: npm install @azure/identity');
+    throw new Error(
+      'Signing in to Microsoft Graph needs the optional package @azure/identity: npm install @azure/identity',
+    );
   }
   const credential: TokenCredentialLike = new identity.DeviceCodeCredential({
     tenantId,
@@ -172,19 +180,43 @@ function formatReport(report: RecoveryReport): string {
   const rows: Array<[string, RecoveredSession]> = [
     ...report.closed.map((s): [string, RecoveredSession] => ['closed', s]),
     ...report.wouldClose.map((s): [string, RecoveredSession] => ['would close', s]),
-    ...report.expired.map((s): [string, RecoveredSession] => [s.expiredBy === 'graph' ? 'expired (graph)' : 'expired (age)', s]),
+    ...report.expired.map((s): [string, RecoveredSession] => [
+      s.expiredBy === 'graph' ? 'expired (graph)' : 'expired (age)',
+      s,
+    ]),
     ...report.failed.map((s): [string, RecoveredSession] => ['failed', s]),
     ...report.skippedLive.map((s): [string, RecoveredSession] => ['live, left', s]),
   ];
-  const table = [['outcome', 'workbook', 'session', 'persist', 'age', 'pid'], ...rows.map(([outcome, s]) => [outcome, s.workbook, s.id, s.persistChanges ? 'yes' : 'no', age(now - s.createdAt), String(s.pid)])];
+  const table = [
+    ['outcome', 'workbook', 'session', 'persist', 'age', 'pid'],
+    ...rows.map(([outcome, s]) => [
+      outcome,
+      s.workbook,
+      s.id,
+      s.persistChanges ? 'yes' : 'no',
+      age(now - s.createdAt),
+      String(s.pid),
+    ]),
+  ];
   const widths = table[0]?.map((_, column) => Math.max(...table.map((row) => (row[column] ?? '').length))) ?? [];
-  const lines = rows.length === 0 ? ['No sessions in the journal.'] : table.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
+  const lines =
+    rows.length === 0
+      ? ['No sessions in the journal.']
+      : table.map((row) =>
+          row
+            .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+            .join('  ')
+            .trimEnd(),
+        );
   for (const s of report.failed) lines.push(`failed ${s.id}: ${s.error ?? 'unknown error'}`);
   for (const c of report.corrupt) lines.push(`journal line ${c.line} skipped: ${c.reason}`);
   const counts = report.dryRun
     ? `Dry run: would close ${report.wouldClose.length}, would drop ${report.expired.length} past expiry, ${report.skippedLive.length} of live processes left alone.`
     : `Closed ${report.closed.length}, expired ${report.expired.length}, failed ${report.failed.length}, ${report.skippedLive.length} of live processes left alone.`;
-  lines.push('', `${counts}${report.corrupt.length > 0 ? ` ${report.corrupt.length} corrupt journal line(s) skipped.` : ''}`);
+  lines.push(
+    '',
+    `${counts}${report.corrupt.length > 0 ? ` ${report.corrupt.length} corrupt journal line(s) skipped.` : ''}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

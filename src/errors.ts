@@ -79,7 +79,9 @@ export class GraphRequestError extends Error {
     const clean = (text: string): string => redactServerText(text, init.sessionIds ?? []);
     // A code is a short word; a server's could be megabytes, or carry line breaks into a log.
     const cleanCode = (code: string): string => printable(clean(code), MAX_CODE_LENGTH);
-    const codes = (init.codes ?? [init.graphCode, init.innerCode].filter((c): c is string => c !== undefined)).map(cleanCode);
+    const codes = (init.codes ?? [init.graphCode, init.innerCode].filter((c): c is string => c !== undefined)).map(
+      cleanCode,
+    );
     const shown = codes.join('/');
     const what = init.status === undefined ? init.kind : `${init.status}${shown === '' ? '' : ` ${shown}`}`;
     const detail = init.detail === undefined ? '' : `: ${printable(clean(init.detail), 1000)}`;
@@ -125,18 +127,36 @@ export class GraphRequestError extends Error {
   }
 
   /** What `util.inspect` and `console.log` show: the stack (its message is redacted) and the safe fields. */
-  [Symbol.for('nodejs.util.inspect.custom')](_depth: number, options: object, inspect: (value: unknown, options: object) => string): string {
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    inspect: (value: unknown, options: object) => string,
+  ): string {
     const { name: _name, message: _message, ...fields } = this.toJSON();
     return `${this.stack ?? `${this.name}: ${this.message}`} ${inspect(fields, options)}`;
   }
 }
 
-const KINDS: readonly unknown[] = ['http', 'network', 'client', 'malformed', 'unsafe-location', 'operation-failed', 'unsendable-id'] satisfies readonly GraphFailureKind[];
+const KINDS: readonly unknown[] = [
+  'http',
+  'network',
+  'client',
+  'malformed',
+  'unsafe-location',
+  'operation-failed',
+  'unsendable-id',
+] satisfies readonly GraphFailureKind[];
 
 function checkInit(init: unknown): void {
-  if (typeof init !== 'object' || init === null) throw new TypeError(`Expected the GraphRequestError init to be an object, got ${init === null ? 'null' : typeof init}`);
+  if (typeof init !== 'object' || init === null)
+    throw new TypeError(
+      `Expected the GraphRequestError init to be an object, got ${init === null ? 'null' : typeof init}`,
+    );
   const { kind, method, path } = init as Record<string, unknown>;
-  if (!KINDS.includes(kind)) throw new TypeError(`Expected \`kind\` to be one of ${KINDS.join(', ')}, got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`);
+  if (!KINDS.includes(kind))
+    throw new TypeError(
+      `Expected \`kind\` to be one of ${KINDS.join(', ')}, got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`,
+    );
   if (typeof method !== 'string') throw new TypeError(`Expected \`method\` to be a string, got ${typeof method}`);
   if (typeof path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${typeof path}`);
 }
@@ -212,7 +232,9 @@ export function readErrorChain(value: unknown): ErrorChain {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 // A cause from below (a fetch error, an earlier failure) may carry server text: copied with its text
@@ -232,7 +254,12 @@ function safeCause(cause: unknown, clean: (text: string) => string, depth: numbe
 
 function causeJSON(cause: unknown): unknown {
   if (cause instanceof GraphRequestError) return cause.toJSON();
-  if (cause instanceof Error) return { name: cause.name, message: cause.message, ...(cause.cause === undefined ? {} : { cause: causeJSON(cause.cause) }) };
+  if (cause instanceof Error)
+    return {
+      name: cause.name,
+      message: cause.message,
+      ...(cause.cause === undefined ? {} : { cause: causeJSON(cause.cause) }),
+    };
   return String(cause);
 }
 

@@ -1,8 +1,24 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { SessionManager, createBearerClient, isSessionClosedError, type CloseReason, type ShutdownReport, type WorkbookSession } from '../src/index.js';
+import {
+  SessionManager,
+  createBearerClient,
+  isSessionClosedError,
+  type CloseReason,
+  type ShutdownReport,
+  type WorkbookSession,
+} from '../src/index.js';
 import { startEmulator, type WorkbookSeed } from '../src/testing/index.js';
-import { ChaosBodyError, type Outcome, chaosKinds, chaosRounds, chaosSeed, classify, pool, seeded } from './helpers/chaos.js';
+import {
+  ChaosBodyError,
+  type Outcome,
+  chaosKinds,
+  chaosRounds,
+  chaosSeed,
+  classify,
+  pool,
+  seeded,
+} from './helpers/chaos.js';
 
 // "No session is ever forgotten", under faults: 500 sessions over 20 workbooks against the emulator over
 // HTTP, 20% of answers faulted from a seed (among them faults applied before they fail: the write or the
@@ -35,7 +51,15 @@ const KINDS = chaosKinds([
 ]);
 
 const seedBook: WorkbookSeed = {
-  worksheets: { Sheet1: { cells: [['a', 'b'], [1, 2]], tables: { T: { columns: ['a', 'b'], rows: [[1, 2]] } } } },
+  worksheets: {
+    Sheet1: {
+      cells: [
+        ['a', 'b'],
+        [1, 2],
+      ],
+      tables: { T: { columns: ['a', 'b'], rows: [[1, 2]] } },
+    },
+  },
 };
 
 // Anything that escapes: the test fails if one happens while it runs.
@@ -81,7 +105,14 @@ async function round(seed: number): Promise<void> {
   }
   const client = createBearerClient({ baseUrl: emulator.url, token: emulator.token });
   const tally: Tally = {
-    outcomes: { GraphRequestError: 0, SessionClosedError: 0, SessionExpiredError: 0, ManagerShutDownError: 0, ChaosBodyError: 0, untyped: 0 },
+    outcomes: {
+      GraphRequestError: 0,
+      SessionClosedError: 0,
+      SessionExpiredError: 0,
+      ManagerShutDownError: 0,
+      ChaosBodyError: 0,
+      untyped: 0,
+    },
     untyped: [],
     closedBy: { disposed: 0, idle: 0, shutdown: 0, expired: 0, failed: 0 },
     events: { closeFailed: 0, retried: 0, reopened: 0, expired: 0, ended: 0 },
@@ -135,7 +166,9 @@ async function round(seed: number): Promise<void> {
           : kind === 1
             ? book.api("/worksheets('Sheet1')/range(address='A1:B2')").get()
             : kind === 2
-              ? book.api("/worksheets('Sheet1')/range(address='A2:B2')").patch({ values: [[rng.int(100), rng.int(100)]] }, { idempotent: true })
+              ? book
+                  .api("/worksheets('Sheet1')/range(address='A2:B2')")
+                  .patch({ values: [[rng.int(100), rng.int(100)]] }, { idempotent: true })
               : book.api("/worksheets('Sheet1')/tables('T')/rows/add").post({ values: [[rowSerial++, rng.int(100)]] }),
       );
     }
@@ -192,10 +225,13 @@ async function round(seed: number): Promise<void> {
         expect(book.close()).toBe(once);
         await attempt(() => once);
         if (book.state === 'closed' && book.closeReason === 'disposed') {
-          const after = await book.api('/worksheets').get().then(
-            () => undefined,
-            (error: unknown) => error,
-          );
+          const after = await book
+            .api('/worksheets')
+            .get()
+            .then(
+              () => undefined,
+              (error: unknown) => error,
+            );
           expect(isSessionClosedError(after) && after.reason === 'disposed').toBe(true);
         }
         break;
@@ -248,7 +284,11 @@ async function round(seed: number): Promise<void> {
   expect(sum('opened') + tally.outcomes.ManagerShutDownError).toBeGreaterThanOrEqual(SESSIONS * 0.9);
 }
 
-test(`chaos: ${SESSIONS} sessions over ${WORKBOOKS.length} workbooks, 20% faults (applied-then-failed too), strict cooldowns, idle closes, a shutdown mid-run (seed ${SEED}, ${ROUNDS} round(s))`, { timeout: 60_000 * ROUNDS }, async () => {
-  console.log(`chaos: seed ${SEED}, ${ROUNDS} round(s), faults ${KINDS.join(',')}; replay with CHAOS_SEED=${SEED}`);
-  for (let r = 0; r < ROUNDS; r++) await round(SEED + r);
-});
+test(
+  `chaos: ${SESSIONS} sessions over ${WORKBOOKS.length} workbooks, 20% faults (applied-then-failed too), strict cooldowns, idle closes, a shutdown mid-run (seed ${SEED}, ${ROUNDS} round(s))`,
+  { timeout: 60_000 * ROUNDS },
+  async () => {
+    console.log(`chaos: seed ${SEED}, ${ROUNDS} round(s), faults ${KINDS.join(',')}; replay with CHAOS_SEED=${SEED}`);
+    for (let r = 0; r < ROUNDS; r++) await round(SEED + r);
+  },
+);

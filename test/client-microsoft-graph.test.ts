@@ -29,7 +29,12 @@ const service = (): WorkbookService =>
     workbooks: {
       [WB]: {
         worksheets: {
-          Sheet1: { cells: [['name', 'qty'], ['apple', 3]] },
+          Sheet1: {
+            cells: [
+              ['name', 'qty'],
+              ['apple', 3],
+            ],
+          },
           Data: { tables: { Sales: { columns: ['region', 'qty'], rows: [['north', 10]] } } },
         },
       },
@@ -54,9 +59,18 @@ describe('the microsoft-graph package against the emulator', () => {
     expect(svc.openSessions()).toBe(1);
     const sheet = createWorkbookWorksheetRef(workbook, 'Sheet1' as never);
     const range = createWorkbookRangeRef(sheet, 'A2:C2' as never);
-    await updateWorkbookRange(range, { values: [['pear', '4', null]], formulas: [[null, null, '=B2*2']], numberFormat: [[null, '0.00', null]] });
+    await updateWorkbookRange(range, {
+      values: [['pear', '4', null]],
+      formulas: [[null, null, '=B2*2']],
+      numberFormat: [[null, '0.00', null]],
+    });
     const read = await getWorkbookWorksheetRange(range);
-    expect(read).toMatchObject({ values: [['pear', 4, '']], formulas: [['pear', 4, '=B2*2']], numberFormat: [['General', '0.00', 'General']], text: [['pear', '4.00', '']] });
+    expect(read).toMatchObject({
+      values: [['pear', 4, '']],
+      formulas: [['pear', 4, '=B2*2']],
+      numberFormat: [['General', '0.00', 'General']],
+      text: [['pear', '4.00', '']],
+    });
 
     const dataSheet = createWorkbookWorksheetRef(workbook, 'Data' as never);
     const tables = await listWorkbookTables(dataSheet);

@@ -23,7 +23,14 @@ afterEach(async () => {
  * names that NodeNext resolution does not apply, so the shape is spelled out here.
  */
 interface PnpRoot {
-  readonly me: { readonly drive: { getItemById(id: string): { getWorkbookSession(persistChanges: boolean): Promise<IWorkbookWithSession>; readonly workbook: IWorkbook } } };
+  readonly me: {
+    readonly drive: {
+      getItemById(id: string): {
+        getWorkbookSession(persistChanges: boolean): Promise<IWorkbookWithSession>;
+        readonly workbook: IWorkbook;
+      };
+    };
+  };
   batched(): [PnpRoot, () => Promise<void>];
 }
 
@@ -32,7 +39,12 @@ async function start(): Promise<{ graph: PnpRoot; emulator: RunningEmulator }> {
     workbooks: {
       [WB]: {
         worksheets: {
-          Sheet1: { cells: [['name', 'qty'], ['apple', 3]] },
+          Sheet1: {
+            cells: [
+              ['name', 'qty'],
+              ['apple', 3],
+            ],
+          },
           Data: { tables: { Sales: { columns: ['region', 'qty'], rows: [['north', 10]] } } },
         },
       },
@@ -54,9 +66,21 @@ describe('PnPjs @pnp/graph against the emulator', () => {
     const read = await sheet.getRange('A1:C3')();
     expect(read).toMatchObject({
       address: 'Sheet1!A1:C3',
-      values: [['name', 'qty', ''], ['apple', 3, ''], ['pear', 4, '']],
-      formulas: [['name', 'qty', ''], ['apple', 3, '=B2*2'], ['pear', 4, '']],
-      text: [['name', 'qty', ''], ['apple', '3', ''], ['pear', '4.00', '']],
+      values: [
+        ['name', 'qty', ''],
+        ['apple', 3, ''],
+        ['pear', 4, ''],
+      ],
+      formulas: [
+        ['name', 'qty', ''],
+        ['apple', 3, '=B2*2'],
+        ['pear', 4, ''],
+      ],
+      text: [
+        ['name', 'qty', ''],
+        ['apple', '3', ''],
+        ['pear', '4.00', ''],
+      ],
     });
     expect(await sheet.getUsedRange(true)()).toMatchObject({ address: 'Sheet1!A1:C3' });
     expect(await sheet.getRange('A1:B1').cell(0, 1)()).toMatchObject({ values: [['qty']] });
@@ -84,7 +108,12 @@ describe('PnPjs @pnp/graph against the emulator', () => {
     const rows = workbook.tables.getById('Sales').rows();
     await execute();
     expect((await sheets).map((s) => s.name)).toEqual(['Sheet1', 'Data']);
-    expect(await range).toMatchObject({ values: [['name', 'qty'], ['apple', 3]] });
+    expect(await range).toMatchObject({
+      values: [
+        ['name', 'qty'],
+        ['apple', 3],
+      ],
+    });
     expect((await rows).length).toBe(1);
     expect(e.service.stats().requestsByRoute).toMatchObject({ batch: 1, worksheets: 1, range: 1, tableRows: 1 });
     expect(e.service.openSessions()).toBe(0);

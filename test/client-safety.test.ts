@@ -32,7 +32,13 @@ afterEach(async () => {
 });
 
 function manager(client: unknown): SessionManager {
-  const m = new SessionManager({ client: client as Client, exitHooks: false, retries: 2, retryBaseDelayMs: 1, retryMaxDelayMs: 5 });
+  const m = new SessionManager({
+    client: client as Client,
+    exitHooks: false,
+    retries: 2,
+    retryBaseDelayMs: 1,
+    retryMaxDelayMs: 5,
+  });
   managers.push(m);
   return m;
 }
@@ -56,11 +62,19 @@ describe('a Client from a second copy of @microsoft/microsoft-graph-client', () 
     expect(copy.graph.Client).not.toBe(Client);
   });
 
-  test('a POST answered 504 reaches the server once: the client\'s RetryHandler does not resend it', async () => {
+  test("a POST answered 504 reaches the server once: the client's RetryHandler does not resend it", async () => {
     const book = await manager(clientFromCopy()).open(BOOK);
     const before = server.requests.length;
-    server.setOverride((r) => (workbookRoute(r.url) === 'tables/T/rows/add' ? graphErrorResponse(504, { code: 'gatewayTimeout' }, { 'Retry-After': '0' }) : undefined));
-    await expect(book.api('/tables/T/rows/add').post({ values: [[1]] })).rejects.toMatchObject({ name: 'GraphRequestError', status: 504, attempt: 1 });
+    server.setOverride((r) =>
+      workbookRoute(r.url) === 'tables/T/rows/add'
+        ? graphErrorResponse(504, { code: 'gatewayTimeout' }, { 'Retry-After': '0' })
+        : undefined,
+    );
+    await expect(book.api('/tables/T/rows/add').post({ values: [[1]] })).rejects.toMatchObject({
+      name: 'GraphRequestError',
+      status: 504,
+      attempt: 1,
+    });
     expect(server.requests.slice(before).map((r) => workbookRoute(r.url))).toEqual(['tables/T/rows/add']);
     await book.close();
   });
@@ -68,9 +82,15 @@ describe('a Client from a second copy of @microsoft/microsoft-graph-client', () 
   test('a 307 to another host is not followed: the session id never leaves the Graph host', async () => {
     const book = await manager(clientFromCopy()).open(BOOK);
     server.setOverride((r) =>
-      workbookRoute(r.url) === 'worksheets' ? new Response(null, { status: 307, headers: { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/worksheets` } }) : undefined,
+      workbookRoute(r.url) === 'worksheets'
+        ? new Response(null, { status: 307, headers: { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/worksheets` } })
+        : undefined,
     );
-    await expect(book.api('/worksheets').get()).rejects.toMatchObject({ name: 'GraphRequestError', kind: 'http', status: 307 });
+    await expect(book.api('/worksheets').get()).rejects.toMatchObject({
+      name: 'GraphRequestError',
+      kind: 'http',
+      status: 307,
+    });
     expect(elsewhere.requests).toEqual([]);
     await book.close();
   });
@@ -78,7 +98,9 @@ describe('a Client from a second copy of @microsoft/microsoft-graph-client', () 
   test('a chain without a RedirectHandler does not follow a 307 either (fetch is told not to)', async () => {
     const book = await manager(clientFromCopy({ redirect: false })).open(BOOK);
     server.setOverride((r) =>
-      workbookRoute(r.url) === 'worksheets' ? new Response(null, { status: 307, headers: { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/worksheets` } }) : undefined,
+      workbookRoute(r.url) === 'worksheets'
+        ? new Response(null, { status: 307, headers: { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/worksheets` } })
+        : undefined,
     );
     await expect(book.api('/worksheets').get()).rejects.toMatchObject({ status: 307 });
     expect(elsewhere.requests).toEqual([]);
@@ -98,9 +120,16 @@ describe('a Client from a second copy of @microsoft/microsoft-graph-client', () 
   });
 
   test('SessionManager refuses a Client whose RedirectHandler comes from another copy than the Client', () => {
-    const middleware = [bearerMiddleware(server.token), new copy.graph.RetryHandler(), new RedirectHandler(), new HTTPMessageHandler()];
+    const middleware = [
+      bearerMiddleware(server.token),
+      new copy.graph.RetryHandler(),
+      new RedirectHandler(),
+      new HTTPMessageHandler(),
+    ];
     const mixed = copy.graph.Client.initWithMiddleware({ middleware, baseUrl: server.url });
-    expect(() => manager(mixed)).toThrow(/its RedirectHandler ignores per-request options \(it would follow redirects with the session id\)/);
+    expect(() => manager(mixed)).toThrow(
+      /its RedirectHandler ignores per-request options \(it would follow redirects with the session id\)/,
+    );
   });
 });
 
@@ -115,14 +144,21 @@ describe('safeRequestOptions()', () => {
         this.#next = next;
       }
     }
-    const client = Client.initWithMiddleware({ middleware: [new Opaque(), new RetryHandler(), new HTTPMessageHandler()] });
-    expect(() => safeRequestOptions(client)).toThrow(/the middleware after Opaque cannot be seen \(keep it in a `nextMiddleware` property/);
+    const client = Client.initWithMiddleware({
+      middleware: [new Opaque(), new RetryHandler(), new HTTPMessageHandler()],
+    });
+    expect(() => safeRequestOptions(client)).toThrow(
+      /the middleware after Opaque cannot be seen \(keep it in a `nextMiddleware` property/,
+    );
   });
 
-  test("accepts the default middleware chain of either copy (AuthenticationHandler, RetryHandler, RedirectHandler, TelemetryHandler, HTTPMessageHandler)", () => {
+  test('accepts the default middleware chain of either copy (AuthenticationHandler, RetryHandler, RedirectHandler, TelemetryHandler, HTTPMessageHandler)', () => {
     const authProvider = { getAccessToken: () => Promise.resolve('t') };
     const theirs = safeRequestOptions(copy.graph.Client.initWithMiddleware({ authProvider }));
-    expect(theirs.map((o) => o.constructor)).toEqual([copy.graph.RetryHandlerOptions, copy.graph.RedirectHandlerOptions]);
+    expect(theirs.map((o) => o.constructor)).toEqual([
+      copy.graph.RetryHandlerOptions,
+      copy.graph.RedirectHandlerOptions,
+    ]);
     const ours = safeRequestOptions(createGraphClient({ credential: { getToken: () => Promise.resolve(null) } }));
     expect(ours).toMatchObject([{ maxRetries: 0 }, { maxRedirects: 0 }]);
   });
@@ -131,9 +167,12 @@ describe('safeRequestOptions()', () => {
     expect(() => safeRequestOptions({ api: () => undefined })).toThrow(/its middleware chain cannot be found/);
   });
 
-  test('builds the options from the client\'s own classes: the second copy\'s for its client, ours for createBearerClient()', () => {
+  test("builds the options from the client's own classes: the second copy's for its client, ours for createBearerClient()", () => {
     const theirs = safeRequestOptions(clientFromCopy());
-    expect(theirs.map((o) => o.constructor)).toEqual([copy.graph.RetryHandlerOptions, copy.graph.RedirectHandlerOptions]);
+    expect(theirs.map((o) => o.constructor)).toEqual([
+      copy.graph.RetryHandlerOptions,
+      copy.graph.RedirectHandlerOptions,
+    ]);
     expect(theirs).toMatchObject([{ maxRetries: 0 }, { maxRedirects: 0 }]);
     const ours = safeRequestOptions(createBearerClient({ baseUrl: server.url, token: server.token }));
     expect(ours.map((o) => o.constructor.name)).toEqual(['RetryHandlerOptions', 'RedirectHandlerOptions']);

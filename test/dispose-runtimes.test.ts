@@ -35,7 +35,11 @@ function expectScopeBehaviour(result: Result): void {
   expect(result.openAfterBlock).toBe(0);
   expect(result.thrown).toBe('body failed');
   expect(result.openAfterThrow).toBe(0);
-  expect(result.suppressed).toMatchObject({ name: 'SuppressedError', suppressed: 'body failed again', error: 'GraphRequestError' });
+  expect(result.suppressed).toMatchObject({
+    name: 'SuppressedError',
+    suppressed: 'body failed again',
+    error: 'GraphRequestError',
+  });
   // The session whose close failed is closed by the shutdown: nothing is left open.
   expect(result.report.leftOpen).toBe(0);
   expect(result.openAtEnd).toBe(0);

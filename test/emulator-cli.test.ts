@@ -17,7 +17,9 @@ function run(args: string[]): ChildProcessWithoutNullStreams {
   return child;
 }
 
-async function output(proc: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function output(
+  proc: ChildProcessWithoutNullStreams,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -35,7 +37,9 @@ describe('workbook-emulator CLI', () => {
     expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(info).toEqual({ url: info.url, token: 'cli-token', workbooks: ['/me/drive/items/01SAMPLEWORKBOOK'] });
 
-    const res = await fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/worksheets`, { headers: { Authorization: `Bearer ${info.token}` } });
+    const res = await fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/worksheets`, {
+      headers: { Authorization: `Bearer ${info.token}` },
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { value: { name: string }[] }).value.map((s) => s.name)).toEqual(['Sheet1', 'Sales']);
 
@@ -45,19 +49,38 @@ describe('workbook-emulator CLI', () => {
   });
 
   it('--strict-cooldowns, --fault-kinds and --retry-after reach the service', async () => {
-    const proc = run(['--port', '0', '--json', '--token', 't', '--strict-cooldowns', '--fault-rate', '1', '--fault-kinds', '503', '--retry-after', '60']);
+    const proc = run([
+      '--port',
+      '0',
+      '--json',
+      '--token',
+      't',
+      '--strict-cooldowns',
+      '--fault-rate',
+      '1',
+      '--fault-kinds',
+      '503',
+      '--retry-after',
+      '60',
+    ]);
     const lines = createInterface({ input: proc.stdout });
     const [line] = (await once(lines, 'line')) as [string];
     const info = JSON.parse(line) as { url: string; workbooks: string[] };
     const post = (path: string): Promise<Response> =>
-      fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/${path}`, { method: 'POST', headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' }, body: '{"persistChanges":true}' });
+      fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/${path}`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' },
+        body: '{"persistChanges":true}',
+      });
     // The random 503 announces 60 s; the next request lands inside it and the strict mode answers 429.
     const throttled = await post('createSession');
     expect([throttled.status, throttled.headers.get('retry-after')]).toEqual([503, '60']);
     const refused = await post('createSession');
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(60);
-    expect(((await refused.json()) as { error: { innerError: { code: string } } }).error.innerError.code).toBe('tooManyRequestsUncategorized');
+    expect(((await refused.json()) as { error: { innerError: { code: string } } }).error.innerError.code).toBe(
+      'tooManyRequestsUncategorized',
+    );
     proc.kill('SIGTERM');
     await once(proc, 'exit');
   });
@@ -68,7 +91,11 @@ describe('workbook-emulator CLI', () => {
     const [line] = (await once(lines, 'line')) as [string];
     const info = JSON.parse(line) as { url: string; workbooks: string[] };
     const create = (): Promise<Response> =>
-      fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/createSession`, { method: 'POST', headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' }, body: '{"persistChanges":true}' });
+      fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/createSession`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' },
+        body: '{"persistChanges":true}',
+      });
     expect((await create()).status).toBe(201);
     const refused = await create();
     expect(refused.status).toBe(429);

@@ -24,11 +24,19 @@ function graphClient(e: RunningEmulator): Client {
 
 describe('startEmulator({ https: true })', () => {
   it('serves https with its own certificate, and client.api(Location) and client.api(resourceLocation) work as given', async () => {
-    emulator = await startEmulator({ https: true, asyncCreate: { rate: 1, durationMs: 1000 }, workbooks: { [WB]: {} } });
+    emulator = await startEmulator({
+      https: true,
+      asyncCreate: { rate: 1, durationMs: 1000 },
+      workbooks: { [WB]: {} },
+    });
     expect(emulator.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(emulator.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
     const client = graphClient(emulator);
-    const accepted = (await client.api(`${WB}/workbook/createSession`).header('Prefer', 'respond-async').responseType(ResponseType.RAW).post({ persistChanges: true })) as Response;
+    const accepted = (await client
+      .api(`${WB}/workbook/createSession`)
+      .header('Prefer', 'respond-async')
+      .responseType(ResponseType.RAW)
+      .post({ persistChanges: true })) as Response;
     expect(accepted.status).toBe(202);
     const location = accepted.headers.get('location') ?? '';
     expect(location.startsWith(`${emulator.url}/v1.0${WB}/workbook/operations/`)).toBe(true);
@@ -50,6 +58,8 @@ describe('startEmulator({ https: true })', () => {
 
   it('refuses a non-boolean https option, naming it', async () => {
     // @ts-expect-error: not a boolean
-    await expect(startEmulator({ https: 'yes' })).rejects.toThrow(new TypeError('Expected `https` to be a boolean, got "yes" (string)'));
+    await expect(startEmulator({ https: 'yes' })).rejects.toThrow(
+      new TypeError('Expected `https` to be a boolean, got "yes" (string)'),
+    );
   });
 });

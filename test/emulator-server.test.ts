@@ -27,7 +27,9 @@ describe('startEmulator', () => {
     const { hostname, port } = new URL(emu.url);
     const socket = connect(Number(port), hostname);
     await once(socket, 'connect');
-    socket.write(`GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${service.token}\r\nConnection: keep-alive\r\n\r\n`);
+    socket.write(
+      `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${service.token}\r\nConnection: keep-alive\r\n\r\n`,
+    );
     await once(socket, 'data');
     const closed = once(socket, 'close');
     const first = emu.close();
@@ -64,7 +66,9 @@ describe('startEmulator', () => {
     try {
       const statuses = await Promise.all(
         Array.from({ length: 20 }, () =>
-          fetch(`${emu.url}/v1.0${WB}/workbook/worksheets`, { headers: { Authorization: `Bearer ${emu.token}` } }).then((res) => res.status),
+          fetch(`${emu.url}/v1.0${WB}/workbook/worksheets`, { headers: { Authorization: `Bearer ${emu.token}` } }).then(
+            (res) => res.status,
+          ),
         ),
       );
       expect(statuses).toEqual(Array.from({ length: 20 }, () => 200));
@@ -85,17 +89,26 @@ describe('startEmulator', () => {
   });
 
   it('refuses bad options', async () => {
-    await expect(startEmulator({ port: 70_000 })).rejects.toThrow(new RangeError('Expected `port` to be an integer from 0 to 65535, got `70000` (number)'));
-    await expect(startEmulator({ service: new WorkbookService(), seed: 3 })).rejects.toThrow(new TypeError('Give either `service` or service options (seed), not both'));
+    await expect(startEmulator({ port: 70_000 })).rejects.toThrow(
+      new RangeError('Expected `port` to be an integer from 0 to 65535, got `70000` (number)'),
+    );
+    await expect(startEmulator({ service: new WorkbookService(), seed: 3 })).rejects.toThrow(
+      new TypeError('Give either `service` or service options (seed), not both'),
+    );
   });
 
   it('answers garbage with 400 and keeps serving', async () => {
     const emu = await startEmulator({ workbooks: { [WB]: {} } });
     try {
       expect(await rawExchange(emu.url, 'this is not http\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
-      const weird = await rawExchange(emu.url, `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: [bad host\r\nAuthorization: Bearer ${emu.token}\r\nConnection: close\r\n\r\n`);
+      const weird = await rawExchange(
+        emu.url,
+        `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: [bad host\r\nAuthorization: Bearer ${emu.token}\r\nConnection: close\r\n\r\n`,
+      );
       expect(weird).toMatch(/^HTTP\/1\.1 200 /);
-      const res = await fetch(`${emu.url}/v1.0${WB}/workbook/worksheets`, { headers: { Authorization: `Bearer ${emu.token}` } });
+      const res = await fetch(`${emu.url}/v1.0${WB}/workbook/worksheets`, {
+        headers: { Authorization: `Bearer ${emu.token}` },
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get('request-id')).toMatch(/^[0-9a-f-]{36}$/);
     } finally {

@@ -16,15 +16,21 @@ function run(file: string, args: readonly string[] = []): Promise<Run> {
   // Never reach for a real tenant from the tests, whatever the developer's shell has set.
   for (const key of Object.keys(env)) if (key.startsWith('WORKBOOK_SESSIONS_')) delete env[key];
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', file, ...args], { cwd: root, env, timeout: 50_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', file, ...args],
+      { cwd: root, env, timeout: 50_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 function expectSuccess(result: Run): void {
-  if (result.code !== 0) throw new Error(`exit code ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
+  if (result.code !== 0)
+    throw new Error(`exit code ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
 }
 
 describe('examples run against the emulator and exit 0', { timeout: 60_000 }, () => {
@@ -74,7 +80,9 @@ describe('examples run against the emulator and exit 0', { timeout: 60_000 }, ()
     const result = await run('examples/error-handling.ts');
     expectSuccess(result);
     expect(result.stdout).toContain('GraphRequestError (status 400, graphCode invalidArgument');
-    expect(result.stdout).toContain('GraphRequestError (status 429, graphCode tooManyRequests, innerCode tooManyRequestsUncategorized, attempt 2, retryAfterMs 1000)');
+    expect(result.stdout).toContain(
+      'GraphRequestError (status 429, graphCode tooManyRequests, innerCode tooManyRequestsUncategorized, attempt 2, retryAfterMs 1000)',
+    );
     expect(result.stdout).toContain('GraphRequestError (status 504');
     expect(result.stdout).toContain("SessionClosedError (reason 'disposed')");
     expect(result.stdout).toContain("SessionClosedError (reason 'failed')");
@@ -96,7 +104,14 @@ describe('demo', { timeout: 60_000 }, () => {
       retries: number;
       reopened: number;
       expired: number;
-      server: { created: number; closed: number; open: number; faultsInjected: number; cooldownViolations: number; maxInFlightPerWorkbook: number };
+      server: {
+        created: number;
+        closed: number;
+        open: number;
+        faultsInjected: number;
+        cooldownViolations: number;
+        maxInFlightPerWorkbook: number;
+      };
       checks: { name: string; ok: boolean }[];
       workbooks: Record<string, { closedBy: Record<string, number> }>;
     };

@@ -49,16 +49,19 @@ describe('SessionManager exit hooks in a real process', () => {
   it.each([
     ['SIGTERM', 'wait'],
     ['beforeExit', 'end'],
-  ] as const)('with 20 managers in one process, a shutdown on %s closes every session and prints no warning', async (how, scenario) => {
-    const child = startChild({ SCENARIO: scenario, SESSIONS: '40', MANAGERS: '20' });
-    await child.waitForLine('ready');
-    if (how === 'SIGTERM') child.process.kill('SIGTERM');
-    const exit = await child.waitForExit();
+  ] as const)(
+    'with 20 managers in one process, a shutdown on %s closes every session and prints no warning',
+    async (how, scenario) => {
+      const child = startChild({ SCENARIO: scenario, SESSIONS: '40', MANAGERS: '20' });
+      await child.waitForLine('ready');
+      if (how === 'SIGTERM') child.process.kill('SIGTERM');
+      const exit = await child.waitForExit();
 
-    expect(exit).toEqual(how === 'SIGTERM' ? { code: null, signal: 'SIGTERM' } : { code: 0, signal: null });
-    expect(emu.service.stats()).toMatchObject({ created: 40, open: 0 });
-    expect(child.stderr()).toBe('');
-  });
+      expect(exit).toEqual(how === 'SIGTERM' ? { code: null, signal: 'SIGTERM' } : { code: 0, signal: null });
+      expect(emu.service.stats()).toMatchObject({ created: 40, open: 0 });
+      expect(child.stderr()).toBe('');
+    },
+  );
 
   it('closes the sessions a script left open when it simply ends (beforeExit), and it ends with code 0', async () => {
     const child = startChild({ SCENARIO: 'end', SESSIONS: '30' });

@@ -24,20 +24,23 @@ describe('registerExitHooks() on a signal', () => {
     ['SIGTERM', 143],
     ['SIGINT', 130],
     ['SIGHUP', 129],
-  ] as const)('closes sessions, then re-raises %s so the process ends by it (shell code %i)', async (signal, _shellCode) => {
-    const child = startFake({ SCENARIO: 'wait', FAKE_SESSIONS: '3', FAKE_CLOSE_MS: '100' });
-    await child.waitForLine('ready');
+  ] as const)(
+    'closes sessions, then re-raises %s so the process ends by it (shell code %i)',
+    async (signal, _shellCode) => {
+      const child = startFake({ SCENARIO: 'wait', FAKE_SESSIONS: '3', FAKE_CLOSE_MS: '100' });
+      await child.waitForLine('ready');
 
-    child.process.kill(signal);
-    const exit = await child.waitForExit();
+      child.process.kill(signal);
+      const exit = await child.waitForExit();
 
-    expect(exit).toEqual({ code: null, signal });
-    expect(eventsAfterReady(child)).toEqual([
-      'shutdown-start p0 reason=signal timeoutMs=2000',
-      'shutdown-end p0 closed=3 left=0',
-    ]);
-    expect(child.stderr()).toBe('');
-  });
+      expect(exit).toEqual({ code: null, signal });
+      expect(eventsAfterReady(child)).toEqual([
+        'shutdown-start p0 reason=signal timeoutMs=2000',
+        'shutdown-end p0 closed=3 left=0',
+      ]);
+      expect(child.stderr()).toBe('');
+    },
+  );
 
   it('shuts every participant down in parallel, each with its own deadline', async () => {
     const child = startFake({ SCENARIO: 'wait', FAKE_PARTICIPANTS: '3', FAKE_CLOSE_MS: '300' });

@@ -45,7 +45,11 @@ describe('SessionManager with a journal', () => {
   test('recoverOnStart closes what a process that is gone left open, and nothing of its own', async () => {
     const dir = await tempDir();
     const orphans = [await createdElsewhere(BOOK_A), await createdElsewhere(BOOK_B)];
-    await fs.writeFile(path.join(dir, 'sessions.journal'), orphans.map((id, i) => `${openLine({ id, workbook: i === 0 ? BOOK_A : BOOK_B })}\n`).join(''), { mode: 0o600 });
+    await fs.writeFile(
+      path.join(dir, 'sessions.journal'),
+      orphans.map((id, i) => `${openLine({ id, workbook: i === 0 ? BOOK_A : BOOK_B })}\n`).join(''),
+      { mode: 0o600 },
+    );
     expect(env.service.stats().open).toBe(2);
     const sessions = env.manager({ journal: { path: dir }, recoverOnStart: true });
     const mine = await sessions.open(BOOK_A);
@@ -57,12 +61,25 @@ describe('SessionManager with a journal', () => {
     expect(env.service.stats().open).toBe(0);
   });
 
-  test('recoverOnStart: a recovery close still retrying when shutdown({ timeoutMs }) reports stops then, like the manager\'s own closes', async () => {
+  test("recoverOnStart: a recovery close still retrying when shutdown({ timeoutMs }) reports stops then, like the manager's own closes", async () => {
     const dir = await tempDir();
     const orphan = await createdElsewhere(BOOK_A);
-    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, { mode: 0o600 });
-    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 10_000, status: 503, retryAfterSeconds: null });
-    const sessions = env.manager({ journal: { path: dir }, recoverOnStart: true, retryBaseDelayMs: 10, retryMaxDelayMs: 20 });
+    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, {
+      mode: 0o600,
+    });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'closeSession',
+      count: 10_000,
+      status: 503,
+      retryAfterSeconds: null,
+    });
+    const sessions = env.manager({
+      journal: { path: dir },
+      recoverOnStart: true,
+      retryBaseDelayMs: 10,
+      retryMaxDelayMs: 20,
+    });
     await vi.waitFor(() => expect(env.service.stats().requestsByRoute.closeSession).toBeGreaterThan(1));
     await sessions.shutdown({ timeoutMs: 100 });
     // At most the close on the wire then is still answered; nothing is sent after it.

@@ -4,9 +4,22 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SessionJournal, parseJournal, probeProcess } from '../src/journal/journal.js';
-import { DEAD_PID, closeLine, killAllChildren, openLine, spawnChild, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
+import {
+  DEAD_PID,
+  closeLine,
+  killAllChildren,
+  openLine,
+  spawnChild,
+  removeTempDirs,
+  tempDir,
+} from './fixtures/journal-spawn.js';
 
-const record = (id: string, persistChanges = true) => ({ workbook: '/me/drive/items/A', id, persistChanges, createdAt: Date.now() });
+const record = (id: string, persistChanges = true) => ({
+  workbook: '/me/drive/items/A',
+  id,
+  persistChanges,
+  createdAt: Date.now(),
+});
 const fileLines = async (file: string) => (await fs.readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
 
 afterEach(async () => {
@@ -32,7 +45,13 @@ describe('SessionJournal', () => {
       ['open', 'session-three-0123456789'],
       ['close', 'session-two-0123456789'],
     ]);
-    expect(lines[0]).toMatchObject({ workbook: '/me/drive/items/A', persistChanges: true, pid: process.pid, owner: SessionJournal.processOwner, host: os.hostname() });
+    expect(lines[0]).toMatchObject({
+      workbook: '/me/drive/items/A',
+      persistChanges: true,
+      pid: process.pid,
+      owner: SessionJournal.processOwner,
+      host: os.hostname(),
+    });
 
     const other = new SessionJournal({ path: file });
     const scan = await other.scan();
@@ -54,11 +73,21 @@ describe('SessionJournal', () => {
   it('read() returns the sessions of a process that is gone, with their owner fields', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'j.journal');
-    await fs.writeFile(file, `${openLine({ id: 'orphan-a-0123456789', createdAt: 5 })}\n${openLine({ id: 'orphan-b-0123456789' })}\n${closeLine('orphan-b-0123456789')}\n`);
+    await fs.writeFile(
+      file,
+      `${openLine({ id: 'orphan-a-0123456789', createdAt: 5 })}\n${openLine({ id: 'orphan-b-0123456789' })}\n${closeLine('orphan-b-0123456789')}\n`,
+    );
     const { entries, corrupt } = await new SessionJournal({ path: file }).read();
     expect(corrupt).toEqual([]);
     expect(entries).toEqual([
-      { workbook: '/me/drive/items/A', id: 'orphan-a-0123456789', persistChanges: true, createdAt: 5, pid: DEAD_PID, owner: 'deadowner' },
+      {
+        workbook: '/me/drive/items/A',
+        id: 'orphan-a-0123456789',
+        persistChanges: true,
+        createdAt: 5,
+        pid: DEAD_PID,
+        owner: 'deadowner',
+      },
     ]);
   });
 
@@ -71,7 +100,10 @@ describe('SessionJournal', () => {
     expect((await fs.stat(path.join(dir, 'sessions.journal'))).mode & 0o777).toBe(0o600);
     const marker = path.join(dir, `sessions.journal.owner-${SessionJournal.processOwner}.lock`);
     expect((await fs.stat(marker)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await fs.readFile(marker, 'utf8'))).toMatchObject({ pid: process.pid, owner: SessionJournal.processOwner });
+    expect(JSON.parse(await fs.readFile(marker, 'utf8'))).toMatchObject({
+      pid: process.pid,
+      owner: SessionJournal.processOwner,
+    });
     await journal.close();
   });
 
@@ -124,7 +156,12 @@ describe('SessionJournal', () => {
   });
 
   it('parseJournal() lets a close win over an open of the same id wherever it appears', () => {
-    const text = [closeLine('late-open-0123456789'), openLine({ id: 'late-open-0123456789' }), openLine({ id: 'dup-0123456789' }), openLine({ id: 'dup-0123456789' })].join('\n');
+    const text = [
+      closeLine('late-open-0123456789'),
+      openLine({ id: 'late-open-0123456789' }),
+      openLine({ id: 'dup-0123456789' }),
+      openLine({ id: 'dup-0123456789' }),
+    ].join('\n');
     const parsed = parseJournal(`${text}\n`);
     expect([...parsed.open.keys()]).toEqual(['dup-0123456789']);
     expect(parsed.lines).toBe(4);
@@ -176,16 +213,26 @@ describe('SessionJournal', () => {
       ].join('\n'),
       { flag: 'a' },
     );
-    const marker = (owner: string, content: object) => fs.writeFile(`${file}.owner-${owner}.lock`, JSON.stringify(content));
+    const marker = (owner: string, content: object) =>
+      fs.writeFile(`${file}.owner-${owner}.lock`, JSON.stringify(content));
     await marker('otherstart', { pid: process.pid, startId: 'boot:1', at: Date.now() });
     await marker('otherpid', { pid: DEAD_PID, at: Date.now() });
     // No start id (as on platforms without /proc): this process's own marker is newer, so this one is stale.
     await marker('olderrival', { pid: process.pid, at: 1 });
     // A marker naming this very process start is indistinguishable from a live owner.
-    await marker('samestart', { pid: process.pid, ...(own.startId === undefined ? {} : { startId: own.startId }), at: Date.now() + 60_000 });
+    await marker('samestart', {
+      pid: process.pid,
+      ...(own.startId === undefined ? {} : { startId: own.startId }),
+      at: Date.now() + 60_000,
+    });
 
     const scan = await journal.scan();
-    expect(scan.orphans.map((e) => e.id)).toEqual(['no-marker-0123456789', 'other-start-0123456789', 'other-pid-0123456789', 'older-rival-0123456789']);
+    expect(scan.orphans.map((e) => e.id)).toEqual([
+      'no-marker-0123456789',
+      'other-start-0123456789',
+      'other-pid-0123456789',
+      'older-rival-0123456789',
+    ]);
     expect(scan.live.map((e) => e.id)).toEqual(['mine-0123456789', 'same-start-0123456789']);
     await journal.close();
   });
@@ -193,7 +240,10 @@ describe('SessionJournal', () => {
   it('never judges sessions recorded on another host orphans: pids there cannot be probed from here', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'sessions.journal');
-    await fs.writeFile(file, `${openLine({ id: 'elsewhere-0123456789', host: 'some-other-host', owner: 'remote' })}\n${openLine({ id: 'here-0123456789', host: os.hostname() })}\n`);
+    await fs.writeFile(
+      file,
+      `${openLine({ id: 'elsewhere-0123456789', host: 'some-other-host', owner: 'remote' })}\n${openLine({ id: 'here-0123456789', host: os.hostname() })}\n`,
+    );
     await fs.writeFile(`${file}.owner-remote.lock`, JSON.stringify({ pid: DEAD_PID, host: 'some-other-host', at: 1 }));
     const journal = new SessionJournal({ path: dir });
     const scan = await journal.scan();
@@ -216,7 +266,9 @@ describe('SessionJournal', () => {
     expect(result).toEqual({ compacted: true, kept: 5, dropped: 31 });
     expect(await fileLines(file)).toHaveLength(5);
     expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
-    expect((await journal.scan()).live.map((e) => e.id)).toEqual([15, 16, 17, 18, 19].map((i) => `compact-${i}-0123456789`));
+    expect((await journal.scan()).live.map((e) => e.id)).toEqual(
+      [15, 16, 17, 18, 19].map((i) => `compact-${i}-0123456789`),
+    );
     // The corrupt line was moved aside for an operator, not silently dropped.
     expect(await fs.readFile(`${file}.corrupt`, 'utf8')).toBe('garbage line\n');
     expect((await fs.readdir(dir)).filter((n) => n.includes('.tmp-') || n === 'j.journal.lock')).toEqual([]);
@@ -298,15 +350,31 @@ describe('SessionJournal', () => {
   });
 
   it('names bad input', async () => {
-    expect(() => new SessionJournal({ path: 5 } as never)).toThrow(new TypeError('Expected `path` to be a non-empty string, got `5` (number)'));
+    expect(() => new SessionJournal({ path: 5 } as never)).toThrow(
+      new TypeError('Expected `path` to be a non-empty string, got `5` (number)'),
+    );
     expect(() => new SessionJournal({ path: '' })).toThrow('Expected `path` to be a non-empty string, got "" (string)');
-    expect(() => new SessionJournal({ path: '/tmp/x', colour: 'red' } as never)).toThrow('Unknown SessionJournal option `colour`');
-    expect(() => new SessionJournal({ path: '/tmp/x', compactAfterRemoves: 0 })).toThrow('Expected `compactAfterRemoves` to be an integer >= 1, got `0` (number)');
-    expect(() => new SessionJournal(undefined as never)).toThrow('Expected `options` to be an object with a `path`, got `undefined`');
+    expect(() => new SessionJournal({ path: '/tmp/x', colour: 'red' } as never)).toThrow(
+      'Unknown SessionJournal option `colour`',
+    );
+    expect(() => new SessionJournal({ path: '/tmp/x', compactAfterRemoves: 0 })).toThrow(
+      'Expected `compactAfterRemoves` to be an integer >= 1, got `0` (number)',
+    );
+    expect(() => new SessionJournal(undefined as never)).toThrow(
+      'Expected `options` to be an object with a `path`, got `undefined`',
+    );
     const journal = new SessionJournal({ path: await tempDir() });
-    await expect(journal.record({ ...record('x-0123456789'), id: 42 } as never)).rejects.toThrow('Expected `id` to be a non-empty string, got `42` (number)');
-    await expect(journal.record({ ...record('x-0123456789'), createdAt: Number.NaN })).rejects.toThrow('Expected `createdAt` to be a finite number (epoch ms), got `NaN` (number)');
-    await expect(journal.record({ ...record('x-0123456789'), persistChanges: 'yes' } as never)).rejects.toThrow('Expected `persistChanges` to be a boolean, got "yes" (string)');
-    await expect(journal.remove(undefined as never)).rejects.toThrow('Expected `id` to be a non-empty string, got `undefined`');
+    await expect(journal.record({ ...record('x-0123456789'), id: 42 } as never)).rejects.toThrow(
+      'Expected `id` to be a non-empty string, got `42` (number)',
+    );
+    await expect(journal.record({ ...record('x-0123456789'), createdAt: Number.NaN })).rejects.toThrow(
+      'Expected `createdAt` to be a finite number (epoch ms), got `NaN` (number)',
+    );
+    await expect(journal.record({ ...record('x-0123456789'), persistChanges: 'yes' } as never)).rejects.toThrow(
+      'Expected `persistChanges` to be a boolean, got "yes" (string)',
+    );
+    await expect(journal.remove(undefined as never)).rejects.toThrow(
+      'Expected `id` to be a non-empty string, got `undefined`',
+    );
   });
 });

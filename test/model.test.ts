@@ -23,7 +23,14 @@ const WORKBOOKS = ['/me/drive/items/M0', '/me/drive/items/M1', '/me/drive/items/
 const IDLE_MS = 60_000;
 const NUM_RUNS = Number(process.env['MODEL_RUNS'] ?? 200);
 // What the runs exercised, summed over all of them: printed at the end, so a weak run shows.
-const seen = { ops: {} as Record<string, number>, retries: 0, reopened: 0, expired: 0, idleClosed: 0, staleOnExpired: 0 };
+const seen = {
+  ops: {} as Record<string, number>,
+  retries: 0,
+  reopened: 0,
+  expired: 0,
+  idleClosed: 0,
+  staleOnExpired: 0,
+};
 
 type Op =
   | { t: 'open'; wb: number; persist: boolean }
@@ -41,7 +48,14 @@ const handleIndex = fc.nat({ max: 20 });
 const wbIndex = fc.nat({ max: WORKBOOKS.length - 1 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant('open' as const), wb: wbIndex, persist: fc.boolean() }) },
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('call' as const), h: handleIndex, kind: fc.constantFrom('get' as const, 'patch' as const, 'post' as const) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant('call' as const),
+      h: handleIndex,
+      kind: fc.constantFrom('get' as const, 'patch' as const, 'post' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('throwInScope' as const), wb: wbIndex, persist: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('close' as const), h: handleIndex }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('doubleClose' as const), h: handleIndex }) },
@@ -66,7 +80,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       }),
     ),
   },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('burst' as const), wb: wbIndex, calls: fc.integer({ min: 2, max: 4 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant('burst' as const), wb: wbIndex, calls: fc.integer({ min: 2, max: 4 }) }),
+  },
   { weight: 1, arbitrary: fc.constant({ t: 'shutdown' as const }) },
 );
 
@@ -87,7 +104,10 @@ beforeAll(() => msw.listen({ onUnhandledRequest: 'error' }));
 afterAll(() => msw.close());
 
 /** Lets in-process requests and their promise chains run, moving the fake clock in small steps. */
-async function drive<T>(promise: Promise<T>, what: string): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+async function drive<T>(
+  promise: Promise<T>,
+  what: string,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   let result: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
   promise.then(
     (value) => (result = { ok: true, value }),
@@ -103,7 +123,12 @@ async function drive<T>(promise: Promise<T>, what: string): Promise<{ ok: true; 
 }
 
 async function runModel(ops: readonly Op[], perWorkbookConcurrency: number, seed: number): Promise<void> {
-  const service = new WorkbookService({ workbooks: Object.fromEntries(WORKBOOKS.map((w) => [w, { worksheets: { Sheet1: { cells: [[1, 2]], tables: { T: { columns: ['a'] } } } } }])), seed });
+  const service = new WorkbookService({
+    workbooks: Object.fromEntries(
+      WORKBOOKS.map((w) => [w, { worksheets: { Sheet1: { cells: [[1, 2]], tables: { T: { columns: ['a'] } } } } }]),
+    ),
+    seed,
+  });
   // Requests carrying the id of a session the server no longer has open, by how it ended.
   const staleOnClosed: string[] = [];
   const staleOnExpired = new Set<string>();
@@ -190,7 +215,14 @@ async function runModel(ops: readonly Op[], perWorkbookConcurrency: number, seed
           break;
         }
         if (!r.ok) throw r.error;
-        handles.push({ book: r.value, workbook: WORKBOOKS[op.wb] as string, persist: op.persist, state: 'open', reason: undefined, serverExpired: false });
+        handles.push({
+          book: r.value,
+          workbook: WORKBOOKS[op.wb] as string,
+          persist: op.persist,
+          state: 'open',
+          reason: undefined,
+          serverExpired: false,
+        });
         break;
       }
       case 'call': {
@@ -247,7 +279,8 @@ async function runModel(ops: readonly Op[], perWorkbookConcurrency: number, seed
         await vi.advanceTimersByTimeAsync(IDLE_MS + 1000);
         const r = await drive(
           (async () => {
-            while (manager.stats().open + manager.stats().closing > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+            while (manager.stats().open + manager.stats().closing > 0)
+              await new Promise<void>((resolve) => setImmediate(resolve));
           })(),
           'idle closes',
         );
@@ -272,14 +305,23 @@ async function runModel(ops: readonly Op[], perWorkbookConcurrency: number, seed
         service.injectFault(
           op.fault === 'drop'
             ? { workbook, route: op.route, drop: true }
-            : { workbook, route: op.route, status: Number(op.fault), ...(op.fault === '504' ? {} : { retryAfterSeconds: 1 }) },
+            : {
+                workbook,
+                route: op.route,
+                status: Number(op.fault),
+                ...(op.fault === '504' ? {} : { retryAfterSeconds: 1 }),
+              },
         );
         break;
       }
       case 'burst': {
         // Parallel calls on every healthy open handle of one workbook: the lane must keep them in line.
-        const targets = handles.filter((m) => m.workbook === WORKBOOKS[op.wb] && m.state === 'open' && !m.serverExpired);
-        const calls = targets.flatMap((m) => Array.from({ length: op.calls }, (_, i) => call(m.book, i % 2 === 0 ? 'get' : 'post')));
+        const targets = handles.filter(
+          (m) => m.workbook === WORKBOOKS[op.wb] && m.state === 'open' && !m.serverExpired,
+        );
+        const calls = targets.flatMap((m) =>
+          Array.from({ length: op.calls }, (_, i) => call(m.book, i % 2 === 0 ? 'get' : 'post')),
+        );
         const r = await drive(Promise.all(calls), 'burst');
         if (!r.ok) throw r.error;
         break;
@@ -330,15 +372,23 @@ async function runModel(ops: readonly Op[], perWorkbookConcurrency: number, seed
 
 test(`model: random interleavings keep every invariant (${NUM_RUNS} runs)`, { timeout: 120_000 }, async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 40, size: 'max' }), fc.constantFrom(1, 2), fc.integer({ min: 1, max: 1_000_000 }), async (ops, lanes, seed) => {
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-      try {
-        await runModel(ops, lanes, seed);
-      } finally {
-        vi.useRealTimers();
-      }
-    }),
-    { numRuns: NUM_RUNS, ...(process.env['MODEL_SEED'] === undefined ? {} : { seed: Number(process.env['MODEL_SEED']) }) },
+    fc.asyncProperty(
+      fc.array(opArb, { minLength: 10, maxLength: 40, size: 'max' }),
+      fc.constantFrom(1, 2),
+      fc.integer({ min: 1, max: 1_000_000 }),
+      async (ops, lanes, seed) => {
+        vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+        try {
+          await runModel(ops, lanes, seed);
+        } finally {
+          vi.useRealTimers();
+        }
+      },
+    ),
+    {
+      numRuns: NUM_RUNS,
+      ...(process.env['MODEL_SEED'] === undefined ? {} : { seed: Number(process.env['MODEL_SEED']) }),
+    },
   );
   console.log(`model: ${NUM_RUNS} runs exercised ${JSON.stringify(seen)}`);
   // The runs did what they claim.

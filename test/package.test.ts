@@ -21,7 +21,9 @@ describe('package.json peer dependencies', () => {
   });
 
   test('only the Graph client is a required peer', () => {
-    const optional = Object.keys(pkg.peerDependencies).filter((name) => pkg.peerDependenciesMeta[name]?.optional === true);
+    const optional = Object.keys(pkg.peerDependencies).filter(
+      (name) => pkg.peerDependenciesMeta[name]?.optional === true,
+    );
     expect(optional.sort()).toEqual(['@azure/identity', 'msw', 'selfsigned']);
   });
 });

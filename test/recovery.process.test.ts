@@ -29,16 +29,29 @@ function openingChild(journal: string, count: number): Child {
 }
 
 function recoveringChild(journal: string): Child {
-  return spawnChild('./journal-manager-child.ts', [emu.url, emu.token, journal, '0', WORKBOOKS.join(','), 'recover-now']);
+  return spawnChild('./journal-manager-child.ts', [
+    emu.url,
+    emu.token,
+    journal,
+    '0',
+    WORKBOOKS.join(','),
+    'recover-now',
+  ]);
 }
 
 function reportFrom(line: string): RecoveryReport {
   return JSON.parse(line.slice('report '.length)) as RecoveryReport;
 }
 
-function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -79,7 +92,11 @@ describe('crash recovery across processes', () => {
     expect(emu.service.stats().open).toBe(7);
 
     // The recoverer here is this test process's own manager.
-    const sessions = new SessionManager({ client: createBearerClient({ baseUrl: emu.url, token: emu.token }), journal: { path: journal }, exitHooks: false });
+    const sessions = new SessionManager({
+      client: createBearerClient({ baseUrl: emu.url, token: emu.token }),
+      journal: { path: journal },
+      exitHooks: false,
+    });
     const report = await sessions.recover();
     await sessions.shutdown();
     expect(report.closed).toHaveLength(3);
@@ -133,7 +150,9 @@ describe('crash recovery across processes', () => {
     expect(planned.closed).toEqual([]);
     expect(emu.service.stats()).toMatchObject({ open: 3, closed: 0 });
 
-    const real = await runCli(['recover', '--journal', journal, '--emulator-url', emu.url], { WORKBOOK_SESSIONS_TOKEN: emu.token });
+    const real = await runCli(['recover', '--journal', journal, '--emulator-url', emu.url], {
+      WORKBOOK_SESSIONS_TOKEN: emu.token,
+    });
     expect(real.stderr).toBe('');
     expect(real.code).toBe(0);
     expect(real.stdout).toMatch(/^outcome +workbook +session +persist +age +pid$/m);
@@ -148,10 +167,24 @@ describe('crash recovery across processes', () => {
     const crashed = openingChild(journal, 1);
     await crashed.waitForLine(/^opened 1/);
     await crashed.kill();
-    const result = await runCli(['recover', '--journal', journal, '--emulator-url', emu.url, '--token', 'wrong-token', '--json']);
+    const result = await runCli([
+      'recover',
+      '--journal',
+      journal,
+      '--emulator-url',
+      emu.url,
+      '--token',
+      'wrong-token',
+      '--json',
+    ]);
     expect(result.code).toBe(1);
     const report = JSON.parse(result.stdout) as RecoveryReport;
-    expect(report.failed).toEqual([expect.objectContaining({ id: expect.stringMatching(/^.{6}….{4}$/) as unknown, error: expect.any(String) as unknown })]);
+    expect(report.failed).toEqual([
+      expect.objectContaining({
+        id: expect.stringMatching(/^.{6}….{4}$/) as unknown,
+        error: expect.any(String) as unknown,
+      }),
+    ]);
     expect(emu.service.stats().open).toBe(1);
   });
 

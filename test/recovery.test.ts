@@ -34,13 +34,28 @@ afterAll(removeTempDirs);
 describe('recoverOrphans', () => {
   it('closes the sessions of processes that are gone, drops them from the journal, and reports shortened ids', async () => {
     const ids = orphanIds(3);
-    const { journal } = await journalWith(ids.map((id, i) => openLine({ id, createdAt: NOW - 1000, workbook: `/me/drive/items/W${i}` })));
+    const { journal } = await journalWith(
+      ids.map((id, i) => openLine({ id, createdAt: NOW - 1000, workbook: `/me/drive/items/W${i}` })),
+    );
     const { calls, closer } = countingCloser();
     const report = await recoverOrphans(journal, closer, { now });
     expect(calls).toEqual(ids.map((id, i) => [`/me/drive/items/W${i}`, id]));
     expect(report.closed.map((s) => s.id)).toEqual(['orphan…cdef', 'orphan…cdef', 'orphan…cdef']);
-    expect(report.closed[0]).toEqual({ id: 'orphan…cdef', workbook: '/me/drive/items/W0', persistChanges: true, createdAt: NOW - 1000, pid: DEAD_PID });
-    expect(report).toMatchObject({ dryRun: false, expired: [], failed: [], skippedLive: [], wouldClose: [], corrupt: [] });
+    expect(report.closed[0]).toEqual({
+      id: 'orphan…cdef',
+      workbook: '/me/drive/items/W0',
+      persistChanges: true,
+      createdAt: NOW - 1000,
+      pid: DEAD_PID,
+    });
+    expect(report).toMatchObject({
+      dryRun: false,
+      expired: [],
+      failed: [],
+      skippedLive: [],
+      wouldClose: [],
+      corrupt: [],
+    });
     expect(JSON.stringify(report)).not.toContain(ids[0]);
 
     expect(await journal.read()).toEqual({ entries: [], corrupt: [] });
@@ -104,7 +119,9 @@ describe('recoverOrphans', () => {
   });
 
   it('bounds the last use by the owner’s heartbeat, and closes what has no bound', async () => {
-    const { file, journal } = await journalWith([openLine({ id: 'kept-alive-0123456789', createdAt: NOW - 3_600_000 })]);
+    const { file, journal } = await journalWith([
+      openLine({ id: 'kept-alive-0123456789', createdAt: NOW - 3_600_000 }),
+    ]);
     // Created an hour ago, but its owner was alive 2 minutes ago: Graph may still hold it.
     await deadOwnerMarker(file, NOW - 120_000);
     const { calls, closer } = countingCloser();
@@ -127,11 +144,18 @@ describe('recoverOrphans', () => {
   it('counts a session Graph no longer knows as expired, and keeps a failed one for the next recovery', async () => {
     const gone = 'graph-forgot-0123456789';
     const failing = 'will-fail-0123456789abcd';
-    const { journal } = await journalWith([openLine({ id: gone, createdAt: NOW }), openLine({ id: failing, createdAt: NOW })]);
-    const { closer } = countingCloser((id) => (id === gone ? 'expired' : new Error(`close of ${failing} failed: Bearer abc.def`)));
+    const { journal } = await journalWith([
+      openLine({ id: gone, createdAt: NOW }),
+      openLine({ id: failing, createdAt: NOW }),
+    ]);
+    const { closer } = countingCloser((id) =>
+      id === gone ? 'expired' : new Error(`close of ${failing} failed: Bearer abc.def`),
+    );
     const report = await recoverOrphans(journal, closer, { now });
     expect(report.expired).toEqual([expect.objectContaining({ id: 'graph-…6789', expiredBy: 'graph' })]);
-    expect(report.failed).toEqual([expect.objectContaining({ id: 'will-f…abcd', error: 'Error: close of will-f…abcd failed: Bearer [redacted]' })]);
+    expect(report.failed).toEqual([
+      expect.objectContaining({ id: 'will-f…abcd', error: 'Error: close of will-f…abcd failed: Bearer [redacted]' }),
+    ]);
     expect((await journal.read()).entries.map((e) => e.id)).toEqual([failing]);
 
     const retry = countingCloser();
@@ -143,8 +167,16 @@ describe('recoverOrphans', () => {
   it('never touches the sessions of a live process, reporting them as skippedLive', async () => {
     const dir = await tempDir();
     const mine = new SessionJournal({ path: dir });
-    await mine.record({ workbook: '/me/drive/items/A', id: 'my-live-session-0123456789', persistChanges: true, createdAt: NOW });
-    await fs.appendFile(path.join(dir, 'sessions.journal'), `${openLine({ id: 'dead-one-0123456789', createdAt: NOW })}\n`);
+    await mine.record({
+      workbook: '/me/drive/items/A',
+      id: 'my-live-session-0123456789',
+      persistChanges: true,
+      createdAt: NOW,
+    });
+    await fs.appendFile(
+      path.join(dir, 'sessions.journal'),
+      `${openLine({ id: 'dead-one-0123456789', createdAt: NOW })}\n`,
+    );
     const { calls, closer } = countingCloser();
     const report = await recoverOrphans(new SessionJournal({ path: dir }), closer, { now });
     expect(calls.map(([, id]) => id)).toEqual(['dead-one-0123456789']);
@@ -154,7 +186,11 @@ describe('recoverOrphans', () => {
   });
 
   it('reports corrupt lines and recovers the good ones around them', async () => {
-    const { journal } = await journalWith([openLine({ id: 'good-a-0123456789', createdAt: NOW }), '{"op":"open","id":"tor', openLine({ id: 'good-b-0123456789', createdAt: NOW })]);
+    const { journal } = await journalWith([
+      openLine({ id: 'good-a-0123456789', createdAt: NOW }),
+      '{"op":"open","id":"tor',
+      openLine({ id: 'good-b-0123456789', createdAt: NOW }),
+    ]);
     const { calls, closer } = countingCloser();
     const report = await recoverOrphans(journal, closer, { now });
     expect(calls.map(([, id]) => id)).toEqual(['good-a-0123456789', 'good-b-0123456789']);
@@ -189,19 +225,33 @@ describe('recoverOrphans', () => {
       controller.abort(new Error('operator stopped'));
       return 'closed';
     };
-    await expect(recoverOrphans(journal, closer, { now, concurrency: 1, signal: controller.signal })).rejects.toThrow('operator stopped');
+    await expect(recoverOrphans(journal, closer, { now, concurrency: 1, signal: controller.signal })).rejects.toThrow(
+      'operator stopped',
+    );
     expect((await journal.read()).entries).toHaveLength(4);
     await expect(fs.readdir(path.dirname(await journal.file()))).resolves.not.toContain('sessions.journal.lock');
-    await expect(recoverOrphans(journal, closer, { signal: AbortSignal.abort(new Error('already')) })).rejects.toThrow('already');
+    await expect(recoverOrphans(journal, closer, { signal: AbortSignal.abort(new Error('already')) })).rejects.toThrow(
+      'already',
+    );
   });
 
   it('names bad input', async () => {
     const journal = new SessionJournal({ path: await tempDir() });
     const { closer } = countingCloser();
-    await expect(recoverOrphans({} as never, closer)).rejects.toThrow('Expected `journal` to be a SessionJournal, got a value of type object');
-    await expect(recoverOrphans(journal, 'close' as never)).rejects.toThrow('Expected `closer` to be a function, got "close" (string)');
-    await expect(recoverOrphans(journal, closer, { dryrun: true } as never)).rejects.toThrow('Unknown recover option `dryrun`');
-    await expect(recoverOrphans(journal, closer, { persistentExpiryMs: -1 })).rejects.toThrow('Expected `persistentExpiryMs` to be a number >= 0 (or Infinity), got `-1` (number)');
-    await expect(recoverOrphans(journal, closer, { concurrency: 0 })).rejects.toThrow('Expected `concurrency` to be an integer >= 1, got `0` (number)');
+    await expect(recoverOrphans({} as never, closer)).rejects.toThrow(
+      'Expected `journal` to be a SessionJournal, got a value of type object',
+    );
+    await expect(recoverOrphans(journal, 'close' as never)).rejects.toThrow(
+      'Expected `closer` to be a function, got "close" (string)',
+    );
+    await expect(recoverOrphans(journal, closer, { dryrun: true } as never)).rejects.toThrow(
+      'Unknown recover option `dryrun`',
+    );
+    await expect(recoverOrphans(journal, closer, { persistentExpiryMs: -1 })).rejects.toThrow(
+      'Expected `persistentExpiryMs` to be a number >= 0 (or Infinity), got `-1` (number)',
+    );
+    await expect(recoverOrphans(journal, closer, { concurrency: 0 })).rejects.toThrow(
+      'Expected `concurrency` to be an integer >= 1, got `0` (number)',
+    );
   });
 });

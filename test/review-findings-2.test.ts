@@ -15,10 +15,21 @@ const TOKEN = 'review2-token';
 const BOOK = '/me/drive/items/A';
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
-async function send(svc: WorkbookService, method: string, urlPath: string, init: { body?: unknown; session?: string } = {}): Promise<{ status: number; body: unknown; headers: Headers }> {
+async function send(
+  svc: WorkbookService,
+  method: string,
+  urlPath: string,
+  init: { body?: unknown; session?: string } = {},
+): Promise<{ status: number; body: unknown; headers: Headers }> {
   const headers = new Headers({ Authorization: `Bearer ${TOKEN}` });
   if (init.session !== undefined) headers.set('workbook-session-id', init.session);
-  const res = await svc.handle(new Request(`https://graph.microsoft.com${urlPath}`, { method, headers, ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }) }));
+  const res = await svc.handle(
+    new Request(`https://graph.microsoft.com${urlPath}`, {
+      method,
+      headers,
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+    }),
+  );
   const text = await res.text();
   return { status: res.status, body: text === '' ? null : (JSON.parse(text) as unknown), headers: res.headers };
 }
@@ -71,7 +82,8 @@ describe('journal lock', () => {
         // Both contenders have judged the lock stale before anyone takes it over...
         if (takeovers === 1) await waitFor(() => staleChecks >= 2);
         // ...and the second takeover reads after the first contender's own lock is in place.
-        if (takeovers === 2) await waitFor(async () => (await realReadFile(lockPath, 'utf8').catch(() => stale)) !== stale);
+        if (takeovers === 2)
+          await waitFor(async () => (await realReadFile(lockPath, 'utf8').catch(() => stale)) !== stale);
       }
       return realReadFile(...args);
     }) as typeof fs.readFile);
@@ -102,7 +114,9 @@ describe('recovery', () => {
   // sends no close and drops it from the journal, so nothing will ever close it.
   test('closes an orphan created 6 minutes ago but used 2 minutes before the crash', async () => {
     const service = new WorkbookService({ token: TOKEN, now: () => 1_800_000_000_000, workbooks: { [BOOK]: {} } });
-    const created = await send(service, 'POST', `/v1.0${BOOK}/workbook/createSession`, { body: { persistChanges: true } });
+    const created = await send(service, 'POST', `/v1.0${BOOK}/workbook/createSession`, {
+      body: { persistChanges: true },
+    });
     const id = (created.body as { id: string }).id;
     const createdAt = service.now();
     service.advanceTime(4 * 60_000); // the dead worker kept using the session...
@@ -111,7 +125,9 @@ describe('recovery', () => {
     expect(service.openSessions()).toBe(1); // Graph still holds it
 
     const dir = await tempDir();
-    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id, workbook: BOOK, createdAt })}\n`, { mode: 0o600 });
+    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id, workbook: BOOK, createdAt })}\n`, {
+      mode: 0o600,
+    });
     const closes: string[] = [];
     const report = await recoverOrphans(
       new SessionJournal({ path: dir }),
@@ -137,12 +153,26 @@ describe('recovery', () => {
     const emu: RunningEmulator = await startEmulator({ workbooks: { [BOOK]: {} } });
     try {
       const dir = await tempDir();
-      const child = spawnChild(fileURLToPath(new URL('./fixtures/review2-shared-journal.ts', import.meta.url)), [emu.url, emu.token, dir, BOOK]);
+      const child = spawnChild(fileURLToPath(new URL('./fixtures/review2-shared-journal.ts', import.meta.url)), [
+        emu.url,
+        emu.token,
+        dir,
+        BOOK,
+      ]);
       const ready = await child.waitForLine(/^ready /);
       const keptId = ready.slice('ready '.length);
       expect(emu.service.openSessions()).toBe(1);
 
-      const result = await runCli(['recover', '--journal', dir, '--emulator-url', emu.url, '--token', emu.token, '--json']);
+      const result = await runCli([
+        'recover',
+        '--journal',
+        dir,
+        '--emulator-url',
+        emu.url,
+        '--token',
+        emu.token,
+        '--json',
+      ]);
       // With stderr, so a failure says why.
       expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
       const state = emu.service.sessions().find((s) => s.id === keptId)?.state;

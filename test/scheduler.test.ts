@@ -16,7 +16,9 @@ describe('Scheduler.run', () => {
     const first = deferred();
     const controller = new AbortController();
     const started: string[] = [];
-    const running = settle(scheduler.run(BOOK, () => (started.push('first'), first.promise), { priority: 0, signal: controller.signal }));
+    const running = settle(
+      scheduler.run(BOOK, () => (started.push('first'), first.promise), { priority: 0, signal: controller.signal }),
+    );
     const next = scheduler.run(BOOK, async () => void started.push('second'), { priority: 0 });
     await new Promise((resolve) => setImmediate(resolve));
     controller.abort(new Error('caller gave up'));
@@ -36,7 +38,9 @@ describe('Scheduler.run', () => {
     const controller = new AbortController();
     const started: string[] = [];
     void scheduler.run(BOOK, () => (started.push('first'), first.promise), { priority: 0 });
-    const queued = settle(scheduler.run(BOOK, async () => void started.push('second'), { priority: 0, signal: controller.signal }));
+    const queued = settle(
+      scheduler.run(BOOK, async () => void started.push('second'), { priority: 0, signal: controller.signal }),
+    );
     controller.abort(new Error('caller gave up'));
     const result = await queued;
     expect(result.ok === false && (result.error as Error).message).toBe('caller gave up');

@@ -2,8 +2,23 @@ import { inspect } from 'node:util';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
-import { SessionManager, createBearerClient, isGraphRequestError, isSessionClosedError, isSessionExpiredError, type Logger, type SessionEvents } from '../src/index.js';
-import { type BadServer, type Override, graphErrorResponse, jsonResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
+import {
+  SessionManager,
+  createBearerClient,
+  isGraphRequestError,
+  isSessionClosedError,
+  isSessionExpiredError,
+  type Logger,
+  type SessionEvents,
+} from '../src/index.js';
+import {
+  type BadServer,
+  type Override,
+  graphErrorResponse,
+  jsonResponse,
+  startBadServer,
+  workbookRoute,
+} from './helpers/bad-server.js';
 import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
 // Secrets: the bearer token never shows in anything a user, a log or a listener can see, and never
@@ -12,8 +27,18 @@ import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 const BOOK = '/me/drive/items/A';
 const OPAQUE_TOKEN = 'opaque-Token_0123456789abcdefXYZ';
 // Graph's access tokens are JWTs: recognisable by shape even when echoed without "Bearer".
-const JWT_TOKEN = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20ifQ.c2lnbmF0dXJlLXBhcnQ';
-const EVENTS: (keyof SessionEvents)[] = ['opened', 'closed', 'closeFailed', 'retried', 'expired', 'reopened', 'ended', 'unclosable'];
+const JWT_TOKEN =
+  'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20ifQ.c2lnbmF0dXJlLXBhcnQ';
+const EVENTS: (keyof SessionEvents)[] = [
+  'opened',
+  'closed',
+  'closeFailed',
+  'retried',
+  'expired',
+  'reopened',
+  'ended',
+  'unclosable',
+];
 
 const servers: BadServer[] = [];
 afterEach(async () => {
@@ -85,7 +110,10 @@ function safeJson(value: unknown): string {
 }
 
 /** Answers chosen routes with an error that echoes the request's Authorization header everywhere it can. */
-function echoAuthorization(routes: Record<string, { status: number; headers?: Record<string, string> } | 'drop'>, times = Infinity): Override {
+function echoAuthorization(
+  routes: Record<string, { status: number; headers?: Record<string, string> } | 'drop'>,
+  times = Infinity,
+): Override {
   let left = times;
   return (request) => {
     const rule = routes[workbookRoute(request.url)];
@@ -182,7 +210,15 @@ describe('the bearer token never shows', () => {
     const echoed = server.requests.filter((r) => r.headers['authorization'] === `Bearer ${token}`);
     expect(echoed.length).toBeGreaterThan(10);
     expect(observed.errors.length).toBeGreaterThanOrEqual(8);
-    expect(observed.errors.every((e) => isGraphRequestError(e) || isSessionClosedError(e) || isSessionExpiredError(e) || (e as Error).name === 'SuppressedError')).toBe(true);
+    expect(
+      observed.errors.every(
+        (e) =>
+          isGraphRequestError(e) ||
+          isSessionClosedError(e) ||
+          isSessionExpiredError(e) ||
+          (e as Error).name === 'SuppressedError',
+      ),
+    ).toBe(true);
     const text = observed.all();
     expect(text).toContain('[redacted]');
     expect(text).toContain('event closeFailed');
@@ -214,7 +250,12 @@ describe('the token goes to the configured host only', () => {
     const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     const elsewhere = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     servers.push(server, elsewhere);
-    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, retries: 0, pollIntervalMs: 10 });
+    const manager = new SessionManager({
+      client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }),
+      exitHooks: false,
+      retries: 0,
+      pollIntervalMs: 10,
+    });
     return { server, elsewhere, manager };
   }
 
@@ -223,7 +264,11 @@ describe('the token goes to the configured host only', () => {
 
   test('a 202 Location on another host is not followed: the other host receives nothing', async () => {
     const { server, elsewhere, manager } = await twoHosts();
-    server.setOverride((r) => (workbookRoute(r.url) === 'createSession' ? jsonResponse(202, {}, { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/operations/1` }) : undefined));
+    server.setOverride((r) =>
+      workbookRoute(r.url) === 'createSession'
+        ? jsonResponse(202, {}, { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/operations/1` })
+        : undefined,
+    );
     await expect(manager.open(BOOK)).rejects.toMatchObject({ name: 'GraphRequestError', kind: 'unsafe-location' });
     expect(elsewhere.requests).toEqual([]);
     await manager.shutdown();
@@ -233,8 +278,13 @@ describe('the token goes to the configured host only', () => {
     const { server, elsewhere, manager } = await twoHosts();
     server.setOverride((r) => {
       const route = workbookRoute(r.url);
-      if (route === 'createSession') return jsonResponse(202, {}, { Location: `${r.origin}/v1.0${BOOK}/workbook/operations/1` });
-      if (route === 'operations/1') return jsonResponse(200, { status: 'succeeded', resourceLocation: `${elsewhere.url}/v1.0${BOOK}/workbook/sessionInfoResource(key='k')` });
+      if (route === 'createSession')
+        return jsonResponse(202, {}, { Location: `${r.origin}/v1.0${BOOK}/workbook/operations/1` });
+      if (route === 'operations/1')
+        return jsonResponse(200, {
+          status: 'succeeded',
+          resourceLocation: `${elsewhere.url}/v1.0${BOOK}/workbook/sessionInfoResource(key='k')`,
+        });
       return undefined;
     });
     await expect(manager.open(BOOK)).rejects.toMatchObject({ name: 'GraphRequestError', kind: 'unsafe-location' });
@@ -246,7 +296,9 @@ describe('the token goes to the configured host only', () => {
     const { server, elsewhere, manager } = await twoHosts();
     const book = await manager.open(BOOK);
     server.setOverride((r) =>
-      workbookRoute(r.url) === 'worksheets' ? new Response(null, { status: 307, headers: { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/worksheets` } }) : undefined,
+      workbookRoute(r.url) === 'worksheets'
+        ? new Response(null, { status: 307, headers: { Location: `${elsewhere.url}/v1.0${BOOK}/workbook/worksheets` } })
+        : undefined,
     );
     await expect(book.api('/worksheets').get()).rejects.toMatchObject({ name: 'GraphRequestError', status: 307 });
     expect(elsewhere.requests).toHaveLength(0);
@@ -269,8 +321,14 @@ describe('the token goes to the configured host only', () => {
       },
     });
     // Straight through the client, as a user might: a URL naming another host never gets the token.
-    for (const url of [`${elsewhere.url}/v1.0${BOOK}/workbook/worksheets`, `https://graph.microsoft.com/v1.0${BOOK}/workbook/worksheets`]) {
-      await client.api(url).get().catch(() => undefined);
+    for (const url of [
+      `${elsewhere.url}/v1.0${BOOK}/workbook/worksheets`,
+      `https://graph.microsoft.com/v1.0${BOOK}/workbook/worksheets`,
+    ]) {
+      await client
+        .api(url)
+        .get()
+        .catch(() => undefined);
     }
     await client.api(`${BOOK}/workbook/worksheets`).get();
     expect(carriesToken(elsewhere)).toBe(false);
@@ -294,9 +352,18 @@ describe('ids and tokens that cannot be sent are refused without showing them', 
     const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     servers.push(server);
     const observed = new Observed();
-    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, retries: 1, retryBaseDelayMs: 1, retryMaxDelayMs: 2, logger: observed.logger() });
+    const manager = new SessionManager({
+      client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }),
+      exitHooks: false,
+      retries: 1,
+      retryBaseDelayMs: 1,
+      retryMaxDelayMs: 2,
+      logger: observed.logger(),
+    });
     observed.listen(manager);
-    server.setOverride((r) => (workbookRoute(r.url) === 'createSession' ? jsonResponse(201, { id: BAD_ID }) : undefined));
+    server.setOverride((r) =>
+      workbookRoute(r.url) === 'createSession' ? jsonResponse(201, { id: BAD_ID }) : undefined,
+    );
     const error = await observed.expectFailure(manager.open(BOOK));
     expect(error).toMatchObject({ kind: 'unsendable-id' });
     observed.texts.push(safeJson(await manager.shutdown()));
@@ -313,7 +380,11 @@ describe('ids and tokens that cannot be sent are refused without showing them', 
     servers.push(server);
     const dir = await tempDir();
     await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: BAD_ID })}\n`, { mode: 0o600 });
-    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }), exitHooks: false, journal: { path: dir } });
+    const manager = new SessionManager({
+      client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }),
+      exitHooks: false,
+      journal: { path: dir },
+    });
     const report = await manager.recover();
     await manager.shutdown();
     expect(report.failed.map((s) => s.id)).toEqual(['cluste…x7W6']);
@@ -337,7 +408,14 @@ describe('ids and tokens that cannot be sent are refused without showing them', 
     }
     const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
     servers.push(server);
-    const manager = new SessionManager({ client: createBearerClient({ baseUrl: server.url, token: () => token }), exitHooks: false, retries: 2, retryBaseDelayMs: 1, retryMaxDelayMs: 2, logger: observed.logger() });
+    const manager = new SessionManager({
+      client: createBearerClient({ baseUrl: server.url, token: () => token }),
+      exitHooks: false,
+      retries: 2,
+      retryBaseDelayMs: 1,
+      retryMaxDelayMs: 2,
+      logger: observed.logger(),
+    });
     observed.listen(manager);
     const error = await observed.expectFailure(manager.open(BOOK));
     expect(error).toMatchObject({ kind: 'client', attempt: 1 });

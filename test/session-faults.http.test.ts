@@ -2,7 +2,14 @@ import { GraphError } from '@microsoft/microsoft-graph-client';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { GraphRequestError, SessionClosedError, SessionExpiredError, isSessionFault, isSessionRecreatable, sessionFaultOf } from '../src/index.js';
+import {
+  GraphRequestError,
+  SessionClosedError,
+  SessionExpiredError,
+  isSessionFault,
+  isSessionRecreatable,
+  sessionFaultOf,
+} from '../src/index.js';
 import { MAX_RECREATES_IN_A_ROW } from '../src/session/workbook-session.js';
 import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 import { BOOK_A, overHttp } from './helpers/graph.js';
@@ -25,7 +32,13 @@ describe('a 502 or 503 with no known second-level code on a sessionful call', ()
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A);
     const first = book.id;
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', status: 503, code: 'serviceUnavailable', retryAfterSeconds: 0 });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'worksheets',
+      status: 503,
+      code: 'serviceUnavailable',
+      retryAfterSeconds: 0,
+    });
     const sheets = await book.api('/worksheets').get<{ value: Array<{ name: string }> }>();
     expect(sheets.value.map((s) => s.name)).toEqual(['Sheet1']);
     expect(book.id).not.toBe(first);
@@ -62,7 +75,13 @@ describe('a 502 or 503 with no known second-level code on a sessionful call', ()
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A, { persistChanges: false });
     const first = book.id;
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', status: 503, code: 'serviceUnavailable', retryAfterSeconds: 0 });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'worksheets',
+      status: 503,
+      code: 'serviceUnavailable',
+      retryAfterSeconds: 0,
+    });
     await expect(book.api('/worksheets').get()).rejects.toBeInstanceOf(SessionExpiredError);
     expect(book.state).toBe('closed');
     expect(book.closeReason).toBe('expired');
@@ -76,10 +95,24 @@ describe('a 502 or 503 with no known second-level code on a sessionful call', ()
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A);
     const first = book.id;
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', status: 503, code: 'serviceUnavailable', retryAfterSeconds: 0 });
-    const [a, b] = await Promise.all([book.api('/worksheets').get(), book.api("/worksheets('Sheet1')/usedRange").get()]);
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'worksheets',
+      status: 503,
+      code: 'serviceUnavailable',
+      retryAfterSeconds: 0,
+    });
+    const [a, b] = await Promise.all([
+      book.api('/worksheets').get(),
+      book.api("/worksheets('Sheet1')/usedRange").get(),
+    ]);
     expect(a).toBeDefined();
-    expect(b).toMatchObject({ values: [[1, 2], [3, 4]] });
+    expect(b).toMatchObject({
+      values: [
+        [1, 2],
+        [3, 4],
+      ],
+    });
     expect(book.id).not.toBe(first);
     await sessions.shutdown();
     expect(env.service.stats()).toMatchObject({ created: 2, open: 0 });
@@ -100,26 +133,57 @@ describe('recreating is bounded', () => {
   test(`when every call draws invalidSessionReCreatable, a handle recreates at most ${MAX_RECREATES_IN_A_ROW} sessions in a row, then ends failed, and closes each`, async () => {
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A);
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', count: 100 });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'worksheets',
+      status: 404,
+      code: 'itemNotFound',
+      innerCode: 'invalidSessionReCreatable',
+      count: 100,
+    });
     const errors: unknown[] = [];
-    for (let i = 0; i < 5; i++) errors.push(await book.api('/worksheets').get().catch((e: unknown) => e));
+    for (let i = 0; i < 5; i++)
+      errors.push(
+        await book
+          .api('/worksheets')
+          .get()
+          .catch((e: unknown) => e),
+      );
     expect(book.state).toBe('closed');
     expect(book.closeReason).toBe('failed');
     // The first and every recreate: 1 + MAX_RECREATES_IN_A_ROW sessions, then calls fail without a request.
     expect(env.service.stats().created).toBe(1 + MAX_RECREATES_IN_A_ROW);
     // Each call tries a second session once: two calls use up the bound, the third and later fail at once.
-    expect(errors.slice(0, 2).map((e) => (e as GraphRequestError).innerCode)).toEqual(['invalidSessionReCreatable', 'invalidSessionReCreatable']);
-    expect(errors.slice(2).map((e) => e instanceof SessionClosedError && e.reason)).toEqual(['failed', 'failed', 'failed']);
+    expect(errors.slice(0, 2).map((e) => (e as GraphRequestError).innerCode)).toEqual([
+      'invalidSessionReCreatable',
+      'invalidSessionReCreatable',
+    ]);
+    expect(errors.slice(2).map((e) => e instanceof SessionClosedError && e.reason)).toEqual([
+      'failed',
+      'failed',
+      'failed',
+    ]);
     expect(env.service.stats().requestsByRoute.worksheets).toBe(1 + MAX_RECREATES_IN_A_ROW);
     const report = await sessions.shutdown();
     expect(report.leftOpen).toBe(0);
-    expect(env.service.stats()).toMatchObject({ created: 1 + MAX_RECREATES_IN_A_ROW, closed: 1 + MAX_RECREATES_IN_A_ROW, open: 0 });
+    expect(env.service.stats()).toMatchObject({
+      created: 1 + MAX_RECREATES_IN_A_ROW,
+      closed: 1 + MAX_RECREATES_IN_A_ROW,
+      open: 0,
+    });
   });
 
   test('a call recreates the session at most once: a second fault in the new session fails the call', async () => {
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A);
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', count: 2 });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'worksheets',
+      status: 404,
+      code: 'itemNotFound',
+      innerCode: 'invalidSessionReCreatable',
+      count: 2,
+    });
     await expect(book.api('/worksheets').get()).rejects.toMatchObject({ innerCode: 'invalidSessionReCreatable' });
     expect(env.service.stats().requestsByRoute.worksheets).toBe(2);
     // A success resets the bound; the handle goes on.
@@ -164,7 +228,9 @@ describe('a 404 on closeSession without an invalidSession* code', () => {
       }),
     );
     const orphan = ((await response.json()) as { id: string }).id;
-    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, { mode: 0o600 });
+    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, {
+      mode: 0o600,
+    });
     const sessions = env.manager({ journal: { path: dir } });
     env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', status: 404, code: 'itemNotFound' });
     const report = await sessions.recover();
@@ -179,8 +245,21 @@ describe('an invalidSession* second-level code the error-handling page does not 
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A);
     const first = book.id;
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 400, code: 'invalidRequest', innerCode: 'invalidSessionSomethingNew' });
-    const error: unknown = await book.api('/worksheets').get().then(() => undefined, (e: unknown) => e);
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'worksheets',
+      count: 1,
+      status: 400,
+      code: 'invalidRequest',
+      innerCode: 'invalidSessionSomethingNew',
+    });
+    const error: unknown = await book
+      .api('/worksheets')
+      .get()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toMatchObject({ status: 400, innerCode: 'invalidSessionSomethingNew' });
     expect(sessionFaultOf(error)).toBe('ended');
     expect(book.state).toBe('closed');
@@ -193,21 +272,27 @@ describe('an invalidSession* second-level code the error-handling page does not 
 
 describe('a close that Graph refuses for now', () => {
   test.each([
-    ['500 internalServerErrorUncategorized', { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized' }],
+    [
+      '500 internalServerErrorUncategorized',
+      { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized' },
+    ],
     ['409 accessConflict', { status: 409, code: 'conflict', innerCode: 'accessConflict' }],
     ['409 invalidSessionAccessConflict', { status: 409, code: 'conflict', innerCode: 'invalidSessionAccessConflict' }],
-  ] as const)('close() after a %s is sent again and closes the session, not reported expired', async (_label, fault) => {
-    const sessions = env.manager({ retryBaseDelayMs: 1, retryMaxDelayMs: 5 });
-    const events: string[] = [];
-    sessions.on('closed', (e) => events.push(`closed alreadyExpired=${String(e.alreadyExpired)}`));
-    sessions.on('closeFailed', () => events.push('closeFailed'));
-    const book = await sessions.open(BOOK_A);
-    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1, ...fault });
-    await book.close();
-    expect(stateOf(book.id)).toBe('closed');
-    expect(events).toEqual(['closed alreadyExpired=false']);
-    expect(env.service.stats().requestsByRoute.closeSession).toBe(2);
-  });
+  ] as const)(
+    'close() after a %s is sent again and closes the session, not reported expired',
+    async (_label, fault) => {
+      const sessions = env.manager({ retryBaseDelayMs: 1, retryMaxDelayMs: 5 });
+      const events: string[] = [];
+      sessions.on('closed', (e) => events.push(`closed alreadyExpired=${String(e.alreadyExpired)}`));
+      sessions.on('closeFailed', () => events.push('closeFailed'));
+      const book = await sessions.open(BOOK_A);
+      env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1, ...fault });
+      await book.close();
+      expect(stateOf(book.id)).toBe('closed');
+      expect(events).toEqual(['closed alreadyExpired=false']);
+      expect(env.service.stats().requestsByRoute.closeSession).toBe(2);
+    },
+  );
 });
 
 describe('a refreshSession that Graph answers with a session fault', () => {
@@ -215,7 +300,14 @@ describe('a refreshSession that Graph answers with a session fault', () => {
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A);
     const first = book.id;
-    env.service.injectFault({ workbook: BOOK_A, route: 'refreshSession', count: 1, status: 409, code: 'conflict', innerCode: 'invalidSessionAccessConflict' });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'refreshSession',
+      count: 1,
+      status: 409,
+      code: 'conflict',
+      innerCode: 'invalidSessionAccessConflict',
+    });
     await expect(book.refresh()).rejects.toMatchObject({ innerCode: 'invalidSessionAccessConflict' });
     await expect(book.api('/worksheets').get()).rejects.toBeInstanceOf(SessionClosedError);
     await sessions.shutdown();
@@ -228,7 +320,14 @@ describe('a refreshSession that Graph answers with a session fault', () => {
     const sessions = env.manager({ retries: 0 });
     const book = await sessions.open(BOOK_A);
     const first = book.id;
-    env.service.injectFault({ workbook: BOOK_A, route: 'refreshSession', count: 1, status: 503, code: 'serviceUnavailable', retryAfterSeconds: 0 });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'refreshSession',
+      count: 1,
+      status: 503,
+      code: 'serviceUnavailable',
+      retryAfterSeconds: 0,
+    });
     await expect(book.refresh()).rejects.toMatchObject({ status: 503 });
     await book.api('/worksheets').get();
     expect(book.id).not.toBe(first);
@@ -238,25 +337,42 @@ describe('a refreshSession that Graph answers with a session fault', () => {
   });
 });
 
-describe('sessionFaultOf() on errors of the caller\'s own Graph calls', () => {
+describe("sessionFaultOf() on errors of the caller's own Graph calls", () => {
   test('sessionFaultOf() reads a GraphError from the Graph client: its second-level code is in its JSON body', async () => {
     const sessions = env.manager();
     const book = await sessions.open(BOOK_A);
     const id = book.id;
     await book.close();
     // The application's own call, through the Graph client's default response handling: it throws a GraphError.
-    const error: unknown = await env.client.api(`${BOOK_A}/workbook/worksheets`).header('workbook-session-id', id).get().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error: unknown = await env.client
+      .api(`${BOOK_A}/workbook/worksheets`)
+      .header('workbook-session-id', id)
+      .get()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(GraphError);
     expect(error).toMatchObject({ statusCode: 404 });
     expect(sessionFaultOf(error)).toBe('gone');
     expect(isSessionFault(error)).toBe(true);
     expect(isSessionRecreatable(error)).toBe(true);
     // A GraphError for a failure with no answer (statusCode -1) says nothing about the session.
-    expect(sessionFaultOf(Object.assign(new GraphError(-1), { code: 'TypeError', body: 'TypeError: fetch failed' }))).toBe('none');
-    expect(sessionFaultOf(Object.assign(new GraphError(503), { code: 'serviceNotAvailable', body: '{"code":"serviceNotAvailable"}' }))).toBe('faulted');
-    expect(sessionFaultOf(Object.assign(new GraphError(503), { code: 'x', body: '{"code":"x","innerError":{"code":"transientFailure"}}' }))).toBe('none');
+    expect(
+      sessionFaultOf(Object.assign(new GraphError(-1), { code: 'TypeError', body: 'TypeError: fetch failed' })),
+    ).toBe('none');
+    expect(
+      sessionFaultOf(
+        Object.assign(new GraphError(503), { code: 'serviceNotAvailable', body: '{"code":"serviceNotAvailable"}' }),
+      ),
+    ).toBe('faulted');
+    expect(
+      sessionFaultOf(
+        Object.assign(new GraphError(503), {
+          code: 'x',
+          body: '{"code":"x","innerError":{"code":"transientFailure"}}',
+        }),
+      ),
+    ).toBe('none');
   });
 });

@@ -182,7 +182,11 @@ describe('retries', () => {
     const book = await sessions.open(BOOK_A);
     env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 1 });
     // Queued behind the throttled call in the same lane: must wait for the cooldown too.
-    const calls = [book.api('/worksheets').get(), book.api("/worksheets('Sheet1')/usedRange").get(), book.api('/worksheets').get()];
+    const calls = [
+      book.api('/worksheets').get(),
+      book.api("/worksheets('Sheet1')/usedRange").get(),
+      book.api('/worksheets').get(),
+    ];
     await Promise.all(calls);
     const stats = env.service.stats();
     expect(stats.requestsByRoute.worksheets).toBe(3);
@@ -348,7 +352,13 @@ describe('session faults', () => {
   test('invalidSessionAccessConflict ends the session for good', async () => {
     const sessions = env.manager();
     const book = await sessions.open(BOOK_A);
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', status: 409, code: 'accessConflict', innerCode: 'invalidSessionAccessConflict' });
+    env.service.injectFault({
+      workbook: BOOK_A,
+      route: 'worksheets',
+      status: 409,
+      code: 'accessConflict',
+      innerCode: 'invalidSessionAccessConflict',
+    });
     await expect(book.api('/worksheets').get()).rejects.toMatchObject({ innerCode: 'invalidSessionAccessConflict' });
     expect(book.state).toBe('closed');
     expect(book.closeReason).toBe('failed');

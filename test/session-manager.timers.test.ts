@@ -10,7 +10,8 @@ describe('Retry-After', () => {
     const sessions = manager();
     const book = await sessions.open(BOOK_A);
     const order: string[] = [];
-    const log = ({ request }: { request: Request }): void => void order.push(new URL(request.url).pathname.split('/').at(-1) ?? '');
+    const log = ({ request }: { request: Request }): void =>
+      void order.push(new URL(request.url).pathname.split('/').at(-1) ?? '');
     graph.server.events.on('request:start', log);
     graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 1 });
     const first = settle(book.api('/worksheets').get());
@@ -41,12 +42,16 @@ describe('Retry-After', () => {
     const retried: number[] = [];
     sessions.on('retried', (e) => retried.push(e.delayMs));
     graph.server.use(
-      (await import('msw')).http.get('https://graph.microsoft.com/v1.0/me/drive/items/B/workbook/worksheets', () => {
-        return new Response(JSON.stringify({ error: { code: 'tooManyRequests', message: 'slow down' } }), {
-          status: 429,
-          headers: { 'content-type': 'application/json', 'retry-after': new Date(Date.now() + 3000).toUTCString() },
-        });
-      }, { once: true }),
+      (await import('msw')).http.get(
+        'https://graph.microsoft.com/v1.0/me/drive/items/B/workbook/worksheets',
+        () => {
+          return new Response(JSON.stringify({ error: { code: 'tooManyRequests', message: 'slow down' } }), {
+            status: 429,
+            headers: { 'content-type': 'application/json', 'retry-after': new Date(Date.now() + 3000).toUTCString() },
+          });
+        },
+        { once: true },
+      ),
     );
     const call = settle(book.api('/worksheets').get());
     await flush();
@@ -129,7 +134,9 @@ describe('closes', () => {
   test('a close is retried through more 429s than `retries` allows a call, until it succeeds', async () => {
     const sessions = manager({ retries: 2 });
     const book = await sessions.open(BOOK_A);
-    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 6, status: 429, retryAfterSeconds: 1 });
+    graph
+      .service()
+      .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 6, status: 429, retryAfterSeconds: 1 });
     const closing = settle(book.close());
     for (let i = 0; i < 7; i++) {
       await vi.advanceTimersByTimeAsync(1_000);
@@ -235,7 +242,9 @@ describe('idle close', () => {
     await flush();
     expect(book.closeReason).toBe('idle');
     graph.service().injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 1_000 });
-    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: null });
+    graph
+      .service()
+      .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: null });
     const call = settle(book.api('/worksheets').get());
     await flush();
     expect(book.state).toBe('opening');

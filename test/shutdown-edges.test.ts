@@ -59,7 +59,9 @@ describe('shutdown() while a session is still being created', () => {
     expect(report.sessions).toEqual([{ id: '(creating)', workbook: BOOK_A, outcome: 'pending' }]);
     const result = await opening;
     expect(result.ok === false && result.error).toBeInstanceOf(ManagerShutDownError);
-    await vi.waitFor(() => expect(env?.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 }), { timeout: 5000 });
+    await vi.waitFor(() => expect(env?.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 }), {
+      timeout: 5000,
+    });
   });
 
   test('a session arriving after the report whose close keeps failing is given up after shutdownTimeoutMs, not retryDeadlineMs', async () => {
@@ -84,9 +86,16 @@ describe('shutdown() while a session is still being created', () => {
   test('a long-running create still polling when shutdown({ timeoutMs }) resolves stops, and the process ends', async () => {
     const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
     try {
-      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'creating', SHUTDOWN_TIMEOUT_MS: '300' });
+      const child = spawnScript(CHILD, [], {
+        EMU_URL: emu.url,
+        EMU_TOKEN: emu.token,
+        SCENARIO: 'creating',
+        SHUTDOWN_TIMEOUT_MS: '300',
+      });
       await child.waitForLine('ready');
-      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), { timeout: 10_000 });
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), {
+        timeout: 10_000,
+      });
       child.process.stdin?.write('go\n');
       const report = await child.waitForLine(/^report /);
       expect(JSON.parse(report.slice('report '.length))).toEqual({
@@ -108,12 +117,20 @@ describe('shutdown() whose deadline passes while a call waits behind a long cool
   test('the process ends after the report: the cooldown of Retry-After: 600 no longer holds it', async () => {
     const emu = await startEmulator({ workbooks: books(BOOK_A) });
     try {
-      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'cooldown', SHUTDOWN_TIMEOUT_MS: '300' });
+      const child = spawnScript(CHILD, [], {
+        EMU_URL: emu.url,
+        EMU_TOKEN: emu.token,
+        SCENARIO: 'cooldown',
+        SHUTDOWN_TIMEOUT_MS: '300',
+      });
       await child.waitForLine('ready');
       emu.service.injectFault({ workbook: BOOK_A, route: 'range', status: 429, retryAfterSeconds: 600 });
       child.process.stdin?.write('go\n');
       expect(await child.waitForLine(/^first call /)).toBe('first call rejected retryAfterMs=600000');
-      const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as { leftOpen: number; timedOut: boolean };
+      const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as {
+        leftOpen: number;
+        timedOut: boolean;
+      };
       // The close waited behind the cooldown too: the session is reported, not sent into the cooldown.
       expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
       expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
@@ -130,7 +147,12 @@ describe('shutdown() while open() still looks up which file it names', () => {
     try {
       // Every answer takes a minute: the first request, the look-up, hangs.
       emu.service.setLatency({ fixedMs: 60_000 });
-      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'creating', SHUTDOWN_TIMEOUT_MS: '300' });
+      const child = spawnScript(CHILD, [], {
+        EMU_URL: emu.url,
+        EMU_TOKEN: emu.token,
+        SCENARIO: 'creating',
+        SHUTDOWN_TIMEOUT_MS: '300',
+      });
       await child.waitForLine('ready');
       await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.item).toBe(1), { timeout: 10_000 });
       child.process.stdin?.write('go\n');
@@ -150,13 +172,22 @@ describe('shutdown() while a poll of a long-running create hangs', () => {
   test('the poll is cut off when the report is out, and the process ends', async () => {
     const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
     try {
-      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'creating', SHUTDOWN_TIMEOUT_MS: '300' });
+      const child = spawnScript(CHILD, [], {
+        EMU_URL: emu.url,
+        EMU_TOKEN: emu.token,
+        SCENARIO: 'creating',
+        SHUTDOWN_TIMEOUT_MS: '300',
+      });
       await child.waitForLine('ready');
-      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), { timeout: 10_000 });
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), {
+        timeout: 10_000,
+      });
       // The next poll's answer takes a minute (requestTimeoutMs).
       emu.service.setLatency({ fixedMs: 60_000 });
       const polls = emu.service.stats().requestsByRoute.operation;
-      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBe(polls + 1), { timeout: 10_000 });
+      await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBe(polls + 1), {
+        timeout: 10_000,
+      });
       child.process.stdin?.write('go\n');
       await child.waitForLine(/^report /);
       expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
@@ -192,11 +223,21 @@ describe('shutdown() whose deadline passes while a close is on the wire', () => 
     const emu = await startEmulator({ workbooks: books(BOOK_A) });
     try {
       const dir = await tempDir();
-      const child = spawnScript(CHILD, [], { EMU_URL: emu.url, EMU_TOKEN: emu.token, SCENARIO: 'closing', SHUTDOWN_TIMEOUT_MS: '300', JOURNAL_DIR: dir });
+      const child = spawnScript(CHILD, [], {
+        EMU_URL: emu.url,
+        EMU_TOKEN: emu.token,
+        SCENARIO: 'closing',
+        SHUTDOWN_TIMEOUT_MS: '300',
+        JOURNAL_DIR: dir,
+      });
       await child.waitForLine('ready');
       emu.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 1500 });
       child.process.stdin?.write('go\n');
-      const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as { leftOpen: number; timedOut: boolean; sessions: Array<{ outcome: string }> };
+      const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as {
+        leftOpen: number;
+        timedOut: boolean;
+        sessions: Array<{ outcome: string }>;
+      };
       expect(report).toMatchObject({ leftOpen: 1, timedOut: true, sessions: [{ outcome: 'pending' }] });
       expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
       // The close was not torn down at the deadline: Graph's answer reached the manager after the report.

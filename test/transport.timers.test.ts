@@ -59,7 +59,9 @@ describe('Retry-After', () => {
   test('closeSession answered 429 with Retry-After: 0 backs off instead of spinning', async () => {
     const sessions = manager();
     const book = await sessions.open(BOOK_A);
-    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 429, retryAfterSeconds: 0 });
+    graph
+      .service()
+      .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 429, retryAfterSeconds: 0 });
     const closing = settle(book.close());
     await advance(3_000, 30);
     // Backoff 500 ms doubling (with jitter): a handful of closes in 3 s, not thousands.
@@ -73,10 +75,17 @@ describe('Retry-After', () => {
   test('close() after a 429 with Retry-After: 600 fails at once with retryAfterMs; the lane stays paused, and a shutdown ends at its deadline', async () => {
     const sessions = manager({ retryDeadlineMs: 120_000 });
     const book = await sessions.open(BOOK_A);
-    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1, status: 429, retryAfterSeconds: 600 });
+    graph
+      .service()
+      .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1, status: 429, retryAfterSeconds: 600 });
     const closed = await settle(book.close());
     expect(closed.ok).toBe(false);
-    expect((closed as { error: unknown }).error).toMatchObject({ name: 'GraphRequestError', status: 429, retryAfterMs: 600_000, attempt: 1 });
+    expect((closed as { error: unknown }).error).toMatchObject({
+      name: 'GraphRequestError',
+      status: 429,
+      retryAfterMs: 600_000,
+      attempt: 1,
+    });
     expect(graph.service().stats().requestsByRoute.closeSession).toBe(1);
     // The shutdown's close waits behind the cooldown; its deadline ends the wait and reports the session.
     const shutdown = settle(sessions.shutdown({ timeoutMs: 10_000 }));
@@ -92,7 +101,9 @@ describe('Retry-After', () => {
     const sessions = manager({ idleTimeoutMs: Infinity, keepAlive: false });
     const book = await sessions.open(BOOK_A);
     const other = await sessions.open(BOOK_A);
-    graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 3_600 });
+    graph
+      .service()
+      .injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 3_600 });
     const failed = await settle(book.api('/worksheets').get());
     expect(failed.ok === false && failed.error).toMatchObject({ status: 429, retryAfterMs: 3_600_000, attempt: 1 });
     const waiting = settle(other.api('/worksheets').get());
@@ -159,7 +170,7 @@ describe('long-running createSession', () => {
     expect(graph.service().stats().requestsByRoute.operation).toBe(polls);
   });
 
-  test("createSession(): its signal stops polling at once, in the background phase too", async () => {
+  test('createSession(): its signal stops polling at once, in the background phase too', async () => {
     graph.reset({ asyncCreate: { rate: 1, durationMs: 60 * 60_000 } });
     const api = transport();
     const controller = new AbortController();
@@ -232,7 +243,9 @@ describe('closes never spin', () => {
   test('closeSession with retryBaseDelayMs 0 still backs off between attempts', async () => {
     const sessions = manager({ retryBaseDelayMs: 0, retryMaxDelayMs: 0 });
     const book = await sessions.open(BOOK_A);
-    graph.service().injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: 0 });
+    graph
+      .service()
+      .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: 0 });
     const closing = settle(book.close());
     await advance(1_000, 20);
     // 50 ms or more apart, doubling: a handful in a second, not a thousand.

@@ -31,10 +31,17 @@ const SHEET = "/worksheets('Sheet1')";
 /** The emulator with one file on drive DRIVE, which /me/drive, a site, a user and a group all name. */
 async function oneFile(options: Parameters<typeof overHttp>[0] = {}): Promise<{ env: Env; file: WorkbookFile }> {
   env = await overHttp({ workbooks: {}, ...options });
-  for (const alias of ['/me/drive', '/sites/contoso.sharepoint.com,1111,2222/drive', '/users/ada@contoso.com/drive', '/groups/G1/drive']) {
+  for (const alias of [
+    '/me/drive',
+    '/sites/contoso.sharepoint.com,1111,2222/drive',
+    '/users/ada@contoso.com/drive',
+    '/groups/G1/drive',
+  ]) {
     env.service.aliasDrive(alias, DRIVE);
   }
-  const file = env.service.addWorkbook(`/drives/${DRIVE}/root:${ROOT_PATH}:`, { worksheets: { Sheet1: { cells: [[0]] } } });
+  const file = env.service.addWorkbook(`/drives/${DRIVE}/root:${ROOT_PATH}:`, {
+    worksheets: { Sheet1: { cells: [[0]] } },
+  });
   return { env, file };
 }
 
@@ -52,23 +59,32 @@ function everyForm(itemId: string): string[] {
 }
 
 /** `count` calls at once through each handle, all of them on one file. */
-async function callsAtOnce(handles: readonly { api: (p: string) => { get: () => Promise<unknown> } }[], count: number): Promise<void> {
-  await Promise.all(handles.flatMap((h) => Array.from({ length: count }, () => h.api(`${SHEET}/range(address='A1')`).get())));
+async function callsAtOnce(
+  handles: readonly { api: (p: string) => { get: () => Promise<unknown> } }[],
+  count: number,
+): Promise<void> {
+  await Promise.all(
+    handles.flatMap((h) => Array.from({ length: count }, () => h.api(`${SHEET}/range(address='A1')`).get())),
+  );
 }
 
 describe('parseWorkbookRef', () => {
   test('normalises percent-encoding: decoded, then encoded one way', () => {
     expect(parseWorkbookRef('/me/drive/root:/Q1 Sales.xlsx:').path).toBe('/me/drive/root:/Q1%20Sales.xlsx:');
     expect(parseWorkbookRef('/me/drive/root:/Q1%20Sales.xlsx:').path).toBe('/me/drive/root:/Q1%20Sales.xlsx:');
-    expect(parseWorkbookRef('/me/drive/root:/Pr%c3%a9visions/%41.xlsx:').path).toBe('/me/drive/root:/Pr%C3%A9visions/A.xlsx:');
+    expect(parseWorkbookRef('/me/drive/root:/Pr%c3%a9visions/%41.xlsx:').path).toBe(
+      '/me/drive/root:/Pr%C3%A9visions/A.xlsx:',
+    );
     expect(parseWorkbookRef('/me/drive/root:/Prévisions/A.xlsx:').path).toBe('/me/drive/root:/Pr%C3%A9visions/A.xlsx:');
     // A "%" that starts no escape is a "%" of the name, sent as %25.
     expect(parseWorkbookRef('/me/drive/root:/100% done.xlsx:').path).toBe('/me/drive/root:/100%25%20done.xlsx:');
     // Sub-delimiters and "@" stay as they are (site ids, user names, drive ids).
-    expect(parseWorkbookRef('/sites/contoso.sharepoint.com,1,2/drives/b!x-_/items/01AB').path).toBe('/sites/contoso.sharepoint.com,1,2/drives/b!x-_/items/01AB');
-    expect(parseWorkbookRef('/users/ada@contoso.com/drive/root:/a#b?.xlsx:'.replace('#', '%23').replace('?', '%3F')).path).toBe(
-      '/users/ada@contoso.com/drive/root:/a%23b%3F.xlsx:',
+    expect(parseWorkbookRef('/sites/contoso.sharepoint.com,1,2/drives/b!x-_/items/01AB').path).toBe(
+      '/sites/contoso.sharepoint.com,1,2/drives/b!x-_/items/01AB',
     );
+    expect(
+      parseWorkbookRef('/users/ada@contoso.com/drive/root:/a#b?.xlsx:'.replace('#', '%23').replace('?', '%3F')).path,
+    ).toBe('/users/ada@contoso.com/drive/root:/a%23b%3F.xlsx:');
   });
 
   test('gives two spellings of one reference one key: encoding, case of root paths, site-scoped drives', () => {
@@ -143,9 +159,15 @@ describe('SessionManager.open() on every drive-item form (emulator over HTTP)', 
     env = await overHttp({ workbooks: {} });
     env.service.addWorkbook('/me/drive/root:/Prévisions 2026/Q1 #1 100%.xlsx:');
     const sessions = env.manager();
-    const spellings = ['/me/drive/root:/Pr%C3%A9visions%202026/Q1%20%231%20100%25.xlsx:', '/me/drive/root:/prévisions 2026/q1 %231 100%.xlsx:'];
+    const spellings = [
+      '/me/drive/root:/Pr%C3%A9visions%202026/Q1%20%231%20100%25.xlsx:',
+      '/me/drive/root:/prévisions 2026/q1 %231 100%.xlsx:',
+    ];
     const handles = await Promise.all(spellings.map((s) => sessions.open(s)));
-    expect(handles.map((h) => h.workbook)).toEqual([spellings[0], '/me/drive/root:/pr%C3%A9visions%202026/q1%20%231%20100%25.xlsx:']);
+    expect(handles.map((h) => h.workbook)).toEqual([
+      spellings[0],
+      '/me/drive/root:/pr%C3%A9visions%202026/q1%20%231%20100%25.xlsx:',
+    ]);
     await Promise.all(handles.map((h) => h.api('/worksheets').get()));
     await Promise.all(handles.map((h) => h.close()));
     expect(env.service.stats()).toMatchObject({ created: 2, closed: 2, open: 0, requestsByRoute: { item: 1 } });
@@ -155,7 +177,10 @@ describe('SessionManager.open() on every drive-item form (emulator over HTTP)', 
     await oneFile();
     const e = env as Env;
     const before = e.service.stats().requests;
-    const error = await e.manager().open('/sites/S/drives/D/items/%2e%2e').catch((err: unknown) => err);
+    const error = await e
+      .manager()
+      .open('/sites/S/drives/D/items/%2e%2e')
+      .catch((err: unknown) => err);
     expect(error).toBeInstanceOf(TypeError);
     expect((error as Error).message).toContain('got "/sites/S/drives/D/items/%2e%2e" (string)');
     expect(e.service.stats().requests).toBe(before);
@@ -211,7 +236,10 @@ describe('one file, one lane (emulator over HTTP, 15 ms latency)', () => {
   test('with resolveWorkbooks off, id and path of one file are two lanes (what resolving prevents)', async () => {
     const { env, file } = await oneFile(LATENCY);
     const sessions = env.manager({ resolveWorkbooks: false });
-    const handles = await Promise.all([sessions.open(`/me/drive/items/${file.itemId}`), sessions.open(`/drives/${DRIVE}/items/${file.itemId}`)]);
+    const handles = await Promise.all([
+      sessions.open(`/me/drive/items/${file.itemId}`),
+      sessions.open(`/drives/${DRIVE}/items/${file.itemId}`),
+    ]);
     env.service.resetStats();
     await callsAtOnce(handles, 3);
     expect(env.service.stats().maxInFlightPerWorkbook).toBe(2);
@@ -224,7 +252,12 @@ describe('one file, one lane (emulator over HTTP, 15 ms latency)', () => {
     const bySpelling = await sessions.open('/me/drive/root:/Reports/Q1%20Sales.xlsx:');
     const byId = await sessions.open(`/drives/${DRIVE}/items/${file.itemId}`);
     env.service.resetStats();
-    env.service.injectFault({ workbook: `/me/drive/root:${ROOT_PATH}:`, route: 'range', status: 429, retryAfterSeconds: 1 });
+    env.service.injectFault({
+      workbook: `/me/drive/root:${ROOT_PATH}:`,
+      route: 'range',
+      status: 429,
+      retryAfterSeconds: 1,
+    });
     const first = byPath.api(`${SHEET}/range(address='A1')`).get();
     await callsAtOnce([bySpelling, byId], 2);
     await first;
@@ -236,12 +269,20 @@ describe('resolving a reference to its file', () => {
   test('GET {item} is sent once per reference: concurrent opens share it, later opens and spellings reuse it', async () => {
     const { env, file } = await oneFile();
     const sessions = env.manager();
-    const first = await Promise.all(Array.from({ length: 4 }, () => sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:')));
+    const first = await Promise.all(
+      Array.from({ length: 4 }, () => sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:')),
+    );
     expect(env.service.stats().requestsByRoute.item).toBe(1);
-    const later = [await sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:'), await sessions.open('/me/drive/root:/REPORTS/q1%20sales.xlsx:')];
+    const later = [
+      await sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:'),
+      await sessions.open('/me/drive/root:/REPORTS/q1%20sales.xlsx:'),
+    ];
     expect(env.service.stats().requestsByRoute.item).toBe(1);
     // Another reference of the file is asked about once too.
-    later.push(await sessions.open(`/me/drive/items/${file.itemId}`), await sessions.open(`/me/drive/items/${file.itemId}`));
+    later.push(
+      await sessions.open(`/me/drive/items/${file.itemId}`),
+      await sessions.open(`/me/drive/items/${file.itemId}`),
+    );
     expect(env.service.stats().requestsByRoute.item).toBe(2);
     await Promise.all([...first, ...later].map((h) => h.close()));
     expect(env.service.stats()).toMatchObject({ created: 8, open: 0 });
@@ -252,7 +293,12 @@ describe('resolving a reference to its file', () => {
     const sessions = env.manager();
     const error = await sessions.open('/me/drive/root:/Missing.xlsx:').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GraphRequestError);
-    expect(error).toMatchObject({ status: 404, graphCode: 'itemNotFound', method: 'GET', path: '/me/drive/root:/Missing.xlsx:' });
+    expect(error).toMatchObject({
+      status: 404,
+      graphCode: 'itemNotFound',
+      method: 'GET',
+      path: '/me/drive/root:/Missing.xlsx:',
+    });
     expect(env.service.stats().requestsByRoute.createSession).toBe(0);
     // A failure is not remembered: the next open asks again.
     await sessions.open('/me/drive/root:/Missing.xlsx:').catch(() => undefined);
@@ -260,8 +306,13 @@ describe('resolving a reference to its file', () => {
   });
 
   test('an answer without id and parentReference.driveId fails open() as malformed, no createSession', async () => {
-    bad = await startBadServer({ override: (r) => (r.url.includes('/workbook') ? undefined : Response.json({ id: 'A' })) });
-    const sessions = new Manager({ client: createBearerClient({ baseUrl: bad.url, token: bad.token }), exitHooks: false });
+    bad = await startBadServer({
+      override: (r) => (r.url.includes('/workbook') ? undefined : Response.json({ id: 'A' })),
+    });
+    const sessions = new Manager({
+      client: createBearerClient({ baseUrl: bad.url, token: bad.token }),
+      exitHooks: false,
+    });
     const error = await sessions.open('/me/drive/items/A').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GraphRequestError);
     expect((error as GraphRequestError).kind).toBe('malformed');
@@ -320,21 +371,40 @@ describe('emulator: GET {item} and a file under all its names', () => {
     for (const form of everyForm(file.itemId)) {
       const picked = (await env.client.api(form).select('id,parentReference').get()) as Record<string, unknown>;
       expect(Object.keys(picked).sort()).toEqual(['@odata.context', 'id', 'parentReference']);
-      expect(picked).toMatchObject({ id: file.itemId, parentReference: { driveId: DRIVE }, '@odata.context': expect.stringContaining('items(id,parentReference)/$entity') });
+      expect(picked).toMatchObject({
+        id: file.itemId,
+        parentReference: { driveId: DRIVE },
+        '@odata.context': expect.stringContaining('items(id,parentReference)/$entity'),
+      });
     }
-    await expect(env.client.api('/me/drive/root:/Nope.xlsx:').get()).rejects.toMatchObject({ statusCode: 404, code: 'itemNotFound' });
+    await expect(env.client.api('/me/drive/root:/Nope.xlsx:').get()).rejects.toMatchObject({
+      statusCode: 404,
+      code: 'itemNotFound',
+    });
   });
 
   test('GET {item} gets only the faults that name its route: a route-less fault waits for a workbook call', async () => {
     const { env, file } = await oneFile();
     env.service.injectFault({ workbook: `/me/drive/items/${file.itemId}`, count: 1, status: 500 });
     // (Statuses the client's own RetryHandler does not resend.)
-    env.service.injectFault({ workbook: `/me/drive/root:${ROOT_PATH}:`, route: 'item', count: 1, status: 409, code: 'conflict' });
+    env.service.injectFault({
+      workbook: `/me/drive/root:${ROOT_PATH}:`,
+      route: 'item',
+      count: 1,
+      status: 409,
+      code: 'conflict',
+    });
     // The look-up draws the fault that names it, under another name of the file.
-    await expect(env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()).rejects.toMatchObject({ statusCode: 409 });
-    expect((await env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()) as { id: string }).toMatchObject({ id: file.itemId });
+    await expect(env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()).rejects.toMatchObject({
+      statusCode: 409,
+    });
+    expect((await env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()) as { id: string }).toMatchObject({
+      id: file.itemId,
+    });
     // The route-less one is still there for the first workbook call.
-    await expect(env.client.api(`/drives/${DRIVE}/items/${file.itemId}/workbook/worksheets`).get()).rejects.toMatchObject({ statusCode: 500 });
+    await expect(
+      env.client.api(`/drives/${DRIVE}/items/${file.itemId}/workbook/worksheets`).get(),
+    ).rejects.toMatchObject({ statusCode: 500 });
     expect(env.service.stats().faultsInjected).toBe(2);
   });
 
@@ -347,7 +417,12 @@ describe('emulator: GET {item} and a file under all its names', () => {
     // A fault named by one name hits the other; its Retry-After holds every name of the file.
     env.service.injectFault({ workbook: `/me/drive/items/${file.itemId}`, status: 429, retryAfterSeconds: 30 });
     // The Graph client's own retries are off, so the 429 comes back as it is.
-    await expect(env.client.api(byPath).middlewareOptions([new RetryHandlerOptions(0, 0)]).get()).rejects.toMatchObject({ statusCode: 429 });
+    await expect(
+      env.client
+        .api(byPath)
+        .middlewareOptions([new RetryHandlerOptions(0, 0)])
+        .get(),
+    ).rejects.toMatchObject({ statusCode: 429 });
     await env.client.api(byId).get();
     expect(env.service.stats()).toMatchObject({ faultsInjected: 1, cooldownViolations: 1 });
   });
@@ -361,8 +436,13 @@ describe('emulator: GET {item} and a file under all its names', () => {
     expect(env.service.workbookFile('/me/drive/root:/book.XLSX:')).toEqual(added);
     expect(() => env?.service.addWorkbook(`/drives/${added.driveId}/root:/BOOK.xlsx:`)).toThrow('already exists');
     // Graph keys a session by its file: the id made under the path works under the item id.
-    const created = (await env.client.api('/me/drive/root:/Book.xlsx:/workbook/createSession').post({ persistChanges: true })) as { id: string };
-    await env.client.api(`/drives/${added.driveId}/items/${added.itemId}/workbook/closeSession`).header('workbook-session-id', created.id).post(undefined);
+    const created = (await env.client
+      .api('/me/drive/root:/Book.xlsx:/workbook/createSession')
+      .post({ persistChanges: true })) as { id: string };
+    await env.client
+      .api(`/drives/${added.driveId}/items/${added.itemId}/workbook/closeSession`)
+      .header('workbook-session-id', created.id)
+      .post(undefined);
     expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
     expect(env.service.openSessions(`/me/drive/items/${added.itemId}`)).toBe(0);
   });
@@ -371,7 +451,9 @@ describe('emulator: GET {item} and a file under all its names', () => {
 describe('the journal keys sessions by file', () => {
   /** Creates a session the way a process that later crashed would have. */
   async function createdElsewhere(e: Env, workbook: string): Promise<string> {
-    const created = (await e.client.api(`${workbook}/workbook/createSession`).post({ persistChanges: true })) as { id: string };
+    const created = (await e.client.api(`${workbook}/workbook/createSession`).post({ persistChanges: true })) as {
+      id: string;
+    };
     return created.id;
   }
 
@@ -381,22 +463,38 @@ describe('the journal keys sessions by file', () => {
     const sessions = env.manager({ journal: { path: dir } });
     const book = await sessions.open(`/me/drive/root:${ROOT_PATH}:`);
     const [entry] = (await new SessionJournal({ path: dir }).scan()).live;
-    expect(entry).toMatchObject({ workbook: '/me/drive/root:/Reports/Q1%20Sales.xlsx:', file: `/drives/${DRIVE}/items/${file.itemId}`.toLowerCase() });
+    expect(entry).toMatchObject({
+      workbook: '/me/drive/root:/Reports/Q1%20Sales.xlsx:',
+      file: `/drives/${DRIVE}/items/${file.itemId}`.toLowerCase(),
+    });
     await book.close();
   });
 
   test("recovery closes a dead process's sessions on every name of one file in one lane", async () => {
     const { env, file } = await oneFile({ latency: { fixedMs: 15 } });
-    const names = [`/me/drive/items/${file.itemId}`, `/drives/${DRIVE}/root:${ROOT_PATH}:`, `/groups/G1/drive/items/${file.itemId}`, `/me/drive/root:${ROOT_PATH}:`];
+    const names = [
+      `/me/drive/items/${file.itemId}`,
+      `/drives/${DRIVE}/root:${ROOT_PATH}:`,
+      `/groups/G1/drive/items/${file.itemId}`,
+      `/me/drive/root:${ROOT_PATH}:`,
+    ];
     const ids = await Promise.all(names.map((name) => createdElsewhere(env, name)));
     const lane = `/drives/${DRIVE}/items/${file.itemId}`.toLowerCase();
-    const lines = ids.map((id, i) => `${JSON.stringify({ ...(JSON.parse(openLine({ id, workbook: names[i] as string })) as object), file: lane })}\n`);
+    const lines = ids.map(
+      (id, i) =>
+        `${JSON.stringify({ ...(JSON.parse(openLine({ id, workbook: names[i] as string })) as object), file: lane })}\n`,
+    );
     const dir = await tempDir();
     await fs.writeFile(path.join(dir, 'sessions.journal'), lines.join(''), { mode: 0o600 });
     env.service.resetStats();
     const sessions = env.manager({ journal: { path: dir }, resolveWorkbooks: false });
     const report = await sessions.recover();
     expect(report.closed).toHaveLength(4);
-    expect(env.service.stats()).toMatchObject({ closed: 4, open: 0, maxInFlightPerWorkbook: 1, requestsByRoute: { item: 0 } });
+    expect(env.service.stats()).toMatchObject({
+      closed: 4,
+      open: 0,
+      maxInFlightPerWorkbook: 1,
+      requestsByRoute: { item: 0 },
+    });
   });
 });

@@ -18,6 +18,8 @@ export async function naiveCloseAll(client: Client, sessions: readonly OpenSessi
 
 /** Opening a session the way Graph's docs show it: `createSession` with `persistChanges`. */
 export async function naiveCreate(client: Client, workbook: string): Promise<OpenSessionRef> {
-  const created = (await client.api(`${workbook}/workbook/createSession`).post({ persistChanges: true })) as { id: string };
+  const created = (await client.api(`${workbook}/workbook/createSession`).post({ persistChanges: true })) as {
+    id: string;
+  };
   return { workbook, id: created.id };
 }

@@ -22,7 +22,10 @@ const BOOKS = {
 const ARCHIVE = '/me/drive/items/05ARCHIVE';
 
 const ordersBook = (): WorkbookSeed => ({
-  worksheets: { Orders: { tables: { Orders: { columns: ['writer', 'line', 'qty'] } } }, Notes: { cells: [['quarter', 'Q3']] } },
+  worksheets: {
+    Orders: { tables: { Orders: { columns: ['writer', 'line', 'qty'] } } },
+    Notes: { cells: [['quarter', 'Q3']] },
+  },
 });
 
 const WRITERS_PER_BOOK = 3;
@@ -39,7 +42,12 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
       seed: 7,
     });
     emulators.push(main);
-    const slow = await startEmulator({ workbooks: { [ARCHIVE]: ordersBook() }, asyncCreate: { rate: 1, durationMs: 1_500 }, latency: { fixedMs: 10 }, seed: 8 });
+    const slow = await startEmulator({
+      workbooks: { [ARCHIVE]: ordersBook() },
+      asyncCreate: { rate: 1, durationMs: 1_500 },
+      latency: { fixedMs: 10 },
+      seed: 8,
+    });
     emulators.push(slow);
     for (const [name, path] of Object.entries(BOOKS)) progress.label(path, name);
     progress.label(ARCHIVE, 'archive');
@@ -50,19 +58,29 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
       idleTimeoutMs: IDLE_TIMEOUT_MS,
       perWorkbookConcurrency: PER_WORKBOOK_CONCURRENCY,
     });
-    const archive = new SessionManager({ client: createBearerClient({ baseUrl: slow.url, token: slow.token }), idleTimeoutMs: IDLE_TIMEOUT_MS, pollIntervalMs: 250 });
+    const archive = new SessionManager({
+      client: createBearerClient({ baseUrl: slow.url, token: slow.token }),
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
+      pollIntervalMs: 250,
+    });
     managers.push(sessions, archive);
     progress.watch(sessions);
     progress.watch(archive);
     const service = main.service;
 
     // ---- 1. Writers --------------------------------------------------------------------------------
-    progress.step(`1. ${WRITERS_PER_BOOK} writers on each of sales, stock and budget, each in an \`await using\` scope; one more on sales throws half-way`);
+    progress.step(
+      `1. ${WRITERS_PER_BOOK} writers on each of sales, stock and budget, each in an \`await using\` scope; one more on sales throws half-way`,
+    );
     service.injectFault({ workbook: BOOKS.sales, route: 'tableRowsAdd', count: 2, status: 429, retryAfterSeconds: 1 });
     service.injectFault({ workbook: BOOKS.stock, route: 'createSession', count: 1, status: 503, retryAfterSeconds: 1 });
     service.injectFault({ workbook: BOOKS.budget, route: 'tableRowsAdd', count: 1, status: 503, retryAfterSeconds: 1 });
-    progress.note('faults waiting: 2 x 429 on sales rows/add, 503 on stock createSession, 503 on budget rows/add (Retry-After: 1 s)');
-    progress.note('and on the archive emulator every createSession is long-running: 202 Accepted, then ~1.5 s of polling');
+    progress.note(
+      'faults waiting: 2 x 429 on sales rows/add, 503 on stock createSession, 503 on budget rows/add (Retry-After: 1 s)',
+    );
+    progress.note(
+      'and on the archive emulator every createSession is long-running: 202 Accepted, then ~1.5 s of polling',
+    );
 
     const writer = async (workbook: string, name: string, throwAfter?: number): Promise<void> => {
       await using book = await sessions.open(workbook);
@@ -75,7 +93,9 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
       try {
         await writer(BOOKS.sales, 'sales-bad', 1);
       } catch (error) {
-        progress.note(`the throwing writer's error reached its caller ("${(error as Error).message}"); its session was closed on the way out`);
+        progress.note(
+          `the throwing writer's error reached its caller ("${(error as Error).message}"); its session was closed on the way out`,
+        );
       }
     })();
     const archiveReader = (async () => {
@@ -89,11 +109,15 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
     await Promise.all([...writers, failing, archiveReader]);
     for (const name of ['sales', 'stock', 'budget'] as const) {
       const expected = WRITERS_PER_BOOK * ROWS_PER_WRITER + (name === 'sales' ? 1 : 0);
-      progress.note(`${name}: ${service.tableRows(BOOKS[name], 'Orders').length} rows in the file (expected ${expected})`);
+      progress.note(
+        `${name}: ${service.tableRows(BOOKS[name], 'Orders').length} rows in the file (expected ${expected})`,
+      );
     }
 
     // ---- 2. Idle -----------------------------------------------------------------------------------
-    progress.step(`2. A reader on report is left idle; the manager closes it after idleTimeoutMs (${IDLE_TIMEOUT_MS} ms)`);
+    progress.step(
+      `2. A reader on report is left idle; the manager closes it after idleTimeoutMs (${IDLE_TIMEOUT_MS} ms)`,
+    );
     // Meanwhile a second archive session is being created (long-running again); it is held until shutdown.
     const archiveHeld = archive.open(ARCHIVE);
     const reader = await sessions.open(BOOKS.report);
@@ -101,22 +125,34 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
     const idleClosed = waitForClose(sessions, BOOKS.report, 'idle');
     progress.note('reader: one read, then nothing (no close() in sight)');
     await idleClosed;
-    progress.note(`reader handle: state ${reader.state}, closeReason ${reader.closeReason ?? '-'}; the server has ${service.openSessions(BOOKS.report)} session(s) open on report`);
+    progress.note(
+      `reader handle: state ${reader.state}, closeReason ${reader.closeReason ?? '-'}; the server has ${service.openSessions(BOOKS.report)} session(s) open on report`,
+    );
     await reader.api("/worksheets('Notes')/usedRange").get();
-    progress.note('a later call on the handle: the persistent session was reopened; this one is still held when the app shuts down');
+    progress.note(
+      'a later call on the handle: the persistent session was reopened; this one is still held when the app shuts down',
+    );
 
     // ---- 3. A session the server forgets ----------------------------------------------------------
-    progress.step("3. The server forgets a session on stock (as after Graph's 5-minute expiry); the next call reopens it and is replayed");
+    progress.step(
+      "3. The server forgets a session on stock (as after Graph's 5-minute expiry); the next call reopens it and is replayed",
+    );
     const held = await sessions.open(BOOKS.stock);
     service.expireSession(held.id);
     await held.api("/tables('Orders')/rows/add").post({ values: [['stock-late', 1, 5]] });
-    progress.note(`the row went in through the new session; stock now has ${service.tableRows(BOOKS.stock, 'Orders').length} rows`);
+    progress.note(
+      `the row went in through the new session; stock now has ${service.tableRows(BOOKS.stock, 'Orders').length} rows`,
+    );
     await (await archiveHeld).api("/worksheets('Notes')/usedRange").get();
 
     // ---- 4. Shutdown ------------------------------------------------------------------------------
-    progress.step('4. Shutting down as on SIGTERM: sessions.shutdown() (the exit hooks call the same on a real signal)');
+    progress.step(
+      '4. Shutting down as on SIGTERM: sessions.shutdown() (the exit hooks call the same on a real signal)',
+    );
     service.injectFault({ workbook: BOOKS.stock, route: 'closeSession', count: 1, status: 503, retryAfterSeconds: 1 });
-    progress.note(`sessions still held: ${sessions.stats().open + archive.stats().open}; the close on stock will meet a 503 first`);
+    progress.note(
+      `sessions still held: ${sessions.stats().open + archive.stats().open}; the close on stock will meet a 503 first`,
+    );
     const reports: ShutdownReport[] = await Promise.all(managers.map((m) => m.shutdown()));
 
     return summarise({

@@ -10,14 +10,19 @@ import type { Progress } from './progress.js';
 import { type DemoSummary, summarise } from './summary.js';
 import { IDLE_TIMEOUT_MS } from './emulator-workload.js';
 
-export async function runGraphDemo(progress: Progress, env: { tenantId: string; clientId: string; item: string }): Promise<DemoSummary> {
+export async function runGraphDemo(
+  progress: Progress,
+  env: { tenantId: string; clientId: string; item: string },
+): Promise<DemoSummary> {
   const started = Date.now();
   const sessions = new SessionManager({ client: await graphClient(env), idleTimeoutMs: IDLE_TIMEOUT_MS });
   progress.watch(sessions);
   progress.label(env.item, 'workbook');
   const workbook = env.item;
   try {
-    progress.step('1. Two writers in `await using` scopes (non-persistent: nothing is saved to the file); a third throws half-way');
+    progress.step(
+      '1. Two writers in `await using` scopes (non-persistent: nothing is saved to the file); a third throws half-way',
+    );
     const firstSheet = await sessions.withSession(
       workbook,
       async (book) => (await book.api('/worksheets').get<{ value: { name: string }[] }>()).value[0]?.name ?? 'Sheet1',
@@ -31,7 +36,9 @@ export async function runGraphDemo(progress: Progress, env: { tenantId: string; 
       await cell.get();
     };
     const results = await Promise.allSettled([writer('X', false), writer('Y', false), writer('Z', true)]);
-    progress.note(`writers: ${results.filter((r) => r.status === 'fulfilled').length} done, ${results.filter((r) => r.status === 'rejected').length} threw; every session closed on scope exit`);
+    progress.note(
+      `writers: ${results.filter((r) => r.status === 'fulfilled').length} done, ${results.filter((r) => r.status === 'rejected').length} threw; every session closed on scope exit`,
+    );
 
     progress.step(`2. A reader left idle; the manager closes it after idleTimeoutMs (${IDLE_TIMEOUT_MS} ms)`);
     const reader = await sessions.open(workbook, { persistChanges: false });
@@ -42,14 +49,23 @@ export async function runGraphDemo(progress: Progress, env: { tenantId: string; 
       await reader.api('/worksheets').get();
     } catch (error) {
       if (!isSessionClosedError(error)) throw error;
-      progress.note(`a later call fails with SessionClosedError (reason ${error.reason}): a non-persistent session is not reopened`);
+      progress.note(
+        `a later call fails with SessionClosedError (reason ${error.reason}): a non-persistent session is not reopened`,
+      );
     }
 
     progress.step('3. Shutting down as on SIGTERM, with one session still held');
     const held = await sessions.open(workbook, { persistChanges: false });
     await held.api('/worksheets').get();
     const reports: ShutdownReport[] = [await sessions.shutdown()];
-    return summarise({ target: 'graph', started, managers: [sessions], reports, servers: null, workbooks: progress.tallies() });
+    return summarise({
+      target: 'graph',
+      started,
+      managers: [sessions],
+      reports,
+      servers: null,
+      workbooks: progress.tallies(),
+    });
   } finally {
     await sessions.shutdown();
   }

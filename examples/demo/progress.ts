@@ -50,13 +50,21 @@ export class Progress {
     });
     sessions.on('reopened', ({ id, workbook, previousId, reason }) => {
       this.#tally(workbook).reopened++;
-      this.#line(workbook, 'reopened', `${id}  (${previousId} was ${reason}; a persistent session is reopened on its next call)`);
+      this.#line(
+        workbook,
+        'reopened',
+        `${id}  (${previousId} was ${reason}; a persistent session is reopened on its next call)`,
+      );
     });
     sessions.on('closed', ({ id, workbook, reason, alreadyExpired }) => {
       const t = this.#tally(workbook);
       t.closed++;
       t.closedBy[reason] = (t.closedBy[reason] ?? 0) + 1;
-      this.#line(workbook, 'closed', `${id}  reason: ${reason}${alreadyExpired ? ' (already gone on the server)' : ''}`);
+      this.#line(
+        workbook,
+        'closed',
+        `${id}  reason: ${reason}${alreadyExpired ? ' (already gone on the server)' : ''}`,
+      );
     });
     sessions.on('expired', ({ id, workbook }) => {
       this.#tally(workbook).expired++;
@@ -66,7 +74,11 @@ export class Progress {
       this.#tally(workbook).retried++;
       const call = `${method} ${path.slice(path.indexOf('/workbook/') + '/workbook'.length)}`;
       const wait = cooldown ? `lane paused ${delayMs} ms for Retry-After` : `backoff ${delayMs} ms`;
-      this.#line(workbook, 'retried', `${call} after ${status ?? code ?? 'a network error'}; ${wait} (attempt ${attempt + 1} next)`);
+      this.#line(
+        workbook,
+        'retried',
+        `${call} after ${status ?? code ?? 'a network error'}; ${wait} (attempt ${attempt + 1} next)`,
+      );
     });
     sessions.on('closeFailed', ({ id, workbook, error }) => {
       this.#tally(workbook).closeFailed++;
@@ -75,7 +87,9 @@ export class Progress {
   }
 
   tallies(): Record<string, WorkbookTally> {
-    return Object.fromEntries([...this.#tallies].map(([workbook, tally]) => [this.#labels.get(workbook) ?? workbook, tally]));
+    return Object.fromEntries(
+      [...this.#tallies].map(([workbook, tally]) => [this.#labels.get(workbook) ?? workbook, tally]),
+    );
   }
 
   #tally(workbook: string): WorkbookTally {

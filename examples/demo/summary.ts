@@ -35,7 +35,12 @@ export interface DemoSummary {
   /** What the emulator counted; null against Microsoft Graph, which publishes no such counts. */
   readonly server: ServerCounts | null;
   /** Library and server figures that should agree. */
-  readonly checks: readonly { readonly name: string; readonly library: number; readonly server: number; readonly ok: boolean }[];
+  readonly checks: readonly {
+    readonly name: string;
+    readonly library: number;
+    readonly server: number;
+    readonly ok: boolean;
+  }[];
   readonly workbooks: Readonly<Record<string, WorkbookTally>>;
 }
 
@@ -47,7 +52,8 @@ export function summarise(input: {
   servers: readonly EmulatorStats[] | null;
   workbooks: Record<string, WorkbookTally>;
 }): DemoSummary {
-  const sum = <T>(items: readonly T[], pick: (item: T) => number): number => items.reduce((n, item) => n + pick(item), 0);
+  const sum = <T>(items: readonly T[], pick: (item: T) => number): number =>
+    items.reduce((n, item) => n + pick(item), 0);
   const totals = input.managers.map((m) => m.stats().totals);
   const shutdown = {
     closed: sum(input.reports, (r) => r.closed),
@@ -58,7 +64,10 @@ export function summarise(input: {
     durationMs: Math.max(0, ...input.reports.map((r) => r.durationMs)),
   };
   // A session is left open if the shutdown report says so, or if the manager still counts it afterwards.
-  const leftOpen = input.managers.reduce((n, m, i) => n + Math.max(input.reports[i]?.leftOpen ?? 0, m.openSessionCount()), 0);
+  const leftOpen = input.managers.reduce(
+    (n, m, i) => n + Math.max(input.reports[i]?.leftOpen ?? 0, m.openSessionCount()),
+    0,
+  );
   const s = input.servers;
   const server: ServerCounts | null =
     s === null
@@ -85,7 +94,11 @@ export function summarise(input: {
     server === null
       ? []
       : [
-          { name: 'sessions created (opened + reopened)', library: library.opened + library.reopened, server: server.created },
+          {
+            name: 'sessions created (opened + reopened)',
+            library: library.opened + library.reopened,
+            server: server.created,
+          },
           { name: 'sessions closed with closeSession', library: library.closed, server: server.closed },
           { name: 'sessions expired on the server', library: library.expired, server: server.expired },
           { name: 'sessions open after shutdown', library: leftOpen, server: server.open },
@@ -127,7 +140,12 @@ export function formatSummary(summary: DemoSummary, perWorkbookConcurrency: numb
   row('close failures', summary.closeFailures, '-');
   if (s !== null) {
     row('requests', '-', s.requests);
-    row('most requests at once on one workbook', '-', s.maxInFlightPerWorkbook, `limit ${perWorkbookConcurrency}: ${tick(s.maxInFlightPerWorkbook <= perWorkbookConcurrency)}`);
+    row(
+      'most requests at once on one workbook',
+      '-',
+      s.maxInFlightPerWorkbook,
+      `limit ${perWorkbookConcurrency}: ${tick(s.maxInFlightPerWorkbook <= perWorkbookConcurrency)}`,
+    );
     row('requests sent during a Retry-After cooldown', '-', s.cooldownViolations, tick(s.cooldownViolations === 0));
   }
   const r = summary.shutdown;
@@ -142,14 +160,16 @@ export function formatSummary(summary: DemoSummary, perWorkbookConcurrency: numb
     const by = Object.entries(t.closedBy)
       .map(([reason, n]) => `${reason} ${n}`)
       .join(', ');
-    lines.push(`  ${name.padEnd(10)}${String(t.opened).padStart(8)}${String(t.reopened).padStart(10)}${String(t.closed).padStart(8)}${String(t.expired).padStart(9)}${String(t.retried).padStart(9)}   ${by}`);
+    lines.push(
+      `  ${name.padEnd(10)}${String(t.opened).padStart(8)}${String(t.reopened).padStart(10)}${String(t.closed).padStart(8)}${String(t.expired).padStart(9)}${String(t.retried).padStart(9)}   ${by}`,
+    );
   }
   lines.push('');
   if (s === null) {
     lines.push('  Microsoft Graph publishes no session counts, so the server column is not available:');
-    lines.push('  the library\'s own account (closeSession confirmed for each session) is all there is.');
+    lines.push("  the library's own account (closeSession confirmed for each session) is all there is.");
   }
-  const where = s === null ? 'by the library\'s account' : 'on the emulator';
+  const where = s === null ? "by the library's account" : 'on the emulator';
   const open = s === null ? summary.leftOpen : Math.max(summary.leftOpen, s.open);
   lines.push(summary.ok ? `  ok: 0 sessions left open ${where}.` : `  FAILED: ${open} session(s) left open ${where}.`);
   return lines.join('\n');

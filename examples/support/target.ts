@@ -36,7 +36,15 @@ export function graphEnvironment(): { tenantId: string; clientId: string; item: 
   const tenantId = process.env['WORKBOOK_SESSIONS_TENANT_ID'];
   const clientId = process.env['WORKBOOK_SESSIONS_CLIENT_ID'];
   const item = process.env['WORKBOOK_SESSIONS_ITEM'];
-  if (tenantId === undefined || tenantId === '' || clientId === undefined || clientId === '' || item === undefined || item === '') return undefined;
+  if (
+    tenantId === undefined ||
+    tenantId === '' ||
+    clientId === undefined ||
+    clientId === '' ||
+    item === undefined ||
+    item === ''
+  )
+    return undefined;
   return { tenantId, clientId, item };
 }
 
@@ -61,7 +69,14 @@ export async function openTarget(options: { emulatorOnly?: boolean } = {}): Prom
   const env = options.emulatorOnly === true ? undefined : graphEnvironment();
   if (env !== undefined) {
     const close = async (): Promise<void> => undefined;
-    return { kind: 'graph', client: await graphClient(env), workbook: env.item, emulator: undefined, close, [Symbol.asyncDispose]: close };
+    return {
+      kind: 'graph',
+      client: await graphClient(env),
+      workbook: env.item,
+      emulator: undefined,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
   }
   const emulator = await startEmulator({ workbooks: { [EXAMPLE_WORKBOOK]: salesWorkbook() }, latency: { fixedMs: 5 } });
   return {

@@ -51,7 +51,11 @@ export class Scheduler {
    * queues; once running, the task handles the signal itself, and it holds its place in the lane
    * and in the global limit until it settles: a request on the wire is still in flight for Graph.
    */
-  async run<T>(name: string, task: () => Promise<T>, options: { priority: number; signal?: AbortSignal | undefined }): Promise<T> {
+  async run<T>(
+    name: string,
+    task: () => Promise<T>,
+    options: { priority: number; signal?: AbortSignal | undefined },
+  ): Promise<T> {
     const workbook = this.#laneOf(name);
     const lane = this.#lane(workbook);
     lane.active++;

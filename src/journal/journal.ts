@@ -157,7 +157,9 @@ export class SessionJournal {
     }
     const every = options.compactAfterRemoves ?? 1000;
     if (!Number.isInteger(every) || every < 1) {
-      throw new TypeError(`Expected \`compactAfterRemoves\` to be an integer >= 1, got ${describe(options.compactAfterRemoves)}`);
+      throw new TypeError(
+        `Expected \`compactAfterRemoves\` to be an integer >= 1, got ${describe(options.compactAfterRemoves)}`,
+      );
     }
     this.#path = options.path;
     this.#compactAfterRemoves = every;
@@ -220,9 +222,11 @@ export class SessionJournal {
     if (++this.#removesSinceCheck >= this.#compactAfterRemoves && this.#compacting === undefined) {
       this.#removesSinceCheck = 0;
       // A compaction that cannot take the lock at once is skipped; a failed one only costs disk space.
-      this.#compacting = this.compact({ wait: false }).catch(() => undefined).finally(() => {
-        this.#compacting = undefined;
-      });
+      this.#compacting = this.compact({ wait: false })
+        .catch(() => undefined)
+        .finally(() => {
+          this.#compacting = undefined;
+        });
       await this.#compacting;
     }
   }
@@ -256,8 +260,10 @@ export class SessionJournal {
    * the manager calls `remove()`.
    */
   async markClosed(id: string, reason: JournalCloseReason): Promise<void> {
-    if (typeof id !== 'string' || id === '') throw new TypeError(`Expected \`id\` to be a non-empty string, got ${describe(id)}`);
-    if (!CLOSE_REASONS.includes(reason)) throw new TypeError(`Expected \`reason\` to be one of ${CLOSE_REASONS.join(', ')}, got ${describe(reason)}`);
+    if (typeof id !== 'string' || id === '')
+      throw new TypeError(`Expected \`id\` to be a non-empty string, got ${describe(id)}`);
+    if (!CLOSE_REASONS.includes(reason))
+      throw new TypeError(`Expected \`reason\` to be one of ${CLOSE_REASONS.join(', ')}, got ${describe(reason)}`);
     const line: CloseLine = { op: 'close', id, at: Date.now(), reason };
     await appendLine(await this.#fileForWriting(), JSON.stringify(line));
   }
@@ -268,12 +274,21 @@ export class SessionJournal {
    * `undefined` when another live process holds it; otherwise polls until it is free or `signal`
    * aborts. Resolves a function that releases the lock.
    */
-  async lock(options: { readonly wait?: boolean; readonly signal?: AbortSignal } = {}): Promise<(() => Promise<void>) | undefined> {
+  async lock(
+    options: { readonly wait?: boolean; readonly signal?: AbortSignal } = {},
+  ): Promise<(() => Promise<void>) | undefined> {
     checkLockOptions('lock', options, ['wait', 'signal']);
     const file = await this.#fileForWriting();
     const lockPath = `${file}.lock`;
     const token = randomBytes(9).toString('base64url');
-    const content = JSON.stringify({ pid: process.pid, owner: PROCESS_OWNER, host: HOST, token, startId: await ownStartId(), at: Date.now() });
+    const content = JSON.stringify({
+      pid: process.pid,
+      owner: PROCESS_OWNER,
+      host: HOST,
+      token,
+      startId: await ownStartId(),
+      at: Date.now(),
+    });
     for (let attempt = 0; ; attempt++) {
       options.signal?.throwIfAborted();
       try {
@@ -305,9 +320,14 @@ export class SessionJournal {
    * pairs make up at least half of it, or always with `force`. Lines appended by other processes
    * while it runs are carried over.
    */
-  async compact(options: { readonly force?: boolean; readonly wait?: boolean; readonly signal?: AbortSignal } = {}): Promise<CompactionResult> {
+  async compact(
+    options: { readonly force?: boolean; readonly wait?: boolean; readonly signal?: AbortSignal } = {},
+  ): Promise<CompactionResult> {
     checkLockOptions('compact', options, ['force', 'wait', 'signal']);
-    const release = await this.lock({ wait: options.wait ?? true, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    const release = await this.lock({
+      wait: options.wait ?? true,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
     if (release === undefined) return { compacted: false, kept: 0, dropped: 0 };
     try {
       return await this.compactLocked(options.force ?? false);
@@ -334,7 +354,8 @@ export class SessionJournal {
       const parsed = parseJournal(whole);
       const kept = [...parsed.open.values()];
       const dropped = parsed.lines - kept.length;
-      if (!force && (parsed.lines < 8 || dropped * 2 < parsed.lines)) return { compacted: false, kept: kept.length, dropped: 0 };
+      if (!force && (parsed.lines < 8 || dropped * 2 < parsed.lines))
+        return { compacted: false, kept: kept.length, dropped: 0 };
       if (parsed.corrupt.length > 0) {
         const lines = whole.split('\n');
         const bad = parsed.corrupt.map((c) => lines[c.line - 1] ?? '').join('\n');
@@ -439,7 +460,13 @@ export class SessionJournal {
     let held = heldMarkers.get(markerPath);
     if (held === undefined) {
       const ready = (async () => {
-        const content = JSON.stringify({ pid: process.pid, owner: PROCESS_OWNER, host: HOST, startId: await ownStartId(), at: Date.now() });
+        const content = JSON.stringify({
+          pid: process.pid,
+          owner: PROCESS_OWNER,
+          host: HOST,
+          startId: await ownStartId(),
+          at: Date.now(),
+        });
         const tmp = `${markerPath}.tmp-${randomBytes(6).toString('hex')}`;
         await writeNewFile(tmp, content);
         await fs.rename(tmp, markerPath);
@@ -447,14 +474,17 @@ export class SessionJournal {
       })();
       held = { count: 0, ready };
       const entry = held;
-      void ready.then(() => {
-        // Set once the marker exists, cleared when it is released: the owner's "alive until" time.
-        entry.heartbeat = setInterval(() => {
-          const now = new Date();
-          fs.utimes(markerPath, now, now).catch(() => undefined);
-        }, HEARTBEAT_MS);
-        entry.heartbeat.unref();
-      }, () => undefined);
+      void ready.then(
+        () => {
+          // Set once the marker exists, cleared when it is released: the owner's "alive until" time.
+          entry.heartbeat = setInterval(() => {
+            const now = new Date();
+            fs.utimes(markerPath, now, now).catch(() => undefined);
+          }, HEARTBEAT_MS);
+          entry.heartbeat.unref();
+        },
+        () => undefined,
+      );
       heldMarkers.set(markerPath, held);
       ready.catch(() => {
         if (heldMarkers.get(markerPath) === held) heldMarkers.delete(markerPath);
@@ -546,7 +576,10 @@ export function parseJournal(text: string): ParsedJournal {
     try {
       value = JSON.parse(line);
     } catch {
-      corrupt.push({ line: lineNo, reason: truncated ? 'truncated line (no newline at end of file)' : 'not valid JSON' });
+      corrupt.push({
+        line: lineNo,
+        reason: truncated ? 'truncated line (no newline at end of file)' : 'not valid JSON',
+      });
       return;
     }
     const problem = checkLine(value);
@@ -560,7 +593,16 @@ export function parseJournal(text: string): ParsedJournal {
       open.delete(record.id);
     } else if (!closed.has(record.id) && !open.has(record.id)) {
       const { workbook, file, id, persistChanges, createdAt, pid, owner, host } = record;
-      open.set(id, { workbook, ...(file === undefined ? {} : { file }), id, persistChanges, createdAt, pid, owner, ...(host === undefined ? {} : { host }) });
+      open.set(id, {
+        workbook,
+        ...(file === undefined ? {} : { file }),
+        id,
+        persistChanges,
+        createdAt,
+        pid,
+        owner,
+        ...(host === undefined ? {} : { host }),
+      });
     }
   });
   return { open, corrupt, lines: count };
@@ -576,12 +618,16 @@ function checkLine(value: unknown): string | undefined {
   if (typeof record.id !== 'string' || record.id === '') return 'open record without an `id` string';
   if (typeof record.workbook !== 'string' || record.workbook === '') return 'open record without a `workbook` string';
   if (typeof record.persistChanges !== 'boolean') return 'open record without a boolean `persistChanges`';
-  if (typeof record.createdAt !== 'number' || !Number.isFinite(record.createdAt)) return 'open record without a numeric `createdAt`';
+  if (typeof record.createdAt !== 'number' || !Number.isFinite(record.createdAt))
+    return 'open record without a numeric `createdAt`';
   // A pid <= 0 would address process groups when probed: refuse it.
-  if (typeof record.pid !== 'number' || !Number.isSafeInteger(record.pid) || record.pid <= 0) return 'open record without a positive integer `pid`';
-  if (typeof record.owner !== 'string' || !/^[\w-]{1,64}$/.test(record.owner)) return 'open record without a valid `owner` token';
+  if (typeof record.pid !== 'number' || !Number.isSafeInteger(record.pid) || record.pid <= 0)
+    return 'open record without a positive integer `pid`';
+  if (typeof record.owner !== 'string' || !/^[\w-]{1,64}$/.test(record.owner))
+    return 'open record without a valid `owner` token';
   if (record.host !== undefined && typeof record.host !== 'string') return 'open record with a non-string `host`';
-  if (record.file !== undefined && (typeof record.file !== 'string' || record.file === '')) return 'open record with a `file` that is not a non-empty string';
+  if (record.file !== undefined && (typeof record.file !== 'string' || record.file === ''))
+    return 'open record with a `file` that is not a non-empty string';
   return undefined;
 }
 
@@ -589,7 +635,8 @@ const CLOSE_REASONS: readonly unknown[] = ['closed', 'recovered', 'expired'] sat
 
 /** The options of lock() and compact(): booleans and an AbortSignal, or a TypeError naming the bad one. */
 function checkLockOptions(fn: string, options: unknown, keys: readonly string[]): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected ${fn}() options to be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`Expected ${fn}() options to be an object, got ${describe(options)}`);
   checkKeys(`${fn}() option`, options, keys);
   const given = options as Record<string, unknown>;
   for (const key of ['force', 'wait']) {
@@ -685,8 +732,18 @@ async function syncDirectory(dir: string): Promise<void> {
  */
 function checkJournalTarget(given: string, found: Stats | undefined): void {
   if (found === undefined || found.isFile() || found.isDirectory()) return;
-  const kind = found.isCharacterDevice() ? 'a character device' : found.isBlockDevice() ? 'a block device' : found.isFIFO() ? 'a FIFO' : found.isSocket() ? 'a socket' : 'not a regular file';
-  throw new TypeError(`Expected the journal \`path\` to be a file or a directory, got ${describe(given)}, which is ${kind}`);
+  const kind = found.isCharacterDevice()
+    ? 'a character device'
+    : found.isBlockDevice()
+      ? 'a block device'
+      : found.isFIFO()
+        ? 'a FIFO'
+        : found.isSocket()
+          ? 'a socket'
+          : 'not a regular file';
+  throw new TypeError(
+    `Expected the journal \`path\` to be a file or a directory, got ${describe(given)}, which is ${kind}`,
+  );
 }
 
 async function readIfExists(file: string): Promise<string> {
@@ -723,7 +780,10 @@ async function takeOverStaleLock(lockPath: string, staleText: string): Promise<b
   } catch (error) {
     if (!isCode(error, 'EEXIST')) throw error;
     // Another takeover is under way; one left by a process that died mid-takeover goes after a while.
-    const age = await fs.stat(guard).then((st) => Date.now() - st.mtimeMs, () => 0);
+    const age = await fs.stat(guard).then(
+      (st) => Date.now() - st.mtimeMs,
+      () => 0,
+    );
     if (age > UNREADABLE_LOCK_STALE_MS) await fs.rm(guard, { force: true });
     return false;
   }
@@ -775,7 +835,9 @@ class OwnerLiveness {
   marker(owner: string): Promise<LockContent | undefined> {
     let marker = this.#markers.get(owner);
     if (marker === undefined) {
-      marker = readIfExists(`${this.#file}.owner-${owner}.lock`).then((text) => (text === '' ? undefined : parseLockContent(text)));
+      marker = readIfExists(`${this.#file}.owner-${owner}.lock`).then((text) =>
+        text === '' ? undefined : parseLockContent(text),
+      );
       this.#markers.set(owner, marker);
     }
     return marker;
@@ -856,7 +918,10 @@ export async function probeProcess(pid: number): Promise<{ alive: boolean; start
     // starttime field 22.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (fields[0] === 'Z' || fields[0] === 'X') return { alive: false };
-    bootId ??= fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((text) => text.trim(), () => '');
+    bootId ??= fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+      (text) => text.trim(),
+      () => '',
+    );
     const start = fields[19];
     return start === undefined ? { alive: true } : { alive: true, startId: `${await bootId}:${start}` };
   } catch (error) {

@@ -84,11 +84,16 @@ const OPTION_KEYS = new Set(['dryRun', 'now', 'persistentExpiryMs', 'nonPersiste
  * knows) are dropped without a request. Runs under the journal's lock and reads the journal again
  * once it holds it, so recoverers running at once close each orphan once.
  */
-export async function recoverOrphans(journal: SessionJournal, closer: SessionCloser, options: RecoverOptions = {}): Promise<RecoveryReport> {
+export async function recoverOrphans(
+  journal: SessionJournal,
+  closer: SessionCloser,
+  options: RecoverOptions = {},
+): Promise<RecoveryReport> {
   if (typeof journal !== 'object' || journal === null || typeof journal.scan !== 'function') {
     throw new TypeError(`Expected \`journal\` to be a SessionJournal, got ${describe(journal)}`);
   }
-  if (typeof closer !== 'function') throw new TypeError(`Expected \`closer\` to be a function, got ${describe(closer)}`);
+  if (typeof closer !== 'function')
+    throw new TypeError(`Expected \`closer\` to be a function, got ${describe(closer)}`);
   const settings = checkOptions(options);
   const { signal } = options;
   signal?.throwIfAborted();
@@ -134,7 +139,10 @@ export async function recoverOrphans(journal: SessionJournal, closer: SessionClo
           continue;
         }
         await journal.markClosed(entry.id, outcome === 'expired' ? 'expired' : 'recovered');
-        outcomes[index] = outcome === 'expired' ? { list: 'expired', session: summary(entry, { expiredBy: 'graph' }) } : { list: 'closed', session: summary(entry) };
+        outcomes[index] =
+          outcome === 'expired'
+            ? { list: 'expired', session: summary(entry, { expiredBy: 'graph' }) }
+            : { list: 'closed', session: summary(entry) };
       }
     };
     await Promise.all(Array.from({ length: Math.min(settings.concurrency, toClose.length) }, worker));
@@ -157,20 +165,33 @@ interface Settings {
 }
 
 function checkOptions(options: RecoverOptions): Settings {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new TypeError(`Unknown recover option \`${key}\``);
   }
-  const { dryRun = false, now = Date.now, persistentExpiryMs = 300_000, nonPersistentExpiryMs = 420_000, concurrency = 8, signal } = options;
+  const {
+    dryRun = false,
+    now = Date.now,
+    persistentExpiryMs = 300_000,
+    nonPersistentExpiryMs = 420_000,
+    concurrency = 8,
+    signal,
+  } = options;
   if (typeof dryRun !== 'boolean') throw new TypeError(`Expected \`dryRun\` to be a boolean, got ${describe(dryRun)}`);
   if (typeof now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got ${describe(now)}`);
-  for (const [name, value] of [['persistentExpiryMs', persistentExpiryMs], ['nonPersistentExpiryMs', nonPersistentExpiryMs]] as const) {
+  for (const [name, value] of [
+    ['persistentExpiryMs', persistentExpiryMs],
+    ['nonPersistentExpiryMs', nonPersistentExpiryMs],
+  ] as const) {
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
       throw new TypeError(`Expected \`${name}\` to be a number >= 0 (or Infinity), got ${describe(value)}`);
     }
   }
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`Expected \`concurrency\` to be an integer >= 1, got ${describe(concurrency)}`);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new TypeError(`Expected \`concurrency\` to be an integer >= 1, got ${describe(concurrency)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
   return { dryRun, now, persistentExpiryMs, nonPersistentExpiryMs, concurrency };
 }
 
@@ -187,7 +208,15 @@ function isPastExpiry(entry: JournalEntry, settings: Settings): boolean {
 }
 
 function emptyReport(dryRun: boolean, corrupt: JournalCorruption[], live: JournalEntry[]): RecoveryReport {
-  return { dryRun, closed: [], expired: [], failed: [], skippedLive: live.map((entry) => summary(entry)), wouldClose: [], corrupt };
+  return {
+    dryRun,
+    closed: [],
+    expired: [],
+    failed: [],
+    skippedLive: live.map((entry) => summary(entry)),
+    wouldClose: [],
+    corrupt,
+  };
 }
 
 function summary(entry: JournalEntry, extra: { expiredBy?: 'age' | 'graph'; error?: string } = {}): RecoveredSession {

@@ -171,7 +171,8 @@ function onSignal(state: ExitHooksState, signal: NodeJS.Signals): void {
   if (otherListenerCount(state, signal) === 0) {
     state.round = undefined;
     for (const participant of round.participants) {
-      if (!round.outcomes.has(participant)) round.outcomes.set(participant, { kind: 'cut-short', why: 'second-signal' });
+      if (!round.outcomes.has(participant))
+        round.outcomes.set(participant, { kind: 'cut-short', why: 'second-signal' });
     }
     recordOutcomes(state, round);
     reRaise(state, signal, round);
@@ -234,9 +235,12 @@ function startRound(state: ExitHooksState, reason: ShutdownReason, signal: NodeJ
   setMaxListeners(0, round.abort.signal);
   const longest = Math.max(0, ...participants.map((participant) => deadlineOf(participant)));
   // A backstop in case a participant ignores its deadline; unref'd, so it never holds the process.
-  const backstop = setTimeout(() => {
-    abortRound(round, 'backstop', 'Shutdown overran its deadline');
-  }, Math.min(MAX_TIMEOUT_MS, longest + BACKSTOP_GRACE_MS));
+  const backstop = setTimeout(
+    () => {
+      abortRound(round, 'backstop', 'Shutdown overran its deadline');
+    },
+    Math.min(MAX_TIMEOUT_MS, longest + BACKSTOP_GRACE_MS),
+  );
   backstop.unref();
 
   void Promise.all(

@@ -1,7 +1,13 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { abortReason } from '../util/abort.js';
-import { ManagerShutDownError, isGraphRequestError, type GraphRequestError, isSessionClosedError, suppressedError } from '../errors.js';
+import {
+  ManagerShutDownError,
+  isGraphRequestError,
+  type GraphRequestError,
+  isSessionClosedError,
+  suppressedError,
+} from '../errors.js';
 import { registerExitHooks, type ExitHookParticipant } from '../lifecycle/exit-hooks.js';
 import { shortId } from '../util/ids.js';
 import { IdleReaper } from '../lifecycle/idle-reaper.js';
@@ -10,7 +16,12 @@ import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../jou
 import { Priority, Scheduler } from '../coordination/scheduler.js';
 import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from '../types.js';
 import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
-import { GraphTransport, type CreatedSession, type RetryEvent, type TransportOptions } from '../transport/graph-transport.js';
+import {
+  GraphTransport,
+  type CreatedSession,
+  type RetryEvent,
+  type TransportOptions,
+} from '../transport/graph-transport.js';
 import { WorkbookResolver, parseWorkbookRef } from '../transport/workbook-ref.js';
 import { SessionCore, closeConfirmed, type SessionHost, type WorkbookSession } from '../session/workbook-session.js';
 
@@ -272,11 +283,14 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 
   constructor(options: SessionManagerOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected SessionManager options to be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(`Expected SessionManager options to be an object, got ${describe(options)}`);
     checkKeys('SessionManager option', options, OPTION_KEYS);
     const client = options.client as unknown;
     if (typeof client !== 'object' || client === null || typeof (client as { api?: unknown }).api !== 'function') {
-      throw new TypeError(`Expected \`client\` to be a Graph Client (from @microsoft/microsoft-graph-client), got ${describe(client)}`);
+      throw new TypeError(
+        `Expected \`client\` to be a Graph Client (from @microsoft/microsoft-graph-client), got ${describe(client)}`,
+      );
     }
     this.#settings = settingsFrom(options);
     this.#logger = checkLogger(options.logger);
@@ -301,7 +315,12 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       onLateSession: (workbook, created) => this.#closeLate(workbook, created),
       client: options.client,
       scheduler: this.#scheduler,
-      policy: { retries: s.retries, baseDelayMs: s.retryBaseDelayMs, maxDelayMs: s.retryMaxDelayMs, deadlineMs: s.retryDeadlineMs },
+      policy: {
+        retries: s.retries,
+        baseDelayMs: s.retryBaseDelayMs,
+        maxDelayMs: s.retryMaxDelayMs,
+        deadlineMs: s.retryDeadlineMs,
+      },
       pollIntervalMs: s.pollIntervalMs,
       operationTimeoutMs: s.operationTimeoutMs,
       requestTimeoutMs: s.requestTimeoutMs,
@@ -314,7 +333,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       },
       onUnsendableId: (workbook, error) => {
         const why = error.kind === 'unsendable-id' ? 'its id cannot be sent in a header' : 'its id never arrived';
-        this.#log('warn', `a session was created that cannot be closed: ${why}; it stays open until Graph expires it`, { workbook, error: errorText(error) });
+        this.#log('warn', `a session was created that cannot be closed: ${why}; it stays open until Graph expires it`, {
+          workbook,
+          error: errorText(error),
+        });
         this.emit('unclosable', { workbook, error });
       },
     };
@@ -331,7 +353,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       this.#track(
         // Stopped with the creates when a shutdown has made its report: its closes are this
         // manager's work, and none may be resent after shutdown() resolved.
-        this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) => this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) })),
+        this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) =>
+          this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) }),
+        ),
       );
     }
   }
@@ -354,9 +378,11 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   async open(workbook: string, options: OpenOptions = {}): Promise<WorkbookSession> {
     const ref = parseWorkbookRef(workbook);
     const path = ref.path;
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected open options to be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(`Expected open options to be an object, got ${describe(options)}`);
     checkKeys('open option', options, ['persistChanges', 'signal']);
-    const persistChanges = options.persistChanges === undefined ? true : checkBoolean('persistChanges', options.persistChanges);
+    const persistChanges =
+      options.persistChanges === undefined ? true : checkBoolean('persistChanges', options.persistChanges);
     const signal = checkSignal('signal', options.signal);
     if (this.#shutdown !== undefined) throw new ManagerShutDownError();
     if (signal?.aborted) throw abortReason(signal);
@@ -437,7 +463,11 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    * `await using`, for code that cannot use it. When `fn` throws and the close fails too, the
    * error is a `SuppressedError` whose `suppressed` is `fn`'s error.
    */
-  async withSession<T>(workbook: string, fn: (session: WorkbookSession) => T | Promise<T>, options?: OpenOptions): Promise<T> {
+  async withSession<T>(
+    workbook: string,
+    fn: (session: WorkbookSession) => T | Promise<T>,
+    options?: OpenOptions,
+  ): Promise<T> {
     if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${describe(fn)}`);
     const session = await this.open(workbook, options);
     let result: T;
@@ -462,9 +492,13 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    */
   shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
     if (this.#shutdown !== undefined) return this.#shutdown;
-    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected shutdown options to be an object, got ${describe(options)}`);
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(`Expected shutdown options to be an object, got ${describe(options)}`);
     checkKeys('shutdown option', options, ['timeoutMs', 'signal', 'reason']);
-    const timeoutMs = options.timeoutMs === undefined ? this.#settings.shutdownTimeoutMs : checkNumber('timeoutMs', options.timeoutMs, 0);
+    const timeoutMs =
+      options.timeoutMs === undefined
+        ? this.#settings.shutdownTimeoutMs
+        : checkNumber('timeoutMs', options.timeoutMs, 0);
     const signal = checkSignal('signal', options.signal);
     this.#shutdown = this.#runShutdown(timeoutMs, signal);
     return this.#shutdown;
@@ -535,7 +569,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // Every close listens to it (its queue wait, its backoff, its fetch): many listeners are expected.
     setMaxListeners(0, deadline.signal);
     // setTimeout fires at once past 2^31-1 ms: a longer deadline (about 24.8 days) is cut to that.
-    const timer = setTimeout(() => deadline.abort(new Error(`shutdown deadline of ${timeoutMs} ms passed`)), Math.min(timeoutMs, 2 ** 31 - 1));
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`shutdown deadline of ${timeoutMs} ms passed`)),
+      Math.min(timeoutMs, 2 ** 31 - 1),
+    );
     timer.unref();
     const onAbort = (): void => deadline.abort(signal?.reason);
     if (signal?.aborted) onAbort();
@@ -578,7 +615,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     for (const workbook of creating) sessions.push({ id: '(creating)', workbook, outcome: 'pending' });
     closing.over = true;
     this.#stopCreates.abort(new ManagerShutDownError());
-    const count = (kind: ShutdownSessionOutcome['outcome']): number => sessions.filter((s) => s.outcome === kind).length;
+    const count = (kind: ShutdownSessionOutcome['outcome']): number =>
+      sessions.filter((s) => s.outcome === kind).length;
     const report: ShutdownReport = {
       closed: count('closed'),
       expired: count('expired'),
@@ -632,7 +670,12 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
           this.emit('opened', { id: shortId(core.id), workbook: core.workbook, persistChanges: core.persistChanges });
         } else {
           this.#totals.reopened++;
-          this.emit('reopened', { id: shortId(core.id), workbook: core.workbook, previousId: shortId(reopened.previousId), reason: reopened.reason });
+          this.emit('reopened', {
+            id: shortId(core.id),
+            workbook: core.workbook,
+            previousId: shortId(reopened.previousId),
+            reason: reopened.reason,
+          });
         }
         await this.#record(core);
         if (this.#shutdownCloses !== undefined) {
@@ -669,8 +712,17 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       },
       closeFailed: (core, error) => {
         this.#totals.closeFailures++;
-        this.#log('warn', 'closing a session failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
-        this.emit('closeFailed', { id: shortId(core.id), workbook: core.workbook, reason: core.reason ?? 'disposed', error });
+        this.#log('warn', 'closing a session failed', {
+          id: shortId(core.id),
+          workbook: core.workbook,
+          error: errorText(error),
+        });
+        this.emit('closeFailed', {
+          id: shortId(core.id),
+          workbook: core.workbook,
+          reason: core.reason ?? 'disposed',
+          error,
+        });
       },
       gaveUp: (core, old) => {
         // `old` takes the session's place (its journal record too) until Graph confirms its end.
@@ -717,7 +769,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (core.state !== 'open') return this.#reaper.untrack(core);
     const { idleTimeoutMs, keepAlive, keepAliveIntervalMs } = this.#settings;
     // Busy: not idle. Look again after the shorter of the two clocks (the keep-alive must go on).
-    if (core.inFlight > 0) return this.#reaper.reschedule(core, now + Math.min(idleTimeoutMs, keepAlive ? keepAliveIntervalMs : Infinity));
+    if (core.inFlight > 0)
+      return this.#reaper.reschedule(core, now + Math.min(idleTimeoutMs, keepAlive ? keepAliveIntervalMs : Infinity));
     if (now >= core.lastActivity + this.#settings.idleTimeoutMs) {
       this.#reaper.untrack(core);
       this.#log('debug', 'closing an idle session', { id: shortId(core.id), workbook: core.workbook });
@@ -728,12 +781,18 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       // Graph would forget the session before our idle deadline: keep it alive.
       core.lastContact = now;
       this.#track(
-        this.#transport.refreshSession(core.workbook, () => core.idForRefresh()).catch((error: unknown) => {
-          // Closed while the refresh waited in its lane: nothing to keep alive.
-          if (isSessionClosedError(error)) return;
-          core.refreshFailed(error);
-          this.#log('warn', 'keep-alive refresh failed', { id: shortId(core.id), workbook: core.workbook, error: errorText(error) });
-        }),
+        this.#transport
+          .refreshSession(core.workbook, () => core.idForRefresh())
+          .catch((error: unknown) => {
+            // Closed while the refresh waited in its lane: nothing to keep alive.
+            if (isSessionClosedError(error)) return;
+            core.refreshFailed(error);
+            this.#log('warn', 'keep-alive refresh failed', {
+              id: shortId(core.id),
+              workbook: core.workbook,
+              error: errorText(error),
+            });
+          }),
       );
     }
     this.#reaper.reschedule(core, this.#nextDue(core));
@@ -743,7 +802,13 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   async #record(core: SessionCore): Promise<void> {
     const id = core.id;
     const written = this.#journalWrite(() =>
-      this.#journal?.record({ workbook: core.workbook, ...this.#fileOf(core), id, persistChanges: core.persistChanges, createdAt: Date.now() }),
+      this.#journal?.record({
+        workbook: core.workbook,
+        ...this.#fileOf(core),
+        id,
+        persistChanges: core.persistChanges,
+        createdAt: Date.now(),
+      }),
     );
     this.#recording.set(id, written);
     try {
@@ -802,7 +867,8 @@ interface ShutdownClosing {
 }
 
 function settingsFrom(options: SessionManagerOptions): Settings {
-  const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] | unknown => (options[key] === undefined ? DEFAULTS[key] : options[key]);
+  const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] | unknown =>
+    options[key] === undefined ? DEFAULTS[key] : options[key];
   const settings: Settings = {
     concurrency: checkNumber('concurrency', pick('concurrency'), 1, { integer: true }),
     perWorkbookConcurrency: checkNumber('perWorkbookConcurrency', pick('perWorkbookConcurrency'), 1, { integer: true }),
@@ -811,7 +877,10 @@ function settingsFrom(options: SessionManagerOptions): Settings {
     retryMaxDelayMs: checkNumber('retryMaxDelayMs', pick('retryMaxDelayMs'), 0, { max: MAX_TIMER_MS }),
     retryDeadlineMs: checkNumber('retryDeadlineMs', pick('retryDeadlineMs'), 0),
     // Timer delays stop at Node's timer limit: past it a timer fires at once, again and again.
-    idleTimeoutMs: checkNumber('idleTimeoutMs', pick('idleTimeoutMs'), 1000, { allowInfinity: true, max: MAX_TIMER_MS }),
+    idleTimeoutMs: checkNumber('idleTimeoutMs', pick('idleTimeoutMs'), 1000, {
+      allowInfinity: true,
+      max: MAX_TIMER_MS,
+    }),
     keepAlive: checkBoolean('keepAlive', pick('keepAlive')),
     keepAliveIntervalMs: checkNumber('keepAliveIntervalMs', pick('keepAliveIntervalMs'), 1000, { max: MAX_TIMER_MS }),
     shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', pick('shutdownTimeoutMs'), 0),
@@ -824,21 +893,27 @@ function settingsFrom(options: SessionManagerOptions): Settings {
     resolveWorkbooks: checkBoolean('resolveWorkbooks', pick('resolveWorkbooks')),
   };
   if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
-    throw new RangeError(`Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= \`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`);
+    throw new RangeError(
+      `Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= \`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`,
+    );
   }
   return settings;
 }
 
 function checkLogger(logger: unknown): Logger | undefined {
   if (logger === undefined) return undefined;
-  if (typeof logger !== 'object' || logger === null) throw new TypeError(`Expected \`logger\` to be an object with debug/info/warn/error methods, got ${describe(logger)}`);
+  if (typeof logger !== 'object' || logger === null)
+    throw new TypeError(
+      `Expected \`logger\` to be an object with debug/info/warn/error methods, got ${describe(logger)}`,
+    );
   return logger as Logger;
 }
 
 function journalFrom(journal: SessionManagerOptions['journal']): SessionJournal | undefined {
   if (journal === undefined) return undefined;
   if (journal instanceof SessionJournal) return journal;
-  if (typeof journal !== 'object' || journal === null) throw new TypeError(`Expected \`journal\` to be { path } or a SessionJournal, got ${describe(journal)}`);
+  if (typeof journal !== 'object' || journal === null)
+    throw new TypeError(`Expected \`journal\` to be { path } or a SessionJournal, got ${describe(journal)}`);
   checkKeys('journal option', journal, ['path']);
   return new SessionJournal({ path: journal.path });
 }

@@ -68,7 +68,8 @@ export function isGoneOnClose(error: unknown): boolean {
  * when no answer arrived.
  */
 function answerOf(error: unknown): { status: number | undefined; innerCode: string | undefined } | undefined {
-  if (isGraphRequestError(error)) return error.kind === 'http' ? { status: error.status, innerCode: error.innerCode } : undefined;
+  if (isGraphRequestError(error))
+    return error.kind === 'http' ? { status: error.status, innerCode: error.innerCode } : undefined;
   if (typeof error !== 'object' || error === null) return undefined;
   // Known by its shape (its `name` is plain `Error`, and another copy of the client has another class).
   const { statusCode, body } = error as { statusCode?: unknown; body?: unknown };
@@ -82,6 +83,7 @@ function answerOf(error: unknown): { status: number | undefined; innerCode: stri
   }
   // The client stores the error object itself; a whole answer (`{"error": {...}}`) is read too.
   const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
-  const object = record !== undefined && !('code' in record) && typeof record['error'] === 'object' ? record['error'] : record;
+  const object =
+    record !== undefined && !('code' in record) && typeof record['error'] === 'object' ? record['error'] : record;
   return { status: statusCode, innerCode: readErrorChain(object).innerCode };
 }

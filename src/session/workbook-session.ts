@@ -1,5 +1,11 @@
 import { raceAbort } from '../util/abort.js';
-import { SessionClosedError, SessionExpiredError, isGraphRequestError, isSessionClosedError, withOutcomeUnknown } from '../errors.js';
+import {
+  SessionClosedError,
+  SessionExpiredError,
+  isGraphRequestError,
+  isSessionClosedError,
+  withOutcomeUnknown,
+} from '../errors.js';
 import { shortId } from '../util/ids.js';
 import type { Reapable } from '../lifecycle/idle-reaper.js';
 import { Priority, type Scheduler } from '../coordination/scheduler.js';
@@ -123,7 +129,11 @@ export class SessionCore implements Reapable {
   }
 
   closedError(): SessionClosedError {
-    return new SessionClosedError({ reason: this.reason ?? 'disposed', workbook: this.workbook, sessionId: shortId(this.id) });
+    return new SessionClosedError({
+      reason: this.reason ?? 'disposed',
+      workbook: this.workbook,
+      sessionId: shortId(this.id),
+    });
   }
 
   /**
@@ -161,7 +171,8 @@ export class SessionCore implements Reapable {
         if (sent.id === this.id && this.state === 'open') {
           this.#giveUp(fault);
           if (fault === 'ended') throw error;
-          if (!this.persistChanges) throw new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(sent.id), cause: error });
+          if (!this.persistChanges)
+            throw new SessionExpiredError({ workbook: this.workbook, sessionId: shortId(sent.id), cause: error });
           if (!this.#host.mayReopen()) throw this.closedError();
         } else if (fault === 'ended') {
           throw error;
@@ -477,7 +488,13 @@ export class WorkbookSession implements AsyncDisposable {
 
   /** Never shows the whole id. */
   toJSON(): Record<string, unknown> {
-    return { id: shortId(this.id), workbook: this.workbook, persistChanges: this.persistChanges, state: this.state, closeReason: this.closeReason };
+    return {
+      id: shortId(this.id),
+      workbook: this.workbook,
+      persistChanges: this.persistChanges,
+      state: this.state,
+      closeReason: this.closeReason,
+    };
   }
 
   toString(): string {
@@ -497,7 +514,12 @@ export class WorkbookSession implements AsyncDisposable {
  * means the close did not reach it, and it is sent once more. Rejects when the close failed: the
  * session may still be open, and is never reported closed.
  */
-export async function closeConfirmed(transport: GraphTransport, workbook: string, id: string, signal?: AbortSignal): Promise<'closed' | 'expired'> {
+export async function closeConfirmed(
+  transport: GraphTransport,
+  workbook: string,
+  id: string,
+  signal?: AbortSignal,
+): Promise<'closed' | 'expired'> {
   try {
     await transport.closeSession(workbook, id, signal);
     return 'closed';
@@ -516,7 +538,6 @@ export async function closeConfirmed(transport: GraphTransport, workbook: string
   }
 }
 
-
 /** Aborts `controller` when `signal` aborts (at once if it already has). */
 function linkAbort(signal: AbortSignal, controller: AbortController | undefined): void {
   if (controller === undefined || controller.signal.aborted) return;
@@ -526,14 +547,17 @@ function linkAbort(signal: AbortSignal, controller: AbortController | undefined)
 
 function checkCallOptions(options: CallOptions | undefined): CallOptions {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected call options to be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`Expected call options to be an object, got ${describe(options)}`);
   checkKeys('call option', options, CALL_OPTION_KEYS);
   checkSignal('signal', options.signal);
   if (options.idempotent !== undefined) checkBoolean('idempotent', options.idempotent);
   if (options.query !== undefined) {
-    if (typeof options.query !== 'object' || options.query === null) throw new TypeError(`Expected \`query\` to be an object of strings, got ${describe(options.query)}`);
+    if (typeof options.query !== 'object' || options.query === null)
+      throw new TypeError(`Expected \`query\` to be an object of strings, got ${describe(options.query)}`);
     for (const [key, value] of Object.entries(options.query)) {
-      if (typeof value !== 'string') throw new TypeError(`Expected query parameter \`${key}\` to be a string, got ${describe(value)}`);
+      if (typeof value !== 'string')
+        throw new TypeError(`Expected query parameter \`${key}\` to be a string, got ${describe(value)}`);
     }
   }
   return options;

@@ -18,7 +18,10 @@ export function parseAddress(address: string): { sheet: string | undefined; rect
   let cells = address;
   const bang = address.lastIndexOf('!');
   if (bang !== -1) {
-    sheet = address.slice(0, bang).replace(/^'(.*)'$/, '$1').replace(/''/g, "'");
+    sheet = address
+      .slice(0, bang)
+      .replace(/^'(.*)'$/, '$1')
+      .replace(/''/g, "'");
     cells = address.slice(bang + 1);
   }
   const match = /^\$?([A-Za-z]{1,3})\$?(\d{1,7})(?::\$?([A-Za-z]{1,3})\$?(\d{1,7}))?$/.exec(cells);
@@ -31,7 +34,12 @@ export function parseAddress(address: string): { sheet: string | undefined; rect
   }
   return {
     sheet,
-    rect: { top: Math.min(a.row, b.row), left: Math.min(a.col, b.col), bottom: Math.max(a.row, b.row), right: Math.max(a.col, b.col) },
+    rect: {
+      top: Math.min(a.row, b.row),
+      left: Math.min(a.col, b.col),
+      bottom: Math.max(a.row, b.row),
+      right: Math.max(a.col, b.col),
+    },
   };
 }
 

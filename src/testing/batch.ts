@@ -58,8 +58,10 @@ function badBatch(ctx: ReplyContext, message: string): Response {
 
 function parse(ctx: ReplyContext, body: unknown): BatchItem[] | Response {
   const requests = (body as { requests?: unknown } | null | undefined)?.requests;
-  if (!Array.isArray(requests) || requests.length === 0) return badBatch(ctx, 'Invalid batch payload format: `requests` must be a non-empty array.');
-  if (requests.length > MAX_BATCH_REQUESTS) return badBatch(ctx, `Number of batch operation requests exceeds ${MAX_BATCH_REQUESTS}.`);
+  if (!Array.isArray(requests) || requests.length === 0)
+    return badBatch(ctx, 'Invalid batch payload format: `requests` must be a non-empty array.');
+  if (requests.length > MAX_BATCH_REQUESTS)
+    return badBatch(ctx, `Number of batch operation requests exceeds ${MAX_BATCH_REQUESTS}.`);
   const items: BatchItem[] = [];
   for (const raw of requests as unknown[]) {
     if (typeof raw !== 'object' || raw === null) return badBatch(ctx, 'Every batch request must be an object.');
@@ -67,23 +69,48 @@ function parse(ctx: ReplyContext, body: unknown): BatchItem[] | Response {
     if (typeof r['id'] !== 'string' || r['id'] === '') return badBatch(ctx, 'Every batch request needs a string `id`.');
     const id = r['id'];
     // Ids are not case-sensitive (json-batching.md): `a` and `A` are the same request.
-    if (items.some((i) => sameId(i.id, id))) return badBatch(ctx, `Batch request id ${JSON.stringify(id)} appears twice.`);
-    if (typeof r['method'] !== 'string' || !/^(GET|POST|PATCH|PUT|DELETE)$/i.test(r['method'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a \`method\`.`);
-    if (typeof r['url'] !== 'string' || /^[a-z][a-z0-9+.-]*:/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a relative \`url\`.`);
-    if (/(?:^|\/)\$batch\/?(?:\?|$)/i.test(r['url'])) return badBatch(ctx, `Batch request ${JSON.stringify(id)} is itself a $batch; batches do not nest.`);
+    if (items.some((i) => sameId(i.id, id)))
+      return badBatch(ctx, `Batch request id ${JSON.stringify(id)} appears twice.`);
+    if (typeof r['method'] !== 'string' || !/^(GET|POST|PATCH|PUT|DELETE)$/i.test(r['method']))
+      return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a \`method\`.`);
+    if (typeof r['url'] !== 'string' || /^[a-z][a-z0-9+.-]*:/i.test(r['url']))
+      return badBatch(ctx, `Batch request ${JSON.stringify(id)} needs a relative \`url\`.`);
+    if (/(?:^|\/)\$batch\/?(?:\?|$)/i.test(r['url']))
+      return badBatch(ctx, `Batch request ${JSON.stringify(id)} is itself a $batch; batches do not nest.`);
     const headers = r['headers'] ?? {};
-    if (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string') || !validHeaders(headers as Record<string, string>)) {
-      return badBatch(ctx, `The \`headers\` of batch request ${JSON.stringify(id)} must be an object of valid header names and values.`);
+    if (
+      typeof headers !== 'object' ||
+      headers === null ||
+      Object.values(headers).some((v) => typeof v !== 'string') ||
+      !validHeaders(headers as Record<string, string>)
+    ) {
+      return badBatch(
+        ctx,
+        `The \`headers\` of batch request ${JSON.stringify(id)} must be an object of valid header names and values.`,
+      );
     }
     const dependsOn = r['dependsOn'] ?? [];
-    if (!Array.isArray(dependsOn) || dependsOn.some((d) => typeof d !== 'string')) return badBatch(ctx, `The \`dependsOn\` of batch request ${JSON.stringify(id)} must be an array of ids.`);
+    if (!Array.isArray(dependsOn) || dependsOn.some((d) => typeof d !== 'string'))
+      return badBatch(ctx, `The \`dependsOn\` of batch request ${JSON.stringify(id)} must be an array of ids.`);
     if (r['body'] !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) {
       return badBatch(ctx, `Batch request ${JSON.stringify(id)} has a body but no Content-Type header.`);
     }
-    items.push({ id, method: r['method'].toUpperCase(), url: r['url'], headers: headers as Record<string, string>, body: r['body'], dependsOn: dependsOn as string[] });
+    items.push({
+      id,
+      method: r['method'].toUpperCase(),
+      url: r['url'],
+      headers: headers as Record<string, string>,
+      body: r['body'],
+      dependsOn: dependsOn as string[],
+    });
   }
   for (const item of items) {
-    for (const d of item.dependsOn) if (!items.some((i) => sameId(i.id, d)) || sameId(d, item.id)) return badBatch(ctx, `Batch request ${JSON.stringify(item.id)} depends on an unknown request ${JSON.stringify(d)}.`);
+    for (const d of item.dependsOn)
+      if (!items.some((i) => sameId(i.id, d)) || sameId(d, item.id))
+        return badBatch(
+          ctx,
+          `Batch request ${JSON.stringify(item.id)} depends on an unknown request ${JSON.stringify(d)}.`,
+        );
   }
   return items;
 }
@@ -112,7 +139,12 @@ async function toAnswer(id: string, response: Response): Promise<BatchAnswer> {
 
 /** A 424 with its Content-Type, so clients read its body as JSON as they do every other answer's. */
 function failedDependency(id: string, message: string): BatchAnswer {
-  return { id, status: 424, headers: { 'Content-Type': 'application/json' }, body: { error: { code: 'failedDependency', message } } };
+  return {
+    id,
+    status: 424,
+    headers: { 'Content-Type': 'application/json' },
+    body: { error: { code: 'failedDependency', message } },
+  };
 }
 
 export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unknown): Promise<Response> {
@@ -126,12 +158,16 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
     const ready = pending.filter((i) => i.dependsOn.every((d) => done.has(d.toLowerCase())));
     if (ready.length === 0) {
       // A cycle: Graph refuses it; answer each remaining request with 424 rather than hang.
-      for (const item of pending) answers.push(failedDependency(item.id, 'The dependencies of this request form a cycle.'));
+      for (const item of pending)
+        answers.push(failedDependency(item.id, 'The dependencies of this request form a cycle.'));
       break;
     }
     pending = pending.filter((i) => !ready.includes(i));
     // Seeded shuffle: independent requests run in no fixed order.
-    const order = ready.map((item) => ({ item, key: host.random() })).sort((a, b) => a.key - b.key).map((x) => x.item);
+    const order = ready
+      .map((item) => ({ item, key: host.random() }))
+      .sort((a, b) => a.key - b.key)
+      .map((x) => x.item);
     const wave = await Promise.all(
       order.map(async (item): Promise<BatchAnswer> => {
         if (item.dependsOn.some((d) => (done.get(d.toLowerCase())?.status ?? 500) >= 400)) {
@@ -141,14 +177,27 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
         if (host.authorization !== '') headers.set('authorization', host.authorization);
         const path = item.url.startsWith('/') ? item.url : `/${item.url}`;
         // The Graph client's BatchRequestContent keeps the version in each url (`/v1.0/me/...`).
-        const url = /^\/(?:v1\.0|beta)\//i.test(path) ? `${host.origin}${path}` : `${host.origin}/${host.version}${path}`;
+        const url = /^\/(?:v1\.0|beta)\//i.test(path)
+          ? `${host.origin}${path}`
+          : `${host.origin}/${host.version}${path}`;
         const init: RequestInit = { method: item.method, headers };
         if (item.body !== undefined && item.method !== 'GET') {
           // A string body is a base64 value (json-batching.md; the Graph client sends non-JSON bodies so),
           // never JSON text: a JSON.stringify'd body fails on Graph, so it must fail here too.
           if (typeof item.body !== 'string') init.body = JSON.stringify(item.body);
           else if (BASE64.test(item.body)) init.body = new Uint8Array(Buffer.from(item.body, 'base64'));
-          else return { id: item.id, status: 400, headers: { 'Content-Type': 'application/json' }, body: { error: { code: 'BadRequest', message: `The body of batch request ${JSON.stringify(item.id)} is a string but not base64; give a JSON body as an object.` } } };
+          else
+            return {
+              id: item.id,
+              status: 400,
+              headers: { 'Content-Type': 'application/json' },
+              body: {
+                error: {
+                  code: 'BadRequest',
+                  message: `The body of batch request ${JSON.stringify(item.id)} is a string but not base64; give a JSON body as an object.`,
+                },
+              },
+            };
         }
         return toAnswer(item.id, await host.send(new Request(url, init)));
       }),

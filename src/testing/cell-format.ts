@@ -44,7 +44,12 @@ export function valueType(value: CellValue): 'Empty' | 'String' | 'Double' | 'Bo
 function general(value: number): string {
   if (Number.isInteger(value) && Math.abs(value) < 1e11) return String(value);
   const text = String(Number(value.toPrecision(10)));
-  return text.length <= 11 ? text : value.toExponential(5).replace(/e([+-])(\d)$/, 'E$10$2').replace('e', 'E');
+  return text.length <= 11
+    ? text
+    : value
+        .toExponential(5)
+        .replace(/e([+-])(\d)$/, 'E$10$2')
+        .replace('e', 'E');
 }
 
 function grouped(value: number, decimals: number): string {
@@ -72,7 +77,20 @@ function dateText(serial: number, format: string): string | undefined {
 }
 
 /** The formats `text` applies exactly; under any other, `text` shows the value as General would. */
-export const TEXT_FORMATS = ['General', '@', '0', '0.00', '#,##0', '#,##0.00', '0%', '0.00%', 'm/d/yyyy', 'mm/dd/yyyy', 'yyyy-mm-dd', 'm-ddd'] as const;
+export const TEXT_FORMATS = [
+  'General',
+  '@',
+  '0',
+  '0.00',
+  '#,##0',
+  '#,##0.00',
+  '0%',
+  '0.00%',
+  'm/d/yyyy',
+  'mm/dd/yyyy',
+  'yyyy-mm-dd',
+  'm-ddd',
+] as const;
 
 /** A stored value as the cell shows it (workbookRange `text`). */
 export function formatText(value: CellValue, format: string): string {

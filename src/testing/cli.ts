@@ -37,7 +37,8 @@ Options:
 function number(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new TypeError(`Expected --${name} to be a number, got ${JSON.stringify(value)}`);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new TypeError(`Expected --${name} to be a number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -77,16 +78,25 @@ async function main(): Promise<void> {
   const maxSessions = number(values['max-sessions-per-workbook'], 'max-sessions-per-workbook');
   const kinds = values['fault-kinds']?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;
   const retryAfter = values['retry-after'];
-  if (faultRate === undefined && (kinds !== undefined || retryAfter !== undefined)) throw new TypeError('--fault-kinds and --retry-after need --fault-rate');
+  if (faultRate === undefined && (kinds !== undefined || retryAfter !== undefined))
+    throw new TypeError('--fault-kinds and --retry-after need --fault-rate');
   const faults: RandomFaultOptions | undefined =
-    faultRate === undefined ? undefined : { rate: faultRate, ...(kinds === undefined ? {} : { kinds }), ...(retryAfter === undefined ? {} : { retryAfter }) };
+    faultRate === undefined
+      ? undefined
+      : {
+          rate: faultRate,
+          ...(kinds === undefined ? {} : { kinds }),
+          ...(retryAfter === undefined ? {} : { retryAfter }),
+        };
   if (values['ca-file'] !== undefined && values.https !== true) throw new TypeError('--ca-file needs --https');
   const emulator = await startEmulator({
     port: number(values.port, 'port') ?? 8787,
     host: values.host ?? '127.0.0.1',
     workbooks,
     ...(values.token === undefined ? {} : { token: values.token }),
-    ...(latencyMs === undefined && jitterMs === undefined ? {} : { latency: { fixedMs: latencyMs ?? 0, jitterMs: jitterMs ?? 0 } }),
+    ...(latencyMs === undefined && jitterMs === undefined
+      ? {}
+      : { latency: { fixedMs: latencyMs ?? 0, jitterMs: jitterMs ?? 0 } }),
     ...(faults === undefined ? {} : { faults }),
     ...(seed === undefined ? {} : { seed }),
     ...(values['strict-cooldowns'] === true ? { strictCooldowns: true } : {}),
@@ -95,7 +105,9 @@ async function main(): Promise<void> {
   });
   if (values['ca-file'] !== undefined && emulator.ca !== undefined) writeFileSync(values['ca-file'], emulator.ca);
   if (values.json === true) {
-    process.stdout.write(`${JSON.stringify({ url: emulator.url, token: emulator.token, workbooks: paths, ...(emulator.ca === undefined ? {} : { ca: emulator.ca }) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ url: emulator.url, token: emulator.token, workbooks: paths, ...(emulator.ca === undefined ? {} : { ca: emulator.ca }) })}\n`,
+    );
   } else {
     console.log(`Workbook emulator listening on ${emulator.url}`);
     console.log(`Token: ${emulator.token}`);

@@ -1,5 +1,14 @@
 import { describe } from '../util/validate.js';
-import { FAULT_KINDS, type FaultKind, type ResolvedFaults, type RouteName, checkInteger, checkNumber, checkObject, checkRoute } from './options.js';
+import {
+  FAULT_KINDS,
+  type FaultKind,
+  type ResolvedFaults,
+  type RouteName,
+  checkInteger,
+  checkNumber,
+  checkObject,
+  checkRoute,
+} from './options.js';
 import type { SeededRandom } from './random.js';
 import { parseItem } from './request-path.js';
 import { codesForStatus } from './responses.js';
@@ -75,12 +84,28 @@ interface ScriptedFault {
   remaining: number;
 }
 
-const SPEC_KEYS = ['workbook', 'route', 'count', 'kind', 'status', 'retryAfterSeconds', 'retryAfter', 'code', 'innerCode', 'deeperCodes', 'drop', 'applied', 'delayMs'];
+const SPEC_KEYS = [
+  'workbook',
+  'route',
+  'count',
+  'kind',
+  'status',
+  'retryAfterSeconds',
+  'retryAfter',
+  'code',
+  'innerCode',
+  'deeperCodes',
+  'drop',
+  'applied',
+  'delayMs',
+];
 
 export function canonicalWorkbook(path: unknown, name: string): string {
   const parsed = typeof path === 'string' ? parseItem(path) : undefined;
   if (parsed === undefined || parsed.rest !== '') {
-    throw new TypeError(`Expected \`${name}\` to be a drive-item path such as /me/drive/items/{id} or /me/drive/root:/{path}:, got ${describe(path)}`);
+    throw new TypeError(
+      `Expected \`${name}\` to be a drive-item path such as /me/drive/items/{id} or /me/drive/root:/{path}:, got ${describe(path)}`,
+    );
   }
   return parsed.item;
 }
@@ -89,7 +114,15 @@ const NONE: FaultDecision = { delayMs: 0, drop: false, applied: false, error: un
 
 function errorFor(status: number, overrides: Partial<FaultError> = {}): FaultError {
   const codes = codesForStatus(status);
-  return { status, code: codes.code, innerCode: codes.innerCode, deeperCodes: [], message: codes.message, retryAfter: undefined, ...overrides };
+  return {
+    status,
+    code: codes.code,
+    innerCode: codes.innerCode,
+    deeperCodes: [],
+    message: codes.message,
+    retryAfter: undefined,
+    ...overrides,
+  };
 }
 
 /** A fault of the catalogue; `retryAfter` is what a 429 or 503 kind sends. */
@@ -109,16 +142,41 @@ export function faultOfKind(kind: FaultKind, retryAfter: string | undefined, slo
     case '503-bare':
       return { ...NONE, error: errorFor(503) };
     case '500':
-      return { ...NONE, error: errorFor(500, { deeperCodes: ['GenericFileOpenError'], message: 'An internal server error occurred while opening the file.' }) };
+      return {
+        ...NONE,
+        error: errorFor(500, {
+          deeperCodes: ['GenericFileOpenError'],
+          message: 'An internal server error occurred while opening the file.',
+        }),
+      };
     case '502':
     case '504':
       return { ...NONE, error: errorFor(Number(kind)) };
     case '504-applied':
-      return { ...NONE, applied: true, error: errorFor(504, { deeperCodes: ['MaxRequestDurationExceeded'], message: 'The request took longer than the maximum request duration.' }) };
+      return {
+        ...NONE,
+        applied: true,
+        error: errorFor(504, {
+          deeperCodes: ['MaxRequestDurationExceeded'],
+          message: 'The request took longer than the maximum request duration.',
+        }),
+      };
     case 'accessConflict':
-      return { ...NONE, error: errorFor(409, { innerCode: 'accessConflict', message: 'Another client holds an edit lock on the workbook; try again once it is released.' }) };
+      return {
+        ...NONE,
+        error: errorFor(409, {
+          innerCode: 'accessConflict',
+          message: 'Another client holds an edit lock on the workbook; try again once it is released.',
+        }),
+      };
     case 'invalidSessionAccessConflict':
-      return { ...NONE, error: errorFor(409, { innerCode: 'invalidSessionAccessConflict', message: 'The session cannot be used: another client holds a conflicting lock on the workbook.' }) };
+      return {
+        ...NONE,
+        error: errorFor(409, {
+          innerCode: 'invalidSessionAccessConflict',
+          message: 'The session cannot be used: another client holds a conflicting lock on the workbook.',
+        }),
+      };
   }
 }
 
@@ -144,30 +202,53 @@ export class FaultPlan {
     const workbook = spec.workbook === undefined ? undefined : canonicalWorkbook(spec.workbook, 'spec.workbook');
     const route = spec.route === undefined ? undefined : checkRoute(spec.route, 'spec.route');
     const count = checkInteger(spec.count ?? 1, 'spec.count', 1);
-    if (spec.kind !== undefined && !FAULT_KINDS.includes(spec.kind)) throw new TypeError(`Expected \`spec.kind\` to be one of ${FAULT_KINDS.join(', ')}, got ${describe(spec.kind)}`);
+    if (spec.kind !== undefined && !FAULT_KINDS.includes(spec.kind))
+      throw new TypeError(`Expected \`spec.kind\` to be one of ${FAULT_KINDS.join(', ')}, got ${describe(spec.kind)}`);
     if (spec.status !== undefined) checkInteger(spec.status, 'spec.status', 400);
-    if (spec.status !== undefined && spec.status > 599) throw new RangeError(`Expected \`spec.status\` to be an integer from 400 to 599, got ${describe(spec.status)}`);
-    if (spec.retryAfterSeconds !== undefined && spec.retryAfterSeconds !== null) checkNumber(spec.retryAfterSeconds, 'spec.retryAfterSeconds', 0);
-    if (spec.retryAfter !== undefined && (typeof spec.retryAfter !== 'string' || !/^[\x20-\x7e]+$/.test(spec.retryAfter))) {
-      throw new TypeError(`Expected \`spec.retryAfter\` to be a header value (visible ASCII), got ${describe(spec.retryAfter)}`);
+    if (spec.status !== undefined && spec.status > 599)
+      throw new RangeError(`Expected \`spec.status\` to be an integer from 400 to 599, got ${describe(spec.status)}`);
+    if (spec.retryAfterSeconds !== undefined && spec.retryAfterSeconds !== null)
+      checkNumber(spec.retryAfterSeconds, 'spec.retryAfterSeconds', 0);
+    if (
+      spec.retryAfter !== undefined &&
+      (typeof spec.retryAfter !== 'string' || !/^[\x20-\x7e]+$/.test(spec.retryAfter))
+    ) {
+      throw new TypeError(
+        `Expected \`spec.retryAfter\` to be a header value (visible ASCII), got ${describe(spec.retryAfter)}`,
+      );
     }
-    if (spec.retryAfter !== undefined && spec.retryAfterSeconds !== undefined) throw new TypeError('Give `spec.retryAfter` or `spec.retryAfterSeconds`, not both');
+    if (spec.retryAfter !== undefined && spec.retryAfterSeconds !== undefined)
+      throw new TypeError('Give `spec.retryAfter` or `spec.retryAfterSeconds`, not both');
     if (spec.delayMs !== undefined) checkNumber(spec.delayMs, 'spec.delayMs', 0);
     for (const key of ['drop', 'applied'] as const) {
-      if (spec[key] !== undefined && typeof spec[key] !== 'boolean') throw new TypeError(`Expected \`spec.${key}\` to be a boolean, got ${describe(spec[key])}`);
+      if (spec[key] !== undefined && typeof spec[key] !== 'boolean')
+        throw new TypeError(`Expected \`spec.${key}\` to be a boolean, got ${describe(spec[key])}`);
     }
     for (const key of ['code', 'innerCode'] as const) {
-      if (spec[key] !== undefined && (typeof spec[key] !== 'string' || spec[key] === '')) throw new TypeError(`Expected \`spec.${key}\` to be a non-empty string, got ${describe(spec[key])}`);
+      if (spec[key] !== undefined && (typeof spec[key] !== 'string' || spec[key] === ''))
+        throw new TypeError(`Expected \`spec.${key}\` to be a non-empty string, got ${describe(spec[key])}`);
     }
-    if (spec.deeperCodes !== undefined && (!Array.isArray(spec.deeperCodes) || spec.deeperCodes.some((c) => typeof c !== 'string' || c === ''))) {
-      throw new TypeError(`Expected \`spec.deeperCodes\` to be an array of non-empty strings, got ${describe(spec.deeperCodes)}`);
+    if (
+      spec.deeperCodes !== undefined &&
+      (!Array.isArray(spec.deeperCodes) || spec.deeperCodes.some((c) => typeof c !== 'string' || c === ''))
+    ) {
+      throw new TypeError(
+        `Expected \`spec.deeperCodes\` to be an array of non-empty strings, got ${describe(spec.deeperCodes)}`,
+      );
     }
     if (spec.kind === undefined && spec.status === undefined && spec.drop !== true && spec.delayMs === undefined) {
       throw new TypeError('A fault needs `kind`, `status`, `drop: true` or `delayMs`');
     }
     const decision = fromSpec(spec);
-    if (decision.applied && decision.error === undefined && !decision.drop) throw new TypeError('An `applied` fault needs a `status` or `drop: true` to replace the answer with');
-    this.#scripted.push({ decision, workbook, route, sessionfulOnly: spec.kind === 'invalidSessionAccessConflict', remaining: count });
+    if (decision.applied && decision.error === undefined && !decision.drop)
+      throw new TypeError('An `applied` fault needs a `status` or `drop: true` to replace the answer with');
+    this.#scripted.push({
+      decision,
+      workbook,
+      route,
+      sessionfulOnly: spec.kind === 'invalidSessionAccessConflict',
+      remaining: count,
+    });
   }
 
   /** Scripted faults still waiting for a request. */
@@ -192,7 +273,12 @@ export class FaultPlan {
       return scripted.decision;
     }
     const random = this.#random;
-    if (random === undefined || random.rate === 0 || (random.routes === undefined ? drive : !random.routes.includes(route))) return undefined;
+    if (
+      random === undefined ||
+      random.rate === 0 ||
+      (random.routes === undefined ? drive : !random.routes.includes(route))
+    )
+      return undefined;
     // Two draws per eligible request, whatever the outcome, so one seed gives one sequence.
     const hit = this.#rng.next() < random.rate;
     const kind = random.kinds[this.#rng.int(random.kinds.length)];
@@ -201,14 +287,22 @@ export class FaultPlan {
     const withRetryAfter = kind === '429' || kind === '503';
     // A third draw only where a Retry-After is drawn, so runs without `retryAfter` keep their sequence.
     const list = random.retryAfter;
-    const retryAfter = !withRetryAfter ? undefined : list === undefined ? String(Math.ceil(random.retryAfterSeconds)) : list[this.#rng.int(list.length)];
+    const retryAfter = !withRetryAfter
+      ? undefined
+      : list === undefined
+        ? String(Math.ceil(random.retryAfterSeconds))
+        : list[this.#rng.int(list.length)];
     return faultOfKind(kind, retryAfter, random.slowMs);
   }
 }
 
 function fromSpec(spec: FaultSpec): FaultDecision {
   // Graph sends whole seconds; a fractional option is rounded up.
-  const givenRetryAfter = spec.retryAfter ?? (spec.retryAfterSeconds === undefined || spec.retryAfterSeconds === null ? undefined : String(Math.ceil(spec.retryAfterSeconds)));
+  const givenRetryAfter =
+    spec.retryAfter ??
+    (spec.retryAfterSeconds === undefined || spec.retryAfterSeconds === null
+      ? undefined
+      : String(Math.ceil(spec.retryAfterSeconds)));
   const base: FaultDecision = spec.kind === undefined ? NONE : faultOfKind(spec.kind, givenRetryAfter ?? '1', 1000);
   const status = spec.status ?? base.error?.status;
   const applied = spec.applied ?? base.applied;
@@ -219,7 +313,8 @@ function fromSpec(spec: FaultSpec): FaultDecision {
   const codes = statusChanged || base.error === undefined ? errorFor(status) : base.error;
   // A given top-level code without an inner one means a bare code, as Graph's 429 `TooManyRequests`.
   const innerCode = spec.innerCode ?? (spec.code === undefined ? codes.innerCode : undefined);
-  const defaultRetryAfter = status === 429 || status === 503 ? (spec.kind === undefined ? '1' : base.error?.retryAfter) : undefined;
+  const defaultRetryAfter =
+    status === 429 || status === 503 ? (spec.kind === undefined ? '1' : base.error?.retryAfter) : undefined;
   return {
     delayMs,
     drop,

@@ -54,15 +54,20 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 /** Starts a real HTTP server on loopback over a `WorkbookService`. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
   const { host = '127.0.0.1', port = 0, https = false, service: given, ...serviceOptions } = options;
   if (typeof https !== 'boolean') throw new TypeError(`Expected \`https\` to be a boolean, got ${describe(https)}`);
-  if (typeof host !== 'string' || host === '') throw new TypeError(`Expected \`host\` to be a non-empty string, got ${describe(host)}`);
+  if (typeof host !== 'string' || host === '')
+    throw new TypeError(`Expected \`host\` to be a non-empty string, got ${describe(host)}`);
   checkInteger(port, 'port', 0);
   if (port > 65_535) throw new RangeError(`Expected \`port\` to be an integer from 0 to 65535, got ${describe(port)}`);
-  if (given !== undefined && !(given instanceof WorkbookService)) throw new TypeError(`Expected \`service\` to be a WorkbookService, got ${describe(given)}`);
+  if (given !== undefined && !(given instanceof WorkbookService))
+    throw new TypeError(`Expected \`service\` to be a WorkbookService, got ${describe(given)}`);
   if (given !== undefined && Object.keys(serviceOptions).length > 0) {
-    throw new TypeError(`Give either \`service\` or service options (${Object.keys(serviceOptions).join(', ')}), not both`);
+    throw new TypeError(
+      `Give either \`service\` or service options (${Object.keys(serviceOptions).join(', ')}), not both`,
+    );
   }
   const service = given ?? new WorkbookService(serviceOptions);
 
@@ -79,7 +84,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     void served.finally(() => inFlight.delete(served));
   };
   const tls = https ? await certificate(host) : undefined;
-  const server: Server = tls === undefined ? createServer(listener) : createHttpsServer({ key: tls.key, cert: tls.cert }, listener);
+  const server: Server =
+    tls === undefined ? createServer(listener) : createHttpsServer({ key: tls.key, cert: tls.cert }, listener);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -126,7 +132,9 @@ async function certificate(host: string): Promise<{ key: string; cert: string }>
     throw new Error('startEmulator({ https: true }) needs the `selfsigned` package: npm install -D selfsigned');
   }
   const names = new Set(['localhost', host]);
-  const altNames = [...names].map((name) => (isIP(name) !== 0 ? { type: 7 as const, ip: name } : { type: 2 as const, value: name }));
+  const altNames = [...names].map((name) =>
+    isIP(name) !== 0 ? { type: 7 as const, ip: name } : { type: 2 as const, value: name },
+  );
   if (!names.has('127.0.0.1')) altNames.push({ type: 7, ip: '127.0.0.1' });
   const pems = await selfsigned.generate([{ name: 'commonName', value: 'workbook-emulator' }], {
     keyType: 'ec',
@@ -143,14 +151,28 @@ async function certificate(host: string): Promise<{ key: string; cert: string }>
   return { key: pems.private, cert: pems.cert };
 }
 
-async function serve(service: WorkbookService, req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https', signal: AbortSignal): Promise<void> {
+async function serve(
+  service: WorkbookService,
+  req: IncomingMessage,
+  res: ServerResponse,
+  scheme: 'http' | 'https',
+  signal: AbortSignal,
+): Promise<void> {
   try {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        await send(res, graphError(context(service), { status: 413, code: 'requestSizeExceeded', innerCode: 'payloadTooLargeUncategorized', message: 'The request payload exceeds the size limit.' }));
+        await send(
+          res,
+          graphError(context(service), {
+            status: 413,
+            code: 'requestSizeExceeded',
+            innerCode: 'payloadTooLargeUncategorized',
+            message: 'The request payload exceeds the size limit.',
+          }),
+        );
         req.destroy();
         return;
       }
@@ -160,7 +182,15 @@ async function serve(service: WorkbookService, req: IncomingMessage, res: Server
     try {
       request = toRequest(req, Buffer.concat(chunks), scheme);
     } catch {
-      await send(res, graphError(context(service), { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: 'The request is malformed or incorrect.' }));
+      await send(
+        res,
+        graphError(context(service), {
+          status: 400,
+          code: 'invalidRequest',
+          innerCode: 'badRequestUncategorized',
+          message: 'The request is malformed or incorrect.',
+        }),
+      );
       return;
     }
     let response: Response;
@@ -180,7 +210,15 @@ async function serve(service: WorkbookService, req: IncomingMessage, res: Server
       res.destroy();
       return;
     }
-    await send(res, graphError(context(service), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' })).catch(() => res.destroy());
+    await send(
+      res,
+      graphError(context(service), {
+        status: 500,
+        code: 'internalServerError',
+        innerCode: 'internalServerErrorUncategorized',
+        message: 'An unspecified error has occurred.',
+      }),
+    ).catch(() => res.destroy());
   }
 }
 
@@ -196,7 +234,7 @@ function context(service: WorkbookService): { requestId: string; clientRequestId
 
 function toRequest(req: IncomingMessage, body: Buffer, scheme: 'http' | 'https'): Request {
   const socket = req.socket;
-  const fallback = `${socket.localAddress?.includes(':') ? `[${socket.localAddress}]` : socket.localAddress ?? '127.0.0.1'}:${socket.localPort ?? 0}`;
+  const fallback = `${socket.localAddress?.includes(':') ? `[${socket.localAddress}]` : (socket.localAddress ?? '127.0.0.1')}:${socket.localPort ?? 0}`;
   // The Host header makes the origin of Location and resourceLocation; a bad one falls back to the socket.
   let url: URL;
   try {
@@ -210,7 +248,11 @@ function toRequest(req: IncomingMessage, body: Buffer, scheme: 'http' | 'https')
     else if (value !== undefined) headers.set(name, value);
   }
   const method = req.method ?? 'GET';
-  return new Request(url, { method, headers, ...(method === 'GET' || method === 'HEAD' ? {} : { body: new Uint8Array(body) }) });
+  return new Request(url, {
+    method,
+    headers,
+    ...(method === 'GET' || method === 'HEAD' ? {} : { body: new Uint8Array(body) }),
+  });
 }
 
 async function send(res: ServerResponse, response: Response): Promise<void> {

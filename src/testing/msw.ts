@@ -17,7 +17,10 @@ export interface EmulatorHandlerOptions {
  * `service.handle()`, as over HTTP, and so does `$batch`. Requests that are not workbook calls fall through to other
  * handlers. A dropped connection becomes `HttpResponse.error()`.
  */
-export function createEmulatorHandlers(service: WorkbookService, options: EmulatorHandlerOptions = {}): RequestHandler[] {
+export function createEmulatorHandlers(
+  service: WorkbookService,
+  options: EmulatorHandlerOptions = {},
+): RequestHandler[] {
   const origin = parseOrigin(options.baseUrl ?? 'https://graph.microsoft.com');
   return [
     http.all(`${origin}/*`, async ({ request }) => {

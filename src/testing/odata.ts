@@ -12,7 +12,18 @@ export interface AnswerContext {
   readonly query: URLSearchParams;
 }
 
-const UNSUPPORTED_OPTIONS = ['$expand', '$filter', '$orderby', '$count', '$search', '$format', '$skiptoken', '$levels', '$compute', '$apply'];
+const UNSUPPORTED_OPTIONS = [
+  '$expand',
+  '$filter',
+  '$orderby',
+  '$count',
+  '$search',
+  '$format',
+  '$skiptoken',
+  '$levels',
+  '$compute',
+  '$apply',
+];
 
 /** A 501 naming the first query option the emulator does not implement, if any. */
 export function unsupportedQuery(ctx: AnswerContext): Response | undefined {
@@ -23,10 +34,19 @@ export function unsupportedQuery(ctx: AnswerContext): Response | undefined {
 }
 
 export function notImplemented(ctx: ReplyContext, what: string): Response {
-  return graphError(ctx, { status: 501, code: 'notImplemented', innerCode: 'notImplementedUncategorized', message: `The workbook emulator does not implement ${what}.` });
+  return graphError(ctx, {
+    status: 501,
+    code: 'notImplemented',
+    innerCode: 'notImplementedUncategorized',
+    message: `The workbook emulator does not implement ${what}.`,
+  });
 }
 
-function selected(ctx: AnswerContext, type: string, entity: Record<string, unknown>): Record<string, unknown> | Response {
+function selected(
+  ctx: AnswerContext,
+  type: string,
+  entity: Record<string, unknown>,
+): Record<string, unknown> | Response {
   const select = ctx.query.get('$select');
   if (select === null || select.trim() === '') return entity;
   const out: Record<string, unknown> = {};
@@ -35,7 +55,11 @@ function selected(ctx: AnswerContext, type: string, entity: Record<string, unkno
     const name = raw.trim();
     const key = keys.find((k) => k.toLowerCase() === name.toLowerCase());
     if (key === undefined) {
-      return graphError(ctx.reply, { status: 400, code: 'BadRequest', message: `Could not find a property named '${name}' on type 'microsoft.graph.${type}'.` });
+      return graphError(ctx.reply, {
+        status: 400,
+        code: 'BadRequest',
+        message: `Could not find a property named '${name}' on type 'microsoft.graph.${type}'.`,
+      });
     }
     out[key] = entity[key];
   }
@@ -43,7 +67,13 @@ function selected(ctx: AnswerContext, type: string, entity: Record<string, unkno
 }
 
 /** One entity, with `@odata.context` and `$select` applied. */
-export function entity(ctx: AnswerContext, status: number, type: string, body: Record<string, unknown>, headers?: Record<string, string>): Response {
+export function entity(
+  ctx: AnswerContext,
+  status: number,
+  type: string,
+  body: Record<string, unknown>,
+  headers?: Record<string, string>,
+): Response {
   const picked = selected(ctx, type, body);
   if (picked instanceof Response) return picked;
   return json(ctx.reply, status, { '@odata.context': `${ctx.serviceRoot}/$metadata#${type}`, ...picked }, headers);
@@ -52,7 +82,12 @@ export function entity(ctx: AnswerContext, status: number, type: string, body: R
 function count(ctx: AnswerContext, name: '$top' | '$skip'): number | undefined | Response {
   const text = ctx.query.get(name);
   if (text === null) return undefined;
-  if (!/^\d{1,9}$/.test(text.trim())) return graphError(ctx.reply, { status: 400, code: 'BadRequest', message: `Invalid value '${text}' for query option ${name}.` });
+  if (!/^\d{1,9}$/.test(text.trim()))
+    return graphError(ctx.reply, {
+      status: 400,
+      code: 'BadRequest',
+      message: `Invalid value '${text}' for query option ${name}.`,
+    });
   return Number(text);
 }
 

@@ -56,7 +56,10 @@ export class OperationRegistry {
       workbook,
       persistChanges,
       startedAt: now,
-      failure: failure === undefined ? undefined : { code: failure.code, message: failure.message, innerCodes: failure.innerCodes },
+      failure:
+        failure === undefined
+          ? undefined
+          : { code: failure.code, message: failure.message, innerCodes: failure.innerCodes },
       polls: 0,
       status: 'notStarted',
       sessionId: undefined,

@@ -57,7 +57,16 @@ export interface WorkbookSeed {
          * Tables on this sheet by name; names are unique across the workbook. `address` is the
          * table's top-left cell (its header row), which only its range addresses use.
          */
-        readonly tables?: Readonly<Record<string, { readonly columns: readonly string[]; readonly rows?: readonly (readonly unknown[])[]; readonly address?: string }>>;
+        readonly tables?: Readonly<
+          Record<
+            string,
+            {
+              readonly columns: readonly string[];
+              readonly rows?: readonly (readonly unknown[])[];
+              readonly address?: string;
+            }
+          >
+        >;
       }
     >
   >;
@@ -65,7 +74,9 @@ export interface WorkbookSeed {
    * Workbook-scoped named items: a reference (`'=Sheet1!$A$1:$B$2'`) or a constant (`'=0.08'`),
    * or an object with a `comment` and `visible` too.
    */
-  readonly names?: Readonly<Record<string, string | { readonly value: string; readonly comment?: string; readonly visible?: boolean }>>;
+  readonly names?: Readonly<
+    Record<string, string | { readonly value: string; readonly comment?: string; readonly visible?: boolean }>
+  >;
 }
 
 /**
@@ -287,23 +298,37 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'invalidSessionAccessConflict',
 ];
 
-export function resolveOptions(options: WorkbookServiceOptions | undefined, extraKeys: readonly string[] = []): ResolvedOptions {
+export function resolveOptions(
+  options: WorkbookServiceOptions | undefined,
+  extraKeys: readonly string[] = [],
+): ResolvedOptions {
   const o = checkObject(options ?? {}, 'options', [...SERVICE_KEYS, ...extraKeys]) as WorkbookServiceOptions;
   if (o.token !== undefined && (typeof o.token !== 'string' || !/^[\x21-\x7e]+$/.test(o.token))) {
-    throw new TypeError(`Expected \`token\` to be a non-empty string of visible ASCII characters, got ${describe(o.token)}`);
+    throw new TypeError(
+      `Expected \`token\` to be a non-empty string of visible ASCII characters, got ${describe(o.token)}`,
+    );
   }
   if (o.now !== undefined && typeof o.now !== 'function') {
     throw new TypeError(`Expected \`now\` to be a function, got ${describe(o.now)}`);
   }
   if (o.workbooks !== undefined) checkObject(o.workbooks, 'workbooks');
-  const asyncCreate = checkObject(o.asyncCreate ?? {}, 'asyncCreate', ['rate', 'durationMs', 'failRate', 'failCodes']) as NonNullable<WorkbookServiceOptions['asyncCreate']>;
+  const asyncCreate = checkObject(o.asyncCreate ?? {}, 'asyncCreate', [
+    'rate',
+    'durationMs',
+    'failRate',
+    'failCodes',
+  ]) as NonNullable<WorkbookServiceOptions['asyncCreate']>;
   return {
     // Hex: a base64url token may start with "-", which a command line then reads as an option
     // (`--token -x…` is refused by `workbook-sessions recover`), and it shows no mixed-case look-alikes.
     token: o.token ?? randomBytes(24).toString('hex'),
     workbooks: o.workbooks ?? {},
     persistentSessionTimeoutMs: checkNumber(o.persistentSessionTimeoutMs ?? 300_000, 'persistentSessionTimeoutMs', 1),
-    nonPersistentSessionTimeoutMs: checkNumber(o.nonPersistentSessionTimeoutMs ?? 420_000, 'nonPersistentSessionTimeoutMs', 1),
+    nonPersistentSessionTimeoutMs: checkNumber(
+      o.nonPersistentSessionTimeoutMs ?? 420_000,
+      'nonPersistentSessionTimeoutMs',
+      1,
+    ),
     // Looked up on each call, so a fake clock installed after the service was made still drives it.
     now: o.now ?? (() => Date.now()),
     asyncRate: checkRate(asyncCreate.rate ?? 0, 'asyncCreate.rate'),
@@ -311,7 +336,10 @@ export function resolveOptions(options: WorkbookServiceOptions | undefined, extr
     asyncFailRate: checkRate(asyncCreate.failRate ?? 0, 'asyncCreate.failRate'),
     asyncFailCodes: checkCodes(asyncCreate.failCodes ?? ['transientFailure'], 'asyncCreate.failCodes'),
     strictCooldowns: checkBoolean(o.strictCooldowns ?? false, 'strictCooldowns'),
-    maxSessionsPerWorkbook: o.maxSessionsPerWorkbook === undefined ? Infinity : checkInteger(o.maxSessionsPerWorkbook, 'maxSessionsPerWorkbook', 1),
+    maxSessionsPerWorkbook:
+      o.maxSessionsPerWorkbook === undefined
+        ? Infinity
+        : checkInteger(o.maxSessionsPerWorkbook, 'maxSessionsPerWorkbook', 1),
     latency: resolveLatency(o.latency),
     faults: resolveFaults(o.faults),
     seed: checkInteger(o.seed ?? 1, 'seed'),
@@ -329,10 +357,19 @@ export function resolveLatency(latency: LatencyOptions | undefined): Required<La
 
 export function resolveFaults(faults: RandomFaultOptions | undefined): ResolvedFaults | undefined {
   if (faults === undefined) return undefined;
-  const f = checkObject(faults, 'faults', ['rate', 'kinds', 'retryAfterSeconds', 'retryAfter', 'slowMs', 'routes']) as RandomFaultOptions;
+  const f = checkObject(faults, 'faults', [
+    'rate',
+    'kinds',
+    'retryAfterSeconds',
+    'retryAfter',
+    'slowMs',
+    'routes',
+  ]) as RandomFaultOptions;
   const kinds = f.kinds ?? ['429', '503', '504'];
   if (!Array.isArray(kinds) || kinds.length === 0 || kinds.some((k) => !FAULT_KINDS.includes(k))) {
-    throw new TypeError(`Expected \`faults.kinds\` to be a non-empty array of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(kinds)}`);
+    throw new TypeError(
+      `Expected \`faults.kinds\` to be a non-empty array of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(kinds)}`,
+    );
   }
   return {
     rate: checkRate(f.rate, 'faults.rate'),
@@ -346,8 +383,14 @@ export function resolveFaults(faults: RandomFaultOptions | undefined): ResolvedF
 
 /** Non-empty strings, each usable as an HTTP header value. */
 export function checkHeaderValues(values: unknown, name: string): string[] {
-  if (!Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== 'string' || !/^[\x20-\x7e]+$/.test(v))) {
-    throw new TypeError(`Expected \`${name}\` to be a non-empty array of header values (visible ASCII), got ${JSON.stringify(values)}`);
+  if (
+    !Array.isArray(values) ||
+    values.length === 0 ||
+    values.some((v) => typeof v !== 'string' || !/^[\x20-\x7e]+$/.test(v))
+  ) {
+    throw new TypeError(
+      `Expected \`${name}\` to be a non-empty array of header values (visible ASCII), got ${JSON.stringify(values)}`,
+    );
   }
   return [...(values as string[])];
 }
@@ -367,7 +410,9 @@ export function checkBoolean(value: unknown, name: string): boolean {
 
 export function checkRoutes(routes: unknown, name: string): RouteName[] {
   if (!Array.isArray(routes) || routes.some((r) => !ROUTE_NAMES.includes(r as RouteName))) {
-    throw new TypeError(`Expected \`${name}\` to be an array of route names (${ROUTE_NAMES.join(', ')}), got ${JSON.stringify(routes)}`);
+    throw new TypeError(
+      `Expected \`${name}\` to be an array of route names (${ROUTE_NAMES.join(', ')}), got ${JSON.stringify(routes)}`,
+    );
   }
   return [...(routes as RouteName[])];
 }
@@ -385,7 +430,8 @@ export function checkObject(value: unknown, name: string, allowedKeys?: readonly
   }
   if (allowedKeys !== undefined) {
     for (const key of Object.keys(value)) {
-      if (!allowedKeys.includes(key)) throw new TypeError(`Unknown option \`${name === 'options' ? key : `${name}.${key}`}\``);
+      if (!allowedKeys.includes(key))
+        throw new TypeError(`Unknown option \`${name === 'options' ? key : `${name}.${key}`}\``);
     }
   }
   return value;
@@ -400,7 +446,9 @@ export function checkNumber(value: unknown, name: string, min: number): number {
 
 export function checkInteger(value: unknown, name: string, min = -Infinity): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new RangeError(`Expected \`${name}\` to be an integer${min === -Infinity ? '' : ` >= ${min}`}, got ${describe(value)}`);
+    throw new RangeError(
+      `Expected \`${name}\` to be an integer${min === -Infinity ? '' : ` >= ${min}`}, got ${describe(value)}`,
+    );
   }
   return value;
 }

@@ -28,7 +28,10 @@ export function parseRangeAddress(address: string): RangeAddress | undefined {
   let cells = address.trim();
   const bang = cells.lastIndexOf('!');
   if (bang !== -1) {
-    sheet = cells.slice(0, bang).replace(/^'(.*)'$/, '$1').replace(/''/g, "'");
+    sheet = cells
+      .slice(0, bang)
+      .replace(/^'(.*)'$/, '$1')
+      .replace(/''/g, "'");
     cells = cells.slice(bang + 1);
   }
   const cols = /^\$?([A-Za-z]{1,3})(?::\$?([A-Za-z]{1,3}))?$/.exec(cells);
@@ -36,21 +39,33 @@ export function parseRangeAddress(address: string): RangeAddress | undefined {
     const a = columnIndex(cols[1] ?? '');
     const b = columnIndex(cols[2] ?? cols[1] ?? '');
     if (Math.max(a, b) >= SHEET_COLUMNS) return undefined;
-    return { sheet, rect: { top: 0, bottom: SHEET_ROWS - 1, left: Math.min(a, b), right: Math.max(a, b) }, unbounded: 'rows' };
+    return {
+      sheet,
+      rect: { top: 0, bottom: SHEET_ROWS - 1, left: Math.min(a, b), right: Math.max(a, b) },
+      unbounded: 'rows',
+    };
   }
   const rows = /^\$?(\d{1,7})(?::\$?(\d{1,7}))?$/.exec(cells);
   if (rows !== null) {
     const a = Number(rows[1]) - 1;
     const b = Number(rows[2] ?? rows[1]) - 1;
     if (Math.min(a, b) < 0 || Math.max(a, b) >= SHEET_ROWS) return undefined;
-    return { sheet, rect: { top: Math.min(a, b), bottom: Math.max(a, b), left: 0, right: SHEET_COLUMNS - 1 }, unbounded: 'columns' };
+    return {
+      sheet,
+      rect: { top: Math.min(a, b), bottom: Math.max(a, b), left: 0, right: SHEET_COLUMNS - 1 },
+      unbounded: 'columns',
+    };
   }
   return undefined;
 }
 
 /** The whole sheet, as `worksheets/{id}/range` without an address names it. */
 export function wholeSheet(): RangeAddress {
-  return { sheet: undefined, rect: { top: 0, left: 0, bottom: SHEET_ROWS - 1, right: SHEET_COLUMNS - 1 }, unbounded: 'both' };
+  return {
+    sheet: undefined,
+    rect: { top: 0, left: 0, bottom: SHEET_ROWS - 1, right: SHEET_COLUMNS - 1 },
+    unbounded: 'both',
+  };
 }
 
 /** A rectangle that touches the grid's edges both ways is unbounded in Excel's sense. */

@@ -1,5 +1,6 @@
 /** Which drive holds an item: by id, or by a name standing for a drive (`/me/drive`, `/users/{u}/drive`, ...). */
-export type DriveRef = { readonly kind: 'id'; readonly id: string } | { readonly kind: 'alias'; readonly alias: string };
+export type DriveRef =
+  { readonly kind: 'id'; readonly id: string } | { readonly kind: 'alias'; readonly alias: string };
 
 /** The item on its drive: by id, or by its path from the drive's root (decoded, leading `/`). */
 export type ItemRef = { readonly kind: 'id'; readonly id: string } | { readonly kind: 'path'; readonly path: string };
@@ -60,7 +61,8 @@ export function parseItem(path: string): ParsedItem | undefined {
   if (me !== undefined) driveRef = { kind: 'alias', alias: (owner = '/me/drive') };
   else if (user !== undefined) driveRef = { kind: 'alias', alias: (owner = `/users/${d(user)}/drive`) };
   else if (group !== undefined) driveRef = { kind: 'alias', alias: (owner = `/groups/${d(group)}/drive`) };
-  else if (siteOfDefault !== undefined) driveRef = { kind: 'alias', alias: (owner = `/sites/${d(siteOfDefault)}/drive`) };
+  else if (siteOfDefault !== undefined)
+    driveRef = { kind: 'alias', alias: (owner = `/sites/${d(siteOfDefault)}/drive`) };
   else if (siteDrive !== undefined) {
     owner = `/sites/${d(site)}/drives/${d(siteDrive)}`;
     driveRef = { kind: 'id', id: d(siteDrive) };
@@ -79,7 +81,13 @@ export function parseItemTarget(pathname: string): ItemTarget | undefined {
   if (v === null) return undefined;
   const parsed = parseItem(pathname.slice(v[0].length));
   if (parsed === undefined) return undefined;
-  const base = { version: v[1] ?? 'v1.0', rawItem: parsed.rawItem, item: parsed.item, drive: parsed.drive, ref: parsed.ref };
+  const base = {
+    version: v[1] ?? 'v1.0',
+    rawItem: parsed.rawItem,
+    item: parsed.item,
+    drive: parsed.drive,
+    ref: parsed.ref,
+  };
   if (parsed.rest === '' || parsed.rest === '/') return { ...base, workbookPath: undefined };
   const w = /^\/workbook(?=\/|$)/.exec(parsed.rest);
   if (w === null) return undefined;

@@ -22,7 +22,12 @@ export class DroppedConnectionError extends Error {
 
 /** Matches by `code` too, so an error from another copy of this module still counts. */
 export function isDroppedConnection(error: unknown): error is DroppedConnectionError {
-  return error instanceof DroppedConnectionError || (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'EMULATOR_DROPPED_CONNECTION');
+  return (
+    error instanceof DroppedConnectionError ||
+    (typeof error === 'object' &&
+      error !== null &&
+      (error as { code?: unknown }).code === 'EMULATOR_DROPPED_CONNECTION')
+  );
 }
 
 function baseHeaders(ctx: ReplyContext, extra?: Record<string, string>): Headers {
@@ -62,7 +67,11 @@ export interface ErrorDetails {
  * An OData error chain: `{ code, message, <key>: { code, message, <key>: ... } }`. Graph spells the key
  * `innerError` on regular answers and `innererror` on failed operations.
  */
-export function errorChain(codes: readonly string[], message: string, key: 'innerError' | 'innererror'): Record<string, unknown> | undefined {
+export function errorChain(
+  codes: readonly string[],
+  message: string,
+  key: 'innerError' | 'innererror',
+): Record<string, unknown> | undefined {
   let chain: Record<string, unknown> | undefined;
   for (let i = codes.length - 1; i >= 0; i--) {
     chain = { code: codes[i], message, ...(chain === undefined ? {} : { [key]: chain }) };
@@ -85,29 +94,66 @@ export function graphError(ctx: ReplyContext, details: ErrorDetails): Response {
   innerError['date'] = graphDate(ctx.now);
   innerError['request-id'] = ctx.requestId;
   innerError['client-request-id'] = ctx.clientRequestId ?? ctx.requestId;
-  return json(ctx, details.status, { error: { code: details.code, message: details.message, innerError } }, details.headers);
+  return json(
+    ctx,
+    details.status,
+    { error: { code: details.code, message: details.message, innerError } },
+    details.headers,
+  );
 }
 
 /** Default codes for a bare status, from the Excel error-code list (concepts/workbook-error-codes.md). */
 export function codesForStatus(status: number): { code: string; innerCode: string | undefined; message: string } {
   switch (status) {
     case 400:
-      return { code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: 'The request is malformed or incorrect.' };
+      return {
+        code: 'invalidRequest',
+        innerCode: 'badRequestUncategorized',
+        message: 'The request is malformed or incorrect.',
+      };
     case 404:
-      return { code: 'itemNotFound', innerCode: 'notFoundUncategorized', message: 'The requested resource cannot be found.' };
+      return {
+        code: 'itemNotFound',
+        innerCode: 'notFoundUncategorized',
+        message: 'The requested resource cannot be found.',
+      };
     case 409:
-      return { code: 'conflict', innerCode: 'conflictUncategorized', message: 'The current state conflicts with what the request expects.' };
+      return {
+        code: 'conflict',
+        innerCode: 'conflictUncategorized',
+        message: 'The current state conflicts with what the request expects.',
+      };
     case 429:
-      return { code: 'tooManyRequests', innerCode: 'tooManyRequestsUncategorized', message: 'The client app or user has been throttled. Please try your request again.' };
+      return {
+        code: 'tooManyRequests',
+        innerCode: 'tooManyRequestsUncategorized',
+        message: 'The client app or user has been throttled. Please try your request again.',
+      };
     case 500:
-      return { code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' };
+      return {
+        code: 'internalServerError',
+        innerCode: 'internalServerErrorUncategorized',
+        message: 'An unspecified error has occurred.',
+      };
     case 502:
       return { code: 'badGateway', innerCode: undefined, message: 'Bad gateway.' };
     case 503:
-      return { code: 'serviceUnavailable', innerCode: 'serviceUnavailableUncategorized', message: 'The service is temporarily unavailable or is overloaded. Please try your request again.' };
+      return {
+        code: 'serviceUnavailable',
+        innerCode: 'serviceUnavailableUncategorized',
+        message: 'The service is temporarily unavailable or is overloaded. Please try your request again.',
+      };
     case 504:
-      return { code: 'gatewayTimeout', innerCode: 'gatewayTimeoutUncategorized', message: 'The service was not able to complete the request within the time limit.' };
+      return {
+        code: 'gatewayTimeout',
+        innerCode: 'gatewayTimeoutUncategorized',
+        message: 'The service was not able to complete the request within the time limit.',
+      };
     default:
-      return { code: 'generalException', innerCode: undefined, message: `The emulator answered ${status} (injected fault).` };
+      return {
+        code: 'generalException',
+        innerCode: undefined,
+        message: `The emulator answered ${status} (injected fault).`,
+      };
   }
 }

@@ -20,9 +20,31 @@ import { runBatch } from './batch.js';
 import { notImplemented, unsupportedQuery } from './odata.js';
 import type { RouteName } from './options.js';
 import { SeededRandom } from './random.js';
-import { type DriveRef, type ItemRef, type ItemTarget, type WorkbookTarget, parseItem, parseItemTarget } from './request-path.js';
-import { type SessionRoute, type WorkbookPath, parseSessionRoute, parseWorkbookPath, routeNameOf } from './workbook-path.js';
-import { DroppedConnectionError, type ReplyContext, codesForStatus, errorChain, graphError, isDroppedConnection, json, noContent } from './responses.js';
+import {
+  type DriveRef,
+  type ItemRef,
+  type ItemTarget,
+  type WorkbookTarget,
+  parseItem,
+  parseItemTarget,
+} from './request-path.js';
+import {
+  type SessionRoute,
+  type WorkbookPath,
+  parseSessionRoute,
+  parseWorkbookPath,
+  routeNameOf,
+} from './workbook-path.js';
+import {
+  DroppedConnectionError,
+  type ReplyContext,
+  codesForStatus,
+  errorChain,
+  graphError,
+  isDroppedConnection,
+  json,
+  noContent,
+} from './responses.js';
 import { type SessionRecord, type SessionSnapshot, SessionRegistry } from './session-registry.js';
 import { type EmulatorStats, StatsRecorder } from './stats.js';
 import { WorkbookData } from './workbook-model.js';
@@ -127,7 +149,8 @@ function topLevelCodeOf(innerCode: string): string {
   if (code === 'toomanyrequestsuncategorized') return 'tooManyRequests';
   if (code === 'accessdenied' || code === 'forbiddenuncategorized') return 'forbidden';
   if (code === 'gatewaytimeoutuncategorized') return 'gatewayTimeout';
-  if (code === 'accessconflict' || code === 'conflictuncategorized' || code === 'invalidsessionaccessconflict') return 'conflict';
+  if (code === 'accessconflict' || code === 'conflictuncategorized' || code === 'invalidsessionaccessconflict')
+    return 'conflict';
   return 'internalServerError';
 }
 
@@ -168,10 +191,14 @@ export class WorkbookService {
     this.#rng = new SeededRandom(this.#options.seed);
     // Ids come from their own stream so that creating sessions does not shift the fault sequence.
     const idRng = new SeededRandom(this.#options.seed ^ 0x5eed1d5);
-    this.#sessions = new SessionRegistry(idRng, (persist) => (persist ? this.#options.persistentSessionTimeoutMs : this.#options.nonPersistentSessionTimeoutMs), (s) => {
-      if (s.state === 'closed') this.#stats.closed += 1;
-      else this.#stats.expired += 1;
-    });
+    this.#sessions = new SessionRegistry(
+      idRng,
+      (persist) => (persist ? this.#options.persistentSessionTimeoutMs : this.#options.nonPersistentSessionTimeoutMs),
+      (s) => {
+        if (s.state === 'closed') this.#stats.closed += 1;
+        else this.#stats.expired += 1;
+      },
+    );
     this.#operations = new OperationRegistry(idRng);
     this.#faults = new FaultPlan(this.#options.faults, this.#rng);
     this.#latency = this.#options.latency;
@@ -196,12 +223,21 @@ export class WorkbookService {
     if (parsed === undefined) throw new TypeError(`Expected \`path\` to be a drive-item path, got ${describe(path)}`);
     if (seed !== undefined) checkObject(seed, 'seed', ['worksheets', 'names']);
     const driveId = this.#driveId(parsed.drive);
-    const itemId = parsed.ref.kind === 'id' ? parsed.ref.id : `01${hash(`${driveId}\n${parsed.ref.path.toLowerCase()}`)}`;
+    const itemId =
+      parsed.ref.kind === 'id' ? parsed.ref.id : `01${hash(`${driveId}\n${parsed.ref.path.toLowerCase()}`)}`;
     const rootPath = parsed.ref.kind === 'path' ? parsed.ref.path : `/${itemId}.xlsx`;
     const byId = `${driveId}\n${itemId}`;
     const byPath = `${driveId}\n${rootPath.toLowerCase()}`;
-    if (this.#files.has(key) || this.#byId.has(byId) || this.#byPath.has(byPath)) throw new Error(`The workbook ${JSON.stringify(path)} already exists`);
-    const entry: FileEntry = { path: key, driveId, itemId, rootPath, data: WorkbookData.fromSeed(path, seed), createdAt: new Date(this.#safeNow()).toISOString() };
+    if (this.#files.has(key) || this.#byId.has(byId) || this.#byPath.has(byPath))
+      throw new Error(`The workbook ${JSON.stringify(path)} already exists`);
+    const entry: FileEntry = {
+      path: key,
+      driveId,
+      itemId,
+      rootPath,
+      data: WorkbookData.fromSeed(path, seed),
+      createdAt: new Date(this.#safeNow()).toISOString(),
+    };
     this.#files.set(key, entry);
     this.#byId.set(byId, entry);
     this.#byPath.set(byPath, entry);
@@ -216,9 +252,12 @@ export class WorkbookService {
   aliasDrive(alias: string, driveId: string): void {
     const parsed = typeof alias === 'string' ? parseItem(`${alias}/items/x`) : undefined;
     if (parsed === undefined || parsed.drive.kind !== 'alias' || parsed.rest !== '') {
-      throw new TypeError(`Expected \`alias\` to be /me/drive, /users/{user}/drive, /groups/{group}/drive or /sites/{site}/drive, got ${describe(alias)}`);
+      throw new TypeError(
+        `Expected \`alias\` to be /me/drive, /users/{user}/drive, /groups/{group}/drive or /sites/{site}/drive, got ${describe(alias)}`,
+      );
     }
-    if (typeof driveId !== 'string' || driveId === '' || /[/\s]/.test(driveId)) throw new TypeError(`Expected \`driveId\` to be a drive id, got ${describe(driveId)}`);
+    if (typeof driveId !== 'string' || driveId === '' || /[/\s]/.test(driveId))
+      throw new TypeError(`Expected \`driveId\` to be a drive id, got ${describe(driveId)}`);
     this.#driveAliases.set(parsed.drive.alias, driveId);
   }
 
@@ -226,7 +265,9 @@ export class WorkbookService {
   workbookFile(path: string): WorkbookFile | undefined {
     const parsed = typeof path === 'string' ? parseItem(path) : undefined;
     const entry = parsed === undefined || parsed.rest !== '' ? undefined : this.#find(parsed.drive, parsed.ref);
-    return entry === undefined ? undefined : { path: entry.path, driveId: entry.driveId, itemId: entry.itemId, rootPath: entry.rootPath };
+    return entry === undefined
+      ? undefined
+      : { path: entry.path, driveId: entry.driveId, itemId: entry.itemId, rootPath: entry.rootPath };
   }
 
   hasWorkbook(path: string): boolean {
@@ -235,12 +276,17 @@ export class WorkbookService {
 
   #driveId(drive: DriveRef): string {
     if (drive.kind === 'id') return drive.id;
-    return this.#driveAliases.get(drive.alias) ?? `b!${createHash('sha256').update(drive.alias).digest('base64url').slice(0, 40)}`;
+    return (
+      this.#driveAliases.get(drive.alias) ??
+      `b!${createHash('sha256').update(drive.alias).digest('base64url').slice(0, 40)}`
+    );
   }
 
   #find(drive: DriveRef, ref: ItemRef): FileEntry | undefined {
     const driveId = this.#driveId(drive);
-    return ref.kind === 'id' ? this.#byId.get(`${driveId}\n${ref.id}`) : this.#byPath.get(`${driveId}\n${ref.path.toLowerCase()}`);
+    return ref.kind === 'id'
+      ? this.#byId.get(`${driveId}\n${ref.id}`)
+      : this.#byPath.get(`${driveId}\n${ref.path.toLowerCase()}`);
   }
 
   /** The key a workbook is counted under: its file's, when there is one; else the name's canonical form. */
@@ -255,15 +301,18 @@ export class WorkbookService {
     const data = this.#file(path);
     const found = calls.findSheet(data, sheet);
     const parsed = parseAddress(address);
-    if (found === undefined) throw new RangeError(`The workbook ${JSON.stringify(path)} has no sheet ${JSON.stringify(sheet)}`);
-    if (parsed === undefined) throw new RangeError(`Expected \`address\` to be an A1 address such as "A1:B2", got ${JSON.stringify(address)}`);
+    if (found === undefined)
+      throw new RangeError(`The workbook ${JSON.stringify(path)} has no sheet ${JSON.stringify(sheet)}`);
+    if (parsed === undefined)
+      throw new RangeError(`Expected \`address\` to be an A1 address such as "A1:B2", got ${JSON.stringify(address)}`);
     return data.read(found, parsed.rect);
   }
 
   /** The data rows of a table in the workbook file. */
   tableRows(path: string, table: string): unknown[][] {
     const t = this.#file(path).table(table);
-    if (t === undefined) throw new RangeError(`The workbook ${JSON.stringify(path)} has no table ${JSON.stringify(table)}`);
+    if (t === undefined)
+      throw new RangeError(`The workbook ${JSON.stringify(path)} has no table ${JSON.stringify(table)}`);
     return t.rows.map((row) => [...row]);
   }
 
@@ -288,7 +337,10 @@ export class WorkbookService {
   /** Queues a scripted fault; faults are consumed in order by the requests they match. */
   injectFault(spec: FaultSpec): void {
     // A fault for a file hits it under any of its names.
-    const workbook = typeof spec === 'object' && spec !== null && typeof spec.workbook === 'string' ? this.#keyOrSelf(spec.workbook) : undefined;
+    const workbook =
+      typeof spec === 'object' && spec !== null && typeof spec.workbook === 'string'
+        ? this.#keyOrSelf(spec.workbook)
+        : undefined;
     this.#faults.inject(workbook === undefined ? spec : { ...spec, workbook });
   }
 
@@ -304,10 +356,18 @@ export class WorkbookService {
    * The next async createSession operation (on `workbook`, or any) ends `failed` with this error,
    * when it would have succeeded. It waits for an operation to start; synchronous creates do not use it.
    */
-  failNextOperation(options: { readonly workbook?: string; readonly code?: string; readonly innerCodes?: readonly string[]; readonly message?: string } = {}): void {
+  failNextOperation(
+    options: {
+      readonly workbook?: string;
+      readonly code?: string;
+      readonly innerCodes?: readonly string[];
+      readonly message?: string;
+    } = {},
+  ): void {
     checkObject(options, 'options', ['workbook', 'code', 'innerCodes', 'message']);
     for (const key of ['code', 'message'] as const) {
-      if (options[key] !== undefined && typeof options[key] !== 'string') throw new TypeError(`Expected \`${key}\` to be a string, got ${describe(options[key])}`);
+      if (options[key] !== undefined && typeof options[key] !== 'string')
+        throw new TypeError(`Expected \`${key}\` to be a string, got ${describe(options[key])}`);
     }
     this.#operations.queueFailure({
       workbook: options.workbook === undefined ? undefined : this.#keyOf(options.workbook),
@@ -395,7 +455,14 @@ export class WorkbookService {
   /** Every session the service has created, in order, with its state now. */
   sessions(): SessionSnapshot[] {
     this.#settle(this.now());
-    return [...this.#sessions.all()].map(({ id, workbook, persistChanges, createdAt, lastActivity, state }) => ({ id, workbook, persistChanges, createdAt, lastActivity, state }));
+    return [...this.#sessions.all()].map(({ id, workbook, persistChanges, createdAt, lastActivity, state }) => ({
+      id,
+      workbook,
+      persistChanges,
+      createdAt,
+      lastActivity,
+      state,
+    }));
   }
 
   /**
@@ -404,7 +471,8 @@ export class WorkbookService {
    */
   async handle(request: Request, options: HandleOptions = {}): Promise<Response> {
     checkObject(options, 'options', ['signal']);
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(options.signal)}`);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+      throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(options.signal)}`);
     if (options.signal !== undefined) this.#signals.set(request, options.signal);
     let workbook: string | undefined;
     let entered = false;
@@ -413,14 +481,16 @@ export class WorkbookService {
       const batch = /^\/(v1\.0|beta)\/\$batch\/?$/i.exec(url.pathname);
       const target = batch === null ? parseItemTarget(url.pathname) : undefined;
       const routed: Target | undefined = target === undefined ? undefined : targetOf(target.workbookPath);
-      const name: RouteName = batch !== null ? 'batch' : routed === undefined ? 'other' : routeNameOfTarget(routed, request.method);
+      const name: RouteName =
+        batch !== null ? 'batch' : routed === undefined ? 'other' : routeNameOfTarget(routed, request.method);
       const file = target === undefined ? undefined : this.#find(target.drive, target.ref);
       // One file under several names is one workbook: counted, cooled down and faulted as one.
       // `GET {item}` is a drive request, not a workbook request: it is not counted against the workbook.
       workbook = name === 'item' ? undefined : (file?.path ?? target?.item);
       this.#stats.requests += 1;
       this.#stats.byRoute[name] += 1;
-      if (workbook !== undefined && (this.#cooldownUntil.get(workbook) ?? -Infinity) > this.now()) this.#stats.cooldownViolations += 1;
+      if (workbook !== undefined && (this.#cooldownUntil.get(workbook) ?? -Infinity) > this.now())
+        this.#stats.cooldownViolations += 1;
       // Counted from arrival to answer, latency included: that is what "in flight" means to a client.
       this.#stats.enter(workbook);
       entered = true;
@@ -431,10 +501,22 @@ export class WorkbookService {
       }
       // A request still waiting when its server stopped takes no effect.
       if (this.#signals.get(request)?.aborted === true) throw new DroppedConnectionError();
-      return await this.#process(request, url, { target, routed, name, batchVersion: batch?.[1], found: file, workbook });
+      return await this.#process(request, url, {
+        target,
+        routed,
+        name,
+        batchVersion: batch?.[1],
+        found: file,
+        workbook,
+      });
     } catch (error) {
       if (isDroppedConnection(error)) throw error;
-      return graphError(this.#context(request), { status: 500, code: 'internalServerError', innerCode: 'internalServerErrorUncategorized', message: 'An unspecified error has occurred.' });
+      return graphError(this.#context(request), {
+        status: 500,
+        code: 'internalServerError',
+        innerCode: 'internalServerErrorUncategorized',
+        message: 'An unspecified error has occurred.',
+      });
     } finally {
       if (entered) this.#stats.leave(workbook);
     }
@@ -472,7 +554,11 @@ export class WorkbookService {
 
   #context(request: Request): ReplyContext {
     const given = request.headers.get('client-request-id');
-    return { requestId: randomUUID(), clientRequestId: given !== null && /^[\w.:{}-]{1,100}$/.test(given) ? given : undefined, now: this.#safeNow() };
+    return {
+      requestId: randomUUID(),
+      clientRequestId: given !== null && /^[\w.:{}-]{1,100}$/.test(given) ? given : undefined,
+      now: this.#safeNow(),
+    };
   }
 
   #authorized(request: Request): boolean {
@@ -483,7 +569,11 @@ export class WorkbookService {
   }
 
   /** Applies a fault's delay, then its drop; returns its error answer, if it has one. */
-  async #applyFault(fault: FaultDecision, request: Request, workbook: string | undefined): Promise<Response | undefined> {
+  async #applyFault(
+    fault: FaultDecision,
+    request: Request,
+    workbook: string | undefined,
+  ): Promise<Response | undefined> {
     this.#stats.faultsInjected += 1;
     if (fault.delayMs > 0) await this.#wait(request, fault.delayMs);
     return this.#failWith(fault, request, workbook);
@@ -516,7 +606,10 @@ export class WorkbookService {
         status: 401,
         code: 'InvalidAuthenticationToken',
         message: empty ? 'Access token is empty.' : 'Access token validation failure. Invalid audience.',
-        headers: { 'WWW-Authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' },
+        headers: {
+          'WWW-Authenticate':
+            'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"',
+        },
       });
     }
     // `workbook` is the file under whatever name the request used; undefined for `GET {item}`, a drive
@@ -527,12 +620,20 @@ export class WorkbookService {
         // What a violation costs on Graph: the request is not served. The cooldown is not lengthened.
         this.#stats.cooldownRejections += 1;
         const codes = codesForStatus(429);
-        return graphError(this.#context(request), { ...codes, status: 429, headers: { 'Retry-After': String(Math.ceil(left / 1000)) } });
+        return graphError(this.#context(request), {
+          ...codes,
+          status: 429,
+          headers: { 'Retry-After': String(Math.ceil(left / 1000)) },
+        });
       }
     }
     const sessionId = request.headers.get('workbook-session-id');
     // Faults are keyed by the file, `GET {item}` included (only faults naming its route reach it).
-    const fault = this.#faults.decide(name === 'item' ? r.found?.path : workbook, name, sessionId !== null && sessionId !== '');
+    const fault = this.#faults.decide(
+      name === 'item' ? r.found?.path : workbook,
+      name,
+      sessionId !== null && sessionId !== '',
+    );
     if (fault === undefined) return this.#route(request, url, r, { created: undefined });
     if (!fault.applied) {
       // Most faults come before the request has any effect: a faulted closeSession leaves the session open.
@@ -558,34 +659,74 @@ export class WorkbookService {
     const ctx = this.#context(request);
     if (batchVersion !== undefined) {
       if (request.method.toUpperCase() !== 'POST') {
-        return graphError(ctx, { status: 405, code: 'methodNotAllowed', innerCode: 'methodNotAllowedUncategorized', message: `The HTTP method '${request.method}' is not allowed on $batch.`, headers: { Allow: 'POST' } });
+        return graphError(ctx, {
+          status: 405,
+          code: 'methodNotAllowed',
+          innerCode: 'methodNotAllowedUncategorized',
+          message: `The HTTP method '${request.method}' is not allowed on $batch.`,
+          headers: { Allow: 'POST' },
+        });
       }
       const body = await readJson(request);
       if (!body.ok) return badJson(ctx);
       const signal = this.#signals.get(request);
       const send = (inner: Request): Promise<Response> => this.handle(inner, signal === undefined ? {} : { signal });
-      return runBatch(ctx, { origin: url.origin, version: batchVersion, authorization: request.headers.get('authorization') ?? '', random: () => this.#rng.next(), send }, body.value);
+      return runBatch(
+        ctx,
+        {
+          origin: url.origin,
+          version: batchVersion,
+          authorization: request.headers.get('authorization') ?? '',
+          random: () => this.#rng.next(),
+          send,
+        },
+        body.value,
+      );
     }
     if (target === undefined || routed === undefined) {
-      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${unknownSegment(url.pathname)}'.` });
+      return graphError(ctx, {
+        status: 400,
+        code: 'invalidRequest',
+        innerCode: 'badRequestUncategorized',
+        message: `Resource not found for the segment '${unknownSegment(url.pathname)}'.`,
+      });
     }
-    if (found === undefined) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
+    if (found === undefined)
+      return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
     const file = found.data;
     if (routed.item === true) {
       if (request.method.toUpperCase() !== 'GET') {
-        return graphError(ctx, { status: 501, code: 'notImplemented', message: `The emulator does not implement ${request.method.toUpperCase()} on a drive item; only GET.` });
+        return graphError(ctx, {
+          status: 501,
+          code: 'notImplemented',
+          message: `The emulator does not implement ${request.method.toUpperCase()} on a drive item; only GET.`,
+        });
       }
       // `$select` is served; `$expand` and the rest would be dropped from a 200, so they get 501.
-      return unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams }) ?? this.#driveItem(ctx, url, target, found);
+      return (
+        unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams }) ??
+        this.#driveItem(ctx, url, target, found)
+      );
     }
     const workbookTarget: WorkbookTarget = { ...target, workbookPath: target.workbookPath ?? '' };
     const path = routed.path;
     if (path !== undefined && !path.ok) {
-      if (path.problem === 'notImplemented') return notImplemented(ctx, `the segment '${path.segment}' of a ${path.parent}`);
+      if (path.problem === 'notImplemented')
+        return notImplemented(ctx, `the segment '${path.segment}' of a ${path.parent}`);
       if (path.problem === 'arguments') {
-        return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `The arguments of the function call '${path.segment}' are not its parameters (named, none unknown, none missing).` });
+        return graphError(ctx, {
+          status: 400,
+          code: 'invalidRequest',
+          innerCode: 'badRequestUncategorized',
+          message: `The arguments of the function call '${path.segment}' are not its parameters (named, none unknown, none missing).`,
+        });
       }
-      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `Resource not found for the segment '${path.segment}'.` });
+      return graphError(ctx, {
+        status: 400,
+        code: 'invalidRequest',
+        innerCode: 'badRequestUncategorized',
+        message: `Resource not found for the segment '${path.segment}'.`,
+      });
     }
     const route = routed.session;
     if (route !== undefined) {
@@ -600,7 +741,9 @@ export class WorkbookService {
         });
       }
     } else if (path !== undefined && path.ok) {
-      const problem = calls.methodProblem(ctx, path.kind, request.method) ?? unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams });
+      const problem =
+        calls.methodProblem(ctx, path.kind, request.method) ??
+        unsupportedQuery({ reply: ctx, serviceRoot: '', query: url.searchParams });
       if (problem !== undefined) return problem;
     }
     switch (route?.name) {
@@ -610,23 +753,47 @@ export class WorkbookService {
         return this.#pollOperation(ctx, url, workbookTarget, found, route.operationId);
       case 'sessionInfo': {
         const session = this.#sessions.byInfoKey(route.key);
-        if (session === undefined || session.workbook !== found.path) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
-        if (session.state !== 'open') return graphError(ctx, { status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', message: SESSION_GONE });
+        if (session === undefined || session.workbook !== found.path)
+          return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
+        if (session.state !== 'open')
+          return graphError(ctx, {
+            status: 404,
+            code: 'itemNotFound',
+            innerCode: 'invalidSessionReCreatable',
+            message: SESSION_GONE,
+          });
         session.lastActivity = now;
-        return json(ctx, 200, { '@odata.context': metadata(url, workbookTarget, 'workbookSessionInfo'), id: session.id, persistChanges: session.persistChanges });
+        return json(ctx, 200, {
+          '@odata.context': metadata(url, workbookTarget, 'workbookSessionInfo'),
+          id: session.id,
+          persistChanges: session.persistChanges,
+        });
       }
       default:
         break;
     }
     const sessionId = request.headers.get('workbook-session-id');
-    if ((sessionId === null || sessionId === '') && (route?.name === 'refreshSession' || route?.name === 'closeSession')) {
-      return graphError(ctx, { status: 400, code: 'invalidRequest', innerCode: 'badRequestUncategorized', message: `${route.name} needs the workbook-session-id header.` });
+    if (
+      (sessionId === null || sessionId === '') &&
+      (route?.name === 'refreshSession' || route?.name === 'closeSession')
+    ) {
+      return graphError(ctx, {
+        status: 400,
+        code: 'invalidRequest',
+        innerCode: 'badRequestUncategorized',
+        message: `${route.name} needs the workbook-session-id header.`,
+      });
     }
     let session: SessionRecord | undefined;
     if (sessionId !== null && sessionId !== '') {
       session = this.#sessions.get(sessionId);
       if (session === undefined || session.state !== 'open' || session.workbook !== found.path) {
-        return graphError(ctx, { status: 404, code: 'itemNotFound', innerCode: 'invalidSessionReCreatable', message: SESSION_GONE });
+        return graphError(ctx, {
+          status: 404,
+          code: 'itemNotFound',
+          innerCode: 'invalidSessionReCreatable',
+          message: SESSION_GONE,
+        });
       }
       session.lastActivity = now;
     }
@@ -647,10 +814,22 @@ export class WorkbookService {
       if (!read.ok) return badJson(ctx);
       body = read;
     }
-    const answer = calls.answer({ reply: ctx, serviceRoot: `${url.origin}/${target.version}`, query: url.searchParams }, data, path.steps, method, body?.value);
+    const answer = calls.answer(
+      { reply: ctx, serviceRoot: `${url.origin}/${target.version}`, query: url.searchParams },
+      data,
+      path.steps,
+      method,
+      body?.value,
+    );
     // Each table-row append that took effect is logged, so a test can tell a write applied twice.
     if (r.name === 'tableRowsAdd' && answer.ok) {
-      this.#writes.record(found.path, r.name, workbookTarget.workbookPath.toLowerCase(), body?.text ?? '', request.headers.get('client-request-id'));
+      this.#writes.record(
+        found.path,
+        r.name,
+        workbookTarget.workbookPath.toLowerCase(),
+        body?.text ?? '',
+        request.headers.get('client-request-id'),
+      );
     }
     return answer;
   }
@@ -662,48 +841,86 @@ export class WorkbookService {
   #driveItem(ctx: ReplyContext, url: URL, target: ItemTarget, file: FileEntry): Response {
     const slash = file.rootPath.lastIndexOf('/');
     const folder = file.rootPath.slice(0, slash);
-    const parentId = folder === '' ? `01${hash(`${file.driveId}\nroot`)}` : `01${hash(`${file.driveId}\n${folder.toLowerCase()}`)}`;
+    const parentId =
+      folder === '' ? `01${hash(`${file.driveId}\nroot`)}` : `01${hash(`${file.driveId}\n${folder.toLowerCase()}`)}`;
     const item: Record<string, unknown> = {
       id: file.itemId,
       name: file.rootPath.slice(slash + 1),
       createdDateTime: file.createdAt,
       lastModifiedDateTime: file.createdAt,
       file: { mimeType: XLSX },
-      parentReference: { driveId: file.driveId, driveType: 'business', id: parentId, path: `/drives/${file.driveId}/root:${folder}` },
+      parentReference: {
+        driveId: file.driveId,
+        driveType: 'business',
+        id: parentId,
+        path: `/drives/${file.driveId}/root:${folder}`,
+      },
     };
     const select = (url.searchParams.get('$select') ?? url.searchParams.get('select') ?? '')
       .split(',')
       .map((name) => name.trim())
       .filter((name) => name !== '');
-    const picked = select.length === 0 ? item : Object.fromEntries(Object.entries(item).filter(([name]) => select.some((s) => s.toLowerCase() === name.toLowerCase())));
+    const picked =
+      select.length === 0
+        ? item
+        : Object.fromEntries(
+            Object.entries(item).filter(([name]) => select.some((s) => s.toLowerCase() === name.toLowerCase())),
+          );
     const entity = select.length === 0 ? 'items' : `items(${select.join(',')})`;
     const context = `${url.origin}/${target.version}/$metadata#drives('${file.driveId}')/${entity}/$entity`;
     return json(ctx, 200, { '@odata.context': context, ...picked });
   }
 
   /** A missing body counts as `persistChanges: false`; Graph's docs always send it. */
-  async #createSession(ctx: ReplyContext, request: Request, url: URL, target: WorkbookTarget, found: FileEntry, effects: Effects): Promise<Response> {
+  async #createSession(
+    ctx: ReplyContext,
+    request: Request,
+    url: URL,
+    target: WorkbookTarget,
+    found: FileEntry,
+    effects: Effects,
+  ): Promise<Response> {
     const body = await readJson(request);
     if (!body.ok) return badJson(ctx);
     const value = body.value ?? {};
     const unknown = calls.unknownParameter(ctx, value, ['persistChanges'], 'createSession');
     if (unknown !== undefined) return unknown;
-    const persist = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { persistChanges?: unknown }).persistChanges ?? false : undefined;
+    const persist =
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? ((value as { persistChanges?: unknown }).persistChanges ?? false)
+        : undefined;
     if (typeof persist !== 'boolean') {
-      return calls.invalidArgument(ctx, 'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.');
+      return calls.invalidArgument(
+        ctx,
+        'The argument is invalid or missing or has an incorrect format: persistChanges must be a boolean.',
+      );
     }
     if (this.#atSessionCap(found.path)) {
       this.#stats.sessionCapRejections += 1;
-      return graphError(ctx, { ...SESSION_CAP, status: 429, innerCode: SESSION_CAP.innerCodes[0], deeperCodes: SESSION_CAP.innerCodes.slice(1) });
+      return graphError(ctx, {
+        ...SESSION_CAP,
+        status: 429,
+        innerCode: SESSION_CAP.innerCodes[0],
+        deeperCodes: SESSION_CAP.innerCodes.slice(1),
+      });
     }
     const rate = this.#options.asyncRate;
     if (rate > 0 && /\brespond-async\b/i.test(request.headers.get('prefer') ?? '') && this.#rng.next() < rate) {
       const op = this.#operations.start(found.path, persist, this.now(), this.#randomOperationFailure());
-      return json(ctx, 202, {}, { Location: `${url.origin}/${target.version}${target.rawItem}/workbook/operations/${op.id}` });
+      return json(
+        ctx,
+        202,
+        {},
+        { Location: `${url.origin}/${target.version}${target.rawItem}/workbook/operations/${op.id}` },
+      );
     }
     const session = this.#openSession(found.path, persist, found.data);
     effects.created = session;
-    return json(ctx, 201, { '@odata.context': metadata(url, target, 'workbookSessionInfo'), id: session.id, persistChanges: persist });
+    return json(ctx, 201, {
+      '@odata.context': metadata(url, target, 'workbookSessionInfo'),
+      id: session.id,
+      persistChanges: persist,
+    });
   }
 
   /** Whether the workbook already has `maxSessionsPerWorkbook` sessions open (after expiring idle ones). */
@@ -756,7 +973,8 @@ export class WorkbookService {
 
   #pollOperation(ctx: ReplyContext, url: URL, target: WorkbookTarget, found: FileEntry, operationId: string): Response {
     const op = this.#operations.get(operationId);
-    if (op === undefined || op.workbook !== found.path) return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
+    if (op === undefined || op.workbook !== found.path)
+      return graphError(ctx, { status: 404, code: 'itemNotFound', message: 'The resource could not be found.' });
     if (op.status === 'notStarted' || op.status === 'running') {
       op.polls += 1;
       // #settle() has fixed the outcome once the duration passed; the first poll still sees notStarted.
@@ -769,16 +987,29 @@ export class WorkbookService {
         if (session !== undefined) session.delivered = true;
       }
     }
-    const body: Record<string, unknown> = { '@odata.context': metadata(url, target, 'workbookOperation'), id: op.id, status: op.status };
+    const body: Record<string, unknown> = {
+      '@odata.context': metadata(url, target, 'workbookOperation'),
+      id: op.id,
+      status: op.status,
+    };
     if (op.status === 'succeeded' && op.sessionId !== undefined) {
       const key = this.#sessions.get(op.sessionId)?.infoKey ?? '';
-      body['resourceLocation'] = `${url.origin}/${target.version}${target.rawItem}/workbook/sessionInfoResource(key='${key}')`;
+      body['resourceLocation'] =
+        `${url.origin}/${target.version}${target.rawItem}/workbook/sessionInfoResource(key='${key}')`;
     }
     if (op.status === 'failed') {
-      const failure = op.failure ?? { code: 'internalServerError', message: 'An unspecified error has occurred.', innerCodes: [] };
+      const failure = op.failure ?? {
+        code: 'internalServerError',
+        message: 'An unspecified error has occurred.',
+        innerCodes: [],
+      };
       // The workbookOperationError resource spells the nested key `innererror`.
       const inner = errorChain(failure.innerCodes, failure.message, 'innererror');
-      body['error'] = { code: failure.code, message: failure.message, ...(inner === undefined ? {} : { innererror: inner }) };
+      body['error'] = {
+        code: failure.code,
+        message: failure.message,
+        ...(inner === undefined ? {} : { innererror: inner }),
+      };
     }
     return json(ctx, 200, body);
   }

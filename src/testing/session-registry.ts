@@ -48,7 +48,11 @@ export class SessionRegistry {
   // Numbers the ids; only grows.
   #serial = 0;
 
-  constructor(rng: SeededRandom, timeoutMs: (persistChanges: boolean) => number, onEnd: (session: SessionRecord) => void) {
+  constructor(
+    rng: SeededRandom,
+    timeoutMs: (persistChanges: boolean) => number,
+    onEnd: (session: SessionRecord) => void,
+  ) {
     this.#rng = rng;
     this.#timeoutMs = timeoutMs;
     this.#onEnd = onEnd;

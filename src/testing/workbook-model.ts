@@ -53,8 +53,11 @@ export function cellKey(row: number, column: number): number {
 
 function toCellValue(value: unknown, where: string): CellValue {
   if (value === null || value === undefined) return '';
-  if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value;
-  throw new TypeError(`Expected cell values to be strings, finite numbers, booleans or null ${where}, got ${JSON.stringify(value)}`);
+  if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)))
+    return value;
+  throw new TypeError(
+    `Expected cell values to be strings, finite numbers, booleans or null ${where}, got ${JSON.stringify(value)}`,
+  );
 }
 
 function emptySheet(name: string): SheetData {
@@ -95,7 +98,9 @@ export class WorkbookData {
     for (const [name, sheetSeed] of Object.entries(worksheets)) {
       const cells: readonly (readonly unknown[])[] = sheetSeed.cells ?? [];
       if (!Array.isArray(cells) || cells.some((row) => !Array.isArray(row))) {
-        throw new TypeError(`Expected \`cells\` of sheet ${JSON.stringify(name)} in ${JSON.stringify(path)} to be an array of arrays`);
+        throw new TypeError(
+          `Expected \`cells\` of sheet ${JSON.stringify(name)} in ${JSON.stringify(path)} to be an array of arrays`,
+        );
       }
       const sheet = emptySheet(name);
       const where = `in sheet ${JSON.stringify(name)} of ${JSON.stringify(path)}`;
@@ -110,8 +115,13 @@ export class WorkbookData {
         });
       });
       const formats: readonly (readonly (string | null)[])[] = sheetSeed.numberFormats ?? [];
-      if (!Array.isArray(formats) || formats.some((row) => !Array.isArray(row) || row.some((f) => f !== null && typeof f !== 'string'))) {
-        throw new TypeError(`Expected \`numberFormats\` of sheet ${JSON.stringify(name)} to be an array of arrays of strings or null`);
+      if (
+        !Array.isArray(formats) ||
+        formats.some((row) => !Array.isArray(row) || row.some((f) => f !== null && typeof f !== 'string'))
+      ) {
+        throw new TypeError(
+          `Expected \`numberFormats\` of sheet ${JSON.stringify(name)} to be an array of arrays of strings or null`,
+        );
       }
       formats.forEach((row, r) =>
         row.forEach((f: string | null, c: number) => {
@@ -123,15 +133,31 @@ export class WorkbookData {
         if (tables.has(tableName.toLowerCase())) {
           throw new TypeError(`Table ${JSON.stringify(tableName)} appears twice in workbook ${JSON.stringify(path)}`);
         }
-        if (!Array.isArray(table.columns) || table.columns.length === 0 || table.columns.some((c) => typeof c !== 'string')) {
-          throw new TypeError(`Expected \`columns\` of table ${JSON.stringify(tableName)} to be a non-empty array of names`);
+        if (
+          !Array.isArray(table.columns) ||
+          table.columns.length === 0 ||
+          table.columns.some((c) => typeof c !== 'string')
+        ) {
+          throw new TypeError(
+            `Expected \`columns\` of table ${JSON.stringify(tableName)} to be a non-empty array of names`,
+          );
         }
-        const rows = (table.rows ?? []).map((row) => row.map((v) => toCellValue(v, `in table ${JSON.stringify(tableName)}`)));
+        const rows = (table.rows ?? []).map((row) =>
+          row.map((v) => toCellValue(v, `in table ${JSON.stringify(tableName)}`)),
+        );
         if (rows.some((row) => row.length !== table.columns.length)) {
-          throw new TypeError(`Every row of table ${JSON.stringify(tableName)} must have ${table.columns.length} values`);
+          throw new TypeError(
+            `Every row of table ${JSON.stringify(tableName)} must have ${table.columns.length} values`,
+          );
         }
-        const origin = table.address === undefined ? { sheet: undefined, rect: { top: 0, left: 0, bottom: 0, right: 0 }, unbounded: undefined } : parseRangeAddress(table.address);
-        if (origin === undefined || origin.unbounded !== undefined) throw new TypeError(`Expected \`address\` of table ${JSON.stringify(tableName)} to be a cell such as "A1", got ${JSON.stringify(table.address)}`);
+        const origin =
+          table.address === undefined
+            ? { sheet: undefined, rect: { top: 0, left: 0, bottom: 0, right: 0 }, unbounded: undefined }
+            : parseRangeAddress(table.address);
+        if (origin === undefined || origin.unbounded !== undefined)
+          throw new TypeError(
+            `Expected \`address\` of table ${JSON.stringify(tableName)} to be a cell such as "A1", got ${JSON.stringify(table.address)}`,
+          );
         const n = tables.size + 1;
         tables.set(tableName.toLowerCase(), {
           id: tableId(n),
@@ -148,7 +174,9 @@ export class WorkbookData {
     for (const [name, given] of Object.entries(seed?.names ?? {})) {
       const item = typeof given === 'string' ? { value: given } : given;
       if (typeof item !== 'object' || item === null || typeof item.value !== 'string') {
-        throw new TypeError(`Expected name ${JSON.stringify(name)} of ${JSON.stringify(path)} to be a string or { value: string }, got ${JSON.stringify(given)}`);
+        throw new TypeError(
+          `Expected name ${JSON.stringify(name)} of ${JSON.stringify(path)} to be a string or { value: string }, got ${JSON.stringify(given)}`,
+        );
       }
       const value = item.value.startsWith('=') ? item.value : `=${item.value}`;
       names.set(name.toLowerCase(), { name, value, comment: item.comment ?? '', visible: item.visible ?? true });
@@ -185,7 +213,9 @@ export class WorkbookData {
 
   /** By name (any case) or by id. */
   table(key: string): TableData | undefined {
-    return this.#tables.get(key.toLowerCase()) ?? [...this.#tables.values()].find((t) => t.id === key || t.legacyId === key);
+    return (
+      this.#tables.get(key.toLowerCase()) ?? [...this.#tables.values()].find((t) => t.id === key || t.legacyId === key)
+    );
   }
 
   names(): readonly NamedItemData[] {
@@ -198,7 +228,11 @@ export class WorkbookData {
 
   cell(sheet: SheetData, row: number, column: number): CellData {
     const key = cellKey(row, column);
-    return { value: sheet.cells[row]?.[column] ?? '', formula: sheet.formulas.get(key), format: sheet.formats.get(key) ?? GENERAL };
+    return {
+      value: sheet.cells[row]?.[column] ?? '',
+      formula: sheet.formulas.get(key),
+      format: sheet.formats.get(key) ?? GENERAL,
+    };
   }
 
   read(sheet: SheetData, rect: CellRect): CellValue[][] {
@@ -254,7 +288,8 @@ export class WorkbookData {
   /** Writes plain values, whose shape the caller has checked against `rect`. */
   write(sheet: SheetData, rect: CellRect, values: readonly (readonly CellValue[])[]): void {
     for (let r = rect.top; r <= rect.bottom; r++) {
-      for (let c = rect.left; c <= rect.right; c++) this.setValue(sheet, r, c, values[r - rect.top]?.[c - rect.left] ?? '');
+      for (let c = rect.left; c <= rect.right; c++)
+        this.setValue(sheet, r, c, values[r - rect.top]?.[c - rect.left] ?? '');
     }
   }
 

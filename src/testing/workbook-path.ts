@@ -32,7 +32,16 @@ export type Step =
   | { readonly t: 'calculate' }
   | { readonly t: 'function'; readonly name: string };
 
-export type RangeNav = 'row' | 'column' | 'entireRow' | 'entireColumn' | 'lastCell' | 'lastRow' | 'lastColumn' | 'offsetRange' | 'resizedRange';
+export type RangeNav =
+  | 'row'
+  | 'column'
+  | 'entireRow'
+  | 'entireColumn'
+  | 'lastCell'
+  | 'lastRow'
+  | 'lastColumn'
+  | 'offsetRange'
+  | 'resizedRange';
 
 /** What a path names once its steps are taken: decides the methods, the handler and the route name. */
 export type Kind =
@@ -56,7 +65,12 @@ export type Kind =
 
 export type WorkbookPath =
   | { readonly ok: true; readonly kind: Kind; readonly steps: readonly Step[]; readonly usedRange: boolean }
-  | { readonly ok: false; readonly problem: 'unknown' | 'notImplemented' | 'arguments'; readonly segment: string; readonly parent: Kind };
+  | {
+      readonly ok: false;
+      readonly problem: 'unknown' | 'notImplemented' | 'arguments';
+      readonly segment: string;
+      readonly parent: Kind;
+    };
 
 interface Segment {
   readonly raw: string;
@@ -116,7 +130,9 @@ export function parseSessionRoute(workbookPath: string): SessionRoute | undefine
     // `operations('{id}')` or `operations/{id}`.
     const id = first.arg ?? (segments.length === 2 ? segments[1]?.raw : undefined);
     const expected = first.arg !== undefined ? 1 : 2;
-    return id !== undefined && id !== '' && segments.length === expected ? { name: 'operation', operationId: id } : undefined;
+    return id !== undefined && id !== '' && segments.length === expected
+      ? { name: 'operation', operationId: id }
+      : undefined;
   }
   if (name === 'sessioninforesource' && segments.length === 1) {
     const key = first.named['key'] ?? first.arg;
@@ -130,7 +146,22 @@ const NOT_IMPLEMENTED: Readonly<Partial<Record<Kind, readonly string[]>>> = {
   workbook: ['comments', 'tableRowOperationResult'],
   worksheets: ['add'],
   worksheet: ['charts', 'pivotTables', 'protection'],
-  range: ['format', 'sort', 'boundingRect', 'intersection', 'columnsAfter', 'columnsBefore', 'rowsAbove', 'rowsBelow', 'visibleView', 'clear', 'delete', 'insert', 'merge', 'unmerge'],
+  range: [
+    'format',
+    'sort',
+    'boundingRect',
+    'intersection',
+    'columnsAfter',
+    'columnsBefore',
+    'rowsAbove',
+    'rowsBelow',
+    'visibleView',
+    'clear',
+    'delete',
+    'insert',
+    'merge',
+    'unmerge',
+  ],
   tables: ['add', 'itemAt', 'count'],
   table: ['sort', 'clearFilters', 'reapplyFilters', 'convertToRange', 'totalRowRange'],
   rows: ['count'],
@@ -159,7 +190,9 @@ const RANGE_NAV: Readonly<Record<string, { name: RangeNav; args: readonly string
  */
 function argsFit(segment: Segment, params: readonly string[], required: readonly string[] = params): boolean {
   if (segment.arg !== undefined) return false;
-  return Object.keys(segment.named).every((k) => params.includes(k)) && required.every((k) => segment.named[k] !== undefined);
+  return (
+    Object.keys(segment.named).every((k) => params.includes(k)) && required.every((k) => segment.named[k] !== undefined)
+  );
 }
 
 /** `usedRange(valuesOnly=true|false)`, or no argument; undefined for anything else. */
@@ -190,7 +223,7 @@ export function parseWorkbookPath(path: string): WorkbookPath {
   const steps: Step[] = [];
   let kind = 'workbook' as Kind;
   let usedRange = false;
-  for (let i = 0; i < segments.length; ) {
+  for (let i = 0; i < segments.length;) {
     const s = segments[i] as Segment;
     const lower = s.name.toLowerCase();
     const unknown = (): WorkbookPath => {
@@ -212,7 +245,14 @@ export function parseWorkbookPath(path: string): WorkbookPath {
           steps.push({ t: collection });
           if (key !== undefined) {
             const item = collection === 'worksheets' ? 'worksheet' : collection === 'tables' ? 'table' : 'name';
-            go(item, item === 'worksheet' ? { t: 'worksheet', key } : item === 'table' ? { t: 'table', key } : { t: 'name', key });
+            go(
+              item,
+              item === 'worksheet'
+                ? { t: 'worksheet', key }
+                : item === 'table'
+                  ? { t: 'table', key }
+                  : { t: 'name', key },
+            );
           } else go(collection, undefined);
         } else if (lower === 'application' && !s.called) go('application', { t: 'application' });
         else if (lower === 'functions' && !s.called) go('functions', undefined);
@@ -223,7 +263,14 @@ export function parseWorkbookPath(path: string): WorkbookPath {
       case 'names': {
         if (NOT_IMPLEMENTED[kind]?.some((n) => n.toLowerCase() === lower) === true) return unknown();
         const item = kind === 'worksheets' ? 'worksheet' : kind === 'tables' ? 'table' : 'name';
-        go(item, item === 'worksheet' ? { t: 'worksheet', key: s.raw } : item === 'table' ? { t: 'table', key: s.raw } : { t: 'name', key: s.raw });
+        go(
+          item,
+          item === 'worksheet'
+            ? { t: 'worksheet', key: s.raw }
+            : item === 'table'
+              ? { t: 'table', key: s.raw }
+              : { t: 'name', key: s.raw },
+        );
         break;
       }
       case 'worksheet':
@@ -275,7 +322,10 @@ export function parseWorkbookPath(path: string): WorkbookPath {
           else go('columns', undefined);
         } else if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
           if (!argsFit(s, [])) return badArguments();
-          go('range', { t: 'ownRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
+          go('range', {
+            t: 'ownRange',
+            which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange',
+          });
         } else if (lower === 'worksheet' && !s.called) go('worksheet', { t: 'worksheetOf' });
         else return unknown();
         break;
@@ -303,7 +353,10 @@ export function parseWorkbookPath(path: string): WorkbookPath {
       case 'column':
         if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
           if (!argsFit(s, [])) return badArguments();
-          go('range', { t: 'ownRange', which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange' });
+          go('range', {
+            t: 'ownRange',
+            which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange',
+          });
         } else return unknown();
         break;
       case 'name':

@@ -35,7 +35,10 @@ export class WriteLog {
   applied = 0;
 
   record(workbook: string, route: RouteName, target: string, body: string, clientRequestId: string | null): void {
-    const key = createHash('sha256').update(`${workbook}\n${route}\n${target}\n${canonicalBody(body)}`).digest('hex').slice(0, 16);
+    const key = createHash('sha256')
+      .update(`${workbook}\n${route}\n${target}\n${canonicalBody(body)}`)
+      .digest('hex')
+      .slice(0, 16);
     let entry = this.#byKey.get(key);
     if (entry === undefined) {
       entry = { workbook, route, key, count: 0, clientRequestIds: [] };

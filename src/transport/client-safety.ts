@@ -68,7 +68,8 @@ function nameOf(value: unknown): string {
 function findHandlers(client: object): Guarded[] {
   const httpClient = (client as { httpClient?: { middleware?: unknown } }).httpClient;
   let link: unknown = httpClient?.middleware;
-  if (typeof link !== 'object' || link === null) refuse('its middleware chain cannot be found (not a Client from @microsoft/microsoft-graph-client 3)');
+  if (typeof link !== 'object' || link === null)
+    refuse('its middleware chain cannot be found (not a Client from @microsoft/microsoft-graph-client 3)');
   const seen = new Set<unknown>();
   const guarded: Guarded[] = [];
   while (typeof link === 'object' && link !== null && !seen.has(link)) {
@@ -76,7 +77,12 @@ function findHandlers(client: object): Guarded[] {
     const m = link as ChainLink;
     const options = m.options as Record<string, unknown> | undefined;
     const name = nameOf(m);
-    const limit = typeof options?.['maxRetries'] === 'number' ? 'maxRetries' : typeof options?.['maxRedirects'] === 'number' ? 'maxRedirects' : undefined;
+    const limit =
+      typeof options?.['maxRetries'] === 'number'
+        ? 'maxRetries'
+        : typeof options?.['maxRedirects'] === 'number'
+          ? 'maxRedirects'
+          : undefined;
     if (limit !== undefined && typeof m.getOptions === 'function') {
       guarded.push({ handler: m as Guarded['handler'], limit });
     } else if (/^(Retry|Redirect)Handler$/.test(name)) {
@@ -84,7 +90,9 @@ function findHandlers(client: object): Guarded[] {
     }
     // A middleware that links on but hides its next could hide a RetryHandler behind it.
     if (m.nextMiddleware === undefined && typeof m.setNext === 'function') {
-      refuse(`the middleware after ${name} cannot be seen (keep it in a \`nextMiddleware\` property, as the Graph client's own middleware do)`);
+      refuse(
+        `the middleware after ${name} cannot be seen (keep it in a \`nextMiddleware\` property, as the Graph client's own middleware do)`,
+      );
     }
     link = m.nextMiddleware;
   }
@@ -113,9 +121,12 @@ function disabled(Class: OptionsClass, limit: Guarded['limit'], handler: object)
     // RetryHandlerOptions(delay, maxRetries), RedirectHandlerOptions(maxRedirects).
     option = limit === 'maxRetries' ? new Class(0, 0) : new Class(0);
   } catch (error) {
-    return refuse(`its ${nameOf(handler)}'s options cannot be set to 0 (${error instanceof Error ? error.message : String(error)})`);
+    return refuse(
+      `its ${nameOf(handler)}'s options cannot be set to 0 (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
-  if ((option as Record<string, unknown>)[limit] !== 0) refuse(`its ${nameOf(handler)}'s options do not take ${limit} = 0`);
+  if ((option as Record<string, unknown>)[limit] !== 0)
+    refuse(`its ${nameOf(handler)}'s options do not take ${limit} = 0`);
   return option;
 }
 
@@ -152,14 +163,23 @@ function probeContext(client: object, options: readonly object[]): object {
   };
   try {
     const api = (client as { api?: (path: string) => unknown }).api;
-    const request = api?.call(client, '/') as { middlewareOptions(o: object[]): { get(): Promise<unknown> } } & Record<string, unknown>;
+    const request = api?.call(client, '/') as { middlewareOptions(o: object[]): { get(): Promise<unknown> } } & Record<
+      string,
+      unknown
+    >;
     // The request object is ours alone: pointing it at the stand-in touches nothing of the client.
     Object.defineProperty(request, 'httpClient', { value: standIn });
     // The request builder hands the context over before its first await.
-    request.middlewareOptions([...options]).get().catch(() => undefined);
+    request
+      .middlewareOptions([...options])
+      .get()
+      .catch(() => undefined);
   } catch {
     /* refused below */
   }
-  if (context === undefined) return refuse('its requests cannot be checked before sending (not a Client from @microsoft/microsoft-graph-client 3)');
+  if (context === undefined)
+    return refuse(
+      'its requests cannot be checked before sending (not a Client from @microsoft/microsoft-graph-client 3)',
+    );
   return context;
 }

@@ -18,10 +18,7 @@ export const GRAPH_BASE_URL = 'https://graph.microsoft.com';
  * `@azure/identity` fits (`DeviceCodeCredential`, `InteractiveBrowserCredential`, ...).
  */
 export interface TokenCredentialLike {
-  getToken(
-    scopes: string | string[],
-    options?: object,
-  ): Promise<{ token: string; expiresOnTimestamp: number } | null>;
+  getToken(scopes: string | string[], options?: object): Promise<{ token: string; expiresOnTimestamp: number } | null>;
 }
 
 export interface CredentialClientOptions {
@@ -47,8 +44,14 @@ export interface CredentialClientOptions {
 export function createGraphClient(options: CredentialClientOptions): Client {
   checkOptions('createGraphClient', options, ['credential', 'scopes', 'baseUrl']);
   const credential = options.credential as unknown;
-  if (typeof credential !== 'object' || credential === null || typeof (credential as { getToken?: unknown }).getToken !== 'function') {
-    throw new TypeError(`Expected \`credential\` to be an @azure/identity credential (an object with getToken()), got ${describe(credential)}`);
+  if (
+    typeof credential !== 'object' ||
+    credential === null ||
+    typeof (credential as { getToken?: unknown }).getToken !== 'function'
+  ) {
+    throw new TypeError(
+      `Expected \`credential\` to be an @azure/identity credential (an object with getToken()), got ${describe(credential)}`,
+    );
   }
   const scopes = checkScopes(options.scopes === undefined ? [`${GRAPH_BASE_URL}/.default`] : options.scopes);
   const authProvider = new TokenCredentialAuthenticationProvider(
@@ -90,7 +93,9 @@ export function createBearerClient(options: BearerClientOptions): Client {
   const { token } = options;
   if (typeof token !== 'function' && (typeof token !== 'string' || token === '')) {
     // The value is not shown: it may be a token.
-    throw new TypeError(`Expected \`token\` to be a non-empty string or a function, got ${typeof token === 'string' ? 'an empty string' : describe(token)}`);
+    throw new TypeError(
+      `Expected \`token\` to be a non-empty string or a function, got ${typeof token === 'string' ? 'an empty string' : describe(token)}`,
+    );
   }
   if (typeof token === 'string') checkToken(token);
   // A token from a function is checked on each request: one that cannot travel in a header is a
@@ -147,7 +152,9 @@ class BearerAuthMiddleware implements Middleware {
 
 function checkOptions(fn: string, options: unknown, keys: readonly string[]): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`Expected ${fn}() options to be an object with ${keys.map((k) => `\`${k}\``).join(', ')}, got ${describe(options)}`);
+    throw new TypeError(
+      `Expected ${fn}() options to be an object with ${keys.map((k) => `\`${k}\``).join(', ')}, got ${describe(options)}`,
+    );
   }
   checkKeys(`${fn}() option`, options, keys);
 }
@@ -155,10 +162,13 @@ function checkOptions(fn: string, options: unknown, keys: readonly string[]): vo
 /** Scopes as an array of non-empty strings; a single string would otherwise be spread into characters. */
 function checkScopes(value: unknown): string[] {
   if (!Array.isArray(value)) {
-    throw new TypeError(`Expected \`scopes\` to be an array of strings, got ${describe(value)}${typeof value === 'string' ? ' (wrap a single scope in an array)' : ''}`);
+    throw new TypeError(
+      `Expected \`scopes\` to be an array of strings, got ${describe(value)}${typeof value === 'string' ? ' (wrap a single scope in an array)' : ''}`,
+    );
   }
   for (const scope of value as unknown[]) {
-    if (typeof scope !== 'string' || scope === '') throw new TypeError(`Expected each of \`scopes\` to be a non-empty string, got ${describe(scope)}`);
+    if (typeof scope !== 'string' || scope === '')
+      throw new TypeError(`Expected each of \`scopes\` to be a non-empty string, got ${describe(scope)}`);
   }
   return [...(value as string[])];
 }
@@ -182,8 +192,16 @@ function parseBaseUrl(value: unknown): URL {
   } catch {
     throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${JSON.stringify(value)}`);
   }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    throw new TypeError(`Expected \`baseUrl\` to be an http(s) URL with no credentials, query or fragment, got ${JSON.stringify(value)}`);
+  if (
+    (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+    url.username !== '' ||
+    url.password !== '' ||
+    url.search !== '' ||
+    url.hash !== ''
+  ) {
+    throw new TypeError(
+      `Expected \`baseUrl\` to be an http(s) URL with no credentials, query or fragment, got ${JSON.stringify(value)}`,
+    );
   }
   return url;
 }

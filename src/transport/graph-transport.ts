@@ -161,14 +161,21 @@ export class GraphTransport {
     options: { priority: number; idempotent: boolean; policy?: RetryPolicy; closing?: boolean },
   ): Promise<GraphAnswer> {
     const sessionful = options.closing !== true && (call.sessionId !== undefined || call.session !== undefined);
-    const run = { ...this.#run(workbook, call, options.idempotent, sessionful, options.policy), closing: options.closing === true };
+    const run = {
+      ...this.#run(workbook, call, options.idempotent, sessionful, options.policy),
+      closing: options.closing === true,
+    };
     const { deadline } = call;
     const retried = withRetries(
       (attempt) => this.#attempt(workbook, call, options.priority, attempt),
       // Past its deadline a request is not sent again, and no backoff is waited for.
       deadline === undefined
         ? run
-        : { ...run, signal: call.signal === undefined ? deadline : AbortSignal.any([call.signal, deadline]), retryable: () => !deadline.aborted },
+        : {
+            ...run,
+            signal: call.signal === undefined ? deadline : AbortSignal.any([call.signal, deadline]),
+            retryable: () => !deadline.aborted,
+          },
     );
     // A close's caller waits for the answer of a close already sent: whether Graph closed it is what matters.
     return call.finishOnWire === true ? retried : raceAbort(retried, call.signal);
@@ -182,7 +189,13 @@ export class GraphTransport {
    */
   createSession(workbook: string, persistChanges: boolean, signal?: AbortSignal): Promise<CreatedSession> {
     const path = `${workbook}/workbook/createSession`;
-    const call: GraphCall = { method: 'POST', path, body: JSON.stringify({ persistChanges }), headers: { Prefer: 'respond-async' }, signal };
+    const call: GraphCall = {
+      method: 'POST',
+      path,
+      body: JSON.stringify({ persistChanges }),
+      headers: { Prefer: 'respond-async' },
+      signal,
+    };
     // Failures of the polling itself (not the operation's own): resending createSession could make a second session.
     const final = new WeakSet<object>();
     const run = this.#run(workbook, call, true, false);
@@ -193,13 +206,19 @@ export class GraphTransport {
         try {
           return await this.#awaitOperation(workbook, answer, signal);
         } catch (error) {
-          if (!(error instanceof GraphRequestError && error.kind === 'operation-failed') && typeof error === 'object' && error !== null) final.add(error);
+          if (
+            !(error instanceof GraphRequestError && error.kind === 'operation-failed') &&
+            typeof error === 'object' &&
+            error !== null
+          )
+            final.add(error);
           throw error;
         }
       },
       { ...run, retryable: (error) => !(typeof error === 'object' && error !== null && final.has(error)) },
     ).catch((error: unknown) => {
-      if (error instanceof GraphRequestError && error.kind === 'unsendable-id') this.#options.onUnsendableId?.(workbook, error);
+      if (error instanceof GraphRequestError && error.kind === 'unsendable-id')
+        this.#options.onUnsendableId?.(workbook, error);
       throw error;
     });
     return this.#abandonable(workbook, created, signal);
@@ -210,7 +229,11 @@ export class GraphTransport {
    * was already sent goes on, and a session it yields after its caller stopped waiting is handed on
    * to be closed: every id Graph gives ends in a returned session or a close.
    */
-  #abandonable(workbook: string, created: Promise<CreatedSession>, signal: AbortSignal | undefined): Promise<CreatedSession> {
+  #abandonable(
+    workbook: string,
+    created: Promise<CreatedSession>,
+    signal: AbortSignal | undefined,
+  ): Promise<CreatedSession> {
     if (signal === undefined) return created;
     return new Promise((resolve, reject) => {
       let abandoned = false;
@@ -275,7 +298,17 @@ export class GraphTransport {
       signal: call.signal,
       now,
       random,
-      onRetry: ({ error, attempt, delayMs, cooldown }: { error: GraphRequestError; attempt: number; delayMs: number; cooldown: boolean }) =>
+      onRetry: ({
+        error,
+        attempt,
+        delayMs,
+        cooldown,
+      }: {
+        error: GraphRequestError;
+        attempt: number;
+        delayMs: number;
+        cooldown: boolean;
+      }) =>
         this.#options.onRetry({
           workbook,
           method: call.method,
@@ -316,10 +349,22 @@ export class GraphTransport {
    * cooldown. A close that itself draws a `Retry-After` ending past `retryDeadlineMs` fails at once
    * (with `retryAfterMs`), and its workbook's lane stays paused for the whole cooldown.
    */
-  async closeSession(workbook: string, sessionId: string, signal?: AbortSignal, options: { readonly deadline?: AbortSignal } = {}): Promise<void> {
+  async closeSession(
+    workbook: string,
+    sessionId: string,
+    signal?: AbortSignal,
+    options: { readonly deadline?: AbortSignal } = {},
+  ): Promise<void> {
     await this.request(
       workbook,
-      { method: 'POST', path: `${workbook}/workbook/closeSession`, sessionId, signal, deadline: options.deadline, finishOnWire: true },
+      {
+        method: 'POST',
+        path: `${workbook}/workbook/closeSession`,
+        sessionId,
+        signal,
+        deadline: options.deadline,
+        finishOnWire: true,
+      },
       { priority: Priority.close, idempotent: true, closing: true, policy: closePolicy(this.#options.policy) },
     );
   }
@@ -367,7 +412,13 @@ export class GraphTransport {
    * runs. A poll that fails for a reason that says nothing about the operation (a 5xx or no answer,
    * after the GET's own retries) is asked again at the next interval.
    */
-  async #poll(workbook: string, polling: Polling, signal: AbortSignal | undefined, ref: boolean, notAfter: number): Promise<CreatedSession | undefined> {
+  async #poll(
+    workbook: string,
+    polling: Polling,
+    signal: AbortSignal | undefined,
+    ref: boolean,
+    notAfter: number,
+  ): Promise<CreatedSession | undefined> {
     const { now } = this.#options;
     const { operation } = polling;
     // The last answer's Retry-After, if any, says when to ask again; else the interval, doubling. Never
@@ -381,9 +432,16 @@ export class GraphTransport {
     try {
       // Cut off on the wire too when `signal` aborts: its answer would be thrown away, and a hung one
       // would hold the process for requestTimeoutMs after a shutdown gave up on the create.
-      poll = await this.request(workbook, { method: 'GET', path: operation.path, version: operation.version, signal, deadline: signal }, { priority: Priority.call, idempotent: true });
+      poll = await this.request(
+        workbook,
+        { method: 'GET', path: operation.path, version: operation.version, signal, deadline: signal },
+        { priority: Priority.call, idempotent: true },
+      );
     } catch (error) {
-      if (error instanceof GraphRequestError && (error.kind === 'network' || (error.kind === 'http' && error.status !== undefined && error.status >= 500))) {
+      if (
+        error instanceof GraphRequestError &&
+        (error.kind === 'network' || (error.kind === 'http' && error.status !== undefined && error.status >= 500))
+      ) {
         return undefined;
       }
       throw error;
@@ -405,7 +463,8 @@ export class GraphTransport {
         );
         return readSession('GET', info.path, answer.body);
       } catch (error) {
-        if (error instanceof GraphRequestError && error.kind !== 'unsendable-id') this.#options.onUnsendableId?.(workbook, error);
+        if (error instanceof GraphRequestError && error.kind !== 'unsendable-id')
+          this.#options.onUnsendableId?.(workbook, error);
         throw error;
       }
     }
@@ -453,15 +512,20 @@ export class GraphTransport {
     } catch {
       return refuse(`${header} is not a URL`);
     }
-    if (url.origin !== this.#base.origin) return refuse(`${header} points to ${url.origin}, not ${this.#base.origin}; not followed`);
+    if (url.origin !== this.#base.origin)
+      return refuse(`${header} points to ${url.origin}, not ${this.#base.origin}; not followed`);
     // The text after the origin exactly as the server wrote it: URL serialisation would re-encode the query.
     const afterOrigin = location.replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, '');
     const raw = afterOrigin.startsWith('/') ? afterOrigin : url.pathname + url.search;
     const match = /^\/(v1\.0|beta)(\/[^?#]*)(\?[^#]*)?/.exec(raw);
     // Dot segments would make the path sent differ from the one checked.
-    if (match?.[1] === undefined || match[2] === undefined || /\/(\.|%2e){1,2}(\/|$)/i.test(match[2])) return refuse(`${header} is outside the Graph version root`);
+    if (match?.[1] === undefined || match[2] === undefined || /\/(\.|%2e){1,2}(\/|$)/i.test(match[2]))
+      return refuse(`${header} is outside the Graph version root`);
     // The Graph client reads an `https://` anywhere in a request path as the start of another host.
-    if (raw.includes('https://')) return refuse(`${header} carries "https://" after its origin, which the Graph client would send to another host; not followed`);
+    if (raw.includes('https://'))
+      return refuse(
+        `${header} carries "https://" after its origin, which the Graph client would send to another host; not followed`,
+      );
     return { version: match[1], path: match[2] + (match[3] ?? '') };
   }
 
@@ -474,15 +538,31 @@ export class GraphTransport {
         checkSessionId(sessionId, 'to send');
       } catch (error) {
         // fetch would refuse (or alter) it: a client error, never a network failure to retry.
-        throw new GraphRequestError({ kind: 'client', method: call.method, path: call.path, detail: (error as Error).message, sessionIds });
+        throw new GraphRequestError({
+          kind: 'client',
+          method: call.method,
+          path: call.path,
+          detail: (error as Error).message,
+          sessionIds,
+        });
       }
     }
     // The caller's signal never reaches fetch: a request on the wire holds its lane until it is answered or times out.
     const timeout = deadlineSignal(requestTimeoutMs, call.deadline);
     const failed = (kind: 'network' | 'client', detail: string, error: unknown, status?: number): GraphRequestError =>
-      new GraphRequestError({ kind, method: call.method, path: call.path, status, detail, sessionIds, cause: networkCause(error) });
+      new GraphRequestError({
+        kind,
+        method: call.method,
+        path: call.path,
+        status,
+        detail,
+        sessionIds,
+        cause: networkCause(error),
+      });
     const cutOff = (): string =>
-      call.deadline?.aborted === true ? 'no answer before the deadline' : `no answer within ${requestTimeoutMs} ms (requestTimeoutMs)`;
+      call.deadline?.aborted === true
+        ? 'no answer before the deadline'
+        : `no answer within ${requestTimeoutMs} ms (requestTimeoutMs)`;
     try {
       let request = client
         .api(call.path)
@@ -512,7 +592,8 @@ export class GraphTransport {
         }
       } catch (error) {
         if (timeout.signal.aborted) throw failed('network', cutOff(), error);
-        if (!isFetchFailure(error)) throw failed('client', `the Graph client failed before sending: ${describeFailure(error)}`, error);
+        if (!isFetchFailure(error))
+          throw failed('client', `the Graph client failed before sending: ${describeFailure(error)}`, error);
         throw failed('network', 'no answer (connection failed or dropped)', error);
       }
       let text: string;
@@ -528,7 +609,13 @@ export class GraphTransport {
   }
 }
 
-function readAnswer(call: GraphCall, response: Response, text: string, now: number, sessionIds: readonly string[]): GraphAnswer {
+function readAnswer(
+  call: GraphCall,
+  response: Response,
+  text: string,
+  now: number,
+  sessionIds: readonly string[],
+): GraphAnswer {
   const type = response.headers.get('content-type') ?? '';
   let body: unknown = text === '' ? undefined : text;
   let parsed = false;
@@ -540,7 +627,14 @@ function readAnswer(call: GraphCall, response: Response, text: string, now: numb
       parsed = true;
     } catch {
       if (response.ok && labelledJson) {
-        throw new GraphRequestError({ kind: 'malformed', method: call.method, path: call.path, status: response.status, detail: 'the answer is not valid JSON', sessionIds });
+        throw new GraphRequestError({
+          kind: 'malformed',
+          method: call.method,
+          path: call.path,
+          status: response.status,
+          detail: 'the answer is not valid JSON',
+          sessionIds,
+        });
       }
     }
   }
@@ -556,9 +650,13 @@ function readAnswer(call: GraphCall, response: Response, text: string, now: numb
     codes: chain.codes,
     graphCode: chain.graphCode,
     innerCode: chain.innerCode,
-    requestId: response.headers.get('request-id') ?? chain.requestId ?? response.headers.get('client-request-id') ?? undefined,
+    requestId:
+      response.headers.get('request-id') ?? chain.requestId ?? response.headers.get('client-request-id') ?? undefined,
     retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), now),
-    detail: error === undefined ? `the error answer is not Graph's JSON (${type.split(';')[0] || 'no content type'})` : (chain.message ?? undefined),
+    detail:
+      error === undefined
+        ? `the error answer is not Graph's JSON (${type.split(';')[0] || 'no content type'})`
+        : (chain.message ?? undefined),
     sessionIds,
   });
 }
@@ -597,7 +695,13 @@ function clientBase(client: Client): { origin: string; version: string } {
  */
 function isFetchFailure(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const { name, code, statusCode, message, body } = error as { name?: unknown; code?: unknown; statusCode?: unknown; message?: unknown; body?: unknown };
+  const { name, code, statusCode, message, body } = error as {
+    name?: unknown;
+    code?: unknown;
+    statusCode?: unknown;
+    message?: unknown;
+    body?: unknown;
+  };
   const fromFetch = name === 'TypeError' || (statusCode === -1 && code === 'TypeError');
   // fetch also throws a TypeError for a header it refuses to send: nothing left, so not a network failure.
   const text = `${typeof message === 'string' ? message : ''} ${typeof body === 'string' ? body : ''}`;
@@ -610,14 +714,20 @@ function isFetchFailure(error: unknown): boolean {
  * they are stay readable (`$select=id,parentReference`, `$filter=startswith(name,'Q1')`).
  */
 function encodeQuery(query: Readonly<Record<string, string>>): Record<string, string> {
-  const encode = (text: string): string => encodeURIComponent(text).replace(/%(24|2C|3A|40|2F)/gi, (escape) => decodeURIComponent(escape));
+  const encode = (text: string): string =>
+    encodeURIComponent(text).replace(/%(24|2C|3A|40|2F)/gi, (escape) => decodeURIComponent(escape));
   return Object.fromEntries(Object.entries(query).map(([key, value]) => [encode(key), encode(value)]));
 }
 
 function describeFailure(error: unknown): string {
   if (typeof error !== 'object' || error === null) return String(error);
   const { code, message, body } = error as { code?: unknown; message?: unknown; body?: unknown };
-  const text = typeof body === 'string' && body !== '' ? body : typeof message === 'string' && message !== '' ? message : String(code ?? 'unknown error');
+  const text =
+    typeof body === 'string' && body !== ''
+      ? body
+      : typeof message === 'string' && message !== ''
+        ? message
+        : String(code ?? 'unknown error');
   const safe = redactSecrets(text);
   return safe.length > 200 ? `${safe.slice(0, 197)}...` : safe;
 }
@@ -629,6 +739,7 @@ function networkCause(error: unknown): Error | undefined {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
-

@@ -58,7 +58,8 @@ export function decideRetry(
   const { policy, attempt, idempotent } = context;
   if (attempt > policy.retries) return { retry: false, why: 'retries exhausted' };
 
-  const verdict = context.closing === true ? classifyClose(error) : classify(error, idempotent, context.sessionful === true);
+  const verdict =
+    context.closing === true ? classifyClose(error) : classify(error, idempotent, context.sessionful === true);
   if (verdict !== 'retry') return { retry: false, why: verdict };
 
   const remaining = policy.deadlineMs - context.elapsedMs;
@@ -76,7 +77,8 @@ export function decideRetry(
 
 /** decideRetry's context, or a TypeError/RangeError naming the bad value: a bad one would give a delay of NaN or below 0. */
 function checkContext(context: unknown): void {
-  if (typeof context !== 'object' || context === null) throw new TypeError(`Expected the decideRetry() context to be an object, got ${describe(context)}`);
+  if (typeof context !== 'object' || context === null)
+    throw new TypeError(`Expected the decideRetry() context to be an object, got ${describe(context)}`);
   const c = context as Record<string, unknown>;
   checkNumber('attempt', c['attempt'], 1, { integer: true });
   checkBoolean('idempotent', c['idempotent']);
@@ -86,7 +88,8 @@ function checkContext(context: unknown): void {
   checkNumber('elapsedMs', c['elapsedMs'], -Infinity);
   checkNumber('random', c['random'], 0, { max: 1 });
   const policy = c['policy'];
-  if (typeof policy !== 'object' || policy === null) throw new TypeError(`Expected \`policy\` to be a RetryPolicy object, got ${describe(policy)}`);
+  if (typeof policy !== 'object' || policy === null)
+    throw new TypeError(`Expected \`policy\` to be a RetryPolicy object, got ${describe(policy)}`);
   const p = policy as Record<string, unknown>;
   checkNumber('policy.retries', p['retries'], 0, { integer: true, allowInfinity: true });
   checkNumber('policy.baseDelayMs', p['baseDelayMs'], 0);
@@ -145,8 +148,16 @@ function classifyClose(error: GraphRequestError): 'retry' | string {
   if (error.kind === 'network') return 'retry';
   if (error.kind !== 'http' || error.status === undefined) return `not retryable (${error.kind})`;
   const inner = error.innerCode?.toLowerCase();
-  if (inner === 'invalidsessionrecreatable' || inner === 'invalidsessionnotfound' || error.status === 404) return 'session gone';
-  if (error.status >= 500 || error.status === 429 || error.status === 409 || error.status === 423 || error.status === 408) return 'retry';
+  if (inner === 'invalidsessionrecreatable' || inner === 'invalidsessionnotfound' || error.status === 404)
+    return 'session gone';
+  if (
+    error.status >= 500 ||
+    error.status === 429 ||
+    error.status === 409 ||
+    error.status === 423 ||
+    error.status === 408
+  )
+    return 'retry';
   const top = error.graphCode?.toLowerCase();
   if (top !== undefined && THROTTLE_CODES.has(top)) return 'retry';
   return 'not retryable';
@@ -166,13 +177,20 @@ const HTTP_DATE = [
  * cooldown is honoured however long it is.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError(`Expected \`now\` to be a finite number (epoch ms), got ${String(now)} (${typeof now})`);
+  if (typeof now !== 'number' || !Number.isFinite(now))
+    throw new TypeError(`Expected \`now\` to be a finite number (epoch ms), got ${String(now)} (${typeof now})`);
   if (value === null || value === undefined) return undefined;
-  if (typeof value !== 'string') throw new TypeError(`Expected the Retry-After value to be a string, got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw new TypeError(`Expected the Retry-After value to be a string, got ${typeof value}`);
   const text = value.trim();
   if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, Number.MAX_SAFE_INTEGER);
   if (!HTTP_DATE.some((form) => form.test(text))) return undefined;
-  const at = Date.parse(text.replace(/^(\w+), (\d{2})-(\w{3})-(\d{2}) /, (_, day: string, d: string, m: string, y: string) => `${day}, ${d} ${m} ${Number(y) < 70 ? 20 : 19}${y} `));
+  const at = Date.parse(
+    text.replace(
+      /^(\w+), (\d{2})-(\w{3})-(\d{2}) /,
+      (_, day: string, d: string, m: string, y: string) => `${day}, ${d} ${m} ${Number(y) < 70 ? 20 : 19}${y} `,
+    ),
+  );
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
@@ -218,7 +236,12 @@ export async function withRetries<T>(attempt: (attemptNumber: number) => Promise
     if (!decision.retry) throw error;
     // Aborted while the attempt ran: its failure stands, and nothing more is sent.
     if (run.signal?.aborted === true) throw abortReason(run.signal);
-    run.onRetry?.({ error: error as GraphRequestError, attempt: attemptNumber, delayMs: decision.delayMs, cooldown: decision.cooldown });
+    run.onRetry?.({
+      error: error as GraphRequestError,
+      attempt: attemptNumber,
+      delayMs: decision.delayMs,
+      cooldown: decision.cooldown,
+    });
     if (!decision.cooldown) await abortableDelay(decision.delayMs, run.signal);
   };
   // Most requests succeed the first time: that attempt runs without setting up the retry loop.

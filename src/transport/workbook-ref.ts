@@ -46,7 +46,8 @@ const KEPT = /[A-Za-z0-9\-._~!$&'()*+,;=@]/;
  * `/workbook` suffix.
  */
 export function parseWorkbookRef(value: unknown): WorkbookRef {
-  if (typeof value !== 'string') throw new TypeError(`Expected \`workbook\` to be a drive-item path string, got ${describe(value)}`);
+  if (typeof value !== 'string')
+    throw new TypeError(`Expected \`workbook\` to be a drive-item path string, got ${describe(value)}`);
   const refuse = (why = ''): never => {
     throw new TypeError(`Expected \`workbook\` to be ${HINT}${why}; got ${describe(value)}`);
   };
@@ -70,9 +71,15 @@ export function parseWorkbookRef(value: unknown): WorkbookRef {
     return { path: sent + item, key: keyed + item };
   }
   // A raw backslash is a separator to URL parsers: its segments are checked like the others.
-  const texts = (rootPath ?? '').slice(1).split(/[/\\]/).map((s) => checkedText(s, refuse));
+  const texts = (rootPath ?? '')
+    .slice(1)
+    .split(/[/\\]/)
+    .map((s) => checkedText(s, refuse));
   const encoded = texts.map(encodeSegment).join('/');
-  return { path: `${sent}/root:/${encoded}:`, key: `${keyed}/root:/${texts.map((t) => encodeSegment(t.toLowerCase())).join('/')}:` };
+  return {
+    path: `${sent}/root:/${encoded}:`,
+    key: `${keyed}/root:/${texts.map((t) => encodeSegment(t.toLowerCase())).join('/')}:`,
+  };
 }
 
 /**
@@ -92,7 +99,8 @@ function checkedText(raw: string, refuse: (why?: string) => never): string {
   if (CONTROL.test(text)) refuse(', without control characters');
   if (/[/\\]/.test(text)) refuse(', without encoded separators (%2F, %5C)');
   // A lone surrogate has no UTF-8 form, so it cannot be sent.
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)) refuse(', without lone surrogates');
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text))
+    refuse(', without lone surrogates');
   return text;
 }
 
@@ -106,7 +114,9 @@ function lenientDecode(raw: string): string {
       return decodeURIComponent(run);
     } catch {
       // A run that is not valid UTF-8 as a whole: decode the escapes one at a time where each is ASCII.
-      return run.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => (Number.parseInt(hex, 16) < 0x80 ? String.fromCharCode(Number.parseInt(hex, 16)) : escape));
+      return run.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) =>
+        Number.parseInt(hex, 16) < 0x80 ? String.fromCharCode(Number.parseInt(hex, 16)) : escape,
+      );
     }
   });
 }
@@ -114,7 +124,10 @@ function lenientDecode(raw: string): string {
 /** The one spelling of a segment's text: pchar kept, everything else (UTF-8) percent-encoded, upper-case hex. */
 function encodeSegment(text: string): string {
   let out = '';
-  for (const ch of text) out += KEPT.test(ch) ? ch : encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  for (const ch of text)
+    out += KEPT.test(ch)
+      ? ch
+      : encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return out;
 }
 
@@ -122,7 +135,10 @@ function encodeSegment(text: string): string {
 export function driveItemOf(body: unknown): DriveItemId | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const { id, parentReference } = body as { id?: unknown; parentReference?: unknown };
-  const driveId = typeof parentReference === 'object' && parentReference !== null ? (parentReference as { driveId?: unknown }).driveId : undefined;
+  const driveId =
+    typeof parentReference === 'object' && parentReference !== null
+      ? (parentReference as { driveId?: unknown }).driveId
+      : undefined;
   if (typeof id !== 'string' || id === '' || typeof driveId !== 'string' || driveId === '') return undefined;
   return { driveId, itemId: id };
 }
@@ -158,7 +174,13 @@ export class WorkbookResolver {
       pending = this.#lookup(ref.path).then((body) => {
         const file = driveItemOf(body);
         if (file === undefined) {
-          throw new GraphRequestError({ kind: 'malformed', method: 'GET', path: ref.path, detail: 'the answer names no `id` and `parentReference.driveId`, so the file behind this workbook reference is unknown' });
+          throw new GraphRequestError({
+            kind: 'malformed',
+            method: 'GET',
+            path: ref.path,
+            detail:
+              'the answer names no `id` and `parentReference.driveId`, so the file behind this workbook reference is unknown',
+          });
         }
         const key = fileKey(file);
         this.#resolved.set(ref.key, key);

@@ -10,7 +10,11 @@ export function abortReason(signal: AbortSignal): unknown {
  * every way out. The timer keeps the process alive unless `ref: false`: someone is waiting for what
  * comes after it. Delays past the runtime's timer limit are honoured in full (see `timers.ts`).
  */
-export function abortableDelay(ms: number, signal?: AbortSignal, options: { readonly ref?: boolean } = {}): Promise<void> {
+export function abortableDelay(
+  ms: number,
+  signal?: AbortSignal,
+  options: { readonly ref?: boolean } = {},
+): Promise<void> {
   if (signal?.aborted) return Promise.reject(abortReason(signal));
   if (ms <= 0 && signal === undefined) return Promise.resolve();
   return new Promise((resolve, reject) => {
@@ -59,7 +63,10 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
  * give up on a task already running (p-queue races a running task against its signal and frees the
  * slot), while the task's request is still on the wire.
  */
-export function untilStarted(signal: AbortSignal | undefined): { readonly signal: AbortSignal | undefined; started(): void } {
+export function untilStarted(signal: AbortSignal | undefined): {
+  readonly signal: AbortSignal | undefined;
+  started(): void;
+} {
   if (signal === undefined) return { signal: undefined, started: () => undefined };
   const controller = new AbortController();
   const follow = (): void => controller.abort(abortReason(signal));

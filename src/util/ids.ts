@@ -4,7 +4,8 @@
  * would break a log line (controls, separators) are shown escaped.
  */
 export function shortId(id: string): string {
-  if (typeof id !== 'string') throw new TypeError(`Expected the session id to be a string, got ${id === null ? 'null' : typeof id}`);
+  if (typeof id !== 'string')
+    throw new TypeError(`Expected the session id to be a string, got ${id === null ? 'null' : typeof id}`);
   const shown = id.length <= 12 ? id : `${id.slice(0, 6)}…${id.slice(-4)}`;
   return shown.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
@@ -29,7 +30,8 @@ export function headerValueProblem(value: string): string | undefined {
       return `it contains U+${hex} at index ${i} (only printable ASCII travels in a header as sent)`;
     }
   }
-  if (value.startsWith(' ') || value.endsWith(' ')) return 'it starts or ends with a space (fetch would trim it and send another value)';
+  if (value.startsWith(' ') || value.endsWith(' '))
+    return 'it starts or ends with a space (fetch would trim it and send another value)';
   return undefined;
 }
 
@@ -38,9 +40,11 @@ export function headerValueProblem(value: string): string | undefined {
  * says where it came from and what is wrong, showing the id only shortened.
  */
 export function checkSessionId(value: unknown, source: string): string {
-  if (typeof value !== 'string') throw new TypeError(`Expected the session id ${source} to be a string, got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw new TypeError(`Expected the session id ${source} to be a string, got ${typeof value}`);
   const problem = headerValueProblem(value);
-  if (problem !== undefined) throw new TypeError(`The session id ${source} ("${shortId(value)}") cannot be sent in a header: ${problem}`);
+  if (problem !== undefined)
+    throw new TypeError(`The session id ${source} ("${shortId(value)}") cannot be sent in a header: ${problem}`);
   return value;
 }
 
@@ -49,7 +53,9 @@ export function checkToken(value: unknown): string {
   if (typeof value !== 'string') throw new TypeError(`Expected the access token to be a string, got ${typeof value}`);
   const problem = headerValueProblem(value);
   if (problem !== undefined || value.includes(' ')) {
-    throw new TypeError(`The access token cannot be sent in the Authorization header: ${problem ?? 'it contains a space'} (the token itself is not shown)`);
+    throw new TypeError(
+      `The access token cannot be sent in the Authorization header: ${problem ?? 'it contains a space'} (the token itself is not shown)`,
+    );
   }
   return value;
 }

@@ -2,8 +2,10 @@ import { parseWorkbookRef } from '../transport/workbook-ref.js';
 
 /** Describes a value for an error message without dumping it: `-5 (number)`, `"abc" (string)`. */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return `${JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)} (string)`;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `\`${String(value)}\` (${typeof value})`;
+  if (typeof value === 'string')
+    return `${JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)} (string)`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return `\`${String(value)}\` (${typeof value})`;
   if (value === null) return '`null`';
   if (value === undefined) return '`undefined`';
   if (Array.isArray(value)) return 'an array';
@@ -11,13 +13,23 @@ export function describe(value: unknown): string {
 }
 
 /** A finite number within bounds, or a RangeError/TypeError naming the option and the value. */
-export function checkNumber(name: string, value: unknown, min: number, options: { integer?: boolean; allowInfinity?: boolean; max?: number } = {}): number {
+export function checkNumber(
+  name: string,
+  value: unknown,
+  min: number,
+  options: { integer?: boolean; allowInfinity?: boolean; max?: number } = {},
+): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
     throw new TypeError(`Expected \`${name}\` to be a number, got ${describe(value)}`);
   }
   if (value === Infinity && options.allowInfinity === true) return value;
   const { max } = options;
-  if (!Number.isFinite(value) || value < min || (max !== undefined && value > max) || (options.integer === true && !Number.isInteger(value))) {
+  if (
+    !Number.isFinite(value) ||
+    value < min ||
+    (max !== undefined && value > max) ||
+    (options.integer === true && !Number.isInteger(value))
+  ) {
     const kind = options.integer === true ? 'an integer' : 'a finite number';
     const range = max === undefined ? `>= ${min}` : `from ${min} to ${max}`;
     const tail = options.allowInfinity === true ? ' (or Infinity)' : '';
@@ -45,7 +57,8 @@ export function checkKeys(what: string, value: object, allowed: readonly string[
 
 export function checkSignal(name: string, value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
-  if (!(value instanceof AbortSignal)) throw new TypeError(`Expected \`${name}\` to be an AbortSignal, got ${describe(value)}`);
+  if (!(value instanceof AbortSignal))
+    throw new TypeError(`Expected \`${name}\` to be an AbortSignal, got ${describe(value)}`);
   return value;
 }
 
@@ -68,19 +81,21 @@ export function checkWorkbook(value: unknown): string {
  * `query` option) and control characters.
  */
 export function checkApiPath(value: unknown): string {
-  if (typeof value !== 'string') throw new TypeError(`Expected the \`api()\` path to be a string, got ${describe(value)}`);
+  if (typeof value !== 'string')
+    throw new TypeError(`Expected the \`api()\` path to be a string, got ${describe(value)}`);
   const path = value.startsWith('/') ? value : `/${value}`;
-  const problem = /^[a-z][a-z0-9+.-]*:/i.test(value) || value.includes('://') || value.startsWith('//')
-    ? 'an absolute URL; give a path relative to the workbook, such as "/worksheets"'
-    : CONTROL.test(value)
-      ? 'a control character'
-      : /[?#]/.test(value)
-        ? 'a query or fragment; pass query parameters with the `query` option'
-        : path.split(/[/\\]/).some((s) => /^(\.|%2e){1,2}$/i.test(s))
-          ? 'a "." or ".." segment'
-          : path === '/'
-            ? 'nothing after the workbook'
-            : undefined;
+  const problem =
+    /^[a-z][a-z0-9+.-]*:/i.test(value) || value.includes('://') || value.startsWith('//')
+      ? 'an absolute URL; give a path relative to the workbook, such as "/worksheets"'
+      : CONTROL.test(value)
+        ? 'a control character'
+        : /[?#]/.test(value)
+          ? 'a query or fragment; pass query parameters with the `query` option'
+          : path.split(/[/\\]/).some((s) => /^(\.|%2e){1,2}$/i.test(s))
+            ? 'a "." or ".." segment'
+            : path === '/'
+              ? 'nothing after the workbook'
+              : undefined;
   if (problem !== undefined) throw new TypeError(`Refused \`api()\` path ${describe(value)}: it contains ${problem}`);
   return path;
 }

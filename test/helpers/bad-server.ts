@@ -18,7 +18,9 @@ export interface SeenRequest {
  * What a test server answers: a `Response`, `'drop'` to destroy the socket, or `undefined` to let
  * the real emulator service answer.
  */
-export type Override = (request: SeenRequest & { readonly origin: string }) => Response | 'drop' | undefined | Promise<Response | 'drop' | undefined>;
+export type Override = (
+  request: SeenRequest & { readonly origin: string },
+) => Response | 'drop' | undefined | Promise<Response | 'drop' | undefined>;
 
 export interface BadServer {
   /** `http://127.0.0.1:PORT`. */
@@ -38,8 +40,13 @@ export interface BadServer {
  * wants to be wrong (HTML pages, bad JSON, odd headers, foreign Locations) and lets the service
  * answer the rest, so open sessions are still counted faithfully.
  */
-export async function startBadServer(options: { service?: WorkbookServiceOptions; override?: Override } = {}): Promise<BadServer> {
-  const service = new WorkbookService({ workbooks: { '/me/drive/items/A': {}, '/me/drive/items/B': {} }, ...options.service });
+export async function startBadServer(
+  options: { service?: WorkbookServiceOptions; override?: Override } = {},
+): Promise<BadServer> {
+  const service = new WorkbookService({
+    workbooks: { '/me/drive/items/A': {}, '/me/drive/items/B': {} },
+    ...options.service,
+  });
   const requests: SeenRequest[] = [];
   let override = options.override;
   // Open sockets, destroyed by close() so keep-alive connections do not hold it.
@@ -55,7 +62,11 @@ export async function startBadServer(options: { service?: WorkbookServiceOptions
         if (answer === undefined) {
           const method = seen.method.toUpperCase();
           answer = await service.handle(
-            new Request(new URL(seen.url, origin), { method, headers: seen.headers, ...(method === 'GET' || method === 'HEAD' ? {} : { body }) }),
+            new Request(new URL(seen.url, origin), {
+              method,
+              headers: seen.headers,
+              ...(method === 'GET' || method === 'HEAD' ? {} : { body }),
+            }),
           );
         }
         if (answer === 'drop') {
@@ -115,8 +126,15 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
 }
 
 /** Graph's error JSON with a status and optional headers. */
-export function graphErrorResponse(status: number, error: Record<string, unknown>, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ error }), { status, headers: { 'content-type': 'application/json', ...headers } });
+export function graphErrorResponse(
+  status: number,
+  error: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ error }), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 }
 
 /** A JSON answer. */
@@ -135,7 +153,11 @@ export function workbookRoute(url: string): string {
  * A manager against `server` with fast retries (1-5 ms backoff, a 5 s deadline), no exit hooks, and
  * kept in `managers` for the test file to shut down.
  */
-export function fastManager(server: BadServer, managers: SessionManager[], options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager {
+export function fastManager(
+  server: BadServer,
+  managers: SessionManager[],
+  options: Omit<SessionManagerOptions, 'client'> = {},
+): SessionManager {
   const manager = new SessionManager({
     client: createBearerClient({ baseUrl: server.url, token: server.token }),
     exitHooks: false,

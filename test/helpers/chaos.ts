@@ -1,5 +1,10 @@
 import type { FaultKind } from '../../src/testing/index.js';
-import { isGraphRequestError, isManagerShutDownError, isSessionClosedError, isSessionExpiredError } from '../../src/index.js';
+import {
+  isGraphRequestError,
+  isManagerShutDownError,
+  isSessionClosedError,
+  isSessionExpiredError,
+} from '../../src/index.js';
 
 /** mulberry32: a small seeded source, so one seed gives one plan of work. */
 export function seeded(seed: number): { next(): number; int(max: number): number; pick<T>(items: readonly T[]): T } {
@@ -31,7 +36,8 @@ export function chaosRounds(): number {
   const given = process.env['CHAOS_ROUNDS'];
   if (given !== undefined && given !== '') {
     const rounds = Number(given);
-    if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`CHAOS_ROUNDS must be an integer >= 1, got ${JSON.stringify(given)}`);
+    if (!Number.isInteger(rounds) || rounds < 1)
+      throw new TypeError(`CHAOS_ROUNDS must be an integer >= 1, got ${JSON.stringify(given)}`);
     return rounds;
   }
   return process.env['npm_lifecycle_event'] === 'chaos' ? 20 : 1;
@@ -62,7 +68,13 @@ export class ChaosBodyError extends Error {
   override readonly name = 'ChaosBodyError';
 }
 
-export type Outcome = 'GraphRequestError' | 'SessionClosedError' | 'SessionExpiredError' | 'ManagerShutDownError' | 'ChaosBodyError' | 'untyped';
+export type Outcome =
+  | 'GraphRequestError'
+  | 'SessionClosedError'
+  | 'SessionExpiredError'
+  | 'ManagerShutDownError'
+  | 'ChaosBodyError'
+  | 'untyped';
 
 /**
  * What a user saw: one of the library's typed errors, our own body error (as is, or as the
@@ -77,7 +89,9 @@ export function classify(error: unknown): Outcome {
   if (typeof error === 'object' && error !== null && (error as Error).name === 'SuppressedError') {
     const { error: later, suppressed } = error as { error: unknown; suppressed: unknown };
     const closeFailure = classify(later);
-    return suppressed instanceof ChaosBodyError && closeFailure !== 'untyped' && closeFailure !== 'ChaosBodyError' ? 'ChaosBodyError' : 'untyped';
+    return suppressed instanceof ChaosBodyError && closeFailure !== 'untyped' && closeFailure !== 'ChaosBodyError'
+      ? 'ChaosBodyError'
+      : 'untyped';
   }
   return 'untyped';
 }

@@ -24,7 +24,11 @@ export interface WatchedChild {
 const children = new Set<ChildProcess>();
 
 /** Starts `file` (an absolute path) with `args`, the parent's environment plus `env`. */
-export function spawnScript(file: string, args: readonly string[] = [], env: Record<string, string> = {}): WatchedChild {
+export function spawnScript(
+  file: string,
+  args: readonly string[] = [],
+  env: Record<string, string> = {},
+): WatchedChild {
   const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
@@ -89,7 +93,10 @@ export function spawnScript(file: string, args: readonly string[] = [], env: Rec
     waitForExit(timeoutMs = 20_000) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Child still running after ${String(timeoutMs)} ms\n${output()}`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`Child still running after ${String(timeoutMs)} ms\n${output()}`)),
+          timeoutMs,
+        );
       });
       return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
     },

@@ -42,19 +42,41 @@ async function read(res: Response): Promise<Reply> {
  * Sends one request through the real Graph client, with its RetryHandler off so faults reach the
  * test, and the raw response (status, headers, body).
  */
-export async function call(h: EmulatorHarness, method: 'GET' | 'POST' | 'PATCH', pathOrUrl: string, options: CallOptions = {}): Promise<Reply> {
+export async function call(
+  h: EmulatorHarness,
+  method: 'GET' | 'POST' | 'PATCH',
+  pathOrUrl: string,
+  options: CallOptions = {},
+): Promise<Reply> {
   const { version, path } = split(h, pathOrUrl);
-  let request = h.client.api(path).version(version).responseType(ResponseType.RAW).middlewareOptions([new RetryHandlerOptions(0, 0)]);
+  let request = h.client
+    .api(path)
+    .version(version)
+    .responseType(ResponseType.RAW)
+    .middlewareOptions([new RetryHandlerOptions(0, 0)]);
   if (options.session !== undefined) request = request.header('workbook-session-id', options.session);
   for (const [name, value] of Object.entries(options.headers ?? {})) request = request.header(name, value);
-  const res = (method === 'GET' ? await request.get() : method === 'POST' ? await request.post(options.body) : await request.patch(options.body)) as Response;
+  const res = (
+    method === 'GET'
+      ? await request.get()
+      : method === 'POST'
+        ? await request.post(options.body)
+        : await request.patch(options.body)
+  ) as Response;
   return read(res);
 }
 
 /** Sends one request with plain fetch: for what the Graph client would not send (no token, bad JSON). */
-export async function rawFetch(h: EmulatorHarness, method: string, path: string, init: { token?: string | undefined; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+export async function rawFetch(
+  h: EmulatorHarness,
+  method: string,
+  path: string,
+  init: { token?: string | undefined; body?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   const headers = new Headers(init.headers);
   if (init.token !== undefined) headers.set('Authorization', `Bearer ${init.token}`);
   if (init.body !== undefined) headers.set('Content-Type', 'application/json');
-  return read(await fetch(`${h.origin}${path}`, { method, headers, ...(init.body === undefined ? {} : { body: init.body }) }));
+  return read(
+    await fetch(`${h.origin}${path}`, { method, headers, ...(init.body === undefined ? {} : { body: init.body }) }),
+  );
 }

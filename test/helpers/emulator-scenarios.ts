@@ -15,7 +15,12 @@ export function baseOptions(extra: WorkbookServiceOptions = {}): WorkbookService
     workbooks: {
       [WB]: {
         worksheets: {
-          Sheet1: { cells: [['a', 'b'], [1, 2]] },
+          Sheet1: {
+            cells: [
+              ['a', 'b'],
+              [1, 2],
+            ],
+          },
           Data: { tables: { Sales: { columns: ['region', 'fruit', 'qty'], rows: [['north', 'apple', 10]] } } },
         },
       },
@@ -26,7 +31,13 @@ export function baseOptions(extra: WorkbookServiceOptions = {}): WorkbookService
 }
 
 /** Asserts the whole Graph error body, not just the status. */
-export function expectGraphError(h: EmulatorHarness, reply: Reply, status: number, code: string, innerCode?: string): void {
+export function expectGraphError(
+  h: EmulatorHarness,
+  reply: Reply,
+  status: number,
+  code: string,
+  innerCode?: string,
+): void {
   expect(reply.status).toBe(status);
   const requestId = reply.headers.get('request-id');
   expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
@@ -49,7 +60,8 @@ export function expectErrorChain(h: EmulatorHarness, reply: Reply, status: numbe
   expect(reply.status).toBe(status);
   const requestId = reply.headers.get('request-id');
   let nested: Record<string, unknown> | undefined;
-  for (const code of codes.slice(2).reverse()) nested = { code, message: expect.any(String), ...(nested === undefined ? {} : { innerError: nested }) };
+  for (const code of codes.slice(2).reverse())
+    nested = { code, message: expect.any(String), ...(nested === undefined ? {} : { innerError: nested }) };
   expect(reply.body).toEqual({
     error: {
       code: codes[0],
@@ -96,46 +108,79 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const reply = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } });
       expect(reply.status).toBe(201);
       const { id, persistChanges } = body<{ id: string; persistChanges: boolean }>(reply);
-      expect(body(reply)).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id, persistChanges: true });
+      expect(body(reply)).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`,
+        id,
+        persistChanges: true,
+      });
       expect(persistChanges).toBe(true);
       expect(id).toMatch(/^cluster=EMU1&session=1\..*%2F.*==$/);
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openByWorkbook: { [WB]: 1 } });
-      expect(h.service.sessions()).toEqual([{ id, workbook: WB, persistChanges: true, createdAt: T0, lastActivity: T0, state: 'open' }]);
+      expect(h.service.sessions()).toEqual([
+        { id, workbook: WB, persistChanges: true, createdAt: T0, lastActivity: T0, state: 'open' },
+      ]);
     });
 
     it('createSession with Prefer: respond-async answers 202, then the operation goes notStarted, running, succeeded', async () => {
       const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
-      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+        body: { persistChanges: true },
+        headers: { Prefer: 'respond-async' },
+      });
       expect(accepted.status).toBe(202);
       expect(accepted.body).toEqual({});
       const location = accepted.headers.get('location') ?? '';
-      expect(location).toMatch(new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/operations/[0-9a-f-]{36}$`));
+      expect(location).toMatch(
+        new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/operations/[0-9a-f-]{36}$`),
+      );
       const opId = location.split('/').pop();
 
       const first = await call(h, 'GET', location);
       expect(first.status).toBe(200);
-      expect(first.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'notStarted' });
+      expect(first.body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+        id: opId,
+        status: 'notStarted',
+      });
       const second = await call(h, 'GET', location);
-      expect(second.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'running' });
+      expect(second.body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+        id: opId,
+        status: 'running',
+      });
       expect(h.service.stats().created).toBe(0);
 
       h.service.advanceTime(MIN);
       const done = await call(h, 'GET', location);
       const { resourceLocation } = body<{ resourceLocation: string }>(done);
-      expect(done.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'succeeded', resourceLocation });
-      expect(resourceLocation).toMatch(new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/sessionInfoResource\\(key='\\w+'\\)$`));
+      expect(done.body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+        id: opId,
+        status: 'succeeded',
+        resourceLocation,
+      });
+      expect(resourceLocation).toMatch(
+        new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/sessionInfoResource\\(key='\\w+'\\)$`),
+      );
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1 });
 
       const info = await call(h, 'GET', resourceLocation);
       expect(info.status).toBe(200);
       const id = h.service.sessions()[0]?.id;
-      expect(info.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id, persistChanges: true });
+      expect(info.body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`,
+        id,
+        persistChanges: true,
+      });
       expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id ?? '' })).status).toBe(204);
     });
 
     it('a long-running create nobody polls still makes its session when it completes: open, undelivered until a poll answers succeeded, then it expires', async () => {
       const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
-      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+        body: { persistChanges: true },
+        headers: { Prefer: 'respond-async' },
+      });
       expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
       h.service.advanceTime(MIN);
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 1 });
@@ -151,13 +196,25 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     it('an operation failed by failNextOperation() answers 200 with status failed and the error', async () => {
       const h = await start({ asyncCreate: { rate: 1 } });
       h.service.failNextOperation({ workbook: WB, code: 'invalidSessionUnexpected', message: 'boom' });
-      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: false }, headers: { Prefer: 'respond-async' } });
+      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+        body: { persistChanges: false },
+        headers: { Prefer: 'respond-async' },
+      });
       const location = accepted.headers.get('location') ?? '';
       const opId = location.split('/').pop();
-      expect((await call(h, 'GET', location)).body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'notStarted' });
+      expect((await call(h, 'GET', location)).body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+        id: opId,
+        status: 'notStarted',
+      });
       const failed = await call(h, 'GET', location);
       expect(failed.status).toBe(200);
-      expect(failed.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`, id: opId, status: 'failed', error: { code: 'invalidSessionUnexpected', message: 'boom' } });
+      expect(failed.body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+        id: opId,
+        status: 'failed',
+        error: { code: 'invalidSessionUnexpected', message: 'boom' },
+      });
       expect((await call(h, 'GET', location)).body).toEqual(failed.body);
       expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
     });
@@ -186,13 +243,31 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const reply = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
       expect(reply.status).toBe(204);
       expect(h.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id }),
+        404,
+        'itemNotFound',
+        'invalidSessionReCreatable',
+      );
     });
 
     it('refreshSession and closeSession without workbook-session-id answer 400 invalidRequest', async () => {
       const h = await start();
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/refreshSession`), 400, 'invalidRequest', 'badRequestUncategorized');
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/closeSession`), 400, 'invalidRequest', 'badRequestUncategorized');
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}${WB}/workbook/refreshSession`),
+        400,
+        'invalidRequest',
+        'badRequestUncategorized',
+      );
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}${WB}/workbook/closeSession`),
+        400,
+        'invalidRequest',
+        'badRequestUncategorized',
+      );
     });
 
     it('a persistent session expires after 5 minutes without activity: 404 invalidSessionReCreatable', async () => {
@@ -201,7 +276,13 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       h.service.advanceTime(5 * MIN - 1);
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id })).status).toBe(200);
       h.service.advanceTime(5 * MIN);
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id }),
+        404,
+        'itemNotFound',
+        'invalidSessionReCreatable',
+      );
       expect(h.service.stats()).toMatchObject({ expired: 1, open: 0, closed: 0 });
       expect(h.service.sessions()[0]?.state).toBe('expired');
     });
@@ -214,14 +295,32 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id })).status).toBe(204);
       h.service.advanceTime(7 * MIN);
       expect(h.service.stats()).toMatchObject({ open: 0, expired: 1 });
-      expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+      expectGraphError(
+        h,
+        await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }),
+        404,
+        'itemNotFound',
+        'invalidSessionReCreatable',
+      );
     });
 
     it('an unknown session, or one from another workbook, answers 404 invalidSessionReCreatable', async () => {
       const h = await start();
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: 'cluster=X&session=nope' }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: 'cluster=X&session=nope' }),
+        404,
+        'itemNotFound',
+        'invalidSessionReCreatable',
+      );
       const other = await create(h, true, WB2);
-      expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: other }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+      expectGraphError(
+        h,
+        await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: other }),
+        404,
+        'itemNotFound',
+        'invalidSessionReCreatable',
+      );
     });
 
     it('expireSession() makes the service forget a session', async () => {
@@ -229,30 +328,65 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const id = await create(h, true);
       expect(h.service.expireSession(id)).toBe(true);
       expect(h.service.expireSession(id)).toBe(false);
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id }),
+        404,
+        'itemNotFound',
+        'invalidSessionReCreatable',
+      );
       expect(h.service.stats()).toMatchObject({ expired: 1, closed: 0, open: 0 });
     });
 
     it('a non-persistent session writes to its own copy, which vanishes on close; a persistent one writes to the file', async () => {
       const h = await start();
       const temp = await create(h, false);
-      const patched = await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { session: temp, body: { values: [['temp']] } });
+      const patched = await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, {
+        session: temp,
+        body: { values: [['temp']] },
+      });
       expect(patched.status).toBe(200);
-      expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { session: temp })).body).toMatchObject({ values: [['temp']] });
-      expect((await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { session: temp, body: { values: [['east', 'pear', 4]] } })).status).toBe(200);
+      expect(
+        (await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { session: temp })).body,
+      ).toMatchObject({ values: [['temp']] });
+      expect(
+        (
+          await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, {
+            session: temp,
+            body: { values: [['east', 'pear', 4]] },
+          })
+        ).status,
+      ).toBe(200);
       expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
-      expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`)).body).toMatchObject({ values: [['a']] });
+      expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`)).body).toMatchObject({
+        values: [['a']],
+      });
       await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: temp });
       expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
       expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10]]);
 
       const kept = await create(h, true);
-      await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='B2')`, { session: kept, body: { values: [[42]] } });
-      await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { session: kept, body: { values: [['east', 'pear', 4]] } });
-      expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([['a', 'b'], [1, 42]]);
+      await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='B2')`, {
+        session: kept,
+        body: { values: [[42]] },
+      });
+      await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, {
+        session: kept,
+        body: { values: [['east', 'pear', 4]] },
+      });
+      expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([
+        ['a', 'b'],
+        [1, 42],
+      ]);
       await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: kept });
-      expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([['a', 'b'], [1, 42]]);
-      expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10], ['east', 'pear', 4]]);
+      expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([
+        ['a', 'b'],
+        [1, 42],
+      ]);
+      expect(h.service.tableRows(WB, 'Sales')).toEqual([
+        ['north', 'apple', 10],
+        ['east', 'pear', 4],
+      ]);
     });
 
     it('a request without the bearer token answers 401 InvalidAuthenticationToken', async () => {
@@ -327,7 +461,9 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     it('a dropped connection fails the request and has no effect', async () => {
       const h = await start();
       h.service.injectFault({ workbook: WB, route: 'createSession', drop: true });
-      await expect(call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } })).rejects.toMatchObject({ statusCode: -1, code: 'TypeError' });
+      await expect(
+        call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } }),
+      ).rejects.toMatchObject({ statusCode: -1, code: 'TypeError' });
       expect(h.service.stats()).toMatchObject({ created: 0, faultsInjected: 1, requests: 1, inFlight: 0 });
       await create(h, true);
       expect(h.service.stats()).toMatchObject({ created: 1, open: 1 });
@@ -336,10 +472,32 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     it('malformed JSON answers 400 invalidArgument and the service keeps serving', async () => {
       const h = await start();
       const token = h.service.token;
-      expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": tru' }), 400, 'invalidArgument', 'invalidArgument');
-      expectGraphError(h, await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": "yes"}' }), 400, 'invalidArgument', 'invalidArgument');
-      expectGraphError(h, await rawFetch(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { token, body: '[' }), 400, 'invalidArgument', 'invalidArgument');
-      expect((await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token })).body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`, id: expect.any(String), persistChanges: false });
+      expectGraphError(
+        h,
+        await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": tru' }),
+        400,
+        'invalidArgument',
+        'invalidArgument',
+      );
+      expectGraphError(
+        h,
+        await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token, body: '{"persistChanges": "yes"}' }),
+        400,
+        'invalidArgument',
+        'invalidArgument',
+      );
+      expectGraphError(
+        h,
+        await rawFetch(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { token, body: '[' }),
+        400,
+        'invalidArgument',
+        'invalidArgument',
+      );
+      expect((await rawFetch(h, 'POST', `${V}${WB}/workbook/createSession`, { token })).body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`,
+        id: expect.any(String),
+        persistChanges: false,
+      });
       expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
       expect(h.service.stats().created).toBe(1);
     });
@@ -349,8 +507,19 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const wrong = await call(h, 'GET', `${V}${WB}/workbook/createSession`);
       expectGraphError(h, wrong, 405, 'methodNotAllowed', 'methodNotAllowedUncategorized');
       expect(wrong.headers.get('allow')).toBe('POST');
-      expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/charts`), 400, 'invalidRequest', 'badRequestUncategorized');
-      expectGraphError(h, await call(h, 'POST', `${V}/me/drive/items/NOPE/workbook/createSession`, { body: { persistChanges: true } }), 404, 'itemNotFound');
+      expectGraphError(
+        h,
+        await call(h, 'GET', `${V}${WB}/workbook/charts`),
+        400,
+        'invalidRequest',
+        'badRequestUncategorized',
+      );
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}/me/drive/items/NOPE/workbook/createSession`, { body: { persistChanges: true } }),
+        404,
+        'itemNotFound',
+      );
       expect(h.service.stats().requestsByRoute).toMatchObject({ createSession: 2, other: 1 });
     });
 
@@ -359,7 +528,11 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       const list = (wb: string): Promise<Reply> => call(h, 'GET', `${V}${wb}/workbook/worksheets`);
       const replies = await Promise.all([list(WB), list(WB), list(WB), list(WB2), list(WB), list(WB2)]);
       expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
-      expect(h.service.stats()).toMatchObject({ maxInFlightPerWorkbook: 4, maxInFlightByWorkbook: { [WB]: 4, [WB2]: 2 }, inFlight: 0 });
+      expect(h.service.stats()).toMatchObject({
+        maxInFlightPerWorkbook: 4,
+        maxInFlightByWorkbook: { [WB]: 4, [WB2]: 2 },
+        inFlight: 0,
+      });
       await list(WB);
       expect(h.service.stats().maxInFlightPerWorkbook).toBe(4);
       h.service.resetStats();
@@ -376,20 +549,66 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         ],
       });
       const range = await call(h, 'GET', `${V}${WB}/workbook/worksheets/Sheet1/range(address=%27A1:C2%27)`);
-      expect(range.body).toMatchObject({ address: 'Sheet1!A1:C2', values: [['a', 'b', ''], [1, 2, '']], rowCount: 2, columnCount: 3 });
-      const patched = await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='C3:D3')`, { body: { values: [[5, true]] } });
+      expect(range.body).toMatchObject({
+        address: 'Sheet1!A1:C2',
+        values: [
+          ['a', 'b', ''],
+          [1, 2, ''],
+        ],
+        rowCount: 2,
+        columnCount: 3,
+      });
+      const patched = await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='C3:D3')`, {
+        body: { values: [[5, true]] },
+      });
       expect(patched.status).toBe(200);
       expect(patched.body).toMatchObject({ address: 'Sheet1!C3:D3', values: [[5, true]] });
-      expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/usedRange`)).body).toMatchObject({ address: 'Sheet1!A1:D3', rowCount: 3, columnCount: 4 });
-      expectGraphError(h, await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1:B1')`, { body: { values: [[1]] } }), 400, 'invalidArgument', 'invalidArgument');
-      expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='ZZZZ1')`), 400, 'invalidArgument', 'invalidArgument');
-      expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets('Nope')/usedRange`), 404, 'itemNotFound', 'notFoundUncategorized');
+      expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/usedRange`)).body).toMatchObject({
+        address: 'Sheet1!A1:D3',
+        rowCount: 3,
+        columnCount: 4,
+      });
+      expectGraphError(
+        h,
+        await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1:B1')`, {
+          body: { values: [[1]] },
+        }),
+        400,
+        'invalidArgument',
+        'invalidArgument',
+      );
+      expectGraphError(
+        h,
+        await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='ZZZZ1')`),
+        400,
+        'invalidArgument',
+        'invalidArgument',
+      );
+      expectGraphError(
+        h,
+        await call(h, 'GET', `${V}${WB}/workbook/worksheets('Nope')/usedRange`),
+        404,
+        'itemNotFound',
+        'notFoundUncategorized',
+      );
 
-      const added = await call(h, 'POST', `${V}${WB}/workbook/worksheets('Data')/tables('Sales')/rows/add`, { body: { values: [['east', 'pear', 4]] } });
+      const added = await call(h, 'POST', `${V}${WB}/workbook/worksheets('Data')/tables('Sales')/rows/add`, {
+        body: { values: [['east', 'pear', 4]] },
+      });
       // tablerowcollection-add.md answers 200 OK (the primary form, POST tables/{name}/rows, answers 201).
       expect(added.status).toBe(200);
-      expect(added.body).toEqual({ '@odata.context': `${h.origin}/v1.0/$metadata#workbookTableRow`, index: 1, values: [['east', 'pear', 4]] });
-      expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { body: { values: [['east', 'pear']] } }), 400, 'invalidArgument', 'invalidArgument');
+      expect(added.body).toEqual({
+        '@odata.context': `${h.origin}/v1.0/$metadata#workbookTableRow`,
+        index: 1,
+        values: [['east', 'pear', 4]],
+      });
+      expectGraphError(
+        h,
+        await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, { body: { values: [['east', 'pear']] } }),
+        400,
+        'invalidArgument',
+        'invalidArgument',
+      );
       expect((await call(h, 'GET', `${V}${WB}/workbook/tables('Sales')/rows`)).body).toEqual({
         '@odata.context': `${h.origin}/v1.0/$metadata#Collection(workbookTableRow)`,
         value: [
@@ -407,13 +626,30 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const id = await create(h, true);
         h.service.injectFault({ route: 'tableRowsAdd', kind: '504-applied' });
         const reply = await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } });
-        expectErrorChain(h, reply, 504, ['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded']);
-        expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10], ['east', 'pear', 4]]);
+        expectErrorChain(h, reply, 504, [
+          'gatewayTimeout',
+          'gatewayTimeoutUncategorized',
+          'MaxRequestDurationExceeded',
+        ]);
+        expect(h.service.tableRows(WB, 'Sales')).toEqual([
+          ['north', 'apple', 10],
+          ['east', 'pear', 4],
+        ]);
         expect(h.service.stats()).toMatchObject({ writesApplied: 1, writesRepeated: 0, faultsInjected: 1 });
         // The same write sent again reaches the file a second time, and the log says so.
         // rows/add answers 200 (tablerowcollection-add.md); the primary form, POST rows, answers 201.
-        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).status).toBe(200);
-        expect(h.service.appliedWrites()).toEqual([{ workbook: WB, route: 'tableRowsAdd', key: expect.stringMatching(/^[0-9a-f]{16}$/), count: 2, clientRequestIds: [expect.any(String), expect.any(String)] }]);
+        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).status).toBe(
+          200,
+        );
+        expect(h.service.appliedWrites()).toEqual([
+          {
+            workbook: WB,
+            route: 'tableRowsAdd',
+            key: expect.stringMatching(/^[0-9a-f]{16}$/),
+            count: 2,
+            clientRequestIds: [expect.any(String), expect.any(String)],
+          },
+        ]);
         expect(h.service.stats()).toMatchObject({ writesApplied: 2, writesRepeated: 1 });
         // A different body is a different write.
         expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['west', 'fig', 1]] } })).status).toBe(200);
@@ -426,8 +662,13 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const h = await start();
         const id = await create(h, true);
         h.service.injectFault({ route: 'tableRowsAdd', kind: 'drop-applied' });
-        await expect(call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).rejects.toMatchObject({ statusCode: -1 });
-        expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10], ['east', 'pear', 4]]);
+        await expect(
+          call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } }),
+        ).rejects.toMatchObject({ statusCode: -1 });
+        expect(h.service.tableRows(WB, 'Sales')).toEqual([
+          ['north', 'apple', 10],
+          ['east', 'pear', 4],
+        ]);
         expect(h.service.stats()).toMatchObject({ writesApplied: 1, inFlight: 0 });
       });
 
@@ -436,8 +677,16 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const id = await create(h, true);
         h.service.injectFault({ route: 'tableRowsAdd', kind: '504' });
         h.service.injectFault({ route: 'tableRowsAdd', kind: 'drop' });
-        expectGraphError(h, await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } }), 504, 'gatewayTimeout', 'gatewayTimeoutUncategorized');
-        await expect(call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).rejects.toMatchObject({ statusCode: -1 });
+        expectGraphError(
+          h,
+          await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } }),
+          504,
+          'gatewayTimeout',
+          'gatewayTimeoutUncategorized',
+        );
+        await expect(
+          call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } }),
+        ).rejects.toMatchObject({ statusCode: -1 });
         expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10]]);
         expect(h.service.stats()).toMatchObject({ writesApplied: 0, faultsInjected: 2 });
       });
@@ -446,14 +695,36 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const h = await start();
         h.service.injectFault({ route: 'createSession', kind: '504-applied' });
         h.service.injectFault({ route: 'createSession', kind: 'drop-applied' });
-        expectErrorChain(h, await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } }), 504, ['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded']);
-        await expect(call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: false } })).rejects.toMatchObject({ statusCode: -1 });
-        expect(h.service.stats()).toMatchObject({ created: 2, open: 2, undelivered: 2, openUndelivered: 2, openByWorkbook: { [WB]: 2 } });
-        expect(h.service.sessions().map((s) => [s.persistChanges, s.state])).toEqual([[true, 'open'], [false, 'open']]);
+        expectErrorChain(
+          h,
+          await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } }),
+          504,
+          ['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded'],
+        );
+        await expect(
+          call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: false } }),
+        ).rejects.toMatchObject({ statusCode: -1 });
+        expect(h.service.stats()).toMatchObject({
+          created: 2,
+          open: 2,
+          undelivered: 2,
+          openUndelivered: 2,
+          openByWorkbook: { [WB]: 2 },
+        });
+        expect(h.service.sessions().map((s) => [s.persistChanges, s.state])).toEqual([
+          [true, 'open'],
+          [false, 'open'],
+        ]);
         // Graph ends them when they expire; a delivered session is not counted.
         await create(h, true);
         h.service.advanceTime(7 * MIN);
-        expect(h.service.stats()).toMatchObject({ created: 3, open: 0, expired: 3, undelivered: 2, openUndelivered: 0 });
+        expect(h.service.stats()).toMatchObject({
+          created: 3,
+          open: 0,
+          expired: 3,
+          undelivered: 2,
+          openUndelivered: 0,
+        });
       });
 
       it('an applied-then-failed closeSession closes the session although the answer is a 504', async () => {
@@ -462,7 +733,13 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         h.service.injectFault({ route: 'closeSession', kind: '504-applied' });
         expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(504);
         expect(h.service.stats()).toMatchObject({ closed: 1, open: 0 });
-        expectGraphError(h, await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id }), 404, 'itemNotFound', 'invalidSessionReCreatable');
+        expectGraphError(
+          h,
+          await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id }),
+          404,
+          'itemNotFound',
+          'invalidSessionReCreatable',
+        );
       });
     });
 
@@ -470,13 +747,28 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       it('kind 500 answers internalServerError -> internalServerErrorUncategorized -> GenericFileOpenError', async () => {
         const h = await start();
         h.service.injectFault({ route: 'worksheets', kind: '500' });
-        expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 500, ['internalServerError', 'internalServerErrorUncategorized', 'GenericFileOpenError']);
+        expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 500, [
+          'internalServerError',
+          'internalServerErrorUncategorized',
+          'GenericFileOpenError',
+        ]);
       });
 
       it('a scripted chain nests to any depth with deeperCodes', async () => {
         const h = await start();
-        h.service.injectFault({ route: 'worksheets', status: 504, code: 'MaxRequestDurationExceeded', innerCode: 'gatewayTimeoutUncategorized', deeperCodes: ['MaxRequestDurationExceeded', 'Deeper'] });
-        expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 504, ['MaxRequestDurationExceeded', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded', 'Deeper']);
+        h.service.injectFault({
+          route: 'worksheets',
+          status: 504,
+          code: 'MaxRequestDurationExceeded',
+          innerCode: 'gatewayTimeoutUncategorized',
+          deeperCodes: ['MaxRequestDurationExceeded', 'Deeper'],
+        });
+        expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 504, [
+          'MaxRequestDurationExceeded',
+          'gatewayTimeoutUncategorized',
+          'MaxRequestDurationExceeded',
+          'Deeper',
+        ]);
       });
 
       it('kind 429-bare answers TooManyRequests with no inner code and no Retry-After, and starts no cooldown', async () => {
@@ -539,8 +831,16 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
 
       it('a failed operation carries its code chain under lowercase innererror', async () => {
         const h = await start({ asyncCreate: { rate: 1 } });
-        h.service.failNextOperation({ workbook: WB, code: 'serviceUnavailable', innerCodes: ['transientFailure', 'Deeper'], message: 'busy' });
-        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+        h.service.failNextOperation({
+          workbook: WB,
+          code: 'serviceUnavailable',
+          innerCodes: ['transientFailure', 'Deeper'],
+          message: 'busy',
+        });
+        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+          body: { persistChanges: true },
+          headers: { Prefer: 'respond-async' },
+        });
         const location = accepted.headers.get('location') ?? '';
         await call(h, 'GET', location);
         const failed = await call(h, 'GET', location);
@@ -549,17 +849,27 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
           '@odata.context': expect.stringMatching(/\/\$metadata#workbookOperation$/),
           id: location.split('/').pop(),
           status: 'failed',
-          error: { code: 'serviceUnavailable', message: 'busy', innererror: { code: 'transientFailure', message: 'busy', innererror: { code: 'Deeper', message: 'busy' } } },
+          error: {
+            code: 'serviceUnavailable',
+            message: 'busy',
+            innererror: { code: 'transientFailure', message: 'busy', innererror: { code: 'Deeper', message: 'busy' } },
+          },
         });
         expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
       });
 
       it('asyncCreate.failRate fails operations from the seeded source with a drawn code, reproducibly', async () => {
         const run = async (seed: number): Promise<unknown[]> => {
-          const h = await start({ seed, asyncCreate: { rate: 1, failRate: 0.5, failCodes: ['transientFailure', 'accessDenied'] } });
+          const h = await start({
+            seed,
+            asyncCreate: { rate: 1, failRate: 0.5, failCodes: ['transientFailure', 'accessDenied'] },
+          });
           const errors: unknown[] = [];
           for (let i = 0; i < 12; i++) {
-            const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+            const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+              body: { persistChanges: true },
+              headers: { Prefer: 'respond-async' },
+            });
             const location = accepted.headers.get('location') ?? '';
             await call(h, 'GET', location);
             errors.push((await call(h, 'GET', location)).body);
@@ -571,8 +881,16 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const a = await run(3);
         expect(a).toEqual(await run(3));
         expect(a).toContain('succeeded');
-        expect(a).toContainEqual({ code: 'serviceUnavailable', message: expect.any(String), innererror: { code: 'transientFailure', message: expect.any(String) } });
-        expect(a).toContainEqual({ code: 'forbidden', message: expect.any(String), innererror: { code: 'accessDenied', message: expect.any(String) } });
+        expect(a).toContainEqual({
+          code: 'serviceUnavailable',
+          message: expect.any(String),
+          innererror: { code: 'transientFailure', message: expect.any(String) },
+        });
+        expect(a).toContainEqual({
+          code: 'forbidden',
+          message: expect.any(String),
+          innererror: { code: 'accessDenied', message: expect.any(String) },
+        });
       });
 
       it('the random mix draws the new kinds, and invalidSessionAccessConflict only on sessionful requests', async () => {
@@ -580,7 +898,13 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const id = await create(h, true);
         h.service.setFaults({ rate: 1, kinds: ['invalidSessionAccessConflict'] });
         expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
-        expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }), 409, 'conflict', 'invalidSessionAccessConflict');
+        expectGraphError(
+          h,
+          await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }),
+          409,
+          'conflict',
+          'invalidSessionAccessConflict',
+        );
         h.service.setFaults({ rate: 1, kinds: ['429-bare'] });
         expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 429, 'TooManyRequests');
         h.service.setFaults({ rate: 1, kinds: ['503'], retryAfter: ['Mon 1'] });
@@ -593,7 +917,15 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       it('kind accessConflict answers 409 conflict -> accessConflict and changes nothing', async () => {
         const h = await start();
         h.service.injectFault({ route: 'range', kind: 'accessConflict' });
-        expectGraphError(h, await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { body: { values: [['x']] } }), 409, 'conflict', 'accessConflict');
+        expectGraphError(
+          h,
+          await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, {
+            body: { values: [['x']] },
+          }),
+          409,
+          'conflict',
+          'accessConflict',
+        );
         expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
       });
 
@@ -602,7 +934,13 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         h.service.injectFault({ kind: 'invalidSessionAccessConflict' });
         const id = await create(h, true);
         expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
-        expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }), 409, 'conflict', 'invalidSessionAccessConflict');
+        expectGraphError(
+          h,
+          await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }),
+          409,
+          'conflict',
+          'invalidSessionAccessConflict',
+        );
         expect(h.service.openSessions(WB)).toBe(1);
         expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(204);
       });
@@ -642,7 +980,11 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         const first = await create(h, true);
         await create(h, false);
         const refused = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } });
-        expectErrorChain(h, refused, 429, ['tooManyRequests', 'tooManyRequestsUncategorized', 'MaxSessionsPerWorkbookExceeded']);
+        expectErrorChain(h, refused, 429, [
+          'tooManyRequests',
+          'tooManyRequestsUncategorized',
+          'MaxSessionsPerWorkbookExceeded',
+        ]);
         expect(refused.headers.get('retry-after')).toBeNull();
         expect(h.service.stats()).toMatchObject({ created: 2, sessionCapRejections: 1, cooldownViolations: 0 });
         await create(h, true, WB2);
@@ -658,14 +1000,23 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       it('fails a long-running create with the same codes when the cap is reached before it completes', async () => {
         // The operation takes a minute: the cap is reached (by a quick create) before it completes.
         const h = await start({ maxSessionsPerWorkbook: 1, asyncCreate: { rate: 1, durationMs: MIN } });
-        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true }, headers: { Prefer: 'respond-async' } });
+        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+          body: { persistChanges: true },
+          headers: { Prefer: 'respond-async' },
+        });
         await create(h, true);
         h.service.advanceTime(MIN);
         const location = accepted.headers.get('location') ?? '';
         await call(h, 'GET', location);
         expect((await call(h, 'GET', location)).body).toMatchObject({
           status: 'failed',
-          error: { code: 'tooManyRequests', innererror: { code: 'tooManyRequestsUncategorized', innererror: { code: 'MaxSessionsPerWorkbookExceeded' } } },
+          error: {
+            code: 'tooManyRequests',
+            innererror: {
+              code: 'tooManyRequestsUncategorized',
+              innererror: { code: 'MaxSessionsPerWorkbookExceeded' },
+            },
+          },
         });
         expect(h.service.stats()).toMatchObject({ created: 1, sessionCapRejections: 1 });
       });
@@ -674,4 +1025,6 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
 }
 
 /** What seed 7 gives for 16 requests at rate 0.5 over 429/503/504/502; the same over both transports. */
-export const SEED_7_STATUSES: readonly number[] = [429, 200, 200, 429, 200, 429, 200, 503, 504, 502, 502, 429, 503, 200, 502, 200];
+export const SEED_7_STATUSES: readonly number[] = [
+  429, 200, 200, 429, 200, 429, 200, 503, 504, 502, 502, 429, 503, 200, 502, 200,
+];

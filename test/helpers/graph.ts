@@ -3,7 +3,12 @@ import { setupServer, type SetupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, vi } from 'vitest';
 import { createBearerClient } from '../../src/transport/graph-client.js';
 import { SessionManager, type SessionManagerOptions } from '../../src/manager/session-manager.js';
-import { WorkbookService, startEmulator, type RunningEmulator, type WorkbookServiceOptions } from '../../src/testing/index.js';
+import {
+  WorkbookService,
+  startEmulator,
+  type RunningEmulator,
+  type WorkbookServiceOptions,
+} from '../../src/testing/index.js';
 import { createEmulatorHandlers } from '../../src/testing/msw.js';
 
 export const BOOK_A = '/me/drive/items/A';
@@ -12,7 +17,21 @@ export const BOOK_C = '/me/drive/items/C';
 export const BOOK_D = '/me/drive/items/D';
 
 export const books = (...paths: string[]): NonNullable<WorkbookServiceOptions['workbooks']> =>
-  Object.fromEntries(paths.map((path) => [path, { worksheets: { Sheet1: { cells: [[1, 2], [3, 4]] } } }]));
+  Object.fromEntries(
+    paths.map((path) => [
+      path,
+      {
+        worksheets: {
+          Sheet1: {
+            cells: [
+              [1, 2],
+              [3, 4],
+            ],
+          },
+        },
+      },
+    ]),
+  );
 
 type ManagerOptions = Omit<SessionManagerOptions, 'client'>;
 

@@ -74,3 +74,41 @@ export function untilStarted(signal: AbortSignal | undefined): {
   else signal.addEventListener('abort', follow, { once: true });
   return { signal: controller.signal, started: () => signal.removeEventListener('abort', follow) };
 }
+
+/**
+ * Aborts `controller` when `signal` aborts (at once if it already has), with the signal's reason.
+ * Returns the unlink: call it when the link is no longer wanted, so no listener outlives its work.
+ */
+export function linkAbort(signal: AbortSignal | undefined, controller: AbortController): () => void {
+  if (signal === undefined || controller.signal.aborted) return () => undefined;
+  if (signal.aborted) {
+    controller.abort(abortReason(signal));
+    return () => undefined;
+  }
+  const follow = (): void => controller.abort(abortReason(signal));
+  signal.addEventListener('abort', follow, { once: true });
+  // Once the controller has aborted (by this link or another way), the listener has nothing left to do.
+  const unlink = (): void => signal.removeEventListener('abort', follow);
+  controller.signal.addEventListener('abort', unlink, { once: true });
+  return unlink;
+}
+
+/** Resolves true when `work` settles (either way), false when `signal` aborts first. Never rejects. */
+export function settledBefore(work: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const done = (value: boolean): void => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(value);
+    };
+    const onAbort = (): void => done(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      () => done(true),
+      () => done(true),
+    );
+  });
+}

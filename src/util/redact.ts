@@ -50,3 +50,28 @@ export function printable(text: string, max: number): string {
   const shown = text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return shown.length > max ? `${shown.slice(0, max - 3)}...` : shown;
 }
+
+/**
+ * The one way an error becomes text for a log line, an event or a report: `Name: message` (a
+ * GraphRequestError's message alone: it already names itself), secrets removed, each of
+ * `sessionIds` shortened, unprintable characters escaped, cut to `max` characters.
+ */
+export function errorText(
+  error: unknown,
+  options: { readonly sessionIds?: readonly string[]; readonly max?: number } = {},
+): string {
+  let text: string;
+  if (error instanceof Error)
+    text = error.name === 'GraphRequestError' ? error.message : `${error.name}: ${error.message}`;
+  else text = safeString(error);
+  return printable(redactServerText(text, options.sessionIds ?? []), options.max ?? 500);
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    // An object with no usable toString (Object.create(null), a throwing one).
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -87,7 +87,9 @@ async function roundTrips(): Promise<BenchResult[]> {
         ratio: Number((rtt / 20).toFixed(3)),
         better: 'lower',
         rtt0Ms: Number(rtt0.toFixed(2)),
-        note: 'one GET through the bare Graph client to the emulator child over loopback at 20 ms nominal latency (rtt0Ms: at 0 ms); baseline is the nominal latency',
+        note:
+          'one GET through the bare Graph client to the emulator child over loopback at 20 ms nominal latency ' +
+          '(rtt0Ms: at 0 ms); baseline is the nominal latency',
       },
     ];
   } finally {
@@ -176,7 +178,8 @@ async function main(): Promise<void> {
   };
   if (!values.json)
     console.log(
-      `workbook-sessions bench (${mode}): ${cores} cores (${machine.cpu}), Node ${machine.node}; load average ${loadString()}; emulator in a child process over loopback HTTP\n`,
+      `workbook-sessions bench (${mode}): ${cores} cores (${machine.cpu}), Node ${machine.node}; ` +
+        `load average ${loadString()}; emulator in a child process over loopback HTTP\n`,
     );
   const all: BenchResult[] = [];
   const started = Date.now();
@@ -198,7 +201,8 @@ async function main(): Promise<void> {
     console.log(formatTable(all));
     console.log(`\n${formatDetails(all)}`);
     console.log(
-      `\n${((Date.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadString()}; ratios are medians over rounds, spread is min–max of the per-round ratios.`,
+      `\n${((Date.now() - started) / 1000).toFixed(0)} s, load average at the end ${loadString()}; ` +
+        'ratios are medians over rounds, spread is min–max of the per-round ratios.',
     );
   }
 }

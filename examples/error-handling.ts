@@ -24,34 +24,65 @@ function whatToDo(error: unknown): string {
   if (isGraphRequestError(error)) {
     // Graph answered with an error (kind 'http'), or no usable answer came ('network', 'malformed', ...).
     // By the time you see it, the manager has already retried what was safe to retry.
-    const codes = `status ${error.status ?? '-'}, graphCode ${error.graphCode ?? '-'}, innerCode ${error.innerCode ?? '-'}, attempt ${error.attempt}`;
+    const codes =
+      `status ${error.status ?? '-'}, graphCode ${error.graphCode ?? '-'}, ` +
+      `innerCode ${error.innerCode ?? '-'}, attempt ${error.attempt}`;
     if (error.outcomeUnknown) {
-      return `GraphRequestError (${codes}): the write may have been applied before its session failed. Check the workbook before sending it again.`;
+      return (
+        `GraphRequestError (${codes}): the write may have been applied before its session failed. ` +
+        `Check the workbook before sending it again.`
+      );
     }
-    // sessionFaultOf(error) says what Graph's codes mean for the session; these two guards cover the usual questions.
+    // sessionFaultOf(error) says what Graph's codes mean for the session; these two guards cover the usual
+    // questions.
     if (isSessionRecreatable(error)) {
-      return `GraphRequestError (${codes}): that session is unusable, but a new one may do the work. A persistent handle reopens on its next call; otherwise open a new session.`;
+      return (
+        `GraphRequestError (${codes}): that session is unusable, but a new one may do the work. ` +
+        `A persistent handle reopens on its next call; otherwise open a new session.`
+      );
     }
     if (isSessionFault(error)) {
-      return `GraphRequestError (${codes}): Graph will not use this session again; the handle is now closed (reason 'failed'). Open a new session if the work should go on.`;
+      return (
+        `GraphRequestError (${codes}): Graph will not use this session again; the handle is now closed ` +
+        `(reason 'failed'). Open a new session if the work should go on.`
+      );
     }
     if (error.status === 429 || error.status === 503) {
-      return `GraphRequestError (${codes}, retryAfterMs ${error.retryAfterMs ?? '-'}): still throttled after the retries. Slow down: wait retryAfterMs, send less at once, then try again.`;
+      return (
+        `GraphRequestError (${codes}, retryAfterMs ${error.retryAfterMs ?? '-'}): still throttled after the retries. ` +
+        `Slow down: wait retryAfterMs, send less at once, then try again.`
+      );
     }
     if (error.status === 502 || error.status === 504 || error.kind === 'network') {
-      return `GraphRequestError (${codes}): a non-idempotent call got no reliable answer, so it was not resent. It may or may not have been applied: check, then retry yourself, or mark calls that are safe to resend with { idempotent: true }.`;
+      return (
+        `GraphRequestError (${codes}): a non-idempotent call got no reliable answer, so it was not resent. ` +
+        `It may or may not have been applied: check, then retry yourself, ` +
+        `or mark calls that are safe to resend with { idempotent: true }.`
+      );
     }
-    return `GraphRequestError (${codes}): the request itself is wrong or not allowed; resending it as is will fail again. Fix the request.`;
+    return (
+      `GraphRequestError (${codes}): the request itself is wrong or not allowed; ` +
+      `resending it as is will fail again. Fix the request.`
+    );
   }
   if (isSessionExpiredError(error)) {
-    return `SessionExpiredError: Graph no longer knows this non-persistent session; its changes are lost. Open a new session and redo the work.`;
+    return (
+      `SessionExpiredError: Graph no longer knows this non-persistent session; its changes are lost. ` +
+      `Open a new session and redo the work.`
+    );
   }
   if (isSessionClosedError(error)) {
     // reason: 'disposed' (your close / scope end), 'idle', 'shutdown', 'expired', 'failed'.
-    return `SessionClosedError (reason '${error.reason}'): the handle was used after its session ended. Open a new session; for 'disposed', check the handle does not outlive its scope.`;
+    return (
+      `SessionClosedError (reason '${error.reason}'): the handle was used after its session ended. ` +
+      `Open a new session; for 'disposed', check the handle does not outlive its scope.`
+    );
   }
   if (isManagerShutDownError(error)) {
-    return `ManagerShutDownError: the manager was shut down (shutdown(), or the process is stopping); it opens no more sessions. Stop taking work.`;
+    return (
+      `ManagerShutDownError: the manager was shut down (shutdown(), or the process is stopping); ` +
+      `it opens no more sessions. Stop taking work.`
+    );
   }
   if (error instanceof TypeError || error instanceof RangeError) {
     return `${error.name}: a programming error, refused before any request: ${error.message}`;
@@ -80,7 +111,8 @@ const workbook = target.workbook;
 await using sessions = new SessionManager({ client: target.client, retries: 1, exitHooks: false });
 sessions.on('retried', (e) =>
   console.log(
-    `   (retried ${e.method} after ${e.status ?? e.code}, waiting ${e.delayMs} ms${e.cooldown ? ', lane paused for Retry-After' : ''})`,
+    `   (retried ${e.method} after ${e.status ?? e.code}, waiting ${e.delayMs} ms` +
+      `${e.cooldown ? ', lane paused for Retry-After' : ''})`,
   ),
 );
 sessions.on('reopened', (e) => console.log(`   (session ${e.previousId} was ${e.reason}; reopened as ${e.id})`));

@@ -95,7 +95,8 @@ const port = selfTest ? 0 : Number(process.env['PORT'] ?? 3000);
 await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 console.log(
-  `listening on ${base} (workbook ${target.workbook} on ${target.kind === 'emulator' ? 'the embedded emulator' : 'Microsoft Graph'})`,
+  `listening on ${base} (workbook ${target.workbook} on ` +
+    `${target.kind === 'emulator' ? 'the embedded emulator' : 'Microsoft Graph'})`,
 );
 
 if (selfTest) {

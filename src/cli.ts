@@ -137,7 +137,8 @@ async function buildClient(emulatorUrl: string | undefined, token: string | unde
   const clientId = process.env.WORKBOOK_SESSIONS_CLIENT_ID;
   if (tenantId === undefined || tenantId === '' || clientId === undefined || clientId === '') {
     throw new UsageError(
-      'Set WORKBOOK_SESSIONS_TENANT_ID and WORKBOOK_SESSIONS_CLIENT_ID to sign in to Microsoft Graph (or use --emulator-url)',
+      'Set WORKBOOK_SESSIONS_TENANT_ID and WORKBOOK_SESSIONS_CLIENT_ID to sign in to Microsoft Graph ' +
+        '(or use --emulator-url)',
     );
   }
   let identity: typeof import('@azure/identity');
@@ -211,8 +212,10 @@ function formatReport(report: RecoveryReport): string {
   for (const s of report.failed) lines.push(`failed ${s.id}: ${s.error ?? 'unknown error'}`);
   for (const c of report.corrupt) lines.push(`journal line ${c.line} skipped: ${c.reason}`);
   const counts = report.dryRun
-    ? `Dry run: would close ${report.wouldClose.length}, would drop ${report.expired.length} past expiry, ${report.skippedLive.length} of live processes left alone.`
-    : `Closed ${report.closed.length}, expired ${report.expired.length}, failed ${report.failed.length}, ${report.skippedLive.length} of live processes left alone.`;
+    ? `Dry run: would close ${report.wouldClose.length}, would drop ${report.expired.length} past expiry, ` +
+      `${report.skippedLive.length} of live processes left alone.`
+    : `Closed ${report.closed.length}, expired ${report.expired.length}, failed ${report.failed.length}, ` +
+      `${report.skippedLive.length} of live processes left alone.`;
   lines.push(
     '',
     `${counts}${report.corrupt.length > 0 ? ` ${report.corrupt.length} corrupt journal line(s) skipped.` : ''}`,

@@ -7,7 +7,10 @@ export type GraphFailureKind =
   | 'http'
   /** No answer: the connection failed or was dropped. */
   | 'network'
-  /** Nothing was sent: the Graph client failed first (most often its auth provider could not get a token). Never retried. */
+  /**
+   * Nothing was sent: the Graph client failed first (most often its auth provider could not get a
+   * token). Never retried.
+   */
   | 'client'
   /** An answer we could not use: not JSON, no session id, an unknown operation status. */
   | 'malformed'
@@ -27,7 +30,10 @@ export interface GraphRequestErrorInit {
   /** The request path relative to the Graph version root, without query. */
   readonly path: string;
   readonly status?: number | undefined;
-  /** Graph's codes from the top level down (`error.code`, `error.innerError.code`, ...), levels without one left out. */
+  /**
+   * Graph's codes from the top level down (`error.code`, `error.innerError.code`, ...), levels
+   * without one left out.
+   */
   readonly codes?: readonly string[] | undefined;
   /**
    * The top-level code. With `codes`, given only when a level has no code (then `codes[0]` is not
@@ -59,7 +65,10 @@ export class GraphRequestError extends Error {
   readonly path: string;
   /** The HTTP status, or `undefined` when no answer arrived. */
   readonly status: number | undefined;
-  /** Graph's whole chain of codes, top level first, e.g. `['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded']`. */
+  /**
+   * Graph's whole chain of codes, top level first, e.g.
+   * `['gatewayTimeout', 'gatewayTimeoutUncategorized', 'MaxRequestDurationExceeded']`.
+   */
   readonly codes: readonly string[];
   /** Graph's top-level `error.code`. */
   readonly graphCode: string | undefined;
@@ -155,7 +164,8 @@ function checkInit(init: unknown): void {
   const { kind, method, path } = init as Record<string, unknown>;
   if (!KINDS.includes(kind))
     throw new TypeError(
-      `Expected \`kind\` to be one of ${KINDS.join(', ')}, got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`,
+      `Expected \`kind\` to be one of ${KINDS.join(', ')}, ` +
+        `got ${typeof kind === 'string' ? JSON.stringify(kind.slice(0, 40)) : typeof kind}`,
     );
   if (typeof method !== 'string') throw new TypeError(`Expected \`method\` to be a string, got ${typeof method}`);
   if (typeof path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${typeof path}`);
@@ -292,7 +302,8 @@ export class SessionExpiredError extends Error {
 
   constructor(init: { workbook: string; sessionId: string; cause?: unknown }) {
     super(
-      `The non-persistent workbook session ${init.sessionId} on ${init.workbook} expired on the server; its changes are lost`,
+      `The non-persistent workbook session ${init.sessionId} on ${init.workbook} expired on the server; ` +
+        'its changes are lost',
       init.cause === undefined ? undefined : { cause: init.cause },
     );
     this.workbook = init.workbook;

@@ -13,7 +13,10 @@ export interface ShutdownSessionOutcome {
   /** The session id, shortened (never the whole id); `(creating)` for a create still under way. */
   readonly id: string;
   readonly workbook: string;
-  /** `closed`: Graph confirmed; `expired`: Graph had already dropped it; `failed`: close failed; `pending`: not settled by the deadline. */
+  /**
+   * `closed`: Graph confirmed; `expired`: Graph had already dropped it; `failed`: close failed;
+   * `pending`: not settled by the deadline.
+   */
   readonly outcome: 'closed' | 'expired' | 'failed' | 'pending';
   /** Why a close failed, without secrets. */
   readonly error?: string;

@@ -70,13 +70,15 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
 
     // ---- 1. Writers --------------------------------------------------------------------------------
     progress.step(
-      `1. ${WRITERS_PER_BOOK} writers on each of sales, stock and budget, each in an \`await using\` scope; one more on sales throws half-way`,
+      `1. ${WRITERS_PER_BOOK} writers on each of sales, stock and budget, each in an \`await using\` scope; ` +
+        'one more on sales throws half-way',
     );
     service.injectFault({ workbook: BOOKS.sales, route: 'tableRowsAdd', count: 2, status: 429, retryAfterSeconds: 1 });
     service.injectFault({ workbook: BOOKS.stock, route: 'createSession', count: 1, status: 503, retryAfterSeconds: 1 });
     service.injectFault({ workbook: BOOKS.budget, route: 'tableRowsAdd', count: 1, status: 503, retryAfterSeconds: 1 });
     progress.note(
-      'faults waiting: 2 x 429 on sales rows/add, 503 on stock createSession, 503 on budget rows/add (Retry-After: 1 s)',
+      'faults waiting: 2 x 429 on sales rows/add, 503 on stock createSession, ' +
+        '503 on budget rows/add (Retry-After: 1 s)',
     );
     progress.note(
       'and on the archive emulator every createSession is long-running: 202 Accepted, then ~1.5 s of polling',
@@ -94,7 +96,8 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
         await writer(BOOKS.sales, 'sales-bad', 1);
       } catch (error) {
         progress.note(
-          `the throwing writer's error reached its caller ("${(error as Error).message}"); its session was closed on the way out`,
+          `the throwing writer's error reached its caller ("${(error as Error).message}"); ` +
+            'its session was closed on the way out',
         );
       }
     })();
@@ -126,7 +129,8 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
     progress.note('reader: one read, then nothing (no close() in sight)');
     await idleClosed;
     progress.note(
-      `reader handle: state ${reader.state}, closeReason ${reader.closeReason ?? '-'}; the server has ${service.openSessions(BOOKS.report)} session(s) open on report`,
+      `reader handle: state ${reader.state}, closeReason ${reader.closeReason ?? '-'}; ` +
+        `the server has ${service.openSessions(BOOKS.report)} session(s) open on report`,
     );
     await reader.api("/worksheets('Notes')/usedRange").get();
     progress.note(
@@ -135,7 +139,8 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
 
     // ---- 3. A session the server forgets ----------------------------------------------------------
     progress.step(
-      "3. The server forgets a session on stock (as after Graph's 5-minute expiry); the next call reopens it and is replayed",
+      "3. The server forgets a session on stock (as after Graph's 5-minute expiry); " +
+        'the next call reopens it and is replayed',
     );
     const held = await sessions.open(BOOKS.stock);
     service.expireSession(held.id);

@@ -37,7 +37,8 @@ export async function runGraphDemo(
     };
     const results = await Promise.allSettled([writer('X', false), writer('Y', false), writer('Z', true)]);
     progress.note(
-      `writers: ${results.filter((r) => r.status === 'fulfilled').length} done, ${results.filter((r) => r.status === 'rejected').length} threw; every session closed on scope exit`,
+      `writers: ${results.filter((r) => r.status === 'fulfilled').length} done, ` +
+        `${results.filter((r) => r.status === 'rejected').length} threw; every session closed on scope exit`,
     );
 
     progress.step(`2. A reader left idle; the manager closes it after idleTimeoutMs (${IDLE_TIMEOUT_MS} ms)`);

@@ -154,14 +154,16 @@ export function formatSummary(summary: DemoSummary, perWorkbookConcurrency: numb
     `  shutdown report: ${r.closed} closed, ${r.expired} already expired, ${r.failed} failed, ${r.leftOpen} left open` +
       `${r.timedOut ? ' (deadline passed)' : ''}, in ${r.durationMs} ms`,
     '',
-    `  ${'workbook'.padEnd(10)}${'opened'.padStart(8)}${'reopened'.padStart(10)}${'closed'.padStart(8)}${'expired'.padStart(9)}${'retried'.padStart(9)}   closed by`,
+    `  ${'workbook'.padEnd(10)}${'opened'.padStart(8)}${'reopened'.padStart(10)}${'closed'.padStart(8)}` +
+      `${'expired'.padStart(9)}${'retried'.padStart(9)}   closed by`,
   );
   for (const [name, t] of Object.entries(summary.workbooks)) {
     const by = Object.entries(t.closedBy)
       .map(([reason, n]) => `${reason} ${n}`)
       .join(', ');
     lines.push(
-      `  ${name.padEnd(10)}${String(t.opened).padStart(8)}${String(t.reopened).padStart(10)}${String(t.closed).padStart(8)}${String(t.expired).padStart(9)}${String(t.retried).padStart(9)}   ${by}`,
+      `  ${name.padEnd(10)}${String(t.opened).padStart(8)}${String(t.reopened).padStart(10)}` +
+        `${String(t.closed).padStart(8)}${String(t.expired).padStart(9)}${String(t.retried).padStart(9)}   ${by}`,
     );
   }
   lines.push('');

@@ -15,7 +15,7 @@ import {
   type SessionManagerOptions,
   type WorkbookSession,
   SessionJournal,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   type BadServer,
   type Override,
@@ -24,9 +24,9 @@ import {
   startBadServer,
   workbookRoute,
   fastManager,
-} from './helpers/bad-server.js';
-import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
-import { bearerMiddleware } from './helpers/graph-client-copy.js';
+} from '../helpers/bad-server.js';
+import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
+import { bearerMiddleware } from '../helpers/graph-client-copy.js';
 
 // The catalogue of bad input: what we refuse, and exactly what the user gets. Every case is bounded by a
 // test timeout and ends with the server counting no open session.

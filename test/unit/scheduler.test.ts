@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { Scheduler } from '../src/coordination/scheduler.js';
-import { settle } from './helpers/graph.js';
+import { Scheduler } from '../../src/coordination/scheduler.js';
+import { settle } from '../helpers/graph.js';
 
 const BOOK = '/me/drive/items/A';
 

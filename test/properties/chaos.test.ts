@@ -7,8 +7,8 @@ import {
   type CloseReason,
   type ShutdownReport,
   type WorkbookSession,
-} from '../src/index.js';
-import { startEmulator, type WorkbookSeed } from '../src/testing/index.js';
+} from '../../src/index.js';
+import { startEmulator, type WorkbookSeed } from '../../src/testing/index.js';
 import {
   ChaosBodyError,
   type Outcome,
@@ -18,7 +18,7 @@ import {
   classify,
   pool,
   seeded,
-} from './helpers/chaos.js';
+} from '../helpers/chaos.js';
 
 // "No session is ever forgotten", under faults: 500 sessions over 20 workbooks against the emulator over
 // HTTP, 20% of answers faulted from a seed (among them faults applied before they fail: the write or the

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, test } from 'vitest';
-import { withOutcomeUnknown } from '../src/errors.js';
+import { withOutcomeUnknown } from '../../src/errors.js';
 import {
   GraphRequestError,
   ManagerShutDownError,
@@ -11,7 +11,7 @@ import {
   isSessionClosedError,
   isSessionExpiredError,
   shortId,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 describe('typed errors', () => {
   test('each has a stable code and a name', () => {

@@ -3,8 +3,8 @@
 // A child ended by a signal shows `signal` set and `code` null; run through a shell, the same end
 // shows as 128 + the signal number (143 for SIGTERM, 130 for SIGINT, 129 for SIGHUP).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator } from '../src/testing/index.js';
-import { killChildren, spawnFixture, type WatchedChild } from './fixtures/exit-spawn.js';
+import { startEmulator } from '../../src/testing/index.js';
+import { killChildren, spawnFixture, type WatchedChild } from '../fixtures/exit-spawn.js';
 
 type Emulator = Awaited<ReturnType<typeof startEmulator>>;
 
@@ -144,3 +144,17 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe('registerExitHooks() with a deadline past the timer limit', () => {
+  // Regression guard: a shutdownTimeoutMs above 2^31-1 ms is waited for, not cut short by a timer overflow.
+  it('a deadline above 2^31-1 ms does not cut the shutdown short at once', async () => {
+    const child = spawnFixture('long-shutdown-deadline.ts', { CLOSE_MS: '300', DEADLINE_MS: '3000000000' });
+    await child.waitForLine('ready');
+    child.process.kill('SIGTERM');
+    const exit = await child.waitForExit();
+    expect(exit.signal).toBe('SIGTERM');
+    expect(child.lines).toContain('shutdown-start');
+    expect(child.lines.find((line) => line.startsWith('shutdown-end'))).toMatch(/^shutdown-end closed=3 /);
+    expect(child.stderr()).not.toMatch(/left open/);
+  });
+});

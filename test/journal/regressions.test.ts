@@ -1,19 +1,21 @@
-// Review 2 findings (exit hooks, journal, recovery, CLI, emulator). Each test proves one defect found
-// in review; all are fixed and must stay fixed.
+// The journal lock and recovery: races and judgements that once went wrong.
+
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
-import { SessionJournal } from '../src/journal/journal.js';
-import { recoverOrphans } from '../src/journal/recovery.js';
-import { WorkbookService, startEmulator, type RunningEmulator } from '../src/testing/index.js';
-import { killChildren, spawnFixture } from './fixtures/exit-spawn.js';
-import { DEAD_PID, openLine, removeTempDirs, spawnChild, tempDir } from './fixtures/journal-spawn.js';
+import { SessionJournal } from '../../src/journal/journal.js';
+import { recoverOrphans } from '../../src/journal/recovery.js';
+import { WorkbookService, startEmulator, type RunningEmulator } from '../../src/testing/index.js';
+import { killChildren } from '../fixtures/exit-spawn.js';
+import { DEAD_PID, openLine, removeTempDirs, spawnChild, tempDir } from '../fixtures/journal-spawn.js';
 
-const TOKEN = 'review2-token';
+const TOKEN = 'regression-token';
+
 const BOOK = '/me/drive/items/A';
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
 async function send(
   svc: WorkbookService,
@@ -49,17 +51,11 @@ afterEach(async () => {
   vi.restoreAllMocks();
   await killChildren();
 });
+
 afterAll(removeTempDirs);
 
 describe('journal lock', () => {
-  // DEFECT (journal.ts lock() + #lockIsStale + takeOverStaleLock): the staleness verdict and the
-  // takeover are separate reads. When two processes both judge a dead holder's lock stale, the first
-  // takes it over and creates its own lock; the second then reads that *fresh* lock as `before`,
-  // renames it aside, finds `moved === before`, deletes it and creates its own. Both hold the
-  // exclusive lock, so two recoverers run at once and close the same orphans twice (and two
-  // compactions can rename over each other). The interleaving is forced here by delaying the second
-  // takeover's read until the first contender's fresh lock exists; without forcing it, 8 of 30
-  // rounds of 8 concurrent lock() calls on a stale lock ended with two holders.
+  // Regression guard: two processes that both find the lock stale never both take it over (the race is forced here).
   test('two contenders for a stale lock never both hold it', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'sessions.journal');
@@ -107,11 +103,7 @@ describe('journal lock', () => {
 });
 
 describe('recovery', () => {
-  // DEFECT (recovery.ts isPastExpiry, ~line 175): an orphan is judged expired by `createdAt`, but Graph
-  // expires a session after 5/7 minutes of *inactivity*, and every call or keep-alive refresh resets
-  // that clock. A worker that used (or kept alive) a session for more than 5 minutes and was then
-  // SIGKILLed leaves a session that is still open on Graph; recovery calls it "expired (age)",
-  // sends no close and drops it from the journal, so nothing will ever close it.
+  // Regression guard: an orphan is judged expired by its last use, not its creation: Graph expires on inactivity.
   test('closes an orphan created 6 minutes ago but used 2 minutes before the crash', async () => {
     const service = new WorkbookService({ token: TOKEN, now: () => 1_800_000_000_000, workbooks: { [BOOK]: {} } });
     const created = await send(service, 'POST', `/v1.0${BOOK}/workbook/createSession`, {
@@ -143,17 +135,12 @@ describe('recovery', () => {
     expect(service.openSessions()).toBe(0);
   });
 
-  // DEFECT (journal.ts close(), via session-manager.ts #runShutdown `await this.#journal?.close()`):
-  // the owner marker is per SessionJournal *instance*, not per user of it. Two managers given the same
-  // SessionJournal (the `journal` option accepts one) share one marker share; when the first shuts
-  // down, close() removes the process's marker although the second manager still has sessions
-  // recorded in it. Another process's recovery then judges the live process's sessions orphans (pid
-  // alive, but no marker) and closes them under the running manager.
+  // Regression guard: a journal shared by two managers keeps its owner marker until the last of them shuts down.
   test("recovery by another process leaves a live process's sessions alone when two managers share a journal", async () => {
     const emu: RunningEmulator = await startEmulator({ workbooks: { [BOOK]: {} } });
     try {
       const dir = await tempDir();
-      const child = spawnChild(fileURLToPath(new URL('./fixtures/review2-shared-journal.ts', import.meta.url)), [
+      const child = spawnChild(fileURLToPath(new URL('../fixtures/review2-shared-journal.ts', import.meta.url)), [
         emu.url,
         emu.token,
         dir,
@@ -181,46 +168,5 @@ describe('recovery', () => {
     } finally {
       await emu.close();
     }
-  });
-});
-
-describe('exit hooks', () => {
-  // DEFECT (exit-hooks.ts startRound, the backstop `setTimeout(..., longest + BACKSTOP_GRACE_MS)`):
-  // `shutdownTimeoutMs` is accepted up to any finite number, but a delay above 2^31-1 ms makes Node
-  // fire the timer after 1 ms (TimeoutOverflowWarning). A user who sets a very long deadline ("wait as
-  // long as it takes") gets the opposite: the round is cut short at once and the process re-raises
-  // the signal with every session still open. (session-manager.ts #runShutdown's deadline timer has the
-  // same overflow.)
-  test('a deadline above 2^31-1 ms does not cut the shutdown short at once', async () => {
-    const child = spawnFixture('review2-long-deadline.ts', { CLOSE_MS: '300', DEADLINE_MS: '3000000000' });
-    await child.waitForLine('ready');
-    child.process.kill('SIGTERM');
-    const exit = await child.waitForExit();
-    expect(exit.signal).toBe('SIGTERM');
-    expect(child.lines).toContain('shutdown-start');
-    expect(child.lines.find((line) => line.startsWith('shutdown-end'))).toMatch(/^shutdown-end closed=3 /);
-    expect(child.stderr()).not.toMatch(/left open/);
-  });
-});
-
-describe('emulator', () => {
-  // DEFECT (testing/service.ts #applyFault: `#cooldownUntil.set(workbook, now + retryAfter)`): each
-  // Retry-After overwrites the workbook's cooldown, so a later, shorter one shortens a longer cooldown
-  // already announced. Requests that arrive inside the longer cooldown are then not counted in
-  // `cooldownViolations`, and a test asserting 0 violations passes for a client that ignored it.
-  test('counts a request inside a long Retry-After even after a shorter one was announced', async () => {
-    const service = new WorkbookService({ token: TOKEN, now: () => 1_800_000_000_000, workbooks: { [BOOK]: {} } });
-    service.injectFault({ workbook: BOOK, route: 'worksheets', status: 429, retryAfterSeconds: 10 });
-    service.injectFault({ workbook: BOOK, route: 'worksheets', status: 503, retryAfterSeconds: 1 });
-    const first = await send(service, 'GET', `/v1.0${BOOK}/workbook/worksheets`);
-    expect(first.headers.get('retry-after')).toBe('10');
-    // A client ignoring the 10 s cooldown: this one arrives at once (violation 1) and is told 1 s.
-    const second = await send(service, 'GET', `/v1.0${BOOK}/workbook/worksheets`);
-    expect(second.headers.get('retry-after')).toBe('1');
-    expect(service.stats().cooldownViolations).toBe(1);
-    service.advanceTime(2000);
-    // 2 s after the first answer: still inside the 10 s cooldown announced for this workbook.
-    expect((await send(service, 'GET', `/v1.0${BOOK}/workbook/worksheets`)).status).toBe(200);
-    expect(service.stats().cooldownViolations).toBe(2);
   });
 });

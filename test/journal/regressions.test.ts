@@ -136,37 +136,40 @@ describe('recovery', () => {
   });
 
   // Regression guard: a journal shared by two managers keeps its owner marker until the last of them shuts down.
-  test("recovery by another process leaves a live process's sessions alone when two managers share a journal", async () => {
-    const emu: RunningEmulator = await startEmulator({ workbooks: { [BOOK]: {} } });
-    try {
-      const dir = await tempDir();
-      const child = spawnChild(fileURLToPath(new URL('../fixtures/review2-shared-journal.ts', import.meta.url)), [
-        emu.url,
-        emu.token,
-        dir,
-        BOOK,
-      ]);
-      const ready = await child.waitForLine(/^ready /);
-      const keptId = ready.slice('ready '.length);
-      expect(emu.service.openSessions()).toBe(1);
+  test(
+    "recovery by another process leaves a live process's sessions alone " + 'when two managers share a journal',
+    async () => {
+      const emu: RunningEmulator = await startEmulator({ workbooks: { [BOOK]: {} } });
+      try {
+        const dir = await tempDir();
+        const child = spawnChild(fileURLToPath(new URL('../fixtures/review2-shared-journal.ts', import.meta.url)), [
+          emu.url,
+          emu.token,
+          dir,
+          BOOK,
+        ]);
+        const ready = await child.waitForLine(/^ready /);
+        const keptId = ready.slice('ready '.length);
+        expect(emu.service.openSessions()).toBe(1);
 
-      const result = await runCli([
-        'recover',
-        '--journal',
-        dir,
-        '--emulator-url',
-        emu.url,
-        '--token',
-        emu.token,
-        '--json',
-      ]);
-      // With stderr, so a failure says why.
-      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
-      const state = emu.service.sessions().find((s) => s.id === keptId)?.state;
-      expect(state).toBe('open');
-      await child.kill();
-    } finally {
-      await emu.close();
-    }
-  });
+        const result = await runCli([
+          'recover',
+          '--journal',
+          dir,
+          '--emulator-url',
+          emu.url,
+          '--token',
+          emu.token,
+          '--json',
+        ]);
+        // With stderr, so a failure says why.
+        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+        const state = emu.service.sessions().find((s) => s.id === keptId)?.state;
+        expect(state).toBe('open');
+        await child.kill();
+      } finally {
+        await emu.close();
+      }
+    },
+  );
 });

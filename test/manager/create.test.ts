@@ -65,27 +65,35 @@ describe('over HTTP (emulator)', () => {
       expect(env.service.stats().open).toBe(1);
     });
 
-    test('open(): a succeeded operation whose session info draws more 503s than `retries` allows is asked again until it answers, and nothing is left open', async () => {
-      env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
-      env.service.injectFault({ route: 'sessionInfo', count: 2, kind: '503-bare' });
-      const sessions = env.manager({ pollIntervalMs: 10, retries: 1, retryBaseDelayMs: 10 });
-      const book = await sessions.open(BOOK_A);
-      expect(env.service.stats().requestsByRoute.sessionInfo).toBe(3);
-      await book.close();
-      expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
-    });
+    test(
+      'open(): a succeeded operation whose session info draws more 503s than ' +
+        '`retries` allows is asked again until it answers, and nothing is left open',
+      async () => {
+        env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
+        env.service.injectFault({ route: 'sessionInfo', count: 2, kind: '503-bare' });
+        const sessions = env.manager({ pollIntervalMs: 10, retries: 1, retryBaseDelayMs: 10 });
+        const book = await sessions.open(BOOK_A);
+        expect(env.service.stats().requestsByRoute.sessionInfo).toBe(3);
+        await book.close();
+        expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+      },
+    );
 
-    test('open(): a succeeded operation whose session info is refused for good fails, and the session is reported `unclosable`', async () => {
-      env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
-      env.service.injectFault({ route: 'sessionInfo', count: 1, status: 403 });
-      const sessions = env.manager({ pollIntervalMs: 10 });
-      const unclosable: Array<{ workbook: string; status: number | undefined }> = [];
-      sessions.on('unclosable', (e) => unclosable.push({ workbook: e.workbook, status: e.error.status }));
-      const result = await settle(sessions.open(BOOK_A));
-      expect(result.ok === false && result.error).toMatchObject({ name: 'GraphRequestError', status: 403 });
-      expect(unclosable).toEqual([{ workbook: BOOK_A, status: 403 }]);
-      expect(env.service.stats()).toMatchObject({ created: 1, open: 1 });
-    });
+    test(
+      'open(): a succeeded operation whose session info is refused ' +
+        'for good fails, and the session is reported `unclosable`',
+      async () => {
+        env = await overHttp({ asyncCreate: { rate: 1, durationMs: 0 } });
+        env.service.injectFault({ route: 'sessionInfo', count: 1, status: 403 });
+        const sessions = env.manager({ pollIntervalMs: 10 });
+        const unclosable: Array<{ workbook: string; status: number | undefined }> = [];
+        sessions.on('unclosable', (e) => unclosable.push({ workbook: e.workbook, status: e.error.status }));
+        const result = await settle(sessions.open(BOOK_A));
+        expect(result.ok === false && result.error).toMatchObject({ name: 'GraphRequestError', status: 403 });
+        expect(unclosable).toEqual([{ workbook: BOOK_A, status: 403 }]);
+        expect(env.service.stats()).toMatchObject({ created: 1, open: 1 });
+      },
+    );
 
     test('an open aborted while the create is in flight closes the session Graph created', async () => {
       env = await overHttp({ latency: { fixedMs: 40 } });
@@ -116,32 +124,36 @@ describe('over HTTP (emulator): an open aborted as its session arrives', () => {
   afterAll(removeTempDirs);
 
   describe('open() aborted around the moment the session arrives', () => {
-    test('open() with a signal aborted 0 to 8 microtask ticks after `opened` either hands out the session or closes it', async () => {
-      env = await overHttp();
-      const sessions = env.manager();
-      const service = env.service;
-      const outcomes: string[] = [];
-      for (let ticks = 0; ticks <= 8; ticks++) {
-        const controller = new AbortController();
-        sessions.once('opened', () => {
-          let left = ticks;
-          const tick = (): void => (left-- === 0 ? controller.abort() : queueMicrotask(tick));
-          queueMicrotask(tick);
-        });
-        const result = await settle(sessions.open(BOOK_A, { signal: controller.signal }));
-        if (result.ok) {
-          outcomes.push('handle');
-          await result.value.close();
-        } else {
-          expect((result.error as Error).name).toBe('AbortError');
-          outcomes.push('aborted');
+    test(
+      'open() with a signal aborted 0 to 8 microtask ticks ' +
+        'after `opened` either hands out the session or closes it',
+      async () => {
+        env = await overHttp();
+        const sessions = env.manager();
+        const service = env.service;
+        const outcomes: string[] = [];
+        for (let ticks = 0; ticks <= 8; ticks++) {
+          const controller = new AbortController();
+          sessions.once('opened', () => {
+            let left = ticks;
+            const tick = (): void => (left-- === 0 ? controller.abort() : queueMicrotask(tick));
+            queueMicrotask(tick);
+          });
+          const result = await settle(sessions.open(BOOK_A, { signal: controller.signal }));
+          if (result.ok) {
+            outcomes.push('handle');
+            await result.value.close();
+          } else {
+            expect((result.error as Error).name).toBe('AbortError');
+            outcomes.push('aborted');
+          }
+          // Nothing is left open: a session the caller gave up on is closed in the background at once.
+          await vi.waitFor(() => expect(service.stats().open).toBe(0));
         }
-        // Nothing is left open: a session the caller gave up on is closed in the background at once.
-        await vi.waitFor(() => expect(service.stats().open).toBe(0));
-      }
-      expect(outcomes).toHaveLength(9);
-      expect(service.stats()).toMatchObject({ created: 9, closed: 9 });
-    });
+        expect(outcomes).toHaveLength(9);
+        expect(service.stats()).toMatchObject({ created: 9, closed: 9 });
+      },
+    );
   });
 });
 
@@ -150,21 +162,24 @@ describe('on fake timers (emulator behind msw)', () => {
   const { graph, manager, flush } = fakeTimeGraph();
 
   describe('long-running createSession', () => {
-    test('polls with a doubling interval and gives up after operationTimeoutMs, closing nothing it never got', async () => {
-      graph.reset({ asyncCreate: { rate: 1, durationMs: 10 * 60_000 } });
-      const sessions = manager({ pollIntervalMs: 1_000, operationTimeoutMs: 20_000 });
-      const opening = settle(sessions.open(BOOK_A));
-      // Polls at 1, 3, 7, 15 and 31 s: the one at 31 s finds the deadline passed.
-      for (let i = 0; i < 35; i++) {
-        await vi.advanceTimersByTimeAsync(1_000);
-        await flush();
-      }
-      const result = await opening;
-      expect(result.ok).toBe(false);
-      expect((result as { error: Error }).error.message).toMatch(/did not finish within 20000 ms/);
-      expect(graph.service().stats().requestsByRoute.operation).toBe(5);
-      expect(sessions.stats()).toMatchObject({ open: 0, opening: 0 });
-    });
+    test(
+      'polls with a doubling interval and gives up after ' + 'operationTimeoutMs, closing nothing it never got',
+      async () => {
+        graph.reset({ asyncCreate: { rate: 1, durationMs: 10 * 60_000 } });
+        const sessions = manager({ pollIntervalMs: 1_000, operationTimeoutMs: 20_000 });
+        const opening = settle(sessions.open(BOOK_A));
+        // Polls at 1, 3, 7, 15 and 31 s: the one at 31 s finds the deadline passed.
+        for (let i = 0; i < 35; i++) {
+          await vi.advanceTimersByTimeAsync(1_000);
+          await flush();
+        }
+        const result = await opening;
+        expect(result.ok).toBe(false);
+        expect((result as { error: Error }).error.message).toMatch(/did not finish within 20000 ms/);
+        expect(graph.service().stats().requestsByRoute.operation).toBe(5);
+        expect(sessions.stats()).toMatchObject({ open: 0, opening: 0 });
+      },
+    );
   });
 });
 
@@ -182,7 +197,10 @@ describe('on fake timers (emulator behind msw): the transport', () => {
     }
   };
 
-  /** A transport on its own scheduler, for the calls the manager does not expose (signals, deadlines, late sessions). */
+  /**
+   * A transport on its own scheduler, for the calls the manager does not expose: signals, deadlines, late
+   * sessions.
+   */
   function transport(more: Partial<ConstructorParameters<typeof GraphTransport>[0]> = {}): GraphTransport {
     return new GraphTransport({
       client: graph.client,
@@ -199,19 +217,23 @@ describe('on fake timers (emulator behind msw): the transport', () => {
   }
 
   describe('long-running createSession', () => {
-    test('createSession(): an operation that finishes after operationTimeoutMs is still polled, and its session handed to onLateSession', async () => {
-      graph.reset({ asyncCreate: { rate: 1, durationMs: 60_000 } });
-      const late: Array<[string, CreatedSession]> = [];
-      const api = transport({ onLateSession: (workbook, created) => late.push([workbook, created]) });
-      const opening = settle(api.createSession(BOOK_A, true));
-      await advance(40_000, 40);
-      const result = await opening;
-      expect(result.ok === false && (result.error as Error).message).toMatch(/did not finish within 20000 ms/);
-      expect(late).toEqual([]);
-      await advance(60_000, 60);
-      expect(late).toEqual([[BOOK_A, { id: expect.any(String), persistChanges: true }]]);
-      expect(graph.service().stats().open).toBe(1);
-    });
+    test(
+      'createSession(): an operation that finishes after operationTimeoutMs ' +
+        'is still polled, and its session handed to onLateSession',
+      async () => {
+        graph.reset({ asyncCreate: { rate: 1, durationMs: 60_000 } });
+        const late: Array<[string, CreatedSession]> = [];
+        const api = transport({ onLateSession: (workbook, created) => late.push([workbook, created]) });
+        const opening = settle(api.createSession(BOOK_A, true));
+        await advance(40_000, 40);
+        const result = await opening;
+        expect(result.ok === false && (result.error as Error).message).toMatch(/did not finish within 20000 ms/);
+        expect(late).toEqual([]);
+        await advance(60_000, 60);
+        expect(late).toEqual([[BOOK_A, { id: expect.any(String), persistChanges: true }]]);
+        expect(graph.service().stats().open).toBe(1);
+      },
+    );
 
     test('SessionManager: a session a long-running create yields after operationTimeoutMs is closed', async () => {
       graph.reset({ asyncCreate: { rate: 1, durationMs: 60_000 } });
@@ -429,7 +451,8 @@ describe('over HTTP (a server that answers anything)', () => {
         (origin: string) => jsonResponse(202, {}, { Location: `${origin}/v1.0${BOOK}/workbook/operations/op1` }),
       ],
     ])(
-      'SessionManager.open() does not follow a %s whose path or query holds "https://" (the Graph client would read another host there)',
+      'SessionManager.open() does not follow a %s whose path or query ' +
+        'holds "https://" (the Graph client would read another host there)',
       BOUND,
       async (_name, first) => {
         server.setOverride((request) => {

@@ -72,7 +72,8 @@ describe('over HTTP (a server that answers anything)', () => {
         innerCode: 'gatewayTimeoutUncategorized',
       });
       expect((error as Error).message).toBe(
-        `GET ${BOOK}/workbook/worksheets failed: 400 gatewayTimeout/gatewayTimeoutUncategorized/MaxRequestDurationExceeded: outer`,
+        `GET ${BOOK}/workbook/worksheets failed: 400 ` +
+          'gatewayTimeout/gatewayTimeoutUncategorized/MaxRequestDurationExceeded: outer',
       );
       await book.close();
     });
@@ -80,7 +81,8 @@ describe('over HTTP (a server that answers anything)', () => {
 
   describe('error bodies read by level, whatever the server puts there', () => {
     test(
-      'GraphRequestError.innerCode is the second level even when the top level has no code: a session Graph says is gone is recreated, not faulted',
+      'GraphRequestError.innerCode is the second level even when the top level ' +
+        'has no code: a session Graph says is gone is recreated, not faulted',
       BOUND,
       async () => {
         const m = manager({ retries: 0 });
@@ -95,7 +97,8 @@ describe('over HTTP (a server that answers anything)', () => {
               })
             : undefined,
         );
-        // As `gone` (not applied), a write is replayed in a new session; as `faulted`, it would fail with outcomeUnknown.
+        // As `gone` (not applied), a write is replayed in a new session; as `faulted`, it would fail with
+        // outcomeUnknown.
         await book.api("/worksheets('Sheet1')/range(address='A1')").patch({ values: [[9]] });
         expect(book.id).not.toBe(first);
         expect(sent).toBe(2);

@@ -1,4 +1,5 @@
-// Idle close and keep-alive: a session unused for idleTimeoutMs is closed; one kept is refreshed before Graph expires it.
+// Idle close and keep-alive: a session unused for idleTimeoutMs is closed; one kept is refreshed before Graph expires
+// it.
 
 import { describe, expect, test, vi, afterEach, beforeEach } from 'vitest';
 import { SessionClosedError } from '../../src/index.js';

@@ -158,25 +158,28 @@ describe('on fake timers (emulator behind msw): the transport', () => {
   };
 
   describe('a request on the wire holds its lane', () => {
-    test('request(): a call aborted after it was sent rejects at once, but the next call waits for its answer', async () => {
-      const sessions = manager();
-      const book = await sessions.open(BOOK_A);
-      graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, delayMs: 5_000 });
-      const controller = new AbortController();
-      const first = settle(book.api('/worksheets').get({ signal: controller.signal }));
-      await flush();
-      expect(graph.service().stats().requestsByRoute.worksheets).toBe(1);
-      controller.abort(new Error('stop waiting'));
-      const result = await first;
-      expect(result.ok === false && (result.error as Error).message).toBe('stop waiting');
-      const second = settle(book.api("/worksheets('Sheet1')/usedRange").get());
-      await flush();
-      // The first request is still on the wire: its lane is not free.
-      expect(graph.service().stats().requestsByRoute.usedRange).toBe(0);
-      await advance(5_000);
-      expect((await second).ok).toBe(true);
-      expect(graph.service().stats().maxInFlightPerWorkbook).toBe(1);
-    });
+    test(
+      'request(): a call aborted after it was sent rejects ' + 'at once, but the next call waits for its answer',
+      async () => {
+        const sessions = manager();
+        const book = await sessions.open(BOOK_A);
+        graph.service().injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, delayMs: 5_000 });
+        const controller = new AbortController();
+        const first = settle(book.api('/worksheets').get({ signal: controller.signal }));
+        await flush();
+        expect(graph.service().stats().requestsByRoute.worksheets).toBe(1);
+        controller.abort(new Error('stop waiting'));
+        const result = await first;
+        expect(result.ok === false && (result.error as Error).message).toBe('stop waiting');
+        const second = settle(book.api("/worksheets('Sheet1')/usedRange").get());
+        await flush();
+        // The first request is still on the wire: its lane is not free.
+        expect(graph.service().stats().requestsByRoute.usedRange).toBe(0);
+        await advance(5_000);
+        expect((await second).ok).toBe(true);
+        expect(graph.service().stats().maxInFlightPerWorkbook).toBe(1);
+      },
+    );
   });
 });
 
@@ -305,27 +308,30 @@ describe('one file, one lane, under every name', () => {
   });
 
   describe('resolving a reference to its file', () => {
-    test('GET {item} is sent once per reference: concurrent opens share it, later opens and spellings reuse it', async () => {
-      const { env, file } = await oneFile();
-      const sessions = env.manager();
-      const first = await Promise.all(
-        Array.from({ length: 4 }, () => sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:')),
-      );
-      expect(env.service.stats().requestsByRoute.item).toBe(1);
-      const later = [
-        await sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:'),
-        await sessions.open('/me/drive/root:/REPORTS/q1%20sales.xlsx:'),
-      ];
-      expect(env.service.stats().requestsByRoute.item).toBe(1);
-      // Another reference of the file is asked about once too.
-      later.push(
-        await sessions.open(`/me/drive/items/${file.itemId}`),
-        await sessions.open(`/me/drive/items/${file.itemId}`),
-      );
-      expect(env.service.stats().requestsByRoute.item).toBe(2);
-      await Promise.all([...first, ...later].map((h) => h.close()));
-      expect(env.service.stats()).toMatchObject({ created: 8, open: 0 });
-    });
+    test(
+      'GET {item} is sent once per reference: concurrent ' + 'opens share it, later opens and spellings reuse it',
+      async () => {
+        const { env, file } = await oneFile();
+        const sessions = env.manager();
+        const first = await Promise.all(
+          Array.from({ length: 4 }, () => sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:')),
+        );
+        expect(env.service.stats().requestsByRoute.item).toBe(1);
+        const later = [
+          await sessions.open('/me/drive/root:/Reports/Q1 Sales.xlsx:'),
+          await sessions.open('/me/drive/root:/REPORTS/q1%20sales.xlsx:'),
+        ];
+        expect(env.service.stats().requestsByRoute.item).toBe(1);
+        // Another reference of the file is asked about once too.
+        later.push(
+          await sessions.open(`/me/drive/items/${file.itemId}`),
+          await sessions.open(`/me/drive/items/${file.itemId}`),
+        );
+        expect(env.service.stats().requestsByRoute.item).toBe(2);
+        await Promise.all([...first, ...later].map((h) => h.close()));
+        expect(env.service.stats()).toMatchObject({ created: 8, open: 0 });
+      },
+    );
 
     test('a reference Graph cannot find fails open() with its 404 and sends no createSession', async () => {
       const { env } = await oneFile();
@@ -356,7 +362,8 @@ describe('one file, one lane, under every name', () => {
       expect(error).toBeInstanceOf(GraphRequestError);
       expect((error as GraphRequestError).kind).toBe('malformed');
       expect((error as Error).message).toBe(
-        'GET /me/drive/items/A failed: malformed: the answer names no `id` and `parentReference.driveId`, so the file behind this workbook reference is unknown',
+        'GET /me/drive/items/A failed: malformed: the answer names no `id` and ' +
+          '`parentReference.driveId`, so the file behind this workbook reference is unknown',
       );
       expect(bad.requests.map((r) => r.url)).toEqual(['/v1.0/me/drive/items/A?$select=id,parentReference']);
       await sessions.shutdown();

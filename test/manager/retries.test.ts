@@ -30,25 +30,28 @@ describe('over HTTP (emulator)', () => {
       env = await overHttp();
     });
 
-    test('a 429 with Retry-After: 1 is retried after the cooldown, and nothing reaches that workbook meanwhile', async () => {
-      const sessions = env.manager();
-      const retried: number[] = [];
-      sessions.on('retried', (e) => retried.push(e.delayMs));
-      const book = await sessions.open(BOOK_A);
-      env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 1 });
-      // Queued behind the throttled call in the same lane: must wait for the cooldown too.
-      const calls = [
-        book.api('/worksheets').get(),
-        book.api("/worksheets('Sheet1')/usedRange").get(),
-        book.api('/worksheets').get(),
-      ];
-      await Promise.all(calls);
-      const stats = env.service.stats();
-      expect(stats.requestsByRoute.worksheets).toBe(3);
-      expect(stats.cooldownViolations).toBe(0);
-      expect(retried).toEqual([1000]);
-      await book.close();
-    });
+    test(
+      'a 429 with Retry-After: 1 is retried after the ' + 'cooldown, and nothing reaches that workbook meanwhile',
+      async () => {
+        const sessions = env.manager();
+        const retried: number[] = [];
+        sessions.on('retried', (e) => retried.push(e.delayMs));
+        const book = await sessions.open(BOOK_A);
+        env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, status: 429, retryAfterSeconds: 1 });
+        // Queued behind the throttled call in the same lane: must wait for the cooldown too.
+        const calls = [
+          book.api('/worksheets').get(),
+          book.api("/worksheets('Sheet1')/usedRange").get(),
+          book.api('/worksheets').get(),
+        ];
+        await Promise.all(calls);
+        const stats = env.service.stats();
+        expect(stats.requestsByRoute.worksheets).toBe(3);
+        expect(stats.cooldownViolations).toBe(0);
+        expect(retried).toEqual([1000]);
+        await book.close();
+      },
+    );
 
     test('a POST that gets 504 is not retried; a GET is', async () => {
       const sessions = env.manager({ retryBaseDelayMs: 1, retryMaxDelayMs: 5 });
@@ -266,7 +269,10 @@ describe('on fake timers (emulator behind msw): the transport', () => {
     }
   };
 
-  /** A transport on its own scheduler, for the calls the manager does not expose (signals, deadlines, late sessions). */
+  /**
+   * A transport on its own scheduler, for the calls the manager does not expose: signals, deadlines, late
+   * sessions.
+   */
   function transport(more: Partial<ConstructorParameters<typeof GraphTransport>[0]> = {}): GraphTransport {
     return new GraphTransport({
       client: graph.client,
@@ -299,30 +305,34 @@ describe('on fake timers (emulator behind msw): the transport', () => {
       await closing;
     });
 
-    test('close() after a 429 with Retry-After: 600 fails at once with retryAfterMs; the lane stays paused, and a shutdown ends at its deadline', async () => {
-      const sessions = manager({ retryDeadlineMs: 120_000 });
-      const book = await sessions.open(BOOK_A);
-      graph
-        .service()
-        .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1, status: 429, retryAfterSeconds: 600 });
-      const closed = await settle(book.close());
-      expect(closed.ok).toBe(false);
-      expect((closed as { error: unknown }).error).toMatchObject({
-        name: 'GraphRequestError',
-        status: 429,
-        retryAfterMs: 600_000,
-        attempt: 1,
-      });
-      expect(graph.service().stats().requestsByRoute.closeSession).toBe(1);
-      // The shutdown's close waits behind the cooldown; its deadline ends the wait and reports the session.
-      const shutdown = settle(sessions.shutdown({ timeoutMs: 10_000 }));
-      await advance(10_000);
-      const report = await shutdown;
-      expect(report.ok && report.value).toMatchObject({ leftOpen: 1, timedOut: true });
-      await advance(600_000, 20);
-      // Nothing was sent inside the cooldown, nor left queued to go out after it.
-      expect(graph.service().stats().requestsByRoute.closeSession).toBe(1);
-    });
+    test(
+      'close() after a 429 with Retry-After: 600 fails at once with ' +
+        'retryAfterMs; the lane stays paused, and a shutdown ends at its deadline',
+      async () => {
+        const sessions = manager({ retryDeadlineMs: 120_000 });
+        const book = await sessions.open(BOOK_A);
+        graph
+          .service()
+          .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1, status: 429, retryAfterSeconds: 600 });
+        const closed = await settle(book.close());
+        expect(closed.ok).toBe(false);
+        expect((closed as { error: unknown }).error).toMatchObject({
+          name: 'GraphRequestError',
+          status: 429,
+          retryAfterMs: 600_000,
+          attempt: 1,
+        });
+        expect(graph.service().stats().requestsByRoute.closeSession).toBe(1);
+        // The shutdown's close waits behind the cooldown; its deadline ends the wait and reports the session.
+        const shutdown = settle(sessions.shutdown({ timeoutMs: 10_000 }));
+        await advance(10_000);
+        const report = await shutdown;
+        expect(report.ok && report.value).toMatchObject({ leftOpen: 1, timedOut: true });
+        await advance(600_000, 20);
+        // Nothing was sent inside the cooldown, nor left queued to go out after it.
+        expect(graph.service().stats().requestsByRoute.closeSession).toBe(1);
+      },
+    );
 
     test('a Retry-After of an hour pauses the workbook lane for the whole hour, past the retry deadline', async () => {
       const sessions = manager({ idleTimeoutMs: Infinity, keepAlive: false });
@@ -362,24 +372,27 @@ describe('on fake timers (emulator behind msw): the transport', () => {
   });
 
   describe('requestTimeoutMs and deadlines', () => {
-    test('closeSession(): a deadline signal cuts off a close waiting for its answer, as a network failure', async () => {
-      const api = transport();
-      const created = await api.createSession(BOOK_A, true);
-      graph.service().setLatency({ fixedMs: 30_000 });
-      const deadline = new AbortController();
-      const closing = settle(api.closeSession(BOOK_A, created.id, undefined, { deadline: deadline.signal }));
-      await advance(1_000);
-      deadline.abort(new Error('shutdown deadline'));
-      await flush();
-      const result = await closing;
-      expect(result.ok === false && result.error).toMatchObject({ name: 'GraphRequestError', kind: 'network' });
-      expect(result.ok === false && (result.error as Error).message).toContain('no answer before the deadline');
-      graph.service().setLatency(undefined);
-      const last = settle(api.closeSession(BOOK_A, created.id));
-      await advance(1_000);
-      expect((await last).ok).toBe(true);
-      expect(graph.service().stats().open).toBe(0);
-    });
+    test(
+      'closeSession(): a deadline signal cuts off a ' + 'close waiting for its answer, as a network failure',
+      async () => {
+        const api = transport();
+        const created = await api.createSession(BOOK_A, true);
+        graph.service().setLatency({ fixedMs: 30_000 });
+        const deadline = new AbortController();
+        const closing = settle(api.closeSession(BOOK_A, created.id, undefined, { deadline: deadline.signal }));
+        await advance(1_000);
+        deadline.abort(new Error('shutdown deadline'));
+        await flush();
+        const result = await closing;
+        expect(result.ok === false && result.error).toMatchObject({ name: 'GraphRequestError', kind: 'network' });
+        expect(result.ok === false && (result.error as Error).message).toContain('no answer before the deadline');
+        graph.service().setLatency(undefined);
+        const last = settle(api.closeSession(BOOK_A, created.id));
+        await advance(1_000);
+        expect((await last).ok).toBe(true);
+        expect(graph.service().stats().open).toBe(0);
+      },
+    );
 
     test('SessionManager: requestTimeoutMs (default 60 s) cuts off a hung GET, which is then retried', async () => {
       const sessions = manager();

@@ -132,7 +132,9 @@ function echoAuthorization(
       rule.status,
       {
         code: auth,
-        message: `Request headers: {"Authorization":"${auth}"}; Authorization: ${auth}; token=${auth.replace(/^Bearer /, '')}`,
+        message:
+          `Request headers: {"Authorization":"${auth}"}; Authorization: ${auth}; ` +
+          `token=${auth.replace(/^Bearer /, '')}`,
         innerError: { code: auth, message: `echo ${auth}`, 'request-id': auth, innerError: { code: auth } },
       },
       rule.headers,
@@ -355,32 +357,36 @@ describe('ids and tokens that cannot be sent are refused without showing them', 
     expect(text).not.toContain(secret.slice(-20));
   }
 
-  test('a session id Graph answered that cannot travel in a header: not whole in the error, the unclosable event or the warning', async () => {
-    const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
-    servers.push(server);
-    const observed = new Observed();
-    const manager = new SessionManager({
-      client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }),
-      exitHooks: false,
-      retries: 1,
-      retryBaseDelayMs: 1,
-      retryMaxDelayMs: 2,
-      logger: observed.logger(),
-    });
-    observed.listen(manager);
-    server.setOverride((r) =>
-      workbookRoute(r.url) === 'createSession' ? jsonResponse(201, { id: BAD_ID }) : undefined,
-    );
-    const error = await observed.expectFailure(manager.open(BOOK));
-    expect(error).toMatchObject({ kind: 'unsendable-id' });
-    observed.texts.push(safeJson(await manager.shutdown()));
-    const text = observed.all();
-    expect(text).toContain('event unclosable');
-    expect(text).toContain('warn workbook-sessions: a session was created that cannot be closed');
-    expect(text).toContain('"cluste…x7W6"');
-    expectNoneOf(text, BAD_ID);
-    expect(text).not.toContain(OPAQUE_TOKEN);
-  });
+  test(
+    'a session id Graph answered that cannot travel in a header: ' +
+      'not whole in the error, the unclosable event or the warning',
+    async () => {
+      const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
+      servers.push(server);
+      const observed = new Observed();
+      const manager = new SessionManager({
+        client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }),
+        exitHooks: false,
+        retries: 1,
+        retryBaseDelayMs: 1,
+        retryMaxDelayMs: 2,
+        logger: observed.logger(),
+      });
+      observed.listen(manager);
+      server.setOverride((r) =>
+        workbookRoute(r.url) === 'createSession' ? jsonResponse(201, { id: BAD_ID }) : undefined,
+      );
+      const error = await observed.expectFailure(manager.open(BOOK));
+      expect(error).toMatchObject({ kind: 'unsendable-id' });
+      observed.texts.push(safeJson(await manager.shutdown()));
+      const text = observed.all();
+      expect(text).toContain('event unclosable');
+      expect(text).toContain('warn workbook-sessions: a session was created that cannot be closed');
+      expect(text).toContain('"cluste…x7W6"');
+      expectNoneOf(text, BAD_ID);
+      expect(text).not.toContain(OPAQUE_TOKEN);
+    },
+  );
 
   test('a journal id that cannot be sent: the recovery report shows it shortened, escaped', async () => {
     const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
@@ -476,7 +482,8 @@ describe('over HTTP (a server that answers anything)', () => {
 
   describe('no secret or full id in any text', () => {
     test(
-      'a session id and token echoed by the server show only shortened or redacted, in message, fields, JSON and inspect',
+      'a session id and token echoed by the server show only ' +
+        'shortened or redacted, in message, fields, JSON and inspect',
       BOUND,
       async () => {
         const book = await manager().open(BOOK);
@@ -489,7 +496,9 @@ describe('over HTTP (a server that answers anything)', () => {
             400,
             {
               code: `bad_${sent}`,
-              message: `session ${sent} at /x/sessionInfoResource(key='${sent}')?sessionId=${encodeURIComponent(sent)} by ${request.headers['authorization'] ?? ''}`,
+              message:
+                `session ${sent} at /x/sessionInfoResource(key='${sent}')` +
+                `?sessionId=${encodeURIComponent(sent)} by ${request.headers['authorization'] ?? ''}`,
               innerError: { code: 'invalidArgument', 'request-id': sent, 'client-request-id': sent },
             },
             { 'request-id': sent },

@@ -47,20 +47,23 @@ describe('over HTTP (emulator)', () => {
     expect(env.service.stats()).toMatchObject({ created: 2, closed: 1, expired: 1, open: 0 });
   });
 
-  test('a session given up after a 502 and closed by Graph during the shutdown is reported closed, not expired', async () => {
-    const book = await sessions.open(BOOK_A);
-    const first = book.id;
-    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', kind: '502' });
-    // Its close is slow: the shutdown finds it under way and joins it.
-    env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 300 });
-    const call = settle(book.api('/worksheets').get());
-    await vi.waitFor(() => expect(env.service.stats().requestsByRoute.closeSession).toBe(1));
-    const report = await sessions.shutdown();
-    expect((await call).ok).toBe(false);
-    expect(env.service.sessions().find((s) => s.id === first)?.state).toBe('closed');
-    expect(report).toMatchObject({ closed: 2, expired: 0, leftOpen: 0 });
-    expect(report.sessions.map((s) => s.outcome)).toEqual(['closed', 'closed']);
-  });
+  test(
+    'a session given up after a 502 and closed by Graph ' + 'during the shutdown is reported closed, not expired',
+    async () => {
+      const book = await sessions.open(BOOK_A);
+      const first = book.id;
+      env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', kind: '502' });
+      // Its close is slow: the shutdown finds it under way and joins it.
+      env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 300 });
+      const call = settle(book.api('/worksheets').get());
+      await vi.waitFor(() => expect(env.service.stats().requestsByRoute.closeSession).toBe(1));
+      const report = await sessions.shutdown();
+      expect((await call).ok).toBe(false);
+      expect(env.service.sessions().find((s) => s.id === first)?.state).toBe('closed');
+      expect(report).toMatchObject({ closed: 2, expired: 0, leftOpen: 0 });
+      expect(report.sessions.map((s) => s.outcome)).toEqual(['closed', 'closed']);
+    },
+  );
 
   test('open() after shutdown is refused before any request', async () => {
     await sessions.shutdown();
@@ -174,34 +177,38 @@ describe('on fake timers (emulator behind msw)', () => {
   });
 
   describe('a close during a reopen', () => {
-    test('close() during a reopen, then shutdown({ timeoutMs }): the shutdown deadline stops that close too, and no close is sent after the report', async () => {
-      const sessions = manager({ idleTimeoutMs: 5_000, retryBaseDelayMs: 100, retryMaxDelayMs: 200 });
-      const book = await sessions.open(BOOK_A);
-      await vi.advanceTimersByTimeAsync(6_000);
-      await flush();
-      expect(book.closeReason).toBe('idle');
-      graph.service().injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 1_000 });
-      graph
-        .service()
-        .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: null });
-      const call = settle(book.api('/worksheets').get());
-      await flush();
-      expect(book.state).toBe('opening');
-      // The user's close comes first and waits for the reopen; the shutdown's close joins it.
-      const closed = settle(book.close());
-      const shutdown = sessions.shutdown({ timeoutMs: 2_000 });
-      await vi.advanceTimersByTimeAsync(2_000);
-      await flush();
-      const report = await shutdown;
-      expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
-      const sent = graph.service().stats().requestsByRoute.closeSession;
-      await vi.advanceTimersByTimeAsync(30_000);
-      await flush();
-      expect(graph.service().stats().requestsByRoute.closeSession).toBe(sent);
-      expect((await closed).ok).toBe(false);
-      expect((await call).ok).toBe(false);
-      expect(vi.getTimerCount()).toBe(0);
-    });
+    test(
+      'close() during a reopen, then shutdown({ timeoutMs }): the shutdown ' +
+        'deadline stops that close too, and no close is sent after the report',
+      async () => {
+        const sessions = manager({ idleTimeoutMs: 5_000, retryBaseDelayMs: 100, retryMaxDelayMs: 200 });
+        const book = await sessions.open(BOOK_A);
+        await vi.advanceTimersByTimeAsync(6_000);
+        await flush();
+        expect(book.closeReason).toBe('idle');
+        graph.service().injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 1_000 });
+        graph
+          .service()
+          .injectFault({ workbook: BOOK_A, route: 'closeSession', count: 1_000, status: 503, retryAfterSeconds: null });
+        const call = settle(book.api('/worksheets').get());
+        await flush();
+        expect(book.state).toBe('opening');
+        // The user's close comes first and waits for the reopen; the shutdown's close joins it.
+        const closed = settle(book.close());
+        const shutdown = sessions.shutdown({ timeoutMs: 2_000 });
+        await vi.advanceTimersByTimeAsync(2_000);
+        await flush();
+        const report = await shutdown;
+        expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
+        const sent = graph.service().stats().requestsByRoute.closeSession;
+        await vi.advanceTimersByTimeAsync(30_000);
+        await flush();
+        expect(graph.service().stats().requestsByRoute.closeSession).toBe(sent);
+        expect((await closed).ok).toBe(false);
+        expect((await call).ok).toBe(false);
+        expect(vi.getTimerCount()).toBe(0);
+      },
+    );
   });
 });
 
@@ -243,69 +250,80 @@ describe("over HTTP and in child processes: shutdown racing a session's creation
   const CHILD = fileURLToPath(new URL('../fixtures/shutdown-edges-child.ts', import.meta.url));
 
   describe('shutdown() while a session is still being created', () => {
-    test('a 201 arriving after the shutdown resolved is closed at once; the report lists the create as (creating)', async () => {
-      env = await overHttp();
-      const sessions = env.manager();
-      env.service.injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 1000 });
-      const opening = settle(sessions.open(BOOK_A));
-      await vi.waitFor(() => expect(env?.service.stats().requestsByRoute.createSession).toBe(1));
-      const report = await sessions.shutdown({ timeoutMs: 200 });
-      expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
-      expect(report.sessions).toEqual([{ id: '(creating)', workbook: BOOK_A, outcome: 'pending' }]);
-      const result = await opening;
-      expect(result.ok === false && result.error).toBeInstanceOf(ManagerShutDownError);
-      await vi.waitFor(() => expect(env?.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 }), {
-        timeout: 5000,
-      });
-    });
+    test(
+      'a 201 arriving after the shutdown resolved is closed ' + 'at once; the report lists the create as (creating)',
+      async () => {
+        env = await overHttp();
+        const sessions = env.manager();
+        env.service.injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 1000 });
+        const opening = settle(sessions.open(BOOK_A));
+        await vi.waitFor(() => expect(env?.service.stats().requestsByRoute.createSession).toBe(1));
+        const report = await sessions.shutdown({ timeoutMs: 200 });
+        expect(report).toMatchObject({ leftOpen: 1, timedOut: true });
+        expect(report.sessions).toEqual([{ id: '(creating)', workbook: BOOK_A, outcome: 'pending' }]);
+        const result = await opening;
+        expect(result.ok === false && result.error).toBeInstanceOf(ManagerShutDownError);
+        await vi.waitFor(() => expect(env?.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 }), {
+          timeout: 5000,
+        });
+      },
+    );
 
-    test('a session arriving after the report whose close keeps failing is given up after shutdownTimeoutMs, not retryDeadlineMs', async () => {
-      env = await overHttp();
-      const sessions = env.manager({ shutdownTimeoutMs: 300, retryBaseDelayMs: 10, retryMaxDelayMs: 20 });
-      const failed: string[] = [];
-      sessions.on('closeFailed', (e) => failed.push(e.workbook));
-      env.service.injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 500 });
-      env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 100_000, kind: '503-bare' });
-      const opening = settle(sessions.open(BOOK_A));
-      await vi.waitFor(() => expect(env?.service.stats().requestsByRoute.createSession).toBe(1));
-      expect(await sessions.shutdown({ timeoutMs: 100 })).toMatchObject({ leftOpen: 1, timedOut: true });
-      expect((await opening).ok).toBe(false);
-      // The late session's close is bounded as a shutdown's would be: the failure is reported, and no
-      // close is resent after it (retryDeadlineMs, 2 minutes, would keep the process alive meanwhile).
-      await vi.waitFor(() => expect(failed).toEqual([BOOK_A]), { timeout: 5_000 });
-      const sent = env.service.stats().requestsByRoute.closeSession;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(env.service.stats().requestsByRoute.closeSession).toBe(sent);
-    });
+    test(
+      'a session arriving after the report whose close keeps failing ' +
+        'is given up after shutdownTimeoutMs, not retryDeadlineMs',
+      async () => {
+        env = await overHttp();
+        const sessions = env.manager({ shutdownTimeoutMs: 300, retryBaseDelayMs: 10, retryMaxDelayMs: 20 });
+        const failed: string[] = [];
+        sessions.on('closeFailed', (e) => failed.push(e.workbook));
+        env.service.injectFault({ workbook: BOOK_A, route: 'createSession', delayMs: 500 });
+        env.service.injectFault({ workbook: BOOK_A, route: 'closeSession', count: 100_000, kind: '503-bare' });
+        const opening = settle(sessions.open(BOOK_A));
+        await vi.waitFor(() => expect(env?.service.stats().requestsByRoute.createSession).toBe(1));
+        expect(await sessions.shutdown({ timeoutMs: 100 })).toMatchObject({ leftOpen: 1, timedOut: true });
+        expect((await opening).ok).toBe(false);
+        // The late session's close is bounded as a shutdown's would be: the failure is reported, and no
+        // close is resent after it (retryDeadlineMs, 2 minutes, would keep the process alive meanwhile).
+        await vi.waitFor(() => expect(failed).toEqual([BOOK_A]), { timeout: 5_000 });
+        const sent = env.service.stats().requestsByRoute.closeSession;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(env.service.stats().requestsByRoute.closeSession).toBe(sent);
+      },
+    );
 
-    test('a long-running create still polling when shutdown({ timeoutMs }) resolves stops, and the process ends', async () => {
-      const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
-      try {
-        const child = spawnScript(CHILD, [], {
-          EMU_URL: emu.url,
-          EMU_TOKEN: emu.token,
-          SCENARIO: 'creating',
-          SHUTDOWN_TIMEOUT_MS: '300',
-        });
-        await child.waitForLine('ready');
-        await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), {
-          timeout: 10_000,
-        });
-        child.process.stdin?.write('go\n');
-        const report = await child.waitForLine(/^report /);
-        expect(JSON.parse(report.slice('report '.length))).toEqual({
-          leftOpen: 1,
-          timedOut: true,
-          sessions: [{ id: '(creating)', workbook: BOOK_A, outcome: 'pending' }],
-        });
-        // Polling stopped with the shutdown: nothing of the manager keeps the process (operationTimeoutMs is 2 minutes).
-        expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
-        expect(child.lines).toContain('open rejected ManagerShutDownError');
-        expect(emu.service.stats().created).toBe(0);
-      } finally {
-        await emu.close();
-      }
-    });
+    test(
+      'a long-running create still polling when shutdown({ ' + 'timeoutMs }) resolves stops, and the process ends',
+      async () => {
+        const emu = await startEmulator({ workbooks: books(BOOK_A), asyncCreate: { rate: 1, durationMs: 600_000 } });
+        try {
+          const child = spawnScript(CHILD, [], {
+            EMU_URL: emu.url,
+            EMU_TOKEN: emu.token,
+            SCENARIO: 'creating',
+            SHUTDOWN_TIMEOUT_MS: '300',
+          });
+          await child.waitForLine('ready');
+          await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.operation).toBeGreaterThan(1), {
+            timeout: 10_000,
+          });
+          child.process.stdin?.write('go\n');
+          const report = await child.waitForLine(/^report /);
+          expect(JSON.parse(report.slice('report '.length))).toEqual({
+            leftOpen: 1,
+            timedOut: true,
+            sessions: [{ id: '(creating)', workbook: BOOK_A, outcome: 'pending' }],
+          });
+          // Polling stopped with the shutdown: nothing of the manager keeps the process (operationTimeoutMs is 2
+          // minutes).
+          expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+          expect(child.lines).toContain('open rejected ManagerShutDownError');
+          expect(emu.service.stats().created).toBe(0);
+        } finally {
+          await emu.close();
+        }
+      },
+    );
   });
 
   describe('shutdown() whose deadline passes while a call waits behind a long cooldown', () => {
@@ -337,30 +355,33 @@ describe("over HTTP and in child processes: shutdown racing a session's creation
   });
 
   describe('shutdown() while open() still looks up which file it names', () => {
-    test('the look-up that hangs is cut off when the report is out: no create is sent, and the process ends', async () => {
-      const emu = await startEmulator({ workbooks: books(BOOK_A) });
-      try {
-        // Every answer takes a minute: the first request, the look-up, hangs.
-        emu.service.setLatency({ fixedMs: 60_000 });
-        const child = spawnScript(CHILD, [], {
-          EMU_URL: emu.url,
-          EMU_TOKEN: emu.token,
-          SCENARIO: 'creating',
-          SHUTDOWN_TIMEOUT_MS: '300',
-        });
-        await child.waitForLine('ready');
-        await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.item).toBe(1), { timeout: 10_000 });
-        child.process.stdin?.write('go\n');
-        await child.waitForLine(/^report /);
-        // The answer would come only after 60 s (requestTimeoutMs): nothing of the manager waits for it.
-        expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
-        expect(child.lines).toContain('open rejected ManagerShutDownError');
-        expect(emu.service.stats()).toMatchObject({ created: 0, open: 0 });
-        expect(emu.service.stats().requestsByRoute.createSession).toBe(0);
-      } finally {
-        await emu.close();
-      }
-    });
+    test(
+      'the look-up that hangs is cut off when the report ' + 'is out: no create is sent, and the process ends',
+      async () => {
+        const emu = await startEmulator({ workbooks: books(BOOK_A) });
+        try {
+          // Every answer takes a minute: the first request, the look-up, hangs.
+          emu.service.setLatency({ fixedMs: 60_000 });
+          const child = spawnScript(CHILD, [], {
+            EMU_URL: emu.url,
+            EMU_TOKEN: emu.token,
+            SCENARIO: 'creating',
+            SHUTDOWN_TIMEOUT_MS: '300',
+          });
+          await child.waitForLine('ready');
+          await vi.waitFor(() => expect(emu.service.stats().requestsByRoute.item).toBe(1), { timeout: 10_000 });
+          child.process.stdin?.write('go\n');
+          await child.waitForLine(/^report /);
+          // The answer would come only after 60 s (requestTimeoutMs): nothing of the manager waits for it.
+          expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+          expect(child.lines).toContain('open rejected ManagerShutDownError');
+          expect(emu.service.stats()).toMatchObject({ created: 0, open: 0 });
+          expect(emu.service.stats().requestsByRoute.createSession).toBe(0);
+        } finally {
+          await emu.close();
+        }
+      },
+    );
   });
 
   describe('shutdown() while a poll of a long-running create hangs', () => {
@@ -414,37 +435,40 @@ describe("over HTTP and in child processes: shutdown racing a session's creation
   });
 
   describe('shutdown() whose deadline passes while a close is on the wire', () => {
-    test('the close runs until its answer; the process ends after it, with the journal emptied and its marker gone', async () => {
-      const emu = await startEmulator({ workbooks: books(BOOK_A) });
-      try {
-        const dir = await tempDir();
-        const child = spawnScript(CHILD, [], {
-          EMU_URL: emu.url,
-          EMU_TOKEN: emu.token,
-          SCENARIO: 'closing',
-          SHUTDOWN_TIMEOUT_MS: '300',
-          JOURNAL_DIR: dir,
-        });
-        await child.waitForLine('ready');
-        emu.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 1500 });
-        child.process.stdin?.write('go\n');
-        const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as {
-          leftOpen: number;
-          timedOut: boolean;
-          sessions: Array<{ outcome: string }>;
-        };
-        expect(report).toMatchObject({ leftOpen: 1, timedOut: true, sessions: [{ outcome: 'pending' }] });
-        expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
-        // The close was not torn down at the deadline: Graph's answer reached the manager after the report.
-        const after = child.lines.slice(child.lines.findIndex((line) => line.startsWith('report ')) + 1);
-        expect(after.filter((line) => line.startsWith('event '))).toEqual(['event closed alreadyExpired=false']);
-        expect(emu.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
-        const scan = await new SessionJournal({ path: dir }).scan();
-        expect([...scan.live, ...scan.orphans]).toEqual([]);
-        expect((await fs.readdir(dir)).filter((name) => name.includes('.owner-'))).toEqual([]);
-      } finally {
-        await emu.close();
-      }
-    });
+    test(
+      'the close runs until its answer; the process ends ' + 'after it, with the journal emptied and its marker gone',
+      async () => {
+        const emu = await startEmulator({ workbooks: books(BOOK_A) });
+        try {
+          const dir = await tempDir();
+          const child = spawnScript(CHILD, [], {
+            EMU_URL: emu.url,
+            EMU_TOKEN: emu.token,
+            SCENARIO: 'closing',
+            SHUTDOWN_TIMEOUT_MS: '300',
+            JOURNAL_DIR: dir,
+          });
+          await child.waitForLine('ready');
+          emu.service.injectFault({ workbook: BOOK_A, route: 'closeSession', delayMs: 1500 });
+          child.process.stdin?.write('go\n');
+          const report = JSON.parse((await child.waitForLine(/^report /)).slice('report '.length)) as {
+            leftOpen: number;
+            timedOut: boolean;
+            sessions: Array<{ outcome: string }>;
+          };
+          expect(report).toMatchObject({ leftOpen: 1, timedOut: true, sessions: [{ outcome: 'pending' }] });
+          expect(await child.waitForExit(15_000)).toEqual({ code: 0, signal: null });
+          // The close was not torn down at the deadline: Graph's answer reached the manager after the report.
+          const after = child.lines.slice(child.lines.findIndex((line) => line.startsWith('report ')) + 1);
+          expect(after.filter((line) => line.startsWith('event '))).toEqual(['event closed alreadyExpired=false']);
+          expect(emu.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+          const scan = await new SessionJournal({ path: dir }).scan();
+          expect([...scan.live, ...scan.orphans]).toEqual([]);
+          expect((await fs.readdir(dir)).filter((name) => name.includes('.owner-'))).toEqual([]);
+        } finally {
+          await emu.close();
+        }
+      },
+    );
   });
 });

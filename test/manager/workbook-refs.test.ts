@@ -143,30 +143,33 @@ describe('emulator: GET {item} and a file under all its names', () => {
     });
   });
 
-  test('GET {item} gets only the faults that name its route: a route-less fault waits for a workbook call', async () => {
-    const { env, file } = await oneFile();
-    env.service.injectFault({ workbook: `/me/drive/items/${file.itemId}`, count: 1, status: 500 });
-    // (Statuses the client's own RetryHandler does not resend.)
-    env.service.injectFault({
-      workbook: `/me/drive/root:${ROOT_PATH}:`,
-      route: 'item',
-      count: 1,
-      status: 409,
-      code: 'conflict',
-    });
-    // The look-up draws the fault that names it, under another name of the file.
-    await expect(env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()).rejects.toMatchObject({
-      statusCode: 409,
-    });
-    expect((await env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()) as { id: string }).toMatchObject({
-      id: file.itemId,
-    });
-    // The route-less one is still there for the first workbook call.
-    await expect(
-      env.client.api(`/drives/${DRIVE}/items/${file.itemId}/workbook/worksheets`).get(),
-    ).rejects.toMatchObject({ statusCode: 500 });
-    expect(env.service.stats().faultsInjected).toBe(2);
-  });
+  test(
+    'GET {item} gets only the faults that name its ' + 'route: a route-less fault waits for a workbook call',
+    async () => {
+      const { env, file } = await oneFile();
+      env.service.injectFault({ workbook: `/me/drive/items/${file.itemId}`, count: 1, status: 500 });
+      // (Statuses the client's own RetryHandler does not resend.)
+      env.service.injectFault({
+        workbook: `/me/drive/root:${ROOT_PATH}:`,
+        route: 'item',
+        count: 1,
+        status: 409,
+        code: 'conflict',
+      });
+      // The look-up draws the fault that names it, under another name of the file.
+      await expect(env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()).rejects.toMatchObject({
+        statusCode: 409,
+      });
+      expect((await env.client.api(`/drives/${DRIVE}/items/${file.itemId}`).get()) as { id: string }).toMatchObject({
+        id: file.itemId,
+      });
+      // The route-less one is still there for the first workbook call.
+      await expect(
+        env.client.api(`/drives/${DRIVE}/items/${file.itemId}/workbook/worksheets`).get(),
+      ).rejects.toMatchObject({ statusCode: 500 });
+      expect(env.service.stats().faultsInjected).toBe(2);
+    },
+  );
 
   test('requests on two names of one file count as one workbook: in flight, cooldowns and faults', async () => {
     const { env, file } = await oneFile({ latency: { fixedMs: 15 } });
@@ -187,25 +190,28 @@ describe('emulator: GET {item} and a file under all its names', () => {
     expect(env.service.stats()).toMatchObject({ faultsInjected: 1, cooldownViolations: 1 });
   });
 
-  test('addWorkbook tells the ids of a file added by path, and a session made under one name serves another', async () => {
-    env = await overHttp({ workbooks: {} });
-    const added = env.service.addWorkbook('/me/drive/root:/Book.xlsx:');
-    expect(added).toMatchObject({ path: '/me/drive/root:/Book.xlsx:', rootPath: '/Book.xlsx' });
-    expect(added.itemId).toMatch(/^01[0-9A-F]{32}$/);
-    expect(env.service.workbookFile(`/drives/${added.driveId}/items/${added.itemId}`)).toEqual(added);
-    expect(env.service.workbookFile('/me/drive/root:/book.XLSX:')).toEqual(added);
-    expect(() => env?.service.addWorkbook(`/drives/${added.driveId}/root:/BOOK.xlsx:`)).toThrow('already exists');
-    // Graph keys a session by its file: the id made under the path works under the item id.
-    const created = (await env.client
-      .api('/me/drive/root:/Book.xlsx:/workbook/createSession')
-      .post({ persistChanges: true })) as { id: string };
-    await env.client
-      .api(`/drives/${added.driveId}/items/${added.itemId}/workbook/closeSession`)
-      .header('workbook-session-id', created.id)
-      .post(undefined);
-    expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
-    expect(env.service.openSessions(`/me/drive/items/${added.itemId}`)).toBe(0);
-  });
+  test(
+    'addWorkbook tells the ids of a file added by path, ' + 'and a session made under one name serves another',
+    async () => {
+      env = await overHttp({ workbooks: {} });
+      const added = env.service.addWorkbook('/me/drive/root:/Book.xlsx:');
+      expect(added).toMatchObject({ path: '/me/drive/root:/Book.xlsx:', rootPath: '/Book.xlsx' });
+      expect(added.itemId).toMatch(/^01[0-9A-F]{32}$/);
+      expect(env.service.workbookFile(`/drives/${added.driveId}/items/${added.itemId}`)).toEqual(added);
+      expect(env.service.workbookFile('/me/drive/root:/book.XLSX:')).toEqual(added);
+      expect(() => env?.service.addWorkbook(`/drives/${added.driveId}/root:/BOOK.xlsx:`)).toThrow('already exists');
+      // Graph keys a session by its file: the id made under the path works under the item id.
+      const created = (await env.client
+        .api('/me/drive/root:/Book.xlsx:/workbook/createSession')
+        .post({ persistChanges: true })) as { id: string };
+      await env.client
+        .api(`/drives/${added.driveId}/items/${added.itemId}/workbook/closeSession`)
+        .header('workbook-session-id', created.id)
+        .post(undefined);
+      expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+      expect(env.service.openSessions(`/me/drive/items/${added.itemId}`)).toBe(0);
+    },
+  );
 });
 
 describe('the journal keys sessions by file', () => {
@@ -242,7 +248,8 @@ describe('the journal keys sessions by file', () => {
     const lane = `/drives/${DRIVE}/items/${file.itemId}`.toLowerCase();
     const lines = ids.map(
       (id, i) =>
-        `${JSON.stringify({ ...(JSON.parse(openLine({ id, workbook: names[i] as string })) as object), file: lane })}\n`,
+        JSON.stringify({ ...(JSON.parse(openLine({ id, workbook: names[i] as string })) as object), file: lane }) +
+        '\n',
     );
     const dir = await tempDir();
     await fs.writeFile(path.join(dir, 'sessions.journal'), lines.join(''), { mode: 0o600 });

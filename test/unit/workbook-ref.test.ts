@@ -26,7 +26,8 @@ describe('parseWorkbookRef', () => {
     expect(parseWorkbookRef('/me/drive/root:/Pr%c3%a9visions/%41.xlsx:').path).toBe(
       '/me/drive/root:/Pr%C3%A9visions/A.xlsx:',
     );
-    expect(parseWorkbookRef('/me/drive/root:/Prévisions/A.xlsx:').path).toBe('/me/drive/root:/Pr%C3%A9visions/A.xlsx:');
+    const { path } = parseWorkbookRef('/me/drive/root:/Prévisions/A.xlsx:');
+    expect(path).toBe('/me/drive/root:/Pr%C3%A9visions/A.xlsx:');
     // A "%" that starts no escape is a "%" of the name, sent as %25.
     expect(parseWorkbookRef('/me/drive/root:/100% done.xlsx:').path).toBe('/me/drive/root:/100%25%20done.xlsx:');
     // Sub-delimiters and "@" stay as they are (site ids, user names, drive ids).

@@ -8,7 +8,7 @@ import ts from 'typescript';
 import { beforeAll, describe, expect, test } from 'vitest';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '../..');
 const fixture = join(root, 'test/fixtures/await-using.mjs');
 // The npm package `node@24` ships a Node 24 binary: native `await using` on a machine whose Node is 20.
 const node24 = join(root, 'node_modules/node/bin/node');

@@ -10,9 +10,9 @@ import {
   isSessionExpiredError,
   type CloseReason,
   type WorkbookSession,
-} from '../src/index.js';
-import { WorkbookService, type RouteName } from '../src/testing/index.js';
-import { createEmulatorHandlers } from '../src/testing/msw.js';
+} from '../../src/index.js';
+import { WorkbookService, type RouteName } from '../../src/testing/index.js';
+import { createEmulatorHandlers } from '../../src/testing/msw.js';
 
 // Model-based: random interleavings of open, calls, throws inside scopes, close, double close, idle
 // expiry, server-side expiry, faults and shutdown, run in process (msw) on a fake clock and checked

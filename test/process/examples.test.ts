@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Run {
   readonly code: number | null;
@@ -42,14 +42,17 @@ describe('examples run against the emulator and exit 0', { timeout: 60_000 }, ()
     expect(result.stdout).toContain('sessions open on the emulator: 0');
   });
 
-  it('with-session.mjs (plain JavaScript) closes the session when the callback returns and when it throws', async () => {
-    const result = await run('examples/with-session.mjs');
-    expectSuccess(result);
-    expect(result.stdout).toContain('withSession rejected: the report could not be built');
-    expect(result.stdout).toContain('the session the callback held is closed');
-    expect(result.stdout).toContain('a late call fails with SessionClosedError (reason: disposed)');
-    expect(result.stdout).toContain('sessions open on the emulator: 0');
-  });
+  it(
+    'with-session.mjs (plain JavaScript) closes the ' + 'session when the callback returns and when it throws',
+    async () => {
+      const result = await run('examples/with-session.mjs');
+      expectSuccess(result);
+      expect(result.stdout).toContain('withSession rejected: the report could not be built');
+      expect(result.stdout).toContain('the session the callback held is closed');
+      expect(result.stdout).toContain('a late call fails with SessionClosedError (reason: disposed)');
+      expect(result.stdout).toContain('sessions open on the emulator: 0');
+    },
+  );
 
   it('http-server.ts --self-test serves requests, then shuts down gracefully on a real SIGTERM', async () => {
     const result = await run('examples/http-server.ts', ['--self-test']);
@@ -81,7 +84,8 @@ describe('examples run against the emulator and exit 0', { timeout: 60_000 }, ()
     expectSuccess(result);
     expect(result.stdout).toContain('GraphRequestError (status 400, graphCode invalidArgument');
     expect(result.stdout).toContain(
-      'GraphRequestError (status 429, graphCode tooManyRequests, innerCode tooManyRequestsUncategorized, attempt 2, retryAfterMs 1000)',
+      'GraphRequestError (status 429, graphCode tooManyRequests, innerCode ' +
+        'tooManyRequestsUncategorized, attempt 2, retryAfterMs 1000)',
     );
     expect(result.stdout).toContain('GraphRequestError (status 504');
     expect(result.stdout).toContain("SessionClosedError (reason 'disposed')");

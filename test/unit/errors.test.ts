@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, test } from 'vitest';
-import { withOutcomeUnknown } from '../src/errors.js';
+import { withOutcomeUnknown } from '../../src/errors.js';
 import {
   GraphRequestError,
   ManagerShutDownError,
@@ -11,7 +11,7 @@ import {
   isSessionClosedError,
   isSessionExpiredError,
   shortId,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 describe('typed errors', () => {
   test('each has a stable code and a name', () => {
@@ -137,31 +137,36 @@ describe('GraphRequestError', () => {
     ).toBe('5B2C4F0E-1A2B-4C3D-9E8F-0123456789AB');
   });
 
-  test('the session ids sent, session-info keys and id-looking query values are shortened everywhere; tokens removed', () => {
-    const error = new GraphRequestError({
-      kind: 'http',
-      method: 'GET',
-      path: `/me/drive/items/A/workbook/sessionInfoResource(key='${SESSION}')?sessionId=${encodeURIComponent(SESSION)}`,
-      status: 400,
-      codes: [`x${SESSION}`, 'invalidArgument'],
-      detail: `session ${SESSION} by Bearer ${TOKEN}; raw ${TOKEN}`,
-      sessionIds: [SESSION],
-      cause: Object.assign(new Error(`socket for ${SESSION} with ${TOKEN}`), { cause: new Error(`inner ${TOKEN}`) }),
-    });
-    const texts = [
-      error.message,
-      error.stack ?? '',
-      JSON.stringify(error),
-      inspect(error, { depth: 10 }),
-      String(error.cause),
-      error.codes.join(),
-    ];
-    for (const text of texts) {
-      expect(text).not.toContain(SESSION);
-      expect(text).not.toContain(encodeURIComponent(SESSION));
-      expect(text).not.toContain(TOKEN.slice(0, 20));
-    }
-    expect(error.message).toContain(shortId(SESSION));
-    expect(JSON.stringify(error)).toContain('"cause":{"name":"Error"');
-  });
+  test(
+    'the session ids sent, session-info keys and id-looking ' + 'query values are shortened everywhere; tokens removed',
+    () => {
+      const error = new GraphRequestError({
+        kind: 'http',
+        method: 'GET',
+        path:
+          `/me/drive/items/A/workbook/sessionInfoResource(key='${SESSION}')` +
+          `?sessionId=${encodeURIComponent(SESSION)}`,
+        status: 400,
+        codes: [`x${SESSION}`, 'invalidArgument'],
+        detail: `session ${SESSION} by Bearer ${TOKEN}; raw ${TOKEN}`,
+        sessionIds: [SESSION],
+        cause: Object.assign(new Error(`socket for ${SESSION} with ${TOKEN}`), { cause: new Error(`inner ${TOKEN}`) }),
+      });
+      const texts = [
+        error.message,
+        error.stack ?? '',
+        JSON.stringify(error),
+        inspect(error, { depth: 10 }),
+        String(error.cause),
+        error.codes.join(),
+      ];
+      for (const text of texts) {
+        expect(text).not.toContain(SESSION);
+        expect(text).not.toContain(encodeURIComponent(SESSION));
+        expect(text).not.toContain(TOKEN.slice(0, 20));
+      }
+      expect(error.message).toContain(shortId(SESSION));
+      expect(JSON.stringify(error)).toContain('"cause":{"name":"Error"');
+    },
+  );
 });

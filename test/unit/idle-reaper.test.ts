@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { IdleReaper, type Reapable } from '../src/lifecycle/idle-reaper.js';
+import { IdleReaper, type Reapable } from '../../src/lifecycle/idle-reaper.js';
 
 interface Item extends Reapable {
   name: string;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { GraphRequestError, type GraphRequestErrorInit } from '../src/errors.js';
-import { KNOWN_SECOND_LEVEL_CODES, secondLevelRule } from '../src/transport/graph-codes.js';
-import { decideRetry, parseRetryAfter, type RetryPolicy } from '../src/transport/retry.js';
+import { GraphRequestError, type GraphRequestErrorInit } from '../../src/errors.js';
+import { KNOWN_SECOND_LEVEL_CODES, secondLevelRule } from '../../src/transport/graph-codes.js';
+import { decideRetry, parseRetryAfter, type RetryPolicy } from '../../src/transport/retry.js';
 
 // The pure retry decision and Retry-After parsing: no timers, no network.
 

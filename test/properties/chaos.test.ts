@@ -7,8 +7,8 @@ import {
   type CloseReason,
   type ShutdownReport,
   type WorkbookSession,
-} from '../src/index.js';
-import { startEmulator, type WorkbookSeed } from '../src/testing/index.js';
+} from '../../src/index.js';
+import { startEmulator, type WorkbookSeed } from '../../src/testing/index.js';
 import {
   ChaosBodyError,
   type Outcome,
@@ -18,7 +18,7 @@ import {
   classify,
   pool,
   seeded,
-} from './helpers/chaos.js';
+} from '../helpers/chaos.js';
 
 // "No session is ever forgotten", under faults: 500 sessions over 20 workbooks against the emulator over
 // HTTP, 20% of answers faulted from a seed (among them faults applied before they fail: the write or the
@@ -248,9 +248,12 @@ async function round(seed: number): Promise<void> {
   const totals = [first.stats().totals, second.stats().totals];
   const sum = (key: keyof (typeof totals)[0]): number => totals.reduce((n, t) => n + t[key], 0);
   console.log(
-    `chaos seed=${seed}: ${stats.created} sessions created (${stats.undelivered} never delivered), ${stats.requests} requests, ${stats.faultsInjected} faults,`,
-    `${stats.writesApplied} rows added (${stats.writesRepeated} repeated), ${stats.cooldownViolations} cooldown violations;`,
-    `closed by ${JSON.stringify(tally.closedBy)}; user saw ${JSON.stringify(tally.outcomes)}; events ${JSON.stringify(tally.events)}`,
+    `chaos seed=${seed}: ${stats.created} sessions created (${stats.undelivered} never delivered), ` +
+      `${stats.requests} requests, ${stats.faultsInjected} faults,`,
+    `${stats.writesApplied} rows added (${stats.writesRepeated} repeated), ` +
+      `${stats.cooldownViolations} cooldown violations;`,
+    `closed by ${JSON.stringify(tally.closedBy)}; user saw ${JSON.stringify(tally.outcomes)}; ` +
+      `events ${JSON.stringify(tally.events)}`,
   );
   await emulator.close();
 
@@ -285,7 +288,8 @@ async function round(seed: number): Promise<void> {
 }
 
 test(
-  `chaos: ${SESSIONS} sessions over ${WORKBOOKS.length} workbooks, 20% faults (applied-then-failed too), strict cooldowns, idle closes, a shutdown mid-run (seed ${SEED}, ${ROUNDS} round(s))`,
+  `chaos: ${SESSIONS} sessions over ${WORKBOOKS.length} workbooks, 20% faults (applied-then-failed too), ` +
+    `strict cooldowns, idle closes, a shutdown mid-run (seed ${SEED}, ${ROUNDS} round(s))`,
   { timeout: 60_000 * ROUNDS },
   async () => {
     console.log(`chaos: seed ${SEED}, ${ROUNDS} round(s), faults ${KINDS.join(',')}; replay with CHAOS_SEED=${SEED}`);

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { abortableDelay } from '../src/util/abort.js';
-import { MAX_TIMER_MS, deadlineSignal, setLongTimeout } from '../src/util/timers.js';
-import { FAKED_TIMERS } from './helpers/graph.js';
+import { abortableDelay } from '../../src/util/abort.js';
+import { MAX_TIMER_MS, deadlineSignal, setLongTimeout } from '../../src/util/timers.js';
+import { FAKED_TIMERS } from '../helpers/graph.js';
 
 // The one home for long timers and deadline signals, on vitest's fake clock.
 

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test, beforeAll } from 'vitest';
 import {
   SessionManager,
   createBearerClient,
@@ -10,7 +10,8 @@ import {
   isSessionExpiredError,
   type Logger,
   type SessionEvents,
-} from '../src/index.js';
+  type SessionManagerOptions,
+} from '../../src/index.js';
 import {
   type BadServer,
   type Override,
@@ -18,17 +19,21 @@ import {
   jsonResponse,
   startBadServer,
   workbookRoute,
-} from './helpers/bad-server.js';
-import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
+  fastManager,
+} from '../helpers/bad-server.js';
+import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
 
 // Secrets: the bearer token never shows in anything a user, a log or a listener can see, and never
 // travels to another host; session ids are shortened wherever they are reported.
 
 const BOOK = '/me/drive/items/A';
+
 const OPAQUE_TOKEN = 'opaque-Token_0123456789abcdefXYZ';
+
 // Graph's access tokens are JWTs: recognisable by shape even when echoed without "Bearer".
 const JWT_TOKEN =
   'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29mdC5jb20ifQ.c2lnbmF0dXJlLXBhcnQ';
+
 const EVENTS: (keyof SessionEvents)[] = [
   'opened',
   'closed',
@@ -41,9 +46,11 @@ const EVENTS: (keyof SessionEvents)[] = [
 ];
 
 const servers: BadServer[] = [];
+
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
+
 afterAll(removeTempDirs);
 
 /** Everything observable: log lines, event payloads, errors in every form, reports. */
@@ -125,7 +132,9 @@ function echoAuthorization(
       rule.status,
       {
         code: auth,
-        message: `Request headers: {"Authorization":"${auth}"}; Authorization: ${auth}; token=${auth.replace(/^Bearer /, '')}`,
+        message:
+          `Request headers: {"Authorization":"${auth}"}; Authorization: ${auth}; ` +
+          `token=${auth.replace(/^Bearer /, '')}`,
         innerError: { code: auth, message: `echo ${auth}`, 'request-id': auth, innerError: { code: auth } },
       },
       rule.headers,
@@ -348,32 +357,36 @@ describe('ids and tokens that cannot be sent are refused without showing them', 
     expect(text).not.toContain(secret.slice(-20));
   }
 
-  test('a session id Graph answered that cannot travel in a header: not whole in the error, the unclosable event or the warning', async () => {
-    const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
-    servers.push(server);
-    const observed = new Observed();
-    const manager = new SessionManager({
-      client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }),
-      exitHooks: false,
-      retries: 1,
-      retryBaseDelayMs: 1,
-      retryMaxDelayMs: 2,
-      logger: observed.logger(),
-    });
-    observed.listen(manager);
-    server.setOverride((r) =>
-      workbookRoute(r.url) === 'createSession' ? jsonResponse(201, { id: BAD_ID }) : undefined,
-    );
-    const error = await observed.expectFailure(manager.open(BOOK));
-    expect(error).toMatchObject({ kind: 'unsendable-id' });
-    observed.texts.push(safeJson(await manager.shutdown()));
-    const text = observed.all();
-    expect(text).toContain('event unclosable');
-    expect(text).toContain('warn workbook-sessions: a session was created that cannot be closed');
-    expect(text).toContain('"cluste…x7W6"');
-    expectNoneOf(text, BAD_ID);
-    expect(text).not.toContain(OPAQUE_TOKEN);
-  });
+  test(
+    'a session id Graph answered that cannot travel in a header: ' +
+      'not whole in the error, the unclosable event or the warning',
+    async () => {
+      const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
+      servers.push(server);
+      const observed = new Observed();
+      const manager = new SessionManager({
+        client: createBearerClient({ baseUrl: server.url, token: OPAQUE_TOKEN }),
+        exitHooks: false,
+        retries: 1,
+        retryBaseDelayMs: 1,
+        retryMaxDelayMs: 2,
+        logger: observed.logger(),
+      });
+      observed.listen(manager);
+      server.setOverride((r) =>
+        workbookRoute(r.url) === 'createSession' ? jsonResponse(201, { id: BAD_ID }) : undefined,
+      );
+      const error = await observed.expectFailure(manager.open(BOOK));
+      expect(error).toMatchObject({ kind: 'unsendable-id' });
+      observed.texts.push(safeJson(await manager.shutdown()));
+      const text = observed.all();
+      expect(text).toContain('event unclosable');
+      expect(text).toContain('warn workbook-sessions: a session was created that cannot be closed');
+      expect(text).toContain('"cluste…x7W6"');
+      expectNoneOf(text, BAD_ID);
+      expect(text).not.toContain(OPAQUE_TOKEN);
+    },
+  );
 
   test('a journal id that cannot be sent: the recovery report shows it shortened, escaped', async () => {
     const server = await startBadServer({ service: { token: OPAQUE_TOKEN } });
@@ -424,5 +437,91 @@ describe('ids and tokens that cannot be sent are refused without showing them', 
     const text = observed.all();
     expect(text).toContain('The access token cannot be sent in the Authorization header');
     expectNoneOf(text, token);
+  });
+});
+
+describe('over HTTP (a server that answers anything)', () => {
+  // The transport against a real HTTP server that answers exactly what Graph may answer, through the
+  // real Graph client: error chains, second-level rules, session faults, failed operations,
+  // Location and resourceLocation as given, redaction, request timeouts.
+
+  const BOOK = '/me/drive/items/A';
+
+  const BOUND = { timeout: 10_000 };
+
+  let server: BadServer;
+
+  const managers: SessionManager[] = [];
+
+  const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager =>
+    fastManager(server, managers, { retries: 3, ...options });
+
+  async function failure(promise: Promise<unknown>): Promise<unknown> {
+    try {
+      await promise;
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected a failure');
+  }
+
+  beforeAll(async () => {
+    server = await startBadServer();
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  afterEach(async () => {
+    server.setOverride(undefined);
+    for (const m of managers.splice(0)) await m.shutdown({ timeoutMs: 2000 });
+    expect(server.service.stats().open).toBe(0);
+    server.requests.length = 0;
+  });
+
+  describe('no secret or full id in any text', () => {
+    test(
+      'a session id and token echoed by the server show only ' +
+        'shortened or redacted, in message, fields, JSON and inspect',
+      BOUND,
+      async () => {
+        const book = await manager().open(BOOK);
+        const id = book.id;
+        expect(id.length).toBeGreaterThan(12);
+        server.setOverride((request) => {
+          if (workbookRoute(request.url) !== 'worksheets') return undefined;
+          const sent = request.headers['workbook-session-id'] ?? '';
+          return graphErrorResponse(
+            400,
+            {
+              code: `bad_${sent}`,
+              message:
+                `session ${sent} at /x/sessionInfoResource(key='${sent}')` +
+                `?sessionId=${encodeURIComponent(sent)} by ${request.headers['authorization'] ?? ''}`,
+              innerError: { code: 'invalidArgument', 'request-id': sent, 'client-request-id': sent },
+            },
+            { 'request-id': sent },
+          );
+        });
+        const error = await failure(book.api('/worksheets').get());
+        expect(isGraphRequestError(error)).toBe(true);
+        const texts = [
+          String(error),
+          (error as Error).stack ?? '',
+          JSON.stringify(error),
+          inspect(error, { depth: 10 }),
+          JSON.stringify((error as { codes: unknown }).codes),
+        ];
+        for (const text of texts) {
+          expect(text).not.toContain(id);
+          expect(text).not.toContain(encodeURIComponent(id));
+          expect(text).not.toContain(server.token);
+        }
+        expect((error as Error).message).toContain(id.slice(0, 6));
+        expect(error).toMatchObject({ requestId: '[redacted]' });
+        await book.close();
+      },
+    );
   });
 });

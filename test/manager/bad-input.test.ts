@@ -15,7 +15,7 @@ import {
   type SessionManagerOptions,
   type WorkbookSession,
   SessionJournal,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   type BadServer,
   type Override,
@@ -24,9 +24,9 @@ import {
   startBadServer,
   workbookRoute,
   fastManager,
-} from './helpers/bad-server.js';
-import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
-import { bearerMiddleware } from './helpers/graph-client-copy.js';
+} from '../helpers/bad-server.js';
+import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
+import { bearerMiddleware } from '../helpers/graph-client-copy.js';
 
 // The catalogue of bad input: what we refuse, and exactly what the user gets. Every case is bounded by a
 // test timeout and ends with the server counting no open session.
@@ -746,111 +746,121 @@ const always =
   (request) =>
     workbookRoute(request.url) === route ? answer() : undefined;
 
-describe('session ids that cannot travel in a header: a client error, reported as possibly open, nothing retried', () => {
-  const unsendable: [string, string][] = [
-    ['a NUL', 'sess\u0000one'],
-    ['a DEL', 'sess\u007fone'],
-    ['a U+2028 line separator', 'sess\u2028one'],
-    ['an emoji', 'sess-\u{1F600}-one'],
-    ['a Latin-1 letter (fetch would send a byte the server may read otherwise)', 'caf\u00e9-session'],
-    ['a CR LF (header injection)', 'abc\r\nX-Evil: 1'],
-    ['a tab', 'sess\tone'],
-    ['spaces at both ends (fetch would trim them)', '  sess-1  '],
-    ['a space at the end', 'sess-1 '],
-  ];
+describe(
+  'session ids that cannot travel in a header: a client ' + 'error, reported as possibly open, nothing retried',
+  () => {
+    const unsendable: [string, string][] = [
+      ['a NUL', 'sess\u0000one'],
+      ['a DEL', 'sess\u007fone'],
+      ['a U+2028 line separator', 'sess\u2028one'],
+      ['an emoji', 'sess-\u{1F600}-one'],
+      ['a Latin-1 letter (fetch would send a byte the server may read otherwise)', 'caf\u00e9-session'],
+      ['a CR LF (header injection)', 'abc\r\nX-Evil: 1'],
+      ['a tab', 'sess\tone'],
+      ['spaces at both ends (fetch would trim them)', '  sess-1  '],
+      ['a space at the end', 'sess-1 '],
+    ];
 
-  test.each(unsendable)(
-    'createSession answering an id with %s: open() fails at once with kind unsendable-id and an unclosable event',
-    BOUND,
-    async (_label, id) => {
-      const warnings: string[] = [];
-      const m = manager({ logger: { warn: (message) => warnings.push(message) } });
-      const unclosable: unknown[] = [];
-      const other: string[] = [];
-      m.on('unclosable', (event) => unclosable.push(event));
-      for (const name of ['opened', 'closed', 'expired', 'retried'] as const) m.on(name, () => other.push(name));
-      server.setOverride(always('createSession', () => jsonResponse(201, { id, persistChanges: true })));
-      const before = server.requests.length;
-      const error = await failure(m.open(BOOK));
-      expect(error).toBeInstanceOf(GraphRequestError);
-      expect(error).toMatchObject({ kind: 'unsendable-id', attempt: 1 });
-      expect((error as Error).message).toMatch(
-        /^POST \/me\/drive\/items\/A\/workbook\/createSession failed: unsendable-id: Graph created session ".*", but its id cannot be sent in a header \(.+\): it cannot be used or closed, and stays open on the server until Graph expires it$/,
+    test.each(unsendable)(
+      'createSession answering an id with %s: open() fails at once with kind unsendable-id and an unclosable event',
+      BOUND,
+      async (_label, id) => {
+        const warnings: string[] = [];
+        const m = manager({ logger: { warn: (message) => warnings.push(message) } });
+        const unclosable: unknown[] = [];
+        const other: string[] = [];
+        m.on('unclosable', (event) => unclosable.push(event));
+        for (const name of ['opened', 'closed', 'expired', 'retried'] as const) m.on(name, () => other.push(name));
+        server.setOverride(always('createSession', () => jsonResponse(201, { id, persistChanges: true })));
+        const before = server.requests.length;
+        const error = await failure(m.open(BOOK));
+        expect(error).toBeInstanceOf(GraphRequestError);
+        expect(error).toMatchObject({ kind: 'unsendable-id', attempt: 1 });
+        expect((error as Error).message).toMatch(
+          new RegExp(
+            /^POST \/me\/drive\/items\/A\/workbook\/createSession failed: unsendable-id: Graph created session ".*", /
+              .source +
+              /but its id cannot be sent in a header \(.+\): /.source +
+              /it cannot be used or closed, and stays open on the server until Graph expires it$/.source,
+          ),
+        );
+        // Nothing after the create: no close to a trimmed or mangled id, no retry.
+        // The file look-up, then the one create: nothing is sent with the id.
+        expect(server.requests.slice(before).map((r) => workbookRoute(r.url))).toEqual(['', 'createSession']);
+        expect(unclosable).toEqual([{ workbook: BOOK, error }]);
+        expect(warnings).toEqual([
+          'workbook-sessions: a session was created that cannot be closed: its ' +
+            'id cannot be sent in a header; it stays open until Graph expires it',
+        ]);
+        // Never counted closed or expired: it may still be open.
+        expect(other).toEqual([]);
+        expect(m.stats().totals).toMatchObject({ opened: 0, closed: 0, expired: 0 });
+      },
+    );
+
+    test('the message shows the id shortened and escaped, never whole', BOUND, async () => {
+      const id = `${'x'.repeat(40)}\u2028${'y'.repeat(40)}`;
+      server.setOverride(always('createSession', () => jsonResponse(201, { id })));
+      const error = (await failure(manager().open(BOOK))) as Error;
+      expect(error.message).toContain('Graph created session "xxxxxx…yyyy"');
+      expect(error.message).toContain('it contains U+2028 at index 40');
+      expect(error.message).not.toContain('x'.repeat(7));
+    });
+
+    test('control characters in a short id are shown escaped, so the message stays one clean line', BOUND, async () => {
+      server.setOverride(always('createSession', () => jsonResponse(201, { id: 'ab\r\ncd' })));
+      const error = (await failure(manager().open(BOOK))) as Error;
+      expect(error.message).toContain(
+        'Graph created session "ab\\u000d\\u000acd", but its id ' +
+          'cannot be sent in a header (it contains U+000D at index 2',
       );
-      // Nothing after the create: no close to a trimmed or mangled id, no retry.
-      // The file look-up, then the one create: nothing is sent with the id.
-      expect(server.requests.slice(before).map((r) => workbookRoute(r.url))).toEqual(['', 'createSession']);
-      expect(unclosable).toEqual([{ workbook: BOOK, error }]);
-      expect(warnings).toEqual([
-        'workbook-sessions: a session was created that cannot be closed: its id cannot be sent in a header; it stays open until Graph expires it',
-      ]);
-      // Never counted closed or expired: it may still be open.
-      expect(other).toEqual([]);
-      expect(m.stats().totals).toMatchObject({ opened: 0, closed: 0, expired: 0 });
-    },
-  );
+      expect(error.message).not.toMatch(/[\r\n]/);
+    });
 
-  test('the message shows the id shortened and escaped, never whole', BOUND, async () => {
-    const id = `${'x'.repeat(40)}\u2028${'y'.repeat(40)}`;
-    server.setOverride(always('createSession', () => jsonResponse(201, { id })));
-    const error = (await failure(manager().open(BOOK))) as Error;
-    expect(error.message).toContain('Graph created session "xxxxxx…yyyy"');
-    expect(error.message).toContain('it contains U+2028 at index 40');
-    expect(error.message).not.toContain('x'.repeat(7));
-  });
-
-  test('control characters in a short id are shown escaped, so the message stays one clean line', BOUND, async () => {
-    server.setOverride(always('createSession', () => jsonResponse(201, { id: 'ab\r\ncd' })));
-    const error = (await failure(manager().open(BOOK))) as Error;
-    expect(error.message).toContain(
-      'Graph created session "ab\\u000d\\u000acd", but its id cannot be sent in a header (it contains U+000D at index 2',
-    );
-    expect(error.message).not.toMatch(/[\r\n]/);
-  });
-
-  test('an id with spaces inside (not at the ends) is carried exactly', BOUND, async () => {
-    server.setOverride((request) =>
-      workbookRoute(request.url) === 'createSession'
-        ? jsonResponse(201, { id: 'sess 1' })
-        : workbookRoute(request.url) === 'closeSession'
-          ? new Response(null, { status: 204 })
-          : undefined,
-    );
-    const before = server.requests.length;
-    const book = await manager().open(BOOK);
-    await book.close();
-    const close = server.requests.slice(before).find((r) => workbookRoute(r.url) === 'closeSession');
-    expect(close?.headers['workbook-session-id']).toBe('sess 1');
-  });
-
-  test(
-    'recover() fails a journal id that cannot be sent at once, sends nothing for it, and closes the others',
-    BOUND,
-    async () => {
-      const dir = await tempDir();
-      const good = await manager().open(BOOK);
-      // Left open by a process that is gone: the journal names it and two ids that cannot be sent.
-      const lines = [openLine({ id: 'uni\u2603' }), openLine({ id: 'nul\u0000id' }), openLine({ id: good.id })];
-      await fs.writeFile(path.join(dir, 'sessions.journal'), lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
-      const m = manager({ journal: { path: dir } });
-      const retried: RetryEvent[] = [];
-      m.on('retried', (event) => retried.push(event));
+    test('an id with spaces inside (not at the ends) is carried exactly', BOUND, async () => {
+      server.setOverride((request) =>
+        workbookRoute(request.url) === 'createSession'
+          ? jsonResponse(201, { id: 'sess 1' })
+          : workbookRoute(request.url) === 'closeSession'
+            ? new Response(null, { status: 204 })
+            : undefined,
+      );
       const before = server.requests.length;
-      const report = await m.recover();
-      expect(report.failed.map((s) => [s.id, s.error])).toEqual([
-        ['uni\u2603', expect.stringContaining('cannot be sent in a header: it contains U+2603 at index 3')],
-        ['nul\\u0000id', expect.stringContaining('cannot be sent in a header: it contains U+0000 at index 3')],
-      ]);
-      expect(report.closed.map((s) => s.workbook)).toEqual([BOOK]);
-      expect(retried).toEqual([]);
-      expect(
-        server.requests.slice(before).map((r) => [workbookRoute(r.url), r.headers['workbook-session-id']]),
-      ).toEqual([['closeSession', good.id]]);
-      expect(good.state).toBe('open');
-      await good.close().catch(() => undefined);
-    },
-  );
-});
+      const book = await manager().open(BOOK);
+      await book.close();
+      const close = server.requests.slice(before).find((r) => workbookRoute(r.url) === 'closeSession');
+      expect(close?.headers['workbook-session-id']).toBe('sess 1');
+    });
+
+    test(
+      'recover() fails a journal id that cannot be sent at once, sends nothing for it, and closes the others',
+      BOUND,
+      async () => {
+        const dir = await tempDir();
+        const good = await manager().open(BOOK);
+        // Left open by a process that is gone: the journal names it and two ids that cannot be sent.
+        const lines = [openLine({ id: 'uni\u2603' }), openLine({ id: 'nul\u0000id' }), openLine({ id: good.id })];
+        await fs.writeFile(path.join(dir, 'sessions.journal'), lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+        const m = manager({ journal: { path: dir } });
+        const retried: RetryEvent[] = [];
+        m.on('retried', (event) => retried.push(event));
+        const before = server.requests.length;
+        const report = await m.recover();
+        expect(report.failed.map((s) => [s.id, s.error])).toEqual([
+          ['uni\u2603', expect.stringContaining('cannot be sent in a header: it contains U+2603 at index 3')],
+          ['nul\\u0000id', expect.stringContaining('cannot be sent in a header: it contains U+0000 at index 3')],
+        ]);
+        expect(report.closed.map((s) => s.workbook)).toEqual([BOOK]);
+        expect(retried).toEqual([]);
+        expect(
+          server.requests.slice(before).map((r) => [workbookRoute(r.url), r.headers['workbook-session-id']]),
+        ).toEqual([['closeSession', good.id]]);
+        expect(good.state).toBe('open');
+        await good.close().catch(() => undefined);
+      },
+    );
+  },
+);
 
 describe('tokens that cannot travel in a header: a client error before anything is sent', () => {
   test.each([
@@ -987,26 +997,30 @@ describe('functions called wrongly: TypeError or RangeError naming the value', (
     ).toThrow('Unknown createGraphClient() option `scope`');
   });
 
-  test('createGraphClient() refuses a string scopes (it would be split into characters) and a missing credential', () => {
-    const credential = { getToken: () => Promise.resolve(null) };
-    expect(() => createGraphClient({ credential, scopes: 'https://graph.microsoft.com/.default' as never })).toThrow(
-      new TypeError(
-        'Expected `scopes` to be an array of strings, got "https://graph.microsoft.com/.default" (string) (wrap a single scope in an array)',
-      ),
-    );
-    expect(() => createGraphClient({ credential, scopes: [''] })).toThrow(
-      new TypeError('Expected each of `scopes` to be a non-empty string, got "" (string)'),
-    );
-    expect(() => createGraphClient({ credential, scopes: [42 as never] })).toThrow(
-      new TypeError('Expected each of `scopes` to be a non-empty string, got `42` (number)'),
-    );
-    expect(() => createGraphClient({} as never)).toThrow(
-      new TypeError(
-        'Expected `credential` to be an @azure/identity credential (an object with getToken()), got `undefined`',
-      ),
-    );
-    expect(() => createGraphClient({ credential })).not.toThrow();
-  });
+  test(
+    'createGraphClient() refuses a string scopes (it would ' + 'be split into characters) and a missing credential',
+    () => {
+      const credential = { getToken: () => Promise.resolve(null) };
+      expect(() => createGraphClient({ credential, scopes: 'https://graph.microsoft.com/.default' as never })).toThrow(
+        new TypeError(
+          'Expected `scopes` to be an array of strings, got ' +
+            '"https://graph.microsoft.com/.default" (string) (wrap a single scope in an array)',
+        ),
+      );
+      expect(() => createGraphClient({ credential, scopes: [''] })).toThrow(
+        new TypeError('Expected each of `scopes` to be a non-empty string, got "" (string)'),
+      );
+      expect(() => createGraphClient({ credential, scopes: [42 as never] })).toThrow(
+        new TypeError('Expected each of `scopes` to be a non-empty string, got `42` (number)'),
+      );
+      expect(() => createGraphClient({} as never)).toThrow(
+        new TypeError(
+          'Expected `credential` to be an @azure/identity credential (an object with getToken()), got `undefined`',
+        ),
+      );
+      expect(() => createGraphClient({ credential })).not.toThrow();
+    },
+  );
 
   test('createGraphClient() passes the scopes it was given to the credential, whole', async () => {
     const asked: unknown[] = [];
@@ -1089,38 +1103,43 @@ describe('functions called wrongly: TypeError or RangeError naming the value', (
     );
   });
 
-  test('SessionJournal markClosed(), lock() and compact() refuse bad values with a TypeError naming them, writing nothing', async () => {
-    const dir = await tempDir();
-    const journal = new SessionJournal({ path: dir });
-    await expect(journal.markClosed(5 as never, 'closed')).rejects.toThrow(
-      new TypeError('Expected `id` to be a non-empty string, got `5` (number)'),
-    );
-    await expect(journal.markClosed('S-1', 'gone' as never)).rejects.toThrow(
-      new TypeError('Expected `reason` to be one of closed, recovered, expired, got "gone" (string)'),
-    );
-    await expect(journal.lock({ wait: 'yes' as never })).rejects.toThrow(
-      new TypeError('Expected `wait` to be a boolean, got "yes" (string)'),
-    );
-    await expect(journal.lock({ signal: {} as never })).rejects.toThrow(
-      new TypeError('Expected `signal` to be an AbortSignal, got a value of type object'),
-    );
-    await expect(journal.compact({ force: 1 as never })).rejects.toThrow(
-      new TypeError('Expected `force` to be a boolean, got `1` (number)'),
-    );
-    await expect(journal.compact({ forse: true } as never)).rejects.toThrow(
-      new TypeError('Unknown compact() option `forse`; expected one of: force, wait, signal'),
-    );
-    await expect(journal.compact(null as never)).rejects.toThrow(
-      new TypeError('Expected compact() options to be an object, got `null`'),
-    );
-    expect(await fs.readdir(dir)).toEqual([]);
-    await journal.close();
-  });
+  test(
+    'SessionJournal markClosed(), lock() and compact() refuse ' +
+      'bad values with a TypeError naming them, writing nothing',
+    async () => {
+      const dir = await tempDir();
+      const journal = new SessionJournal({ path: dir });
+      await expect(journal.markClosed(5 as never, 'closed')).rejects.toThrow(
+        new TypeError('Expected `id` to be a non-empty string, got `5` (number)'),
+      );
+      await expect(journal.markClosed('S-1', 'gone' as never)).rejects.toThrow(
+        new TypeError('Expected `reason` to be one of closed, recovered, expired, got "gone" (string)'),
+      );
+      await expect(journal.lock({ wait: 'yes' as never })).rejects.toThrow(
+        new TypeError('Expected `wait` to be a boolean, got "yes" (string)'),
+      );
+      await expect(journal.lock({ signal: {} as never })).rejects.toThrow(
+        new TypeError('Expected `signal` to be an AbortSignal, got a value of type object'),
+      );
+      await expect(journal.compact({ force: 1 as never })).rejects.toThrow(
+        new TypeError('Expected `force` to be a boolean, got `1` (number)'),
+      );
+      await expect(journal.compact({ forse: true } as never)).rejects.toThrow(
+        new TypeError('Unknown compact() option `forse`; expected one of: force, wait, signal'),
+      );
+      await expect(journal.compact(null as never)).rejects.toThrow(
+        new TypeError('Expected compact() options to be an object, got `null`'),
+      );
+      expect(await fs.readdir(dir)).toEqual([]);
+      await journal.close();
+    },
+  );
 
   test('a SessionJournal at a device is refused when built, not after reading it for seconds', () => {
     expect(() => new SessionJournal({ path: '/dev/full' })).toThrow(
       new TypeError(
-        'Expected the journal `path` to be a file or a directory, got "/dev/full" (string), which is a character device',
+        'Expected the journal `path` to be a file or a directory, ' +
+          'got "/dev/full" (string), which is a character device',
       ),
     );
     expect(() => new SessionJournal({ path: '/dev/zero' })).toThrow(/which is a character device$/);

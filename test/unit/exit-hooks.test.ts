@@ -2,7 +2,7 @@
 // register stand-in participants (test/fixtures/exit-fake-participant.ts), so these tests cover the
 // hooks alone; exit-hooks.process.test.ts runs the real SessionManager against the emulator.
 import { afterEach, describe, expect, it } from 'vitest';
-import { killChildren, spawnFixture, type WatchedChild } from './fixtures/exit-spawn.js';
+import { killChildren, spawnFixture, type WatchedChild } from '../fixtures/exit-spawn.js';
 
 const FAKE = 'exit-fake-participant.ts';
 

@@ -1,4 +1,4 @@
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from '../util/timers.js';
 
 /** What the reaper keeps: its slot in the heap and when it is next due. */
 export interface Reapable {
@@ -99,7 +99,7 @@ export class IdleReaper<T extends Reapable> {
     this.#disarm();
     this.#timerAt = top.dueAt;
     // setTimeout takes at most 2^31-1 ms; a later deadline is looked at again when this one fires.
-    this.#timer = setTimeout(() => this.#fire(), Math.min(MAX_TIMEOUT_MS, Math.max(0, top.dueAt - this.#now())));
+    this.#timer = setTimeout(() => this.#fire(), Math.min(MAX_TIMER_MS, Math.max(0, top.dueAt - this.#now())));
     this.#timer.unref();
   }
 

@@ -1,251 +1,41 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
-import type { Client } from '@microsoft/microsoft-graph-client';
 import { abortReason } from '../util/abort.js';
-import {
-  ManagerShutDownError,
-  isGraphRequestError,
-  type GraphRequestError,
-  isSessionClosedError,
-  suppressedError,
-} from '../errors.js';
+import { ManagerShutDownError, suppressedError } from '../errors.js';
 import { registerExitHooks, type ExitHookParticipant } from '../lifecycle/exit-hooks.js';
 import { shortId } from '../util/ids.js';
+import { decide, nextDue, type IdleClocks, type IdlePolicy } from '../lifecycle/idle-policy.js';
 import { IdleReaper } from '../lifecycle/idle-reaper.js';
-import { SessionJournal } from '../journal/journal.js';
+import { Shutdown } from '../lifecycle/shutdown.js';
+import type { SessionJournal } from '../journal/journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
 import { Priority, Scheduler } from '../coordination/scheduler.js';
-import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from '../types.js';
-import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
-import {
-  GraphTransport,
-  type CreatedSession,
-  type RetryEvent,
-  type TransportOptions,
-} from '../transport/graph-transport.js';
+import type { ShutdownReport } from '../types.js';
+import { Pending } from '../util/pending.js';
+import { errorText } from '../util/redact.js';
+import { describe } from '../util/validate.js';
+import { GraphTransport, type CreatedSession } from '../transport/graph-transport.js';
 import { WorkbookResolver, parseWorkbookRef } from '../transport/workbook-ref.js';
-import { SessionCore, closeConfirmed, type SessionHost, type WorkbookSession } from '../session/workbook-session.js';
+import { closeConfirmed } from '../session/close.js';
+import type { SessionLife } from '../session/life.js';
+import { SessionCore, type SessionHost } from '../session/session-core.js';
+import type { WorkbookSession } from '../session/workbook-session.js';
+import type { SessionEvents, SessionStats } from './events.js';
+import { JournalWrites } from './journal-writes.js';
+import { logTo, type Log } from './log.js';
+import {
+  checkLogger,
+  journalFrom,
+  openSettings,
+  settingsFrom,
+  shutdownSettings,
+  type OpenOptions,
+  type SessionManagerOptions,
+  type Settings,
+  type ShutdownOptions,
+} from './options.js';
 
-/** Where the manager writes what it does. Any of `console`, pino or winston fits. */
-export interface Logger {
-  debug?(message: string, data?: Record<string, unknown>): void;
-  info?(message: string, data?: Record<string, unknown>): void;
-  warn?(message: string, data?: Record<string, unknown>): void;
-  error?(message: string, data?: Record<string, unknown>): void;
-}
-
-export interface SessionManagerOptions {
-  /** A `@microsoft/microsoft-graph-client` `Client`. See `createGraphClient()` and `createBearerClient()`. */
-  readonly client: Client;
-  /**
-   * Requests in flight at once across all workbooks.
-   * @default 16
-   */
-  readonly concurrency?: number;
-  /**
-   * Requests in flight at once on one workbook. Graph advises one: send the next request only after
-   * the current one answered.
-   * @default 1
-   */
-  readonly perWorkbookConcurrency?: number;
-  /**
-   * Retries of one request after its first attempt.
-   * @default 5
-   */
-  readonly retries?: number;
-  /**
-   * First backoff delay when Graph gives no `Retry-After`; doubles each retry, with jitter.
-   * @default 500
-   */
-  readonly retryBaseDelayMs?: number;
-  /**
-   * Largest backoff delay.
-   * @default 30000
-   */
-  readonly retryMaxDelayMs?: number;
-  /**
-   * No retry starts later than this after a request's first attempt.
-   * @default 120000
-   */
-  readonly retryDeadlineMs?: number;
-  /**
-   * A session with no call for this long is closed. Infinity turns idle closing off.
-   * @default 120000 (2 minutes, under Graph's 5-minute expiry)
-   */
-  readonly idleTimeoutMs?: number;
-  /**
-   * Refresh sessions that are kept longer than Graph would keep them (see `keepAliveIntervalMs`).
-   * @default true
-   */
-  readonly keepAlive?: boolean;
-  /**
-   * With `keepAlive`, a session Graph has not heard from for this long is refreshed.
-   * @default 240000 (4 minutes, a minute before Graph's 5-minute expiry)
-   */
-  readonly keepAliveIntervalMs?: number;
-  /**
-   * How long a shutdown (on a signal, `beforeExit`, or `shutdown()` without `timeoutMs`) waits for closes.
-   * @default 10000
-   */
-  readonly shutdownTimeoutMs?: number;
-  /**
-   * Close sessions when the process is asked to stop (SIGINT, SIGTERM, SIGHUP, SIGBREAK) or its
-   * event loop empties. Turn off when the application runs its own graceful shutdown and calls `shutdown()`.
-   * @default true
-   */
-  readonly exitHooks?: boolean;
-  /**
-   * First wait before polling a long-running createSession; doubles up to 30 s. At least 10.
-   * @default 1000
-   */
-  readonly pollIntervalMs?: number;
-  /**
-   * How long a long-running createSession may take.
-   * @default 240000
-   */
-  readonly operationTimeoutMs?: number;
-  /**
-   * How long one request may wait for its answer; then it is cut off and counts as a network
-   * failure (retried only where idempotent). A close's wait is also cut off by a shutdown's deadline.
-   * Infinity turns the limit off.
-   * @default 60000
-   */
-  readonly requestTimeoutMs?: number;
-  /**
-   * A journal of open sessions, so that a crash's leftovers are closed on the next start: a file
-   * or directory path, or a `SessionJournal`.
-   */
-  readonly journal?: { readonly path: string } | SessionJournal;
-  /**
-   * With a journal, close the sessions of processes that are gone when the manager starts.
-   * @default false
-   */
-  readonly recoverOnStart?: boolean;
-  /** Where to write what the manager does. Nothing is written without one. */
-  readonly logger?: Logger;
-  /**
-   * Before the first session on a workbook reference, ask Graph which file it names
-   * (`GET {item}?$select=id,parentReference`, once per reference per manager), so that every name
-   * of one file (`/me/drive/items/X`, `/drives/D/items/X`, its `root:` path) shares one lane and
-   * one cooldown. A reference Graph cannot resolve fails `open()` and no session is created. Off,
-   * only spellings of one reference share a lane.
-   * @default true
-   */
-  readonly resolveWorkbooks?: boolean;
-}
-
-export interface OpenOptions {
-  /**
-   * Whether the session's changes are saved to the file. A non-persistent session works on its
-   * own copy, which is dropped when it ends.
-   * @default true
-   */
-  readonly persistChanges?: boolean;
-  /** Aborts the open. A session Graph creates anyway is closed in the background. */
-  readonly signal?: AbortSignal;
-}
-
-export interface ShutdownOptions {
-  /** @default the manager's `shutdownTimeoutMs` */
-  readonly timeoutMs?: number;
-  /** Stop waiting at once; closes already sent go on. */
-  readonly signal?: AbortSignal;
-}
-
-export interface SessionStats {
-  /** Sessions open now. */
-  readonly open: number;
-  readonly opening: number;
-  readonly closing: number;
-  /** Sessions whose close failed and that are still kept for another try. */
-  readonly closeFailed: number;
-  readonly queued: number;
-  readonly inFlight: number;
-  /** Workbooks with work queued, running or cooling down. */
-  readonly lanes: number;
-  readonly totals: {
-    readonly opened: number;
-    readonly closed: number;
-    readonly expired: number;
-    readonly reopened: number;
-    readonly retries: number;
-    readonly closeFailures: number;
-  };
-}
-
-export interface SessionEventInfo {
-  /** The session id, shortened. */
-  readonly id: string;
-  /** The workbook reference in its canonical spelling, as the handle's `workbook` shows it. */
-  readonly workbook: string;
-}
-
-/** The events a manager emits, with what each carries. Ids are always shortened. */
-export interface SessionEvents {
-  opened: [SessionEventInfo & { readonly persistChanges: boolean }];
-  closed: [SessionEventInfo & { readonly reason: CloseReason; readonly alreadyExpired: boolean }];
-  closeFailed: [SessionEventInfo & { readonly reason: CloseReason; readonly error: unknown }];
-  retried: [RetryEvent];
-  expired: [SessionEventInfo];
-  reopened: [SessionEventInfo & { readonly previousId: string; readonly reason: CloseReason }];
-  /**
-   * A handle that ended for good with the reason `failed`: Graph refused to go on with its session
-   * (an `invalidSession*` code other than ReCreatable, `internalServerErrorUncategorized`), or
-   * `MAX_RECREATES_IN_A_ROW` sessions in a row faulted.
-   */
-  ended: [SessionEventInfo & { readonly reason: CloseReason }];
-  /**
-   * Graph created a session that cannot be closed, and it stays open on the server until Graph
-   * expires it: its id cannot be sent in a header, or its id never arrived (a long-running create
-   * succeeded and its session's details could not be read). The open (or reopen) fails with this error.
-   */
-  unclosable: [{ readonly workbook: string; readonly error: GraphRequestError }];
-}
-
-const OPTION_KEYS = [
-  'client',
-  'concurrency',
-  'perWorkbookConcurrency',
-  'retries',
-  'retryBaseDelayMs',
-  'retryMaxDelayMs',
-  'retryDeadlineMs',
-  'idleTimeoutMs',
-  'keepAlive',
-  'keepAliveIntervalMs',
-  'shutdownTimeoutMs',
-  'exitHooks',
-  'pollIntervalMs',
-  'operationTimeoutMs',
-  'requestTimeoutMs',
-  'journal',
-  'recoverOnStart',
-  'logger',
-  'resolveWorkbooks',
-] as const;
-
-const DEFAULTS = {
-  concurrency: 16,
-  perWorkbookConcurrency: 1,
-  retries: 5,
-  retryBaseDelayMs: 500,
-  retryMaxDelayMs: 30_000,
-  retryDeadlineMs: 120_000,
-  idleTimeoutMs: 120_000,
-  keepAlive: true,
-  keepAliveIntervalMs: 240_000,
-  shutdownTimeoutMs: 10_000,
-  exitHooks: true,
-  pollIntervalMs: 1_000,
-  operationTimeoutMs: 240_000,
-  requestTimeoutMs: 60_000,
-  recoverOnStart: false,
-  resolveWorkbooks: true,
-} as const;
-
-/** The shortest first wait between polls of a long-running createSession. */
-const MIN_POLL_INTERVAL_MS = 10;
-
-type Settings = { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : number };
+export type { Logger, OpenOptions, SessionManagerOptions, ShutdownOptions } from './options.js';
+export type { SessionEventInfo, SessionEvents, SessionStats } from './events.js';
 
 /**
  * Opens workbook sessions and makes sure each one is closed: when its scope ends, when it goes
@@ -258,42 +48,33 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #resolver: WorkbookResolver;
   readonly #reaper: IdleReaper<SessionCore>;
   readonly #host: SessionHost;
-  readonly #logger: Logger | undefined;
+  readonly #log: Log;
   readonly #journal: SessionJournal | undefined;
+  readonly #journalWrites: JournalWrites;
   // Every session from create until Graph confirmed its end; a session whose close failed stays for another try.
   readonly #sessions = new Set<SessionCore>();
   // Creates (and reopens) under way, with their workbook; each settles into #sessions or into a background close.
-  readonly #creating = new Map<Promise<unknown>, string>();
+  readonly #creating = new Pending<string>();
+  // Journal writes and background closes under way, awaited by shutdown.
+  readonly #background = new Pending();
   // Aborted when a shutdown has made its report: creates still under way then stop waiting (a
   // polling long-running create included), and whatever Graph still gives for them is closed on
   // arrival; a look-up and the recovery begun at start stop too.
   readonly #stopCreates = new AbortController();
-  // Journal records being written, by session id; a remove waits for the record of its id.
-  readonly #recording = new Map<string, Promise<void>>();
-  // Journal writes and background closes under way, awaited by shutdown.
-  readonly #background = new Set<Promise<unknown>>();
   // Set by registerExitHooks when exitHooks is on; cleared by uninstallExitHooks or shutdown.
   #uninstallHooks: (() => void) | undefined;
   // Set by the first shutdown and returned to every later caller.
   #shutdown: Promise<ShutdownReport> | undefined;
-  // Set when a shutdown starts closing sessions (its deadline, each session's outcome); never cleared.
-  #shutdownCloses: ShutdownClosing | undefined;
+  // Set when a shutdown starts closing sessions; never cleared.
+  #closing: Shutdown | undefined;
+  // Creates and reopens whose createSession has not answered yet.
   #opening = 0;
   readonly #totals = { opened: 0, closed: 0, expired: 0, reopened: 0, retries: 0, closeFailures: 0 };
 
   constructor(options: SessionManagerOptions) {
     super();
-    if (typeof options !== 'object' || options === null)
-      throw new TypeError(`Expected SessionManager options to be an object, got ${describe(options)}`);
-    checkKeys('SessionManager option', options, OPTION_KEYS);
-    const client = options.client as unknown;
-    if (typeof client !== 'object' || client === null || typeof (client as { api?: unknown }).api !== 'function') {
-      throw new TypeError(
-        `Expected \`client\` to be a Graph Client (from @microsoft/microsoft-graph-client), got ${describe(client)}`,
-      );
-    }
     this.#settings = settingsFrom(options);
-    this.#logger = checkLogger(options.logger);
+    this.#log = logTo(checkLogger(options.logger));
     const s = this.#settings;
     this.#resolver = new WorkbookResolver(async (path) => {
       const answer = await this.#transport.request(
@@ -310,7 +91,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       perWorkbookConcurrency: s.perWorkbookConcurrency,
       laneOf: (workbook) => this.#resolver.laneOf(workbook),
     });
-    const transportOptions: TransportOptions = {
+    this.#transport = new GraphTransport({
       // A session Graph gave for a create nobody waits for any more (aborted, timed out) is closed at once.
       onLateSession: (workbook, created) => this.#closeLate(workbook, created),
       client: options.client,
@@ -339,24 +120,28 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         });
         this.emit('unclosable', { workbook, error });
       },
-    };
-    this.#transport = new GraphTransport(transportOptions);
+    });
     // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
     setMaxListeners(0, this.#stopCreates.signal);
     this.#reaper = new IdleReaper((core, now) => this.#due(core, now));
-    this.#host = this.#makeHost();
+    this.#host = {
+      transport: this.#transport,
+      creates: this.#stopCreates.signal,
+      mayReopen: () => this.#shutdown === undefined,
+      changed: (core, from, to) => this.#changed(core, from, to),
+    };
     this.#journal = journalFrom(options.journal);
+    this.#journalWrites = new JournalWrites(this.#journal, this.#log);
     // Refused before the hooks go in: a constructor that throws must leave no process listener behind.
     if (s.recoverOnStart && this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
     if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
     if (s.recoverOnStart) {
-      this.#track(
-        // Stopped with the creates when a shutdown has made its report: its closes are this
-        // manager's work, and none may be resent after shutdown() resolved.
-        this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) =>
-          this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) }),
-        ),
+      // Stopped with the creates when a shutdown has made its report: its closes are this
+      // manager's work, and none may be resent after shutdown() resolved.
+      const recovering = this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) =>
+        this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) }),
       );
+      this.#background.add(recovering);
     }
   }
 
@@ -378,12 +163,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   async open(workbook: string, options: OpenOptions = {}): Promise<WorkbookSession> {
     const ref = parseWorkbookRef(workbook);
     const path = ref.path;
-    if (typeof options !== 'object' || options === null)
-      throw new TypeError(`Expected open options to be an object, got ${describe(options)}`);
-    checkKeys('open option', options, ['persistChanges', 'signal']);
-    const persistChanges =
-      options.persistChanges === undefined ? true : checkBoolean('persistChanges', options.persistChanges);
-    const signal = checkSignal('signal', options.signal);
+    const { persistChanges, signal } = openSettings(options);
     if (this.#shutdown !== undefined) throw new ManagerShutDownError();
     if (signal?.aborted) throw abortReason(signal);
 
@@ -406,22 +186,21 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         throw error;
       },
     );
-    const created = create.then(
-      async (session) => {
-        this.#opening--;
-        core.opened(session, Date.now());
-        // Rejects, and closes the session, when a shutdown began meanwhile.
-        await this.#host.tracked(core, undefined);
-        return core;
-      },
-      (error: unknown) => {
-        this.#opening--;
-        throw error;
-      },
+    // Rejects, and closes the session, when a shutdown began meanwhile.
+    const created = this.#creating.add(
+      create.then(
+        async (session) => {
+          this.#opening--;
+          await core.opened(session);
+          return core;
+        },
+        (error: unknown) => {
+          this.#opening--;
+          throw error;
+        },
+      ),
+      path,
     );
-    this.#creating.set(created, path);
-    const forget = (): void => void this.#creating.delete(created);
-    created.then(forget, forget);
     return this.#handOut(created, signal);
   }
 
@@ -446,7 +225,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
             decided = true;
             return resolve(core.handle);
           }
-          this.#track(core.close('disposed').catch(() => undefined));
+          this.#background.add(core.close('disposed').catch(() => undefined));
         },
         (error: unknown) => {
           signal?.removeEventListener('abort', onAbort);
@@ -492,14 +271,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    */
   shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
     if (this.#shutdown !== undefined) return this.#shutdown;
-    if (typeof options !== 'object' || options === null)
-      throw new TypeError(`Expected shutdown options to be an object, got ${describe(options)}`);
-    checkKeys('shutdown option', options, ['timeoutMs', 'signal', 'reason']);
-    const timeoutMs =
-      options.timeoutMs === undefined
-        ? this.#settings.shutdownTimeoutMs
-        : checkNumber('timeoutMs', options.timeoutMs, 0);
-    const signal = checkSignal('signal', options.signal);
+    const { timeoutMs, signal } = shutdownSettings(options, this.#settings.shutdownTimeoutMs);
     this.#shutdown = this.#runShutdown(timeoutMs, signal);
     return this.#shutdown;
   }
@@ -561,38 +333,13 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   }
 
   async #runShutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<ShutdownReport> {
-    const started = Date.now();
     this.#log('info', 'shutting down', { sessions: this.#sessions.size, timeoutMs });
-    // Aborted when the deadline passes or the caller's signal fires: closes still waiting (in a lane,
-    // a backoff, a cooldown) stop then, so nothing of ours runs on after shutdown() resolves.
-    const deadline = new AbortController();
-    // Every close listens to it (its queue wait, its backoff, its fetch): many listeners are expected.
-    setMaxListeners(0, deadline.signal);
-    // setTimeout fires at once past 2^31-1 ms: a longer deadline (about 24.8 days) is cut to that.
-    const timer = setTimeout(
-      () => deadline.abort(new Error(`shutdown deadline of ${timeoutMs} ms passed`)),
-      Math.min(timeoutMs, 2 ** 31 - 1),
-    );
-    timer.unref();
-    const onAbort = (): void => deadline.abort(signal?.reason);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const closing: ShutdownClosing = { deadline: deadline.signal, outcomes: new Map(), closes: new Set(), over: false };
-    this.#shutdownCloses = closing;
-    for (const core of this.#sessions) this.#closeForShutdown(core);
-    // Sessions still being created (or reopened) are closed by tracked() as soon as they exist, and
-    // join `closing` then: wait until nothing of ours is left under way.
-    const work = (async () => {
-      for (;;) {
-        const pending = [...closing.closes, ...this.#creating.keys(), ...this.#background];
-        if (pending.length === 0) break;
-        await Promise.allSettled(pending);
-      }
-      await this.#journal?.close();
-    })();
-    const finished = await waitUntil(work, deadline.signal);
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
+    const shutdown = new Shutdown(timeoutMs, signal);
+    this.#closing = shutdown;
+    for (const core of this.#sessions) void shutdown.close(core);
+    // Sessions still being created (or reopened) are closed as soon as they exist, and join the
+    // shutdown then: wait until nothing of ours is left under way.
+    const finished = await shutdown.settle([this.#creating, this.#background], async () => this.#journal?.close());
     // Uninstalled only now: while the closes run, a second signal must still reach the hooks.
     this.uninstallExitHooks();
     this.#reaper.dispose();
@@ -600,222 +347,141 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // still waits there must not hold the process for as long as Graph asked to wait.
     if (finished) this.#scheduler.dispose();
     else this.#scheduler.release();
-    const sessions: ShutdownSessionOutcome[] = [...closing.outcomes].map(([core, settled]) => {
-      const outcome = settled ?? 'pending';
-      return {
-        id: shortId(core.id),
-        workbook: core.workbook,
-        outcome,
-        ...(outcome === 'failed' ? { error: errorText(core.closeError) } : {}),
-      };
-    });
-    // Creates given up in flight: Graph may still make their sessions (closed on arrival, if the
-    // process lives that long), so they are reported as possibly open, without an id yet.
-    const creating = [...this.#creating.values()];
-    for (const workbook of creating) sessions.push({ id: '(creating)', workbook, outcome: 'pending' });
-    closing.over = true;
+    const report = shutdown.report(finished, this.#creating.labels());
     this.#stopCreates.abort(new ManagerShutDownError());
-    const count = (kind: ShutdownSessionOutcome['outcome']): number =>
-      sessions.filter((s) => s.outcome === kind).length;
-    const report: ShutdownReport = {
-      closed: count('closed'),
-      expired: count('expired'),
-      failed: count('failed'),
-      leftOpen: count('pending') + count('failed'),
-      timedOut: !finished,
-      durationMs: Date.now() - started,
-      sessions,
-    };
     this.#log(report.leftOpen === 0 ? 'info' : 'warn', 'shut down', { ...report, sessions: undefined });
     return report;
   }
 
-  // Sessions whose close found them already gone on the server; read by the shutdown report.
-  readonly #expiredOnClose = new WeakSet<SessionCore>();
-
-  /** Closes `core` as part of the shutdown under way, within its deadline, and records the outcome. */
-  #closeForShutdown(core: SessionCore): Promise<void> {
-    const closing = this.#shutdownCloses as ShutdownClosing;
-    if (closing.over) {
-      // The report is out: a session that turns up now is closed at once, on its own, and within
-      // a shutdown's deadline of its own: a close resent for retryDeadlineMs would keep the process
-      // alive long after shutdown() resolved. The timer is unref'd: it holds nothing open itself.
-      const late = core.close('shutdown', AbortSignal.timeout(this.#settings.shutdownTimeoutMs)).catch(() => undefined);
-      this.#track(late);
-      return late;
-    }
-    closing.outcomes.set(core, undefined);
-    const done = core.close('shutdown', closing.deadline).then(
-      // How the close ended, not why it was begun: a session given up after a fault (reason `expired`)
-      // whose close Graph confirmed was closed by us.
-      () => void closing.outcomes.set(core, this.#expiredOnClose.has(core) ? 'expired' : 'closed'),
-      () => void closing.outcomes.set(core, closing.deadline.aborted ? 'pending' : 'failed'),
-    );
-    closing.closes.add(done);
-    void done.then(() => closing.closes.delete(done));
-    return done;
+  /** Closes `core` as part of the shutdown under way; after its report, on its own. */
+  #closeForShutdown(core: SessionCore): void {
+    this.#background.add((this.#closing as Shutdown).close(core));
   }
 
-  #makeHost(): SessionHost {
-    return {
-      transport: this.#transport,
-      scheduler: this.#scheduler,
-      tracked: async (core, reopened) => {
-        // A reopened session is a new session: how the old one ended does not describe it.
-        this.#expiredOnClose.delete(core);
-        this.#sessions.add(core);
-        if (reopened === undefined) {
-          this.#totals.opened++;
-          this.#log('debug', 'session opened', { id: shortId(core.id), workbook: core.workbook });
-          this.emit('opened', { id: shortId(core.id), workbook: core.workbook, persistChanges: core.persistChanges });
-        } else {
-          this.#totals.reopened++;
-          this.emit('reopened', {
-            id: shortId(core.id),
-            workbook: core.workbook,
-            previousId: shortId(reopened.previousId),
-            reason: reopened.reason,
-          });
-        }
-        await this.#record(core);
-        if (this.#shutdownCloses !== undefined) {
-          // Created after the shutdown began: closed at once, within its deadline, and reported.
-          void this.#closeForShutdown(core);
-          throw new ManagerShutDownError();
-        }
-        this.#reaper.track(core, this.#nextDue(core));
-      },
-      untracked: (core, outcome) => {
-        this.#sessions.delete(core);
-        this.#reaper.untrack(core);
-        const info = { id: shortId(core.id), workbook: core.workbook };
-        const reason = core.reason ?? 'disposed';
-        if (outcome === 'closed') {
-          this.#totals.closed++;
-          this.emit('closed', { ...info, reason, alreadyExpired: false });
-        } else if (outcome === 'expired') {
-          this.#totals.expired++;
-          this.#expiredOnClose.add(core);
-          this.emit('expired', info);
-          if (core.reason !== 'expired') this.emit('closed', { ...info, reason, alreadyExpired: true });
-        } else {
-          this.emit('ended', { ...info, reason });
-        }
-        this.#log('debug', `session ${outcome}`, { ...info, reason });
-        const id = core.id;
-        // After its record is on disk: a remove that overtook the record would leave the session
-        // listed (and this process's owner marker held) once both are done.
-        const recorded = this.#recording.get(id) ?? Promise.resolve();
-        const written = recorded.then(() => this.#journalWrite(() => this.#journal?.remove(id)));
-        this.#track(written);
-        return written;
-      },
-      closeFailed: (core, error) => {
-        this.#totals.closeFailures++;
-        this.#log('warn', 'closing a session failed', {
-          id: shortId(core.id),
-          workbook: core.workbook,
-          error: errorText(error),
-        });
-        this.emit('closeFailed', {
-          id: shortId(core.id),
-          workbook: core.workbook,
-          reason: core.reason ?? 'disposed',
-          error,
-        });
-      },
-      gaveUp: (core, old) => {
-        // `old` takes the session's place (its journal record too) until Graph confirms its end.
-        this.#sessions.delete(core);
-        this.#reaper.untrack(core);
-        this.#sessions.add(old);
-        const reason = core.reason ?? 'expired';
-        const info = { id: shortId(old.id), workbook: old.workbook };
-        this.#log('debug', 'session given up', { ...info, reason });
-        if (reason === 'failed') this.emit('ended', { ...info, reason });
-        if (this.#shutdownCloses !== undefined) return void this.#closeForShutdown(old);
-        this.#track(old.close(reason).catch(() => undefined));
-      },
-      mayReopen: () => this.#shutdown === undefined,
-      creates: this.#stopCreates.signal,
-      reopening: (workbook, done) => {
+  /** Every change of a session's phase, turned into events, totals, journal writes and reaper calls. */
+  async #changed(core: SessionCore, from: SessionLife, to: SessionLife): Promise<void> {
+    switch (to.phase) {
+      case 'open':
+        return this.#tookIn(core, from);
+      case 'reopening': {
+        // Counted as opening, and waited for by a shutdown, until it settles.
         this.#opening++;
-        this.#creating.set(done, workbook);
-        const forget = (): void => {
-          this.#opening--;
-          this.#creating.delete(done);
-        };
-        done.then(forget, forget);
-      },
-    };
+        const settled = (): void => void this.#opening--;
+        void this.#creating.add(to.reopen.done.then(settled, settled), core.workbook);
+        return;
+      }
+      case 'ended':
+        // A reopen that created nothing: the session is where it was before it.
+        if (from.phase === 'reopening') return;
+        if (to.outcome === 'close-failed') return this.#closeFailed(core, to.error);
+        if (to.outcome === 'handed-over') return this.#handedOver(core, to.id);
+        return this.#ended(core, to.outcome);
+      default:
+        return;
+    }
   }
 
-  /** The journal's `file` field for a session: its file, once resolved. */
-  #fileOf(core: SessionCore): { file?: string } {
-    const file = this.#resolver.fileOf(core.workbook);
-    return file === undefined ? {} : { file };
+  /** A session was created (first time or reopened): counted, told, recorded, and given to the reaper. */
+  async #tookIn(core: SessionCore, from: SessionLife): Promise<void> {
+    this.#sessions.add(core);
+    const info = { id: shortId(core.id), workbook: core.workbook };
+    if (from.phase === 'reopening') {
+      this.#totals.reopened++;
+      this.emit('reopened', { ...info, previousId: shortId(from.previousId), reason: from.previous });
+    } else {
+      this.#totals.opened++;
+      this.#log('debug', 'session opened', info);
+      this.emit('opened', { ...info, persistChanges: core.persistChanges });
+    }
+    await this.#record(core);
+    if (this.#closing !== undefined) {
+      // Created after the shutdown began: closed at once, within its deadline, and reported.
+      this.#closeForShutdown(core);
+      throw new ManagerShutDownError();
+    }
+    this.#reaper.track(core, nextDue(clocksOf(core), this.#settings));
   }
 
-  /** When the reaper should next look at a session. */
-  #nextDue(core: SessionCore): number {
-    const { idleTimeoutMs, keepAlive, keepAliveIntervalMs } = this.#settings;
-    const idle = core.lastActivity + idleTimeoutMs;
-    const refresh = keepAlive ? core.lastContact + keepAliveIntervalMs : Infinity;
-    return Math.min(idle, refresh);
+  /** Graph confirmed the session's end, or it was already gone, or it ended for good. */
+  #ended(core: SessionCore, outcome: 'closed' | 'expired' | 'ended'): Promise<void> {
+    this.#sessions.delete(core);
+    this.#reaper.untrack(core);
+    const info = { id: shortId(core.id), workbook: core.workbook };
+    const reason = core.reason ?? 'disposed';
+    if (outcome === 'closed') {
+      this.#totals.closed++;
+      this.emit('closed', { ...info, reason, alreadyExpired: false });
+    } else if (outcome === 'expired') {
+      this.#totals.expired++;
+      this.emit('expired', info);
+      if (reason !== 'expired') this.emit('closed', { ...info, reason, alreadyExpired: true });
+    } else {
+      this.emit('ended', { ...info, reason });
+    }
+    this.#log('debug', `session ${outcome}`, { ...info, reason });
+    return this.#background.add(this.#journalWrites.remove(core.id));
+  }
+
+  #closeFailed(core: SessionCore, error: unknown): void {
+    this.#totals.closeFailures++;
+    const info = { id: shortId(core.id), workbook: core.workbook };
+    this.#log('warn', 'closing a session failed', { ...info, error: errorText(error) });
+    this.emit('closeFailed', { ...info, reason: core.reason ?? 'disposed', error });
+  }
+
+  /**
+   * The handle gave up its session after a fault and goes on without it: a stand-in takes the
+   * session's place (its journal record too) and closes it, best effort, reported like any other
+   * session until Graph confirms its end.
+   */
+  #handedOver(core: SessionCore, id: string): void {
+    this.#sessions.delete(core);
+    this.#reaper.untrack(core);
+    const standIn = SessionCore.adopt(this.#host, core.workbook, core.persistChanges, id);
+    this.#sessions.add(standIn);
+    const reason = core.reason ?? 'expired';
+    const info = { id: shortId(id), workbook: core.workbook };
+    this.#log('debug', 'session given up', { ...info, reason });
+    if (reason === 'failed') this.emit('ended', { ...info, reason });
+    if (this.#closing !== undefined) return this.#closeForShutdown(standIn);
+    this.#background.add(standIn.close(reason).catch(() => undefined));
   }
 
   /** The reaper's timer reached a session: close it if idle, refresh it if Graph would soon forget it. */
   #due(core: SessionCore, now: number): void {
-    if (core.state !== 'open') return this.#reaper.untrack(core);
-    const { idleTimeoutMs, keepAlive, keepAliveIntervalMs } = this.#settings;
-    // Busy: not idle. Look again after the shorter of the two clocks (the keep-alive must go on).
-    if (core.inFlight > 0)
-      return this.#reaper.reschedule(core, now + Math.min(idleTimeoutMs, keepAlive ? keepAliveIntervalMs : Infinity));
-    if (now >= core.lastActivity + this.#settings.idleTimeoutMs) {
-      this.#reaper.untrack(core);
-      this.#log('debug', 'closing an idle session', { id: shortId(core.id), workbook: core.workbook });
-      this.#track(core.close('idle').catch(() => undefined));
-      return;
-    }
-    if (this.#settings.keepAlive && now >= core.lastContact + this.#settings.keepAliveIntervalMs) {
-      // Graph would forget the session before our idle deadline: keep it alive.
-      core.lastContact = now;
-      this.#track(
-        this.#transport
-          .refreshSession(core.workbook, () => core.idForRefresh())
-          .catch((error: unknown) => {
-            // Closed while the refresh waited in its lane: nothing to keep alive.
-            if (isSessionClosedError(error)) return;
-            core.refreshFailed(error);
-            this.#log('warn', 'keep-alive refresh failed', {
-              id: shortId(core.id),
-              workbook: core.workbook,
-              error: errorText(error),
-            });
+    const policy: IdlePolicy = this.#settings;
+    const decision = decide(clocksOf(core), policy, now);
+    switch (decision.action) {
+      case 'forget':
+        return this.#reaper.untrack(core);
+      case 'close':
+        this.#reaper.untrack(core);
+        this.#log('debug', 'closing an idle session', { id: shortId(core.id), workbook: core.workbook });
+        this.#background.add(core.close('idle').catch(() => undefined));
+        return;
+      case 'refresh':
+        this.#background.add(
+          core.keepAlive(now).catch((error: unknown) => {
+            const info = { id: shortId(core.id), workbook: core.workbook };
+            this.#log('warn', 'keep-alive refresh failed', { ...info, error: errorText(error) });
           }),
-      );
+        );
+        return this.#reaper.reschedule(core, decision.next);
+      case 'wait':
+        return this.#reaper.reschedule(core, decision.next);
     }
-    this.#reaper.reschedule(core, this.#nextDue(core));
   }
 
-  /** Records `core`'s session in the journal; a remove of the same id waits for it. */
-  async #record(core: SessionCore): Promise<void> {
-    const id = core.id;
-    const written = this.#journalWrite(() =>
-      this.#journal?.record({
-        workbook: core.workbook,
-        ...this.#fileOf(core),
-        id,
-        persistChanges: core.persistChanges,
-        createdAt: Date.now(),
-      }),
-    );
-    this.#recording.set(id, written);
-    try {
-      await written;
-    } finally {
-      if (this.#recording.get(id) === written) this.#recording.delete(id);
-    }
+  /** Records `core`'s session in the journal, with its file once resolved; a remove of the same id waits for it. */
+  #record(core: SessionCore): Promise<void> {
+    const file = this.#resolver.fileOf(core.workbook);
+    return this.#journalWrites.record({
+      workbook: core.workbook,
+      ...(file === undefined ? {} : { file }),
+      id: core.id,
+      persistChanges: core.persistChanges,
+      createdAt: Date.now(),
+    });
   }
 
   /**
@@ -823,120 +489,23 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    * transport stopped waiting): closed at once, and kept (and reported) until Graph confirms.
    */
   #closeLate(workbook: string, created: CreatedSession): void {
-    const core = new SessionCore(this.#host, workbook, created.persistChanges);
-    core.opened(created, Date.now());
+    const core = SessionCore.adopt(this.#host, workbook, created.persistChanges, created.id);
     this.#sessions.add(core);
     this.#log('warn', 'closing a session created after its open was given up', { id: shortId(core.id), workbook });
     const close = async (): Promise<void> => {
       await this.#record(core);
-      await (this.#shutdownCloses === undefined ? core.close('disposed') : this.#closeForShutdown(core));
+      if (this.#closing === undefined) await core.close('disposed');
+      else await (this.#closing as Shutdown).close(core);
     };
-    this.#track(close().catch(() => undefined));
-  }
-
-  async #journalWrite(write: () => Promise<void> | undefined): Promise<void> {
-    try {
-      await write();
-    } catch (error) {
-      this.#log('warn', 'writing the session journal failed', { error: errorText(error) });
-    }
-  }
-
-  #track(promise: Promise<unknown>): void {
-    this.#background.add(promise);
-    const forget = (): void => void this.#background.delete(promise);
-    promise.then(forget, forget);
-  }
-
-  #log(level: keyof Logger, message: string, data?: Record<string, unknown>): void {
-    try {
-      this.#logger?.[level]?.(`workbook-sessions: ${message}`, data);
-    } catch {
-      /* a logger that throws must not break the manager */
-    }
+    this.#background.add(close().catch(() => undefined));
   }
 }
 
-/** A shutdown's closes: its deadline, and each session's outcome (`undefined` while unsettled). */
-interface ShutdownClosing {
-  readonly deadline: AbortSignal;
-  /** Set once the report is out: sessions that turn up later are closed on their own. */
-  over: boolean;
-  readonly outcomes: Map<SessionCore, ShutdownSessionOutcome['outcome'] | undefined>;
-  readonly closes: Set<Promise<void>>;
-}
-
-function settingsFrom(options: SessionManagerOptions): Settings {
-  const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] | unknown =>
-    options[key] === undefined ? DEFAULTS[key] : options[key];
-  const settings: Settings = {
-    concurrency: checkNumber('concurrency', pick('concurrency'), 1, { integer: true }),
-    perWorkbookConcurrency: checkNumber('perWorkbookConcurrency', pick('perWorkbookConcurrency'), 1, { integer: true }),
-    retries: checkNumber('retries', pick('retries'), 0, { integer: true }),
-    retryBaseDelayMs: checkNumber('retryBaseDelayMs', pick('retryBaseDelayMs'), 0, { max: MAX_TIMER_MS }),
-    retryMaxDelayMs: checkNumber('retryMaxDelayMs', pick('retryMaxDelayMs'), 0, { max: MAX_TIMER_MS }),
-    retryDeadlineMs: checkNumber('retryDeadlineMs', pick('retryDeadlineMs'), 0),
-    // Timer delays stop at Node's timer limit: past it a timer fires at once, again and again.
-    idleTimeoutMs: checkNumber('idleTimeoutMs', pick('idleTimeoutMs'), 1000, {
-      allowInfinity: true,
-      max: MAX_TIMER_MS,
-    }),
-    keepAlive: checkBoolean('keepAlive', pick('keepAlive')),
-    keepAliveIntervalMs: checkNumber('keepAliveIntervalMs', pick('keepAliveIntervalMs'), 1000, { max: MAX_TIMER_MS }),
-    shutdownTimeoutMs: checkNumber('shutdownTimeoutMs', pick('shutdownTimeoutMs'), 0),
-    exitHooks: checkBoolean('exitHooks', pick('exitHooks')),
-    // At 0 the doubling never starts and polls run back to back.
-    pollIntervalMs: checkNumber('pollIntervalMs', pick('pollIntervalMs'), MIN_POLL_INTERVAL_MS, { max: MAX_TIMER_MS }),
-    operationTimeoutMs: checkNumber('operationTimeoutMs', pick('operationTimeoutMs'), 0),
-    requestTimeoutMs: checkNumber('requestTimeoutMs', pick('requestTimeoutMs'), 1, { allowInfinity: true }),
-    recoverOnStart: checkBoolean('recoverOnStart', pick('recoverOnStart')),
-    resolveWorkbooks: checkBoolean('resolveWorkbooks', pick('resolveWorkbooks')),
+function clocksOf(core: SessionCore): IdleClocks {
+  return {
+    open: core.state === 'open',
+    inFlight: core.inFlight,
+    lastActivity: core.lastActivity,
+    lastContact: core.lastContact,
   };
-  if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
-    throw new RangeError(
-      `Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= \`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`,
-    );
-  }
-  return settings;
-}
-
-function checkLogger(logger: unknown): Logger | undefined {
-  if (logger === undefined) return undefined;
-  if (typeof logger !== 'object' || logger === null)
-    throw new TypeError(
-      `Expected \`logger\` to be an object with debug/info/warn/error methods, got ${describe(logger)}`,
-    );
-  return logger as Logger;
-}
-
-function journalFrom(journal: SessionManagerOptions['journal']): SessionJournal | undefined {
-  if (journal === undefined) return undefined;
-  if (journal instanceof SessionJournal) return journal;
-  if (typeof journal !== 'object' || journal === null)
-    throw new TypeError(`Expected \`journal\` to be { path } or a SessionJournal, got ${describe(journal)}`);
-  checkKeys('journal option', journal, ['path']);
-  return new SessionJournal({ path: journal.path });
-}
-
-/** Resolves true when `work` settles, false when `signal` aborts first. */
-function waitUntil(work: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = (value: boolean): void => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(value);
-    };
-    const onAbort = (): void => done(false);
-    if (signal.aborted) return done(false);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      () => done(true),
-      () => done(true),
-    );
-  });
-}
-
-function errorText(error: unknown): string {
-  if (isGraphRequestError(error)) return error.message;
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WorkbookService } from '../src/testing/index.js';
-import { RANGE_PATCH_FIELDS } from '../src/testing/workbook-routes.js';
+import { RANGE_PATCH_FIELDS } from '../src/testing/range-patch.js';
 
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
 const TOKEN = 'test-token';

@@ -32,7 +32,10 @@ export interface FaultSpec {
   readonly retryAfter?: string;
   /** `error.code`. @default the Excel code for the status, e.g. `tooManyRequests` */
   readonly code?: string;
-  /** `error.innerError.code`. @default the Excel second-level code for the status, e.g. `tooManyRequestsUncategorized` */
+  /**
+   * `error.innerError.code`.
+   * @default the Excel second-level code for the status, e.g. `tooManyRequestsUncategorized`
+   */
   readonly innerCode?: string;
   /** Codes nested below `innerCode`, outermost first, e.g. `['GenericFileOpenError']`. @default none */
   readonly deeperCodes?: readonly string[];
@@ -96,7 +99,8 @@ export function canonicalWorkbook(path: unknown, name: string): string {
   const parsed = typeof path === 'string' ? parseItem(path) : undefined;
   if (parsed === undefined || parsed.rest !== '') {
     throw new TypeError(
-      `Expected \`${name}\` to be a drive-item path such as /me/drive/items/{id} or /me/drive/root:/{path}:, got ${describe(path)}`,
+      `Expected \`${name}\` to be a drive-item path such as /me/drive/items/{id} or /me/drive/root:/{path}:, ` +
+        `got ${describe(path)}`,
     );
   }
   return parsed.item;

@@ -232,7 +232,8 @@ function context(service: WorkbookService): { requestId: string; clientRequestId
 
 function toRequest(req: IncomingMessage, body: Buffer, scheme: 'http' | 'https'): Request {
   const socket = req.socket;
-  const fallback = `${socket.localAddress?.includes(':') ? `[${socket.localAddress}]` : (socket.localAddress ?? '127.0.0.1')}:${socket.localPort ?? 0}`;
+  const local = socket.localAddress?.includes(':') ? `[${socket.localAddress}]` : (socket.localAddress ?? '127.0.0.1');
+  const fallback = `${local}:${socket.localPort ?? 0}`;
   // The Host header makes the origin of Location and resourceLocation; a bad one falls back to the socket.
   let url: URL;
   try {

@@ -85,7 +85,8 @@ export interface WorkbookSeed {
  * The faults the emulator knows, for the random mix and for `injectFault({ kind })`:
  * - `429`: `tooManyRequests` -> `tooManyRequestsUncategorized`, with `Retry-After`;
  * - `429-bare`: `TooManyRequests` with no inner code and no `Retry-After`, as Graph sometimes answers;
- * - `503`: `serviceUnavailable` -> `serviceUnavailableUncategorized`, with `Retry-After`; `503-bare`: the same without it;
+ * - `503`: `serviceUnavailable` -> `serviceUnavailableUncategorized`, with `Retry-After`; `503-bare`: the
+ *   same without it;
  * - `504`: `gatewayTimeout` -> `gatewayTimeoutUncategorized`, the request not applied;
  * - `502`: `badGateway`, no inner code;
  * - `500`: `internalServerError` -> `internalServerErrorUncategorized` -> `GenericFileOpenError`;

@@ -57,7 +57,10 @@ function grid(
     return Array.from({ length: rows }, () => Array.from({ length: columns }, () => input));
   }
   if (input.length !== rows || input.some((row) => !Array.isArray(row) || row.length !== columns)) {
-    return `The number of rows or columns in the input array of \`${field}\` doesn't match the size or dimensions of the range (${rows} x ${columns}).`;
+    return (
+      `The number of rows or columns in the input array of \`${field}\` doesn't match the size or dimensions ` +
+      `of the range (${rows} x ${columns}).`
+    );
   }
   for (const row of input as unknown[][])
     if (!row.every(check)) return `\`${field}\` holds a value that is not a string, number, boolean or null.`;
@@ -89,7 +92,8 @@ export function patchRange(actx: AnswerContext, data: WorkbookData, view: RangeV
   if (cellLevel.length > 0 && unboundedOf(rect) !== undefined) {
     return invalidArgument(
       ctx,
-      `Setting cell-level properties (${cellLevel.join(', ')}) on an unbounded range is not allowed: the input request is too large.`,
+      `Setting cell-level properties (${cellLevel.join(', ')}) on an unbounded range is not allowed: ` +
+        'the input request is too large.',
     );
   }
   if (cellLevel.length > 0 && rows * columns > MAX_RANGE_CELLS)

@@ -99,7 +99,8 @@ export function resolve(ctx: ReplyContext, data: WorkbookData, steps: readonly S
         if (parsed === undefined)
           return invalidArgument(
             ctx,
-            `The argument is invalid or missing or has an incorrect format: address ${JSON.stringify(step.address ?? '')}.`,
+            'The argument is invalid or missing or has an incorrect format: ' +
+              `address ${JSON.stringify(step.address ?? '')}.`,
           );
         if (parsed.sheet !== undefined && findSheet(data, parsed.sheet) !== at.sheet)
           return invalidArgument(ctx, `The address ${JSON.stringify(step.address)} names another worksheet.`);

@@ -194,7 +194,9 @@ export async function runBatch(ctx: ReplyContext, host: BatchHost, payload: unkn
               body: {
                 error: {
                   code: 'BadRequest',
-                  message: `The body of batch request ${JSON.stringify(item.id)} is a string but not base64; give a JSON body as an object.`,
+                  message:
+                    `The body of batch request ${JSON.stringify(item.id)} is a string but not base64; ` +
+                    'give a JSON body as an object.',
                 },
               },
             };

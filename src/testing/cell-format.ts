@@ -113,3 +113,13 @@ export function formatText(value: CellValue, format: string): string {
       return dateText(value, format) ?? general(value);
   }
 }
+
+/** A value a request may write into a cell: a string, a boolean, a finite number, or null (leave as is). */
+export function isCellInput(value: unknown): value is CellValue | null {
+  return (
+    value === null ||
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    (typeof value === 'number' && Number.isFinite(value))
+  );
+}

@@ -23,6 +23,10 @@ Options:
   --strict-cooldowns  answer 429 to a request inside a cooldown the emulator announced
   --max-sessions-per-workbook N
                       answer createSession beyond N open sessions on a workbook with 429
+  --create-session-delay-ms N
+                      how long making a session takes before createSession answers (default 0)
+  --create-session-jitter-ms N
+                      up to this much more, drawn per createSession (default 0)
   --seed N            seed of the random source (default 1)
   --workbook PATH     serve a workbook at this drive-item path, e.g. /me/drive/items/01ABC
                       (repeatable; default: ${SAMPLE_WORKBOOK_PATH})
@@ -55,6 +59,8 @@ async function main(): Promise<void> {
       'retry-after': { type: 'string', multiple: true },
       'strict-cooldowns': { type: 'boolean' },
       'max-sessions-per-workbook': { type: 'string' },
+      'create-session-delay-ms': { type: 'string' },
+      'create-session-jitter-ms': { type: 'string' },
       seed: { type: 'string' },
       workbook: { type: 'string', multiple: true },
       https: { type: 'boolean' },
@@ -76,6 +82,8 @@ async function main(): Promise<void> {
   const faultRate = number(values['fault-rate'], 'fault-rate');
   const seed = number(values.seed, 'seed');
   const maxSessions = number(values['max-sessions-per-workbook'], 'max-sessions-per-workbook');
+  const createDelay = number(values['create-session-delay-ms'], 'create-session-delay-ms');
+  const createJitter = number(values['create-session-jitter-ms'], 'create-session-jitter-ms');
   const kinds = values['fault-kinds']?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;
   const retryAfter = values['retry-after'];
   if (faultRate === undefined && (kinds !== undefined || retryAfter !== undefined))
@@ -101,12 +109,19 @@ async function main(): Promise<void> {
     ...(seed === undefined ? {} : { seed }),
     ...(values['strict-cooldowns'] === true ? { strictCooldowns: true } : {}),
     ...(maxSessions === undefined ? {} : { maxSessionsPerWorkbook: maxSessions }),
+    ...(createDelay === undefined ? {} : { createSessionDelayMs: createDelay }),
+    ...(createJitter === undefined ? {} : { createSessionJitterMs: createJitter }),
     ...(values.https === true ? { https: true } : {}),
   });
   if (values['ca-file'] !== undefined && emulator.ca !== undefined) writeFileSync(values['ca-file'], emulator.ca);
   if (values.json === true) {
     process.stdout.write(
-      `${JSON.stringify({ url: emulator.url, token: emulator.token, workbooks: paths, ...(emulator.ca === undefined ? {} : { ca: emulator.ca }) })}\n`,
+      `${JSON.stringify({
+        url: emulator.url,
+        token: emulator.token,
+        workbooks: paths,
+        ...(emulator.ca === undefined ? {} : { ca: emulator.ca }),
+      })}\n`,
     );
   } else {
     console.log(`Workbook emulator listening on ${emulator.url}`);

@@ -1,14 +1,6 @@
-import { describe } from '../util/validate.js';
-import {
-  FAULT_KINDS,
-  type FaultKind,
-  type ResolvedFaults,
-  type RouteName,
-  checkInteger,
-  checkNumber,
-  checkObject,
-  checkRoute,
-} from './options.js';
+import { checkBoolean, checkInRange, checkObject, describe } from '../util/validate.js';
+import { FAULT_KINDS, type FaultKind, type RouteName } from './options.js';
+import { type ResolvedFaults, checkRoute } from './resolve-options.js';
 import type { SeededRandom } from './random.js';
 import { parseItem } from './request-path.js';
 import { codesForStatus } from './responses.js';
@@ -40,7 +32,10 @@ export interface FaultSpec {
   readonly retryAfter?: string;
   /** `error.code`. @default the Excel code for the status, e.g. `tooManyRequests` */
   readonly code?: string;
-  /** `error.innerError.code`. @default the Excel second-level code for the status, e.g. `tooManyRequestsUncategorized` */
+  /**
+   * `error.innerError.code`.
+   * @default the Excel second-level code for the status, e.g. `tooManyRequestsUncategorized`
+   */
   readonly innerCode?: string;
   /** Codes nested below `innerCode`, outermost first, e.g. `['GenericFileOpenError']`. @default none */
   readonly deeperCodes?: readonly string[];
@@ -104,7 +99,8 @@ export function canonicalWorkbook(path: unknown, name: string): string {
   const parsed = typeof path === 'string' ? parseItem(path) : undefined;
   if (parsed === undefined || parsed.rest !== '') {
     throw new TypeError(
-      `Expected \`${name}\` to be a drive-item path such as /me/drive/items/{id} or /me/drive/root:/{path}:, got ${describe(path)}`,
+      `Expected \`${name}\` to be a drive-item path such as /me/drive/items/{id} or /me/drive/root:/{path}:, ` +
+        `got ${describe(path)}`,
     );
   }
   return parsed.item;
@@ -198,17 +194,15 @@ export class FaultPlan {
   }
 
   inject(spec: FaultSpec): void {
-    checkObject(spec, 'spec', SPEC_KEYS);
+    checkObject('spec', spec, SPEC_KEYS);
     const workbook = spec.workbook === undefined ? undefined : canonicalWorkbook(spec.workbook, 'spec.workbook');
-    const route = spec.route === undefined ? undefined : checkRoute(spec.route, 'spec.route');
-    const count = checkInteger(spec.count ?? 1, 'spec.count', 1);
+    const route = spec.route === undefined ? undefined : checkRoute('spec.route', spec.route);
+    const count = checkInRange('spec.count', spec.count ?? 1, { min: 1, integer: true });
     if (spec.kind !== undefined && !FAULT_KINDS.includes(spec.kind))
       throw new TypeError(`Expected \`spec.kind\` to be one of ${FAULT_KINDS.join(', ')}, got ${describe(spec.kind)}`);
-    if (spec.status !== undefined) checkInteger(spec.status, 'spec.status', 400);
-    if (spec.status !== undefined && spec.status > 599)
-      throw new RangeError(`Expected \`spec.status\` to be an integer from 400 to 599, got ${describe(spec.status)}`);
+    if (spec.status !== undefined) checkInRange('spec.status', spec.status, { min: 400, max: 599, integer: true });
     if (spec.retryAfterSeconds !== undefined && spec.retryAfterSeconds !== null)
-      checkNumber(spec.retryAfterSeconds, 'spec.retryAfterSeconds', 0);
+      checkInRange('spec.retryAfterSeconds', spec.retryAfterSeconds, { min: 0 });
     if (
       spec.retryAfter !== undefined &&
       (typeof spec.retryAfter !== 'string' || !/^[\x20-\x7e]+$/.test(spec.retryAfter))
@@ -219,10 +213,9 @@ export class FaultPlan {
     }
     if (spec.retryAfter !== undefined && spec.retryAfterSeconds !== undefined)
       throw new TypeError('Give `spec.retryAfter` or `spec.retryAfterSeconds`, not both');
-    if (spec.delayMs !== undefined) checkNumber(spec.delayMs, 'spec.delayMs', 0);
+    if (spec.delayMs !== undefined) checkInRange('spec.delayMs', spec.delayMs, { min: 0 });
     for (const key of ['drop', 'applied'] as const) {
-      if (spec[key] !== undefined && typeof spec[key] !== 'boolean')
-        throw new TypeError(`Expected \`spec.${key}\` to be a boolean, got ${describe(spec[key])}`);
+      if (spec[key] !== undefined) checkBoolean(`spec.${key}`, spec[key]);
     }
     for (const key of ['code', 'innerCode'] as const) {
       if (spec[key] !== undefined && (typeof spec[key] !== 'string' || spec[key] === ''))

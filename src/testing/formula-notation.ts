@@ -49,7 +49,8 @@ export function fromR1C1(formula: string, row: number, column: number): string |
       const r = resolve(rowPart, row);
       const c = resolve(colPart, column);
       if (r.index < 0 || c.index < 0 || c.index >= 16_384 || r.index >= 1_048_576) bad = true;
-      return `${c.absolute ? '$' : ''}${columnLetters(Math.max(0, c.index))}${r.absolute ? '$' : ''}${Math.max(0, r.index) + 1}`;
+      const letters = `${c.absolute ? '$' : ''}${columnLetters(Math.max(0, c.index))}`;
+      return `${letters}${r.absolute ? '$' : ''}${Math.max(0, r.index) + 1}`;
     }),
   );
   return bad ? undefined : out;

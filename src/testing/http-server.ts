@@ -4,8 +4,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { describe } from '../util/validate.js';
-import { checkInteger } from './options.js';
+import { checkInRange, describe } from '../util/validate.js';
 import type { WorkbookServiceOptions } from './options.js';
 import { graphError, isDroppedConnection } from './responses.js';
 import { WorkbookService } from './service.js';
@@ -60,8 +59,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   if (typeof https !== 'boolean') throw new TypeError(`Expected \`https\` to be a boolean, got ${describe(https)}`);
   if (typeof host !== 'string' || host === '')
     throw new TypeError(`Expected \`host\` to be a non-empty string, got ${describe(host)}`);
-  checkInteger(port, 'port', 0);
-  if (port > 65_535) throw new RangeError(`Expected \`port\` to be an integer from 0 to 65535, got ${describe(port)}`);
+  checkInRange('port', port, { min: 0, max: 65_535, integer: true });
   if (given !== undefined && !(given instanceof WorkbookService))
     throw new TypeError(`Expected \`service\` to be a WorkbookService, got ${describe(given)}`);
   if (given !== undefined && Object.keys(serviceOptions).length > 0) {
@@ -234,7 +232,8 @@ function context(service: WorkbookService): { requestId: string; clientRequestId
 
 function toRequest(req: IncomingMessage, body: Buffer, scheme: 'http' | 'https'): Request {
   const socket = req.socket;
-  const fallback = `${socket.localAddress?.includes(':') ? `[${socket.localAddress}]` : (socket.localAddress ?? '127.0.0.1')}:${socket.localPort ?? 0}`;
+  const local = socket.localAddress?.includes(':') ? `[${socket.localAddress}]` : (socket.localAddress ?? '127.0.0.1');
+  const fallback = `${local}:${socket.localPort ?? 0}`;
   // The Host header makes the origin of Location and resourceLocation; a bad one falls back to the socket.
   let url: URL;
   try {

@@ -1,6 +1,6 @@
 import { HttpResponse, type RequestHandler, http } from 'msw';
 import { describe } from '../util/validate.js';
-import { parseItemTarget } from './request-path.js';
+import { isServedPath } from './request-route.js';
 import { isDroppedConnection } from './responses.js';
 import type { WorkbookService } from './service.js';
 
@@ -25,7 +25,7 @@ export function createEmulatorHandlers(
   return [
     http.all(`${origin}/*`, async ({ request }) => {
       const path = new URL(request.url).pathname;
-      if (parseItemTarget(path) === undefined && !/^\/(?:v1\.0|beta)\/\$batch\/?$/i.test(path)) return undefined;
+      if (!isServedPath(path)) return undefined;
       try {
         return await service.handle(request);
       } catch (error) {

@@ -1,3 +1,4 @@
+import { notImplemented } from './error-answers.js';
 import { type ReplyContext, graphError, json } from './responses.js';
 
 /**
@@ -31,15 +32,6 @@ export function unsupportedQuery(ctx: AnswerContext): Response | undefined {
     if (UNSUPPORTED_OPTIONS.includes(key.toLowerCase())) return notImplemented(ctx.reply, `the query option ${key}`);
   }
   return undefined;
-}
-
-export function notImplemented(ctx: ReplyContext, what: string): Response {
-  return graphError(ctx, {
-    status: 501,
-    code: 'notImplemented',
-    innerCode: 'notImplementedUncategorized',
-    message: `The workbook emulator does not implement ${what}.`,
-  });
 }
 
 function selected(

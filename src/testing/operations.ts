@@ -8,7 +8,12 @@ export interface OperationRecord {
   readonly workbook: string;
   readonly persistChanges: boolean;
   readonly startedAt: number;
-  /** Set at start when a `failNextOperation()` or a random failure applies, or at the end when the session cap is reached. */
+  /** How long it runs, on the service clock: `asyncCreate.durationMs`, or the create's own duration if longer. */
+  readonly durationMs: number;
+  /**
+   * Set at start when a `failNextOperation()` or a random failure applies, or at the end when the
+   * session cap is reached.
+   */
   failure: OperationFailure | undefined;
   polls: number;
   status: OperationStatus;
@@ -46,7 +51,12 @@ export class OperationRegistry {
   }
 
   /** `random` is the failure drawn for this operation, if any; a queued one comes first. */
-  start(workbook: string, persistChanges: boolean, now: number, random?: OperationFailure): OperationRecord {
+  start(
+    workbook: string,
+    persistChanges: boolean,
+    timing: { readonly now: number; readonly durationMs: number },
+    random?: OperationFailure,
+  ): OperationRecord {
     const index = this.#failures.findIndex((f) => f.workbook === undefined || f.workbook === workbook);
     const queued = index === -1 ? undefined : this.#failures.splice(index, 1)[0];
     const failure = queued ?? random;
@@ -55,7 +65,8 @@ export class OperationRegistry {
       id: `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`,
       workbook,
       persistChanges,
-      startedAt: now,
+      startedAt: timing.now,
+      durationMs: timing.durationMs,
       failure:
         failure === undefined
           ? undefined

@@ -1,5 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { describe } from '../util/validate.js';
+/**
+ * The emulator's options and the names they use (routes, fault kinds): types and documented defaults
+ * only. Checking them and merging the defaults is `resolve-options.ts`.
+ */
 
 /** The routes the emulator tells apart, for faults and counters. */
 export type RouteName =
@@ -83,7 +85,8 @@ export interface WorkbookSeed {
  * The faults the emulator knows, for the random mix and for `injectFault({ kind })`:
  * - `429`: `tooManyRequests` -> `tooManyRequestsUncategorized`, with `Retry-After`;
  * - `429-bare`: `TooManyRequests` with no inner code and no `Retry-After`, as Graph sometimes answers;
- * - `503`: `serviceUnavailable` -> `serviceUnavailableUncategorized`, with `Retry-After`; `503-bare`: the same without it;
+ * - `503`: `serviceUnavailable` -> `serviceUnavailableUncategorized`, with `Retry-After`; `503-bare`: the
+ *   same without it;
  * - `504`: `gatewayTimeout` -> `gatewayTimeoutUncategorized`, the request not applied;
  * - `502`: `badGateway`, no inner code;
  * - `500`: `internalServerError` -> `internalServerErrorUncategorized` -> `GenericFileOpenError`;
@@ -109,6 +112,22 @@ export type FaultKind =
   | 'drop-applied'
   | 'accessConflict'
   | 'invalidSessionAccessConflict';
+
+export const FAULT_KINDS: readonly FaultKind[] = [
+  '429',
+  '429-bare',
+  '503',
+  '503-bare',
+  '504',
+  '502',
+  '500',
+  'drop',
+  'slow',
+  '504-applied',
+  'drop-applied',
+  'accessConflict',
+  'invalidSessionAccessConflict',
+];
 
 /** Random faults, drawn from the seeded random source for each request. */
 export interface RandomFaultOptions {
@@ -240,222 +259,17 @@ export interface WorkbookServiceOptions {
    * @default no cap
    */
   readonly maxSessionsPerWorkbook?: number;
-}
-
-/** The options with their defaults applied; merged in one place, here. */
-export interface ResolvedOptions {
-  readonly token: string;
-  readonly workbooks: Readonly<Record<string, WorkbookSeed>>;
-  readonly persistentSessionTimeoutMs: number;
-  readonly nonPersistentSessionTimeoutMs: number;
-  readonly now: () => number;
-  readonly asyncRate: number;
-  readonly asyncDurationMs: number;
-  readonly asyncFailRate: number;
-  readonly asyncFailCodes: readonly string[];
-  readonly strictCooldowns: boolean;
-  readonly maxSessionsPerWorkbook: number;
-  readonly latency: Required<LatencyOptions> | undefined;
-  readonly faults: ResolvedFaults | undefined;
-  readonly seed: number;
-}
-
-export interface ResolvedFaults {
-  readonly rate: number;
-  readonly kinds: readonly FaultKind[];
-  readonly retryAfterSeconds: number;
-  readonly retryAfter: readonly string[] | undefined;
-  readonly slowMs: number;
-  readonly routes: readonly RouteName[] | undefined;
-}
-
-const SERVICE_KEYS = [
-  'token',
-  'workbooks',
-  'persistentSessionTimeoutMs',
-  'nonPersistentSessionTimeoutMs',
-  'now',
-  'asyncCreate',
-  'latency',
-  'faults',
-  'seed',
-  'strictCooldowns',
-  'maxSessionsPerWorkbook',
-];
-export const FAULT_KINDS: readonly FaultKind[] = [
-  '429',
-  '429-bare',
-  '503',
-  '503-bare',
-  '504',
-  '502',
-  '500',
-  'drop',
-  'slow',
-  '504-applied',
-  'drop-applied',
-  'accessConflict',
-  'invalidSessionAccessConflict',
-];
-
-export function resolveOptions(
-  options: WorkbookServiceOptions | undefined,
-  extraKeys: readonly string[] = [],
-): ResolvedOptions {
-  const o = checkObject(options ?? {}, 'options', [...SERVICE_KEYS, ...extraKeys]) as WorkbookServiceOptions;
-  if (o.token !== undefined && (typeof o.token !== 'string' || !/^[\x21-\x7e]+$/.test(o.token))) {
-    throw new TypeError(
-      `Expected \`token\` to be a non-empty string of visible ASCII characters, got ${describe(o.token)}`,
-    );
-  }
-  if (o.now !== undefined && typeof o.now !== 'function') {
-    throw new TypeError(`Expected \`now\` to be a function, got ${describe(o.now)}`);
-  }
-  if (o.workbooks !== undefined) checkObject(o.workbooks, 'workbooks');
-  const asyncCreate = checkObject(o.asyncCreate ?? {}, 'asyncCreate', [
-    'rate',
-    'durationMs',
-    'failRate',
-    'failCodes',
-  ]) as NonNullable<WorkbookServiceOptions['asyncCreate']>;
-  return {
-    // Hex: a base64url token may start with "-", which a command line then reads as an option
-    // (`--token -x…` is refused by `workbook-sessions recover`), and it shows no mixed-case look-alikes.
-    token: o.token ?? randomBytes(24).toString('hex'),
-    workbooks: o.workbooks ?? {},
-    persistentSessionTimeoutMs: checkNumber(o.persistentSessionTimeoutMs ?? 300_000, 'persistentSessionTimeoutMs', 1),
-    nonPersistentSessionTimeoutMs: checkNumber(
-      o.nonPersistentSessionTimeoutMs ?? 420_000,
-      'nonPersistentSessionTimeoutMs',
-      1,
-    ),
-    // Looked up on each call, so a fake clock installed after the service was made still drives it.
-    now: o.now ?? (() => Date.now()),
-    asyncRate: checkRate(asyncCreate.rate ?? 0, 'asyncCreate.rate'),
-    asyncDurationMs: checkNumber(asyncCreate.durationMs ?? 0, 'asyncCreate.durationMs', 0),
-    asyncFailRate: checkRate(asyncCreate.failRate ?? 0, 'asyncCreate.failRate'),
-    asyncFailCodes: checkCodes(asyncCreate.failCodes ?? ['transientFailure'], 'asyncCreate.failCodes'),
-    strictCooldowns: checkBoolean(o.strictCooldowns ?? false, 'strictCooldowns'),
-    maxSessionsPerWorkbook:
-      o.maxSessionsPerWorkbook === undefined
-        ? Infinity
-        : checkInteger(o.maxSessionsPerWorkbook, 'maxSessionsPerWorkbook', 1),
-    latency: resolveLatency(o.latency),
-    faults: resolveFaults(o.faults),
-    seed: checkInteger(o.seed ?? 1, 'seed'),
-  };
-}
-
-export function resolveLatency(latency: LatencyOptions | undefined): Required<LatencyOptions> | undefined {
-  if (latency === undefined) return undefined;
-  const l = checkObject(latency, 'latency', ['fixedMs', 'jitterMs']) as LatencyOptions;
-  return {
-    fixedMs: checkNumber(l.fixedMs ?? 0, 'latency.fixedMs', 0),
-    jitterMs: checkNumber(l.jitterMs ?? 0, 'latency.jitterMs', 0),
-  };
-}
-
-export function resolveFaults(faults: RandomFaultOptions | undefined): ResolvedFaults | undefined {
-  if (faults === undefined) return undefined;
-  const f = checkObject(faults, 'faults', [
-    'rate',
-    'kinds',
-    'retryAfterSeconds',
-    'retryAfter',
-    'slowMs',
-    'routes',
-  ]) as RandomFaultOptions;
-  const kinds = f.kinds ?? ['429', '503', '504'];
-  if (!Array.isArray(kinds) || kinds.length === 0 || kinds.some((k) => !FAULT_KINDS.includes(k))) {
-    throw new TypeError(
-      `Expected \`faults.kinds\` to be a non-empty array of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(kinds)}`,
-    );
-  }
-  return {
-    rate: checkRate(f.rate, 'faults.rate'),
-    kinds: [...kinds],
-    retryAfterSeconds: checkNumber(f.retryAfterSeconds ?? 1, 'faults.retryAfterSeconds', 0),
-    retryAfter: f.retryAfter === undefined ? undefined : checkHeaderValues(f.retryAfter, 'faults.retryAfter'),
-    slowMs: checkNumber(f.slowMs ?? 1000, 'faults.slowMs', 0),
-    routes: f.routes === undefined ? undefined : checkRoutes(f.routes, 'faults.routes'),
-  };
-}
-
-/** Non-empty strings, each usable as an HTTP header value. */
-export function checkHeaderValues(values: unknown, name: string): string[] {
-  if (
-    !Array.isArray(values) ||
-    values.length === 0 ||
-    values.some((v) => typeof v !== 'string' || !/^[\x20-\x7e]+$/.test(v))
-  ) {
-    throw new TypeError(
-      `Expected \`${name}\` to be a non-empty array of header values (visible ASCII), got ${JSON.stringify(values)}`,
-    );
-  }
-  return [...(values as string[])];
-}
-
-/** A non-empty array of Graph error codes. */
-export function checkCodes(values: unknown, name: string): string[] {
-  if (!Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== 'string' || !/^\w+$/.test(v))) {
-    throw new TypeError(`Expected \`${name}\` to be a non-empty array of error codes, got ${JSON.stringify(values)}`);
-  }
-  return [...(values as string[])];
-}
-
-export function checkBoolean(value: unknown, name: string): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
-  return value;
-}
-
-export function checkRoutes(routes: unknown, name: string): RouteName[] {
-  if (!Array.isArray(routes) || routes.some((r) => !ROUTE_NAMES.includes(r as RouteName))) {
-    throw new TypeError(
-      `Expected \`${name}\` to be an array of route names (${ROUTE_NAMES.join(', ')}), got ${JSON.stringify(routes)}`,
-    );
-  }
-  return [...(routes as RouteName[])];
-}
-
-export function checkRoute(route: unknown, name: string): RouteName {
-  if (!ROUTE_NAMES.includes(route as RouteName)) {
-    throw new TypeError(`Expected \`${name}\` to be a route name (${ROUTE_NAMES.join(', ')}), got ${describe(route)}`);
-  }
-  return route as RouteName;
-}
-
-export function checkObject(value: unknown, name: string, allowedKeys?: readonly string[]): object {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`Expected \`${name}\` to be an object, got ${describe(value)}`);
-  }
-  if (allowedKeys !== undefined) {
-    for (const key of Object.keys(value)) {
-      if (!allowedKeys.includes(key))
-        throw new TypeError(`Unknown option \`${name === 'options' ? key : `${name}.${key}`}\``);
-    }
-  }
-  return value;
-}
-
-export function checkNumber(value: unknown, name: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new RangeError(`Expected \`${name}\` to be a finite number >= ${min}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-export function checkInteger(value: unknown, name: string, min = -Infinity): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new RangeError(
-      `Expected \`${name}\` to be an integer${min === -Infinity ? '' : ` >= ${min}`}, got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-export function checkRate(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new RangeError(`Expected \`${name}\` to be a number from 0 to 1, got ${describe(value)}`);
-  }
-  return value;
+  /**
+   * How long making a session takes: a createSession answers only after this long (on the timers, as
+   * `latency` is), and a `Prefer: respond-async` one answered 202 has its operation complete no sooner
+   * than this on the service clock. Benchmarks use about 800 (a create on Graph often takes seconds).
+   * @default 0
+   */
+  readonly createSessionDelayMs?: number;
+  /**
+   * Up to this much more than `createSessionDelayMs`, drawn from the seeded random source for each
+   * createSession (nothing is drawn while it is 0, so the fault sequence stays as it was).
+   * @default 0
+   */
+  readonly createSessionJitterMs?: number;
 }

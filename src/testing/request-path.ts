@@ -35,8 +35,15 @@ export interface WorkbookTarget {
 export type ItemTarget = Omit<WorkbookTarget, 'workbookPath'> & { readonly workbookPath: string | undefined };
 
 // The drives Graph names an item on, then the item by id or by path (docs: driveitem-get.md).
-const ITEM_PATTERN =
-  /^\/(?:(me)\/drive|users\/([^/]+)\/drive|drives\/([^/]+)|sites\/([^/]+)\/drives\/([^/]+)|sites\/([^/]+)\/drive|groups\/([^/]+)\/drive)(?:\/items\/([^/]+)|\/root:(\/[^:]+):)(?=\/|$)/;
+const DRIVE_PATTERN = [
+  '(me)\\/drive',
+  'users\\/([^/]+)\\/drive',
+  'drives\\/([^/]+)',
+  'sites\\/([^/]+)\\/drives\\/([^/]+)',
+  'sites\\/([^/]+)\\/drive',
+  'groups\\/([^/]+)\\/drive',
+].join('|');
+const ITEM_PATTERN = new RegExp(`^\\/(?:${DRIVE_PATTERN})(?:\\/items\\/([^/]+)|\\/root:(\\/[^:]+):)(?=\\/|$)`);
 
 /** decodeURIComponent that leaves a malformed escape as it is instead of throwing. */
 export function safeDecode(text: string): string {

@@ -157,3 +157,15 @@ export function codesForStatus(status: number): { code: string; innerCode: strin
       };
   }
 }
+
+/** The top-level code of a failed operation, from its second-level code. */
+export function topLevelCodeOf(innerCode: string): string {
+  const code = innerCode.toLowerCase();
+  if (code === 'transientfailure' || code === 'serviceunavailableuncategorized') return 'serviceUnavailable';
+  if (code === 'toomanyrequestsuncategorized') return 'tooManyRequests';
+  if (code === 'accessdenied' || code === 'forbiddenuncategorized') return 'forbidden';
+  if (code === 'gatewaytimeoutuncategorized') return 'gatewayTimeout';
+  if (code === 'accessconflict' || code === 'conflictuncategorized' || code === 'invalidsessionaccessconflict')
+    return 'conflict';
+  return 'internalServerError';
+}

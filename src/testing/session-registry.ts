@@ -65,7 +65,11 @@ export class SessionRegistry {
   #newId(): string {
     this.#serial += 1;
     const r = this.#rng;
-    return `cluster=EMU1&session=${this.#serial}.EMU${r.string(4, '0123456789')}.A${r.string(3, '0123456789')}.1.V24.${r.string(28, B64)}%2F${r.string(10, B64)}==`;
+    const digits = (n: number): string => r.string(n, '0123456789');
+    return (
+      `cluster=EMU1&session=${this.#serial}.EMU${digits(4)}.A${digits(3)}.1.V24.` +
+      `${r.string(28, B64)}%2F${r.string(10, B64)}==`
+    );
   }
 
   create(workbook: string, persistChanges: boolean, data: WorkbookData, now: number): SessionRecord {

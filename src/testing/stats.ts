@@ -1,4 +1,5 @@
 import { ROUTE_NAMES, type RouteName } from './options.js';
+import type { SessionRecord } from './session-registry.js';
 
 /** What the emulator has seen, for tests to assert. */
 export interface EmulatorStats {
@@ -80,6 +81,44 @@ export class StatsRecorder {
     const n = (this.inFlightByWorkbook.get(workbook) ?? 1) - 1;
     if (n === 0) this.inFlightByWorkbook.delete(workbook);
     else this.inFlightByWorkbook.set(workbook, n);
+  }
+
+  /** The counters with what the sessions and the write log say now. */
+  snapshot(
+    sessions: Iterable<SessionRecord>,
+    writes: { readonly applied: number; readonly repeated: number },
+  ): EmulatorStats {
+    const openByWorkbook: Record<string, number> = {};
+    let open = 0;
+    let openUndelivered = 0;
+    for (const session of sessions) {
+      if (session.state !== 'open') continue;
+      open += 1;
+      if (!session.delivered) openUndelivered += 1;
+      openByWorkbook[session.workbook] = (openByWorkbook[session.workbook] ?? 0) + 1;
+    }
+    return {
+      created: this.created,
+      closed: this.closed,
+      expired: this.expired,
+      open,
+      refreshed: this.refreshed,
+      requests: this.requests,
+      requestsByRoute: { ...this.byRoute },
+      faultsInjected: this.faultsInjected,
+      maxInFlightPerWorkbook: Math.max(0, ...this.maxByWorkbook.values()),
+      maxInFlightByWorkbook: Object.fromEntries(this.maxByWorkbook),
+      inFlight: this.inFlight,
+      cooldownViolations: this.cooldownViolations,
+      openByWorkbook,
+      unauthorized: this.unauthorized,
+      cooldownRejections: this.cooldownRejections,
+      sessionCapRejections: this.sessionCapRejections,
+      undelivered: this.undelivered,
+      openUndelivered,
+      writesApplied: writes.applied,
+      writesRepeated: writes.repeated,
+    };
   }
 
   reset(): void {

@@ -156,7 +156,8 @@ export class WorkbookData {
             : parseRangeAddress(table.address);
         if (origin === undefined || origin.unbounded !== undefined)
           throw new TypeError(
-            `Expected \`address\` of table ${JSON.stringify(tableName)} to be a cell such as "A1", got ${JSON.stringify(table.address)}`,
+            `Expected \`address\` of table ${JSON.stringify(tableName)} to be a cell such as "A1", ` +
+              `got ${JSON.stringify(table.address)}`,
           );
         const n = tables.size + 1;
         tables.set(tableName.toLowerCase(), {
@@ -175,7 +176,8 @@ export class WorkbookData {
       const item = typeof given === 'string' ? { value: given } : given;
       if (typeof item !== 'object' || item === null || typeof item.value !== 'string') {
         throw new TypeError(
-          `Expected name ${JSON.stringify(name)} of ${JSON.stringify(path)} to be a string or { value: string }, got ${JSON.stringify(given)}`,
+          `Expected name ${JSON.stringify(name)} of ${JSON.stringify(path)} to be a string or { value: string }, ` +
+            `got ${JSON.stringify(given)}`,
         );
       }
       const value = item.value.startsWith('=') ? item.value : `=${item.value}`;

@@ -103,7 +103,10 @@ export function parseSegment(raw: string): Segment {
   return { raw: text, name, called: true, arg: undefined, named };
 }
 
-/** A session route below `/workbook`: createSession, refreshSession, closeSession, an operation, a session-info resource. */
+/**
+ * A session route below `/workbook`: createSession, refreshSession, closeSession, an operation, a
+ * session-info resource.
+ */
 export type SessionRoute =
   | { readonly name: 'createSession' | 'refreshSession' | 'closeSession' }
   | { readonly name: 'operation'; readonly operationId: string }

@@ -38,6 +38,54 @@ export function checkNumber(
   return value;
 }
 
+/**
+ * A number within bounds where a value of another type is as out of range as a number past a bound:
+ * one RangeError naming the range, such as "Expected `seed` to be an integer, got \"x\" (string)". A
+ * bound left out is open; with both bounds the range reads "a number from 0 to 1" (finite by its bounds).
+ * The emulator's options are checked this way; the library's own use `checkNumber`, which tells a value
+ * of the wrong type apart with a TypeError.
+ */
+export function checkInRange(
+  name: string,
+  value: unknown,
+  range: { readonly min?: number; readonly max?: number; readonly integer?: boolean },
+): number {
+  const { min = -Infinity, max = Infinity, integer = false } = range;
+  const ok =
+    typeof value === 'number' &&
+    (integer ? Number.isInteger(value) : Number.isFinite(value)) &&
+    value >= min &&
+    value <= max;
+  if (ok) return value;
+  const bounded = min !== -Infinity && max !== Infinity;
+  const kind = integer ? 'an integer' : bounded ? 'a number' : 'a finite number';
+  const bounds = bounded
+    ? ` from ${min} to ${max}`
+    : min !== -Infinity
+      ? ` >= ${min}`
+      : max !== Infinity
+        ? ` <= ${max}`
+        : '';
+  throw new RangeError(`Expected \`${name}\` to be ${kind}${bounds}, got ${describe(value)}`);
+}
+
+/**
+ * An options object, with no key outside `allowedKeys` when they are given. An unknown key is named by
+ * its path below the top-level options ("Unknown option `latency.fixedMS`"), so a typo is never ignored.
+ */
+export function checkObject(name: string, value: unknown, allowedKeys?: readonly string[]): object {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`Expected \`${name}\` to be an object, got ${describe(value)}`);
+  }
+  if (allowedKeys !== undefined) {
+    for (const key of Object.keys(value)) {
+      if (!allowedKeys.includes(key))
+        throw new TypeError(`Unknown option \`${name === 'options' ? key : `${name}.${key}`}\``);
+    }
+  }
+  return value;
+}
+
 /** The longest delay a Node timer keeps: above it, setTimeout fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

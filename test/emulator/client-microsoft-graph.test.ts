@@ -14,8 +14,8 @@ import { createWorkbookRangeRef } from 'microsoft-graph/workbookRange';
 import { createWorkbookTableRef } from 'microsoft-graph/workbookTable';
 import { createWorkbookWorksheetRef } from 'microsoft-graph/workbookWorksheet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkbookService } from '../src/testing/index.js';
-import { createEmulatorHandlers } from '../src/testing/msw.js';
+import { WorkbookService } from '../../src/testing/index.js';
+import { createEmulatorHandlers } from '../../src/testing/msw.js';
 
 // The microsoft-graph package (3.13.40) calls https://graph.microsoft.com through axios, and
 // addresses items only as /sites/{site}/drives/{drive}/items/{item}: msw routes its calls to the emulator.
@@ -52,38 +52,42 @@ describe('the microsoft-graph package against the emulator', () => {
     return createDriveItemRef(createDriveRef(createSiteRef(contextRef, SITE as never), DRIVE as never), ITEM as never);
   };
 
-  it('opens a session, writes values, formulas and number formats, reads them back, lists tables and rows, batches, closes', async () => {
-    svc = service();
-    server.resetHandlers(...createEmulatorHandlers(svc));
-    const workbook = await createWorkbookSession(refs(), true);
-    expect(svc.openSessions()).toBe(1);
-    const sheet = createWorkbookWorksheetRef(workbook, 'Sheet1' as never);
-    const range = createWorkbookRangeRef(sheet, 'A2:C2' as never);
-    await updateWorkbookRange(range, {
-      values: [['pear', '4', null]],
-      formulas: [[null, null, '=B2*2']],
-      numberFormat: [[null, '0.00', null]],
-    });
-    const read = await getWorkbookWorksheetRange(range);
-    expect(read).toMatchObject({
-      values: [['pear', 4, '']],
-      formulas: [['pear', 4, '=B2*2']],
-      numberFormat: [['General', '0.00', 'General']],
-      text: [['pear', '4.00', '']],
-    });
+  it(
+    'opens a session, writes values, formulas and number formats, reads ' +
+      'them back, lists tables and rows, batches, closes',
+    async () => {
+      svc = service();
+      server.resetHandlers(...createEmulatorHandlers(svc));
+      const workbook = await createWorkbookSession(refs(), true);
+      expect(svc.openSessions()).toBe(1);
+      const sheet = createWorkbookWorksheetRef(workbook, 'Sheet1' as never);
+      const range = createWorkbookRangeRef(sheet, 'A2:C2' as never);
+      await updateWorkbookRange(range, {
+        values: [['pear', '4', null]],
+        formulas: [[null, null, '=B2*2']],
+        numberFormat: [[null, '0.00', null]],
+      });
+      const read = await getWorkbookWorksheetRange(range);
+      expect(read).toMatchObject({
+        values: [['pear', 4, '']],
+        formulas: [['pear', 4, '=B2*2']],
+        numberFormat: [['General', '0.00', 'General']],
+        text: [['pear', '4.00', '']],
+      });
 
-    const dataSheet = createWorkbookWorksheetRef(workbook, 'Data' as never);
-    const tables = await listWorkbookTables(dataSheet);
-    expect(tables.map((t) => t.name)).toEqual(['Sales']);
-    const table = createWorkbookTableRef(dataSheet, tables[0]?.id as never);
-    expect((await listWorkbookTableRows(table)).map((r) => r.values)).toEqual([[['north', 10]]]);
+      const dataSheet = createWorkbookWorksheetRef(workbook, 'Data' as never);
+      const tables = await listWorkbookTables(dataSheet);
+      expect(tables.map((t) => t.name)).toEqual(['Sales']);
+      const table = createWorkbookTableRef(dataSheet, tables[0]?.id as never);
+      expect((await listWorkbookTableRows(table)).map((r) => r.values)).toEqual([[['north', 10]]]);
 
-    const [rows, again] = await parallel(listWorkbookTableRows(table), getWorkbookWorksheetRange(range));
-    expect(rows).toHaveLength(1);
-    expect(again).toMatchObject({ values: [['pear', 4, '']] });
-    expect(svc.stats().requestsByRoute.batch).toBe(1);
+      const [rows, again] = await parallel(listWorkbookTableRows(table), getWorkbookWorksheetRange(range));
+      expect(rows).toHaveLength(1);
+      expect(again).toMatchObject({ values: [['pear', 4, '']] });
+      expect(svc.stats().requestsByRoute.batch).toBe(1);
 
-    await closeWorkbookSession(workbook);
-    expect(svc.openSessions()).toBe(0);
-  });
+      await closeWorkbookSession(workbook);
+      expect(svc.openSessions()).toBe(0);
+    },
+  );
 });

@@ -104,6 +104,36 @@ describe('workbook-emulator CLI', () => {
     await once(proc, 'exit');
   });
 
+  it('--create-session-delay-ms and --create-session-jitter-ms reach the service; a bad one exits 2', async () => {
+    const proc = run([
+      '--port',
+      '0',
+      '--json',
+      '--token',
+      't',
+      '--create-session-delay-ms',
+      '20',
+      '--create-session-jitter-ms',
+      '5',
+    ]);
+    const lines = createInterface({ input: proc.stdout });
+    const [line] = (await once(lines, 'line')) as [string];
+    const info = JSON.parse(line) as { url: string; workbooks: string[] };
+    const created = await fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/createSession`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' },
+      body: '{"persistChanges":true}',
+    });
+    expect(created.status).toBe(201);
+    proc.kill('SIGTERM');
+    await once(proc, 'exit');
+    const bad = await output(run(['--create-session-delay-ms=-1']));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'workbook-emulator: Expected `createSessionDelayMs` to be a finite number >= 0, got `-1` (number)',
+    );
+  });
+
   it('--help prints usage and exits 0', async () => {
     const result = await output(run(['--help']));
     expect(result.code).toBe(0);
@@ -129,18 +159,21 @@ describe('workbook-emulator CLI', () => {
 });
 
 describe('workbook-emulator CLI --https', () => {
-  it('--https --json serves https and prints the certificate to trust; without it the certificate is refused', async () => {
-    const proc = run(['--port', '0', '--json', '--https', '--token', 'cli-token']);
-    const lines = createInterface({ input: proc.stdout });
-    const [line] = (await once(lines, 'line')) as [string];
-    const info = JSON.parse(line) as { url: string; token: string; workbooks: string[]; ca: string };
-    expect(info.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    expect(info.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
-    await expect(fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/worksheets`)).rejects.toThrow(TypeError);
-    const exited = once(proc, 'exit');
-    proc.kill('SIGTERM');
-    expect(await exited).toEqual([0, null]);
-  });
+  it(
+    '--https --json serves https and prints the certificate to ' + 'trust; without it the certificate is refused',
+    async () => {
+      const proc = run(['--port', '0', '--json', '--https', '--token', 'cli-token']);
+      const lines = createInterface({ input: proc.stdout });
+      const [line] = (await once(lines, 'line')) as [string];
+      const info = JSON.parse(line) as { url: string; token: string; workbooks: string[]; ca: string };
+      expect(info.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(info.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      await expect(fetch(`${info.url}/v1.0${info.workbooks[0]}/workbook/worksheets`)).rejects.toThrow(TypeError);
+      const exited = once(proc, 'exit');
+      proc.kill('SIGTERM');
+      expect(await exited).toEqual([0, null]);
+    },
+  );
 
   it('--ca-file without --https is refused', async () => {
     const result = await output(run(['--ca-file', 'ca.pem']));

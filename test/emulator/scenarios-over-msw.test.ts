@@ -1,9 +1,9 @@
 import { Client } from '@microsoft/microsoft-graph-client';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { WorkbookService } from '../src/testing/index.js';
-import { createEmulatorHandlers } from '../src/testing/msw.js';
-import { defineEmulatorScenarios } from './helpers/emulator-scenarios.js';
+import { WorkbookService } from '../../src/testing/index.js';
+import { createEmulatorHandlers } from '../../src/testing/msw.js';
+import { defineEmulatorScenarios } from '../helpers/emulator-scenarios.js';
 
 const server = setupServer();
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));

@@ -1,6 +1,6 @@
-import { createBearerClient } from '../src/transport/graph-client.js';
-import { startEmulator } from '../src/testing/index.js';
-import { defineEmulatorScenarios } from './helpers/emulator-scenarios.js';
+import { createBearerClient } from '../../src/transport/graph-client.js';
+import { startEmulator } from '../../src/testing/index.js';
+import { defineEmulatorScenarios } from '../helpers/emulator-scenarios.js';
 
 defineEmulatorScenarios('HTTP (startEmulator + the Graph client)', async (options) => {
   const emulator = await startEmulator(options);

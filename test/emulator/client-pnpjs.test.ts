@@ -6,7 +6,7 @@ import '@pnp/graph/workbooks/index.js';
 import type { IWorkbook, IWorkbookWithSession } from '@pnp/graph/workbooks/types.js';
 import { BearerToken } from '@pnp/queryable';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningEmulator, startEmulator } from '../src/testing/index.js';
+import { type RunningEmulator, startEmulator } from '../../src/testing/index.js';
 
 // PnPjs (@pnp/graph) driven through its own public API against the emulator over HTTP.
 const ITEM = 'PNP';
@@ -50,7 +50,8 @@ async function start(): Promise<{ graph: PnpRoot; emulator: RunningEmulator }> {
       },
     },
   });
-  // GraphBrowser points PnPjs at a base URL (with the version, like its default) and uses the global fetch; BearerToken adds the token.
+  // GraphBrowser points PnPjs at a base URL (with the version, like its default) and uses the global fetch;
+  // BearerToken adds the token.
   const graph = graphfi().using(GraphBrowser({ baseUrl: `${emulator.url}/v1.0` }), BearerToken(emulator.token));
   return { graph: graph as GraphFI as unknown as PnpRoot, emulator };
 }

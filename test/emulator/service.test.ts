@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { WorkbookService } from '../src/testing/index.js';
-import { DroppedConnectionError } from '../src/testing/index.js';
+import { WorkbookService } from '../../src/testing/index.js';
+import { DroppedConnectionError } from '../../src/testing/index.js';
 
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
 const TOKEN = 'test-token';
@@ -114,27 +114,30 @@ describe('WorkbookService options', () => {
 });
 
 describe('WorkbookService addressing', () => {
-  it('treats root:/a b.xlsx: and root:/a%20b.xlsx: as the same item, and accepts drives, sites, users and beta', async () => {
-    const svc = service({
-      workbooks: {
-        '/me/drive/root:/Reports/a b.xlsx:': {},
-        '/drives/d1/items/I1': {},
-        '/sites/s1/drive/items/I2': {},
-        '/users/u1/drive/items/I3': {},
-      },
-    });
-    expect(svc.hasWorkbook('/me/drive/root:/Reports/a%20b.xlsx:')).toBe(true);
-    expect((await send(svc, 'GET', '/v1.0/me/drive/root:/Reports/a%20b.xlsx:/workbook/worksheets')).status).toBe(200);
-    expect((await send(svc, 'GET', '/beta/drives/d1/items/I1/workbook/worksheets')).status).toBe(200);
-    expect((await send(svc, 'GET', '/v1.0/sites/s1/drive/items/I2/workbook/worksheets')).status).toBe(200);
-    expect((await send(svc, 'GET', '/v1.0/users/u1/drive/items/I3/workbook/worksheets')).status).toBe(200);
-    expect((await send(svc, 'GET', '/v1.0/me/drive/items/I1/workbook/worksheets')).status).toBe(404);
-    const created = await send(svc, 'POST', '/v1.0/me/drive/root:/Reports/a b.xlsx:/workbook/createSession', {
-      body: { persistChanges: false },
-    });
-    expect(created.status).toBe(201);
-    expect(svc.openSessions('/me/drive/root:/Reports/a%20b.xlsx:')).toBe(1);
-  });
+  it(
+    'treats root:/a b.xlsx: and root:/a%20b.xlsx: as the same ' + 'item, and accepts drives, sites, users and beta',
+    async () => {
+      const svc = service({
+        workbooks: {
+          '/me/drive/root:/Reports/a b.xlsx:': {},
+          '/drives/d1/items/I1': {},
+          '/sites/s1/drive/items/I2': {},
+          '/users/u1/drive/items/I3': {},
+        },
+      });
+      expect(svc.hasWorkbook('/me/drive/root:/Reports/a%20b.xlsx:')).toBe(true);
+      expect((await send(svc, 'GET', '/v1.0/me/drive/root:/Reports/a%20b.xlsx:/workbook/worksheets')).status).toBe(200);
+      expect((await send(svc, 'GET', '/beta/drives/d1/items/I1/workbook/worksheets')).status).toBe(200);
+      expect((await send(svc, 'GET', '/v1.0/sites/s1/drive/items/I2/workbook/worksheets')).status).toBe(200);
+      expect((await send(svc, 'GET', '/v1.0/users/u1/drive/items/I3/workbook/worksheets')).status).toBe(200);
+      expect((await send(svc, 'GET', '/v1.0/me/drive/items/I1/workbook/worksheets')).status).toBe(404);
+      const created = await send(svc, 'POST', '/v1.0/me/drive/root:/Reports/a b.xlsx:/workbook/createSession', {
+        body: { persistChanges: false },
+      });
+      expect(created.status).toBe(201);
+      expect(svc.openSessions('/me/drive/root:/Reports/a%20b.xlsx:')).toBe(1);
+    },
+  );
 
   it("accepts quotes as ' or %27 and the worksheets/{name} form", async () => {
     const svc = service({ workbooks: { '/me/drive/items/A': { worksheets: { 'My Sheet': { cells: [[1, 2]] } } } } });
@@ -159,18 +162,21 @@ describe('WorkbookService addressing', () => {
 });
 
 describe('WorkbookService model', () => {
-  it('gives a workbook seeded with no sheets an empty Sheet1, and refuses a second workbook at the same path', async () => {
-    const svc = service();
-    svc.addWorkbook('/me/drive/items/E');
-    expect((await send(svc, 'GET', '/v1.0/me/drive/items/E/workbook/worksheets')).body).toEqual({
-      '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#Collection(workbookWorksheet)',
-      value: [{ id: '{00000000-0001-0000-0000-000000000000}', name: 'Sheet1', position: 0, visibility: 'Visible' }],
-    });
-    expect(
-      (await send(svc, 'GET', "/v1.0/me/drive/items/E/workbook/worksheets('Sheet1')/usedRange")).body,
-    ).toMatchObject({ address: 'Sheet1!A1', values: [['']] });
-    expect(() => svc.addWorkbook('/me/drive/items/E')).toThrow('The workbook "/me/drive/items/E" already exists');
-  });
+  it(
+    'gives a workbook seeded with no sheets an empty Sheet1, and ' + 'refuses a second workbook at the same path',
+    async () => {
+      const svc = service();
+      svc.addWorkbook('/me/drive/items/E');
+      expect((await send(svc, 'GET', '/v1.0/me/drive/items/E/workbook/worksheets')).body).toEqual({
+        '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#Collection(workbookWorksheet)',
+        value: [{ id: '{00000000-0001-0000-0000-000000000000}', name: 'Sheet1', position: 0, visibility: 'Visible' }],
+      });
+      expect(
+        (await send(svc, 'GET', "/v1.0/me/drive/items/E/workbook/worksheets('Sheet1')/usedRange")).body,
+      ).toMatchObject({ address: 'Sheet1!A1', values: [['']] });
+      expect(() => svc.addWorkbook('/me/drive/items/E')).toThrow('The workbook "/me/drive/items/E" already exists');
+    },
+  );
 
   it('refuses a range too big to build', async () => {
     const svc = service({ workbooks: { '/me/drive/items/A': {} } });
@@ -196,46 +202,53 @@ describe('WorkbookService model', () => {
     );
   });
 
-  it('with no `now` option, follows a fake clock installed after the service was made: sessions expire after 5 (persistent) and 7 (non-persistent) minutes', async () => {
-    const svc = new WorkbookService({ token: TOKEN, workbooks: { '/me/drive/items/A': {} } });
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      for (const persistChanges of [true, false])
-        await send(svc, 'POST', '/v1.0/me/drive/items/A/workbook/createSession', { body: { persistChanges } });
-      vi.advanceTimersByTime(5 * 60_000 - 1);
-      expect(svc.stats()).toMatchObject({ open: 2, expired: 0 });
-      vi.advanceTimersByTime(1);
-      expect(svc.sessions().map((s) => s.state)).toEqual(['expired', 'open']);
-      vi.advanceTimersByTime(2 * 60_000);
-      expect(svc.stats()).toMatchObject({ open: 0, expired: 2 });
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+  it(
+    'with no `now` option, follows a fake clock installed after the service was made: ' +
+      'sessions expire after 5 (persistent) and 7 (non-persistent) minutes',
+    async () => {
+      const svc = new WorkbookService({ token: TOKEN, workbooks: { '/me/drive/items/A': {} } });
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        for (const persistChanges of [true, false])
+          await send(svc, 'POST', '/v1.0/me/drive/items/A/workbook/createSession', { body: { persistChanges } });
+        vi.advanceTimersByTime(5 * 60_000 - 1);
+        expect(svc.stats()).toMatchObject({ open: 2, expired: 0 });
+        vi.advanceTimersByTime(1);
+        expect(svc.sessions().map((s) => s.state)).toEqual(['expired', 'open']);
+        vi.advanceTimersByTime(2 * 60_000);
+        expect(svc.stats()).toMatchObject({ open: 0, expired: 2 });
+      } finally {
+        vi.useRealTimers();
+      }
+    },
+  );
 
-  it('throws DroppedConnectionError from handle() for a drop, and a 500 in Graph shape if the clock breaks', async () => {
-    let broken = false;
-    const svc = new WorkbookService({
-      token: TOKEN,
-      now: () => {
-        if (broken) throw new Error('the clock broke');
-        return T0;
-      },
-      workbooks: { '/me/drive/items/A': {} },
-    });
-    svc.injectFault({ drop: true });
-    await expect(send(svc, 'GET', '/v1.0/me/drive/items/A/workbook/worksheets')).rejects.toBeInstanceOf(
-      DroppedConnectionError,
-    );
-    broken = true;
-    const reply = await send(svc, 'GET', '/v1.0/me/drive/items/A/workbook/worksheets');
-    expect(reply.status).toBe(500);
-    expect(reply.body).toMatchObject({
-      error: { code: 'internalServerError', innerError: { code: 'internalServerErrorUncategorized' } },
-    });
-    broken = false;
-    expect(svc.stats().inFlight).toBe(0);
-  });
+  it(
+    'throws DroppedConnectionError from handle() for a drop, and ' + 'a 500 in Graph shape if the clock breaks',
+    async () => {
+      let broken = false;
+      const svc = new WorkbookService({
+        token: TOKEN,
+        now: () => {
+          if (broken) throw new Error('the clock broke');
+          return T0;
+        },
+        workbooks: { '/me/drive/items/A': {} },
+      });
+      svc.injectFault({ drop: true });
+      await expect(send(svc, 'GET', '/v1.0/me/drive/items/A/workbook/worksheets')).rejects.toBeInstanceOf(
+        DroppedConnectionError,
+      );
+      broken = true;
+      const reply = await send(svc, 'GET', '/v1.0/me/drive/items/A/workbook/worksheets');
+      expect(reply.status).toBe(500);
+      expect(reply.body).toMatchObject({
+        error: { code: 'internalServerError', innerError: { code: 'internalServerErrorUncategorized' } },
+      });
+      broken = false;
+      expect(svc.stats().inFlight).toBe(0);
+    },
+  );
 });
 
 describe('WorkbookService latency and delays', () => {

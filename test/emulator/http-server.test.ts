@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { WorkbookService, startEmulator } from '../src/testing/index.js';
+import { WorkbookService, startEmulator } from '../../src/testing/index.js';
 
 const WB = '/me/drive/items/A';
 
@@ -28,7 +28,8 @@ describe('startEmulator', () => {
     const socket = connect(Number(port), hostname);
     await once(socket, 'connect');
     socket.write(
-      `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${service.token}\r\nConnection: keep-alive\r\n\r\n`,
+      `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: x\r\n` +
+        `Authorization: Bearer ${service.token}\r\nConnection: keep-alive\r\n\r\n`,
     );
     await once(socket, 'data');
     const closed = once(socket, 'close');
@@ -39,24 +40,28 @@ describe('startEmulator', () => {
     expect(socket.destroyed).toBe(true);
   });
 
-  it('close() with a request still waiting out its latency: the request takes no effect, and close() resolves once nothing is in flight; the port is free again', async () => {
-    const emu = await startEmulator({ workbooks: { [WB]: {} }, latency: { fixedMs: 600_000 } });
-    const answer = fetch(`${emu.url}/v1.0${WB}/workbook/createSession`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${emu.token}`, 'Content-Type': 'application/json' },
-      body: '{"persistChanges":true}',
-    }).then(
-      (res) => res.status,
-      () => 'dropped',
-    );
-    await expect.poll(() => emu.service.stats().inFlight).toBe(1);
-    await emu.close();
-    expect(emu.service.stats()).toMatchObject({ inFlight: 0, created: 0, open: 0 });
-    expect(await answer).toBe('dropped');
-    const again = await startEmulator({ workbooks: { [WB]: {} }, port: Number(new URL(emu.url).port) });
-    expect(again.url).toBe(emu.url);
-    await again.close();
-  });
+  it(
+    'close() with a request still waiting out its latency: the request takes no effect, ' +
+      'and close() resolves once nothing is in flight; the port is free again',
+    async () => {
+      const emu = await startEmulator({ workbooks: { [WB]: {} }, latency: { fixedMs: 600_000 } });
+      const answer = fetch(`${emu.url}/v1.0${WB}/workbook/createSession`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${emu.token}`, 'Content-Type': 'application/json' },
+        body: '{"persistChanges":true}',
+      }).then(
+        (res) => res.status,
+        () => 'dropped',
+      );
+      await expect.poll(() => emu.service.stats().inFlight).toBe(1);
+      await emu.close();
+      expect(emu.service.stats()).toMatchObject({ inFlight: 0, created: 0, open: 0 });
+      expect(await answer).toBe('dropped');
+      const again = await startEmulator({ workbooks: { [WB]: {} }, port: Number(new URL(emu.url).port) });
+      expect(again.url).toBe(emu.url);
+      await again.close();
+    },
+  );
 
   it('serves 20 requests waiting out their latency at once without a MaxListenersExceededWarning', async () => {
     const warnings: string[] = [];
@@ -103,7 +108,8 @@ describe('startEmulator', () => {
       expect(await rawExchange(emu.url, 'this is not http\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
       const weird = await rawExchange(
         emu.url,
-        `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: [bad host\r\nAuthorization: Bearer ${emu.token}\r\nConnection: close\r\n\r\n`,
+        `GET /v1.0${WB}/workbook/worksheets HTTP/1.1\r\nHost: [bad host\r\n` +
+          `Authorization: Bearer ${emu.token}\r\nConnection: close\r\n\r\n`,
       );
       expect(weird).toMatch(/^HTTP\/1\.1 200 /);
       const res = await fetch(`${emu.url}/v1.0${WB}/workbook/worksheets`, {

@@ -16,6 +16,18 @@ export interface RetryPolicy {
   readonly deadlineMs: number;
 }
 
+/**
+ * The smallest backoff between close attempts. A close has no retry count, only the deadline, so a
+ * backoff of 0 (`retryBaseDelayMs: 0`, or `Retry-After: 0`) must not turn it into a loop of requests.
+ */
+const MIN_CLOSE_BACKOFF_MS = 100;
+
+/** A close's retry bounds: no count limit, only the deadline, and a backoff that never drops to 0. */
+export function closePolicy(policy: RetryPolicy): RetryPolicy {
+  const baseDelayMs = Math.max(policy.baseDelayMs, MIN_CLOSE_BACKOFF_MS);
+  return { ...policy, retries: Infinity, baseDelayMs, maxDelayMs: Math.max(policy.maxDelayMs, baseDelayMs) };
+}
+
 export type RetryDecision =
   | { readonly retry: false; readonly why: string }
   /** `cooldown`: the wait comes from the server's `Retry-After` (the lane is already paused for it). */

@@ -15,7 +15,8 @@ import { SessionJournal } from '../journal/journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
 import { Priority, Scheduler } from '../coordination/scheduler.js';
 import type { CloseReason, ShutdownReport, ShutdownSessionOutcome } from '../types.js';
-import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
+import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
+import { MAX_TIMER_MS } from '../util/timers.js';
 import {
   GraphTransport,
   type CreatedSession,

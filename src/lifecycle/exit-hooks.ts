@@ -1,5 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import type { ShutdownReport } from '../types.js';
+import { settledBefore } from '../util/abort.js';
+import { errorText } from '../util/redact.js';
+import { MAX_TIMER_MS } from '../util/timers.js';
 
 /**
  * What the process hooks need from a manager. Every registered participant is shut down, in
@@ -34,7 +37,10 @@ type CutShortWhy = 'backstop' | 'second-signal' | 'loop-emptied';
 /** One shutdown of every participant, started by a signal or by `beforeExit`. */
 interface Round {
   readonly reason: ShutdownReason;
-  /** The signal to re-raise when the round ends; set by the first signal, even one arriving during a `beforeExit` round. */
+  /**
+   * The signal to re-raise when the round ends; set by the first signal, even one arriving during a
+   * `beforeExit` round.
+   */
   signal: NodeJS.Signals | undefined;
   /** Aborted by a second signal, the backstop timer, or the event loop emptying while a signal round waits. */
   readonly abort: AbortController;
@@ -57,7 +63,10 @@ interface ExitHooksState {
   round: Round | undefined;
   /** How each participant's last round ended, for the `'exit'` warning; entries go with their participant. */
   readonly lastOutcome: Map<ExitHookParticipant, RoundOutcome>;
-  /** Sessions still open after the last `beforeExit` round; a new round runs only if the count changed, so `beforeExit` cannot loop. */
+  /**
+   * Sessions still open after the last `beforeExit` round; a new round runs only if the count changed,
+   * so `beforeExit` cannot loop.
+   */
   openAfterBeforeExit: number | undefined;
 }
 
@@ -68,9 +77,6 @@ interface InstalledListeners {
 }
 
 const STATE_KEY = Symbol.for('workbook-sessions.exit-hooks');
-
-/** setTimeout fires at once for anything longer; a longer deadline is cut to this (about 24.8 days). */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** Time the backstop timer allows past the longest participant deadline. */
 const BACKSTOP_GRACE_MS = 1000;
@@ -239,7 +245,8 @@ function startRound(state: ExitHooksState, reason: ShutdownReason, signal: NodeJ
     () => {
       abortRound(round, 'backstop', 'Shutdown overran its deadline');
     },
-    Math.min(MAX_TIMEOUT_MS, longest + BACKSTOP_GRACE_MS),
+    // setTimeout fires at once for anything past its limit: a longer deadline is cut to it (about 24.8 days).
+    Math.min(MAX_TIMER_MS, longest + BACKSTOP_GRACE_MS),
   );
   backstop.unref();
 
@@ -290,12 +297,6 @@ function abortRound(round: Round, why: CutShortWhy, message: string): void {
 /** Runs one participant's part of `round`; never rejects, and stops waiting when the round is cut short. */
 async function shutdownOne(participant: ExitHookParticipant, round: Round): Promise<RoundOutcome> {
   const { signal } = round.abort;
-  let onAbort: (() => void) | undefined;
-  const cutShort = new Promise<RoundOutcome>((resolve) => {
-    onAbort = () => resolve({ kind: 'cut-short', why: round.cutShort ?? 'backstop' });
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
   const work = (async (): Promise<RoundOutcome> => {
     try {
       const report = await participant.shutdown({ timeoutMs: deadlineOf(participant), signal, reason: round.reason });
@@ -304,11 +305,8 @@ async function shutdownOne(participant: ExitHookParticipant, round: Round): Prom
       return { kind: 'error', error };
     }
   })();
-  try {
-    return await Promise.race([work, cutShort]);
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
-  }
+  if (await settledBefore(work, signal)) return work;
+  return { kind: 'cut-short', why: round.cutShort ?? 'backstop' };
 }
 
 /** Removes our listener for `signal` and raises it again, so the process ends the way it would have without us. */
@@ -349,7 +347,7 @@ function leftOpenMessage(state: ExitHooksState, when: string, round?: Round): st
       }
       case 'error':
         left += open;
-        if (open > 0) reasons.add(`shutdown threw: ${describeError(outcome.error)}`);
+        if (open > 0) reasons.add(`shutdown threw: ${errorText(outcome.error)}`);
         break;
       case 'cut-short':
         left += open;
@@ -364,7 +362,10 @@ function leftOpenMessage(state: ExitHooksState, when: string, round?: Round): st
   if (failed > 0) parts.push(`${String(failed)} failed to close`);
   const detail = [...parts, ...reasons].join('; ');
   const noun = left === 1 ? 'session' : 'sessions';
-  return `workbook-sessions: ${String(left)} workbook ${noun} left open ${when} (${detail}). Graph expires them after about 5 minutes.`;
+  return (
+    `workbook-sessions: ${String(left)} workbook ${noun} left open ${when} (${detail}). ` +
+    'Graph expires them after about 5 minutes.'
+  );
 }
 
 function cutShortReason(why: CutShortWhy): string {
@@ -376,11 +377,6 @@ function cutShortReason(why: CutShortWhy): string {
     case 'loop-emptied':
       return 'nothing was left to finish the shutdown';
   }
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }
 
 function writeStderr(message: string): void {

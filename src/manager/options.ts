@@ -1,6 +1,7 @@
 import type { Client } from '@microsoft/microsoft-graph-client';
 import { SessionJournal } from '../journal/journal.js';
-import { MAX_TIMER_MS, checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
+import { MAX_TIMER_MS } from '../util/timers.js';
+import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
 
 /** Where the manager writes what it does. Any of `console`, pino or winston fits. */
 export interface Logger {

@@ -55,7 +55,8 @@ export function safeRequestOptions(client: object): readonly object[] {
 
 function refuse(problem: string): never {
   throw new TypeError(
-    `The Graph client cannot be used safely: ${problem}. Build it with createGraphClient() or createBearerClient(), or with Client.initWithMiddleware() from one copy of @microsoft/microsoft-graph-client`,
+    `The Graph client cannot be used safely: ${problem}. Build it with createGraphClient() or ` +
+      'createBearerClient(), or with Client.initWithMiddleware() from one copy of @microsoft/microsoft-graph-client',
   );
 }
 
@@ -91,7 +92,8 @@ function findHandlers(client: object): Guarded[] {
     // A middleware that links on but hides its next could hide a RetryHandler behind it.
     if (m.nextMiddleware === undefined && typeof m.setNext === 'function') {
       refuse(
-        `the middleware after ${name} cannot be seen (keep it in a \`nextMiddleware\` property, as the Graph client's own middleware do)`,
+        `the middleware after ${name} cannot be seen ` +
+          "(keep it in a `nextMiddleware` property, as the Graph client's own middleware do)",
       );
     }
     link = m.nextMiddleware;
@@ -146,8 +148,13 @@ function verify(client: object, guarded: readonly Guarded[], options: readonly o
       used = undefined;
     }
     if ((used as Record<string, unknown> | undefined)?.[limit] !== 0) {
+      const effect =
+        limit === 'maxRetries'
+          ? 'it would resend requests the manager must send once'
+          : 'it would follow redirects with the session id';
       refuse(
-        `its ${nameOf(handler)} ignores per-request options (${limit === 'maxRetries' ? 'it would resend requests the manager must send once' : 'it would follow redirects with the session id'}); its middleware seem to come from another copy of @microsoft/microsoft-graph-client than its Client`,
+        `its ${nameOf(handler)} ignores per-request options (${effect}); its middleware seem to come ` +
+          'from another copy of @microsoft/microsoft-graph-client than its Client',
       );
     }
   }

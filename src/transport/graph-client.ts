@@ -8,7 +8,7 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import { checkToken } from '../util/ids.js';
 import { checkKeys, describe } from '../util/validate.js';
-import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
+import * as azureCredentials from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials/index.js';
 
 /** The Microsoft Graph host used when no `baseUrl` is given. */
 export const GRAPH_BASE_URL = 'https://graph.microsoft.com';
@@ -50,13 +50,14 @@ export function createGraphClient(options: CredentialClientOptions): Client {
     typeof (credential as { getToken?: unknown }).getToken !== 'function'
   ) {
     throw new TypeError(
-      `Expected \`credential\` to be an @azure/identity credential (an object with getToken()), got ${describe(credential)}`,
+      'Expected `credential` to be an @azure/identity credential (an object with getToken()), ' +
+        `got ${describe(credential)}`,
     );
   }
   const scopes = checkScopes(options.scopes === undefined ? [`${GRAPH_BASE_URL}/.default`] : options.scopes);
-  const authProvider = new TokenCredentialAuthenticationProvider(
+  const authProvider = new azureCredentials.TokenCredentialAuthenticationProvider(
     // The provider is typed against @azure/identity, which is an optional peer of this package.
-    options.credential as ConstructorParameters<typeof TokenCredentialAuthenticationProvider>[0],
+    options.credential as ConstructorParameters<typeof azureCredentials.TokenCredentialAuthenticationProvider>[0],
     { scopes },
   );
   const base = options.baseUrl === undefined ? undefined : parseBaseUrl(options.baseUrl);
@@ -64,7 +65,8 @@ export function createGraphClient(options: CredentialClientOptions): Client {
   // plain-http base would get no token at all, another host only when named there.
   if (base !== undefined && base.protocol !== 'https:') {
     throw new TypeError(
-      `Expected \`baseUrl\` to be an https:// URL (the Graph client sends the token over https only; for a loopback http server use createBearerClient()), got ${JSON.stringify(options.baseUrl)}`,
+      'Expected `baseUrl` to be an https:// URL (the Graph client sends the token over https only; ' +
+        `for a loopback http server use createBearerClient()), got ${JSON.stringify(options.baseUrl)}`,
     );
   }
   return Client.initWithMiddleware({
@@ -94,7 +96,8 @@ export function createBearerClient(options: BearerClientOptions): Client {
   if (typeof token !== 'function' && (typeof token !== 'string' || token === '')) {
     // The value is not shown: it may be a token.
     throw new TypeError(
-      `Expected \`token\` to be a non-empty string or a function, got ${typeof token === 'string' ? 'an empty string' : describe(token)}`,
+      'Expected `token` to be a non-empty string or a function, ' +
+        `got ${typeof token === 'string' ? 'an empty string' : describe(token)}`,
     );
   }
   if (typeof token === 'string') checkToken(token);
@@ -153,7 +156,8 @@ class BearerAuthMiddleware implements Middleware {
 function checkOptions(fn: string, options: unknown, keys: readonly string[]): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(
-      `Expected ${fn}() options to be an object with ${keys.map((k) => `\`${k}\``).join(', ')}, got ${describe(options)}`,
+      `Expected ${fn}() options to be an object with ${keys.map((k) => `\`${k}\``).join(', ')}, ` +
+        `got ${describe(options)}`,
     );
   }
   checkKeys(`${fn}() option`, options, keys);
@@ -163,7 +167,8 @@ function checkOptions(fn: string, options: unknown, keys: readonly string[]): vo
 function checkScopes(value: unknown): string[] {
   if (!Array.isArray(value)) {
     throw new TypeError(
-      `Expected \`scopes\` to be an array of strings, got ${describe(value)}${typeof value === 'string' ? ' (wrap a single scope in an array)' : ''}`,
+      `Expected \`scopes\` to be an array of strings, got ${describe(value)}` +
+        (typeof value === 'string' ? ' (wrap a single scope in an array)' : ''),
     );
   }
   for (const scope of value as unknown[]) {

@@ -16,6 +16,18 @@ export interface RetryPolicy {
   readonly deadlineMs: number;
 }
 
+/**
+ * The smallest backoff between close attempts. A close has no retry count, only the deadline, so a
+ * backoff of 0 (`retryBaseDelayMs: 0`, or `Retry-After: 0`) must not turn it into a loop of requests.
+ */
+const MIN_CLOSE_BACKOFF_MS = 100;
+
+/** A close's retry bounds: no count limit, only the deadline, and a backoff that never drops to 0. */
+export function closePolicy(policy: RetryPolicy): RetryPolicy {
+  const baseDelayMs = Math.max(policy.baseDelayMs, MIN_CLOSE_BACKOFF_MS);
+  return { ...policy, retries: Infinity, baseDelayMs, maxDelayMs: Math.max(policy.maxDelayMs, baseDelayMs) };
+}
+
 export type RetryDecision =
   | { readonly retry: false; readonly why: string }
   /** `cooldown`: the wait comes from the server's `Retry-After` (the lane is already paused for it). */
@@ -75,7 +87,10 @@ export function decideRetry(
   return { retry: true, delayMs, cooldown: false, why: 'backoff' };
 }
 
-/** decideRetry's context, or a TypeError/RangeError naming the bad value: a bad one would give a delay of NaN or below 0. */
+/**
+ * decideRetry's context, or a TypeError/RangeError naming the bad value: a bad one would give a delay
+ * of NaN or below 0.
+ */
 function checkContext(context: unknown): void {
   if (typeof context !== 'object' || context === null)
     throw new TypeError(`Expected the decideRetry() context to be an object, got ${describe(context)}`);
@@ -119,7 +134,8 @@ function classify(error: GraphRequestError, idempotent: boolean, sessionful: boo
   }
   const inner = error.innerCode?.toLowerCase();
   if (inner?.startsWith('invalidsession') === true) return 'session fault';
-  // "Special case handling": on a sessionful request, 502/503 without a known second-level code means the session is unusable.
+  // "Special case handling": on a sessionful request, 502/503 without a known second-level code means
+  // the session is unusable.
   if (sessionful && error.kind === 'http' && (error.status === 502 || error.status === 503)) return 'session fault';
   const top = error.graphCode?.toLowerCase();
   if (top !== undefined && THROTTLE_CODES.has(top)) return 'retry';
@@ -164,10 +180,14 @@ function classifyClose(error: GraphRequestError): 'retry' | string {
 }
 
 // An HTTP-date in one of the three forms RFC 9110 allows: IMF-fixdate, RFC 850, asctime.
+const DAY = '(Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const WEEKDAY = '(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = String.raw`\d{2}:\d{2}:\d{2}`;
 const HTTP_DATE = [
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
-  /^(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{2}-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2} \d{2}:\d{2}:\d{2} GMT$/,
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/,
+  new RegExp(String.raw`^${DAY}, \d{2} ${MONTH} \d{4} ${TIME} GMT$`),
+  new RegExp(String.raw`^${WEEKDAY}, \d{2}-${MONTH}-\d{2} ${TIME} GMT$`),
+  new RegExp(String.raw`^${DAY} ${MONTH} [ \d]\d ${TIME} \d{4}$`),
 ];
 
 /**

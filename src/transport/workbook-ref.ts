@@ -26,13 +26,22 @@ export interface DriveItemId {
 }
 
 const HINT =
-  'a drive-item path: /me/drive/items/{id}, /drives/{drive-id}/items/{id}, /sites/{site-id}/drive/items/{id}, /sites/{site-id}/drives/{drive-id}/items/{id}, /users/{user}/drive/items/{id}, /groups/{group}/drive/items/{id}, or /me/drive/root:/{path}: (any of those drives with root:/{path}:)';
+  'a drive-item path: /me/drive/items/{id}, /drives/{drive-id}/items/{id}, /sites/{site-id}/drive/items/{id}, ' +
+  '/sites/{site-id}/drives/{drive-id}/items/{id}, /users/{user}/drive/items/{id}, /groups/{group}/drive/items/{id}, ' +
+  'or /me/drive/root:/{path}: (any of those drives with root:/{path}:)';
 
 // Control characters are matched on purpose: they are what these patterns refuse.
 /* eslint-disable no-control-regex */
 // One raw segment of a drive or item id: no separators, query, fragment, whitespace or control characters.
 const SEGMENT = String.raw`[^/\\?#\s\x00-\x1f\x7f]+`;
-const DRIVE = `/me/drive|/drives/(${SEGMENT})|/sites/(${SEGMENT})/drive|/sites/(${SEGMENT})/drives/(${SEGMENT})|/users/(${SEGMENT})/drive|/groups/(${SEGMENT})/drive`;
+const DRIVE = [
+  '/me/drive',
+  `/drives/(${SEGMENT})`,
+  `/sites/(${SEGMENT})/drive`,
+  `/sites/(${SEGMENT})/drives/(${SEGMENT})`,
+  `/users/(${SEGMENT})/drive`,
+  `/groups/(${SEGMENT})/drive`,
+].join('|');
 const PATTERN = new RegExp(`^(?:${DRIVE})(?:/items/(${SEGMENT})|/root:(/[^?#:\\x00-\\x1f\\x7f]+):)$`);
 const CONTROL = /[\x00-\x1f\x7f]/;
 /* eslint-enable no-control-regex */
@@ -179,7 +188,8 @@ export class WorkbookResolver {
             method: 'GET',
             path: ref.path,
             detail:
-              'the answer names no `id` and `parentReference.driveId`, so the file behind this workbook reference is unknown',
+              'the answer names no `id` and `parentReference.driveId`, ' +
+              'so the file behind this workbook reference is unknown',
           });
         }
         const key = fileKey(file);

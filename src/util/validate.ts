@@ -86,9 +86,6 @@ export function checkObject(name: string, value: unknown, allowedKeys?: readonly
   return value;
 }
 
-/** The longest delay a Node timer keeps: above it, setTimeout fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
   return value;

@@ -1,5 +1,7 @@
 import PQueue from 'p-queue';
+import { untilStarted } from '../util/abort.js';
 import { setLongTimeout, type LongTimer } from '../util/timers.js';
+import { localLanes, type Coordination, type LaneGate, type LaneOptions } from './coordination.js';
 
 /** Queue priorities: closes go ahead of everything, keep-alive refreshes ahead of calls. */
 export const Priority = { call: 0, refresh: 1, close: 2 } as const;
@@ -14,6 +16,11 @@ export interface SchedulerOptions {
    * @default the workbook string itself
    */
   readonly laneOf?: (workbook: string) => string;
+  /**
+   * Where a lane's places come from beyond this process.
+   * @default localLanes (this process's queues alone)
+   */
+  readonly gate?: LaneGate;
 }
 
 interface Lane {
@@ -29,10 +36,11 @@ interface Lane {
  * Runs each request in its workbook's lane (one at a time by default, as Graph advises) and under
  * one global limit. A lane can be paused for a server's `Retry-After`.
  */
-export class Scheduler {
+export class Scheduler implements Coordination {
   readonly #global: PQueue;
   readonly #perWorkbook: number;
   readonly #laneOf: (workbook: string) => string;
+  readonly #gate: LaneGate;
   // One lane per workbook with work queued, running or cooling down; removed when all three end.
   readonly #lanes = new Map<string, Lane>();
   #queued = 0;
@@ -44,6 +52,7 @@ export class Scheduler {
     this.#global = new PQueue({ concurrency: options.concurrency });
     this.#perWorkbook = options.perWorkbookConcurrency;
     this.#laneOf = options.laneOf ?? ((workbook) => workbook);
+    this.#gate = options.gate ?? localLanes;
   }
 
   /**
@@ -51,11 +60,7 @@ export class Scheduler {
    * queues; once running, the task handles the signal itself, and it holds its place in the lane
    * and in the global limit until it settles: a request on the wire is still in flight for Graph.
    */
-  async run<T>(
-    name: string,
-    task: () => Promise<T>,
-    options: { priority: number; signal?: AbortSignal | undefined },
-  ): Promise<T> {
+  async run<T>(name: string, task: () => Promise<T>, options: LaneOptions): Promise<T> {
     const workbook = this.#laneOf(name);
     const lane = this.#lane(workbook);
     lane.active++;
@@ -66,23 +71,24 @@ export class Scheduler {
     // The queues see only the waiting part of `signal`: p-queue would otherwise let an aborted
     // running task go and start the next one while the first is still on the wire.
     const { signal } = options;
-    const waiting = signal === undefined ? undefined : new AbortController();
-    const onAbort = (): void => {
-      if (!started) waiting?.abort(signal?.reason);
-    };
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    const enqueue = { priority: options.priority, ...(waiting === undefined ? {} : { signal: waiting.signal }) };
+    const waiting = untilStarted(signal);
+    const enqueue = { priority: options.priority, ...(waiting.signal === undefined ? {} : { signal: waiting.signal }) };
     try {
       return await lane.queue.add(
         () =>
           this.#global.add(async () => {
             started = true;
-            signal?.removeEventListener('abort', onAbort);
+            waiting.started();
             this.#queued--;
             this.#running++;
             try {
-              return await task();
+              const lease = this.#gate.acquire(workbook, signal);
+              const held = lease instanceof Promise ? await lease : lease;
+              try {
+                return await task();
+              } finally {
+                void held.release();
+              }
             } finally {
               this.#running--;
             }
@@ -90,7 +96,7 @@ export class Scheduler {
         enqueue,
       );
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      waiting.started();
       if (!started) this.#queued--;
       lane.active--;
       this.#dropIfIdle(workbook, lane);
@@ -108,6 +114,7 @@ export class Scheduler {
     if (until <= lane.cooldownUntil) return;
     lane.cooldownUntil = until;
     lane.queue.pause();
+    this.#gate.cooledDown(workbook, until);
     lane.timer?.clear();
     // However long the server asks for: setTimeout alone would fire at once past 2^31-1 ms.
     lane.timer = setLongTimeout(() => {

@@ -1,10 +1,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { abortReason } from '../util/abort.js';
+import { abortReason, raceAbort } from '../util/abort.js';
 import { ManagerShutDownError, suppressedError } from '../errors.js';
 import { registerExitHooks, type ExitHookParticipant } from '../lifecycle/exit-hooks.js';
-import { shortId } from '../util/ids.js';
-import { decide, nextDue, type IdleClocks, type IdlePolicy } from '../lifecycle/idle-policy.js';
-import { IdleReaper } from '../lifecycle/idle-reaper.js';
 import { Shutdown } from '../lifecycle/shutdown.js';
 import type { SessionJournal } from '../journal/journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
@@ -13,14 +10,14 @@ import type { ShutdownReport } from '../types.js';
 import { Pending } from '../util/pending.js';
 import { errorText } from '../util/redact.js';
 import { describe } from '../util/validate.js';
-import { GraphTransport, type CreatedSession } from '../transport/graph-transport.js';
+import { GraphTransport } from '../transport/graph-transport.js';
 import { WorkbookResolver, parseWorkbookRef } from '../transport/workbook-ref.js';
 import { closeConfirmed } from '../session/close.js';
-import type { SessionLife } from '../session/life.js';
-import { SessionCore, type SessionHost } from '../session/session-core.js';
+import { SessionCore } from '../session/session-core.js';
 import type { WorkbookSession } from '../session/workbook-session.js';
 import type { SessionEvents, SessionStats } from './events.js';
 import { JournalWrites } from './journal-writes.js';
+import { SessionBook } from './session-book.js';
 import { logTo, type Log } from './log.js';
 import {
   checkLogger,
@@ -46,15 +43,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #transport: GraphTransport;
   readonly #scheduler: Scheduler;
   readonly #resolver: WorkbookResolver;
-  readonly #reaper: IdleReaper<SessionCore>;
-  readonly #host: SessionHost;
+  readonly #book: SessionBook;
   readonly #log: Log;
   readonly #journal: SessionJournal | undefined;
-  readonly #journalWrites: JournalWrites;
-  // Every session from create until Graph confirmed its end; a session whose close failed stays for another try.
-  readonly #sessions = new Set<SessionCore>();
-  // Creates (and reopens) under way, with their workbook; each settles into #sessions or into a background close.
-  readonly #creating = new Pending<string>();
   // Journal writes and background closes under way, awaited by shutdown.
   readonly #background = new Pending();
   // Aborted when a shutdown has made its report: creates still under way then stop waiting (a
@@ -67,9 +58,6 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   #shutdown: Promise<ShutdownReport> | undefined;
   // Set when a shutdown starts closing sessions; never cleared.
   #closing: Shutdown | undefined;
-  // Creates and reopens whose createSession has not answered yet.
-  #opening = 0;
-  readonly #totals = { opened: 0, closed: 0, expired: 0, reopened: 0, retries: 0, closeFailures: 0 };
 
   constructor(options: SessionManagerOptions) {
     super();
@@ -93,7 +81,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     });
     this.#transport = new GraphTransport({
       // A session Graph gave for a create nobody waits for any more (aborted, timed out) is closed at once.
-      onLateSession: (workbook, created) => this.#closeLate(workbook, created),
+      onLateSession: (workbook, created) => this.#book.closeLate(workbook, created),
       client: options.client,
       scheduler: this.#scheduler,
       policy: {
@@ -108,7 +96,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       now: () => Date.now(),
       random: Math.random,
       onRetry: (event) => {
-        this.#totals.retries++;
+        this.#book.totals.retries++;
         this.#log('debug', 'retrying a request', { ...event });
         this.emit('retried', event);
       },
@@ -123,15 +111,19 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     });
     // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
     setMaxListeners(0, this.#stopCreates.signal);
-    this.#reaper = new IdleReaper((core, now) => this.#due(core, now));
-    this.#host = {
+    this.#journal = journalFrom(options.journal);
+    this.#book = new SessionBook({
       transport: this.#transport,
       creates: this.#stopCreates.signal,
       mayReopen: () => this.#shutdown === undefined,
-      changed: (core, from, to) => this.#changed(core, from, to),
-    };
-    this.#journal = journalFrom(options.journal);
-    this.#journalWrites = new JournalWrites(this.#journal, this.#log);
+      policy: s,
+      emit: this.emit.bind(this),
+      log: this.#log,
+      journal: new JournalWrites(this.#journal, this.#log),
+      fileOf: (workbook) => this.#resolver.fileOf(workbook),
+      background: this.#background,
+      shutdown: () => this.#closing,
+    });
     // Refused before the hooks go in: a constructor that throws must leave no process listener behind.
     if (s.recoverOnStart && this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
     if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
@@ -167,8 +159,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (this.#shutdown !== undefined) throw new ManagerShutDownError();
     if (signal?.aborted) throw abortReason(signal);
 
-    const core = new SessionCore(this.#host, path, persistChanges);
-    this.#opening++;
+    const core = new SessionCore(this.#book.host, path, persistChanges);
+    this.#book.opening++;
     // First which file this is (its lane), once per reference. The create is not tied to `signal`:
     // if the caller gives up, the answer must still arrive, so the session it names can be closed
     // rather than leaked; only a shutdown stops waiting for it (and closes what it yields later).
@@ -187,15 +179,15 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       },
     );
     // Rejects, and closes the session, when a shutdown began meanwhile.
-    const created = this.#creating.add(
+    const created = this.#book.creating.add(
       create.then(
         async (session) => {
-          this.#opening--;
+          this.#book.opening--;
           await core.opened(session);
           return core;
         },
         (error: unknown) => {
-          this.#opening--;
+          this.#book.opening--;
           throw error;
         },
       ),
@@ -210,31 +202,18 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    * a later abort changes nothing (the caller owns it).
    */
   #handOut(created: Promise<SessionCore>, signal: AbortSignal | undefined): Promise<WorkbookSession> {
-    return new Promise((resolve, reject) => {
-      let decided = false;
-      const onAbort = (): void => {
-        if (decided) return;
-        decided = true;
-        reject(abortReason(signal as AbortSignal));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      created.then(
-        (core) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (!decided) {
-            decided = true;
-            return resolve(core.handle);
-          }
-          this.#background.add(core.close('disposed').catch(() => undefined));
-        },
-        (error: unknown) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (decided) return;
-          decided = true;
-          reject(error);
-        },
-      );
-    });
+    return raceAbort(created, signal).then(
+      (core) => core.handle,
+      (error: unknown) => {
+        if (signal?.aborted === true) {
+          // Given up first: a session that still arrives is closed.
+          const close = (core: SessionCore): unknown =>
+            this.#background.add(core.close('disposed').catch(() => undefined));
+          created.then(close, () => undefined);
+        }
+        throw error;
+      },
+    );
   }
 
   /**
@@ -306,8 +285,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
 
   /** Sessions open or closing now (for the exit warning). */
   openSessionCount(): number {
-    let count = this.#opening;
-    for (const core of this.#sessions) if (core.state !== 'closed' || core.closeError !== undefined) count++;
+    let count = this.#book.opening;
+    for (const core of this.#book.sessions) if (core.state !== 'closed' || core.closeError !== undefined) count++;
     return count;
   }
 
@@ -315,197 +294,41 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     let open = 0;
     let closing = 0;
     let closeFailed = 0;
-    for (const core of this.#sessions) {
+    for (const core of this.#book.sessions) {
       if (core.state === 'open') open++;
       else if (core.state === 'closing') closing++;
       else if (core.closeError !== undefined) closeFailed++;
     }
     return {
       open,
-      opening: this.#opening,
+      opening: this.#book.opening,
       closing,
       closeFailed,
       queued: this.#scheduler.queued,
       inFlight: this.#scheduler.running,
       lanes: this.#scheduler.lanes,
-      totals: { ...this.#totals },
+      totals: { ...this.#book.totals },
     };
   }
 
   async #runShutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<ShutdownReport> {
-    this.#log('info', 'shutting down', { sessions: this.#sessions.size, timeoutMs });
+    this.#log('info', 'shutting down', { sessions: this.#book.sessions.size, timeoutMs });
     const shutdown = new Shutdown(timeoutMs, signal);
     this.#closing = shutdown;
-    for (const core of this.#sessions) void shutdown.close(core);
+    for (const core of this.#book.sessions) void shutdown.close(core);
     // Sessions still being created (or reopened) are closed as soon as they exist, and join the
     // shutdown then: wait until nothing of ours is left under way.
-    const finished = await shutdown.settle([this.#creating, this.#background], async () => this.#journal?.close());
+    const finished = await shutdown.settle([this.#book.creating, this.#background], async () => this.#journal?.close());
     // Uninstalled only now: while the closes run, a second signal must still reach the hooks.
     this.uninstallExitHooks();
-    this.#reaper.dispose();
+    this.#book.reaper.dispose();
     // Not finished: a cooldown may still pause a lane (its closes gave up waiting), but whatever
     // still waits there must not hold the process for as long as Graph asked to wait.
     if (finished) this.#scheduler.dispose();
     else this.#scheduler.release();
-    const report = shutdown.report(finished, this.#creating.labels());
+    const report = shutdown.report(finished, this.#book.creating.labels());
     this.#stopCreates.abort(new ManagerShutDownError());
     this.#log(report.leftOpen === 0 ? 'info' : 'warn', 'shut down', { ...report, sessions: undefined });
     return report;
   }
-
-  /** Closes `core` as part of the shutdown under way; after its report, on its own. */
-  #closeForShutdown(core: SessionCore): void {
-    this.#background.add((this.#closing as Shutdown).close(core));
-  }
-
-  /** Every change of a session's phase, turned into events, totals, journal writes and reaper calls. */
-  async #changed(core: SessionCore, from: SessionLife, to: SessionLife): Promise<void> {
-    switch (to.phase) {
-      case 'open':
-        return this.#tookIn(core, from);
-      case 'reopening': {
-        // Counted as opening, and waited for by a shutdown, until it settles.
-        this.#opening++;
-        const settled = (): void => void this.#opening--;
-        void this.#creating.add(to.reopen.done.then(settled, settled), core.workbook);
-        return;
-      }
-      case 'ended':
-        // A reopen that created nothing: the session is where it was before it.
-        if (from.phase === 'reopening') return;
-        if (to.outcome === 'close-failed') return this.#closeFailed(core, to.error);
-        if (to.outcome === 'handed-over') return this.#handedOver(core, to.id);
-        return this.#ended(core, to.outcome);
-      default:
-        return;
-    }
-  }
-
-  /** A session was created (first time or reopened): counted, told, recorded, and given to the reaper. */
-  async #tookIn(core: SessionCore, from: SessionLife): Promise<void> {
-    this.#sessions.add(core);
-    const info = { id: shortId(core.id), workbook: core.workbook };
-    if (from.phase === 'reopening') {
-      this.#totals.reopened++;
-      this.emit('reopened', { ...info, previousId: shortId(from.previousId), reason: from.previous });
-    } else {
-      this.#totals.opened++;
-      this.#log('debug', 'session opened', info);
-      this.emit('opened', { ...info, persistChanges: core.persistChanges });
-    }
-    await this.#record(core);
-    if (this.#closing !== undefined) {
-      // Created after the shutdown began: closed at once, within its deadline, and reported.
-      this.#closeForShutdown(core);
-      throw new ManagerShutDownError();
-    }
-    this.#reaper.track(core, nextDue(clocksOf(core), this.#settings));
-  }
-
-  /** Graph confirmed the session's end, or it was already gone, or it ended for good. */
-  #ended(core: SessionCore, outcome: 'closed' | 'expired' | 'ended'): Promise<void> {
-    this.#sessions.delete(core);
-    this.#reaper.untrack(core);
-    const info = { id: shortId(core.id), workbook: core.workbook };
-    const reason = core.reason ?? 'disposed';
-    if (outcome === 'closed') {
-      this.#totals.closed++;
-      this.emit('closed', { ...info, reason, alreadyExpired: false });
-    } else if (outcome === 'expired') {
-      this.#totals.expired++;
-      this.emit('expired', info);
-      if (reason !== 'expired') this.emit('closed', { ...info, reason, alreadyExpired: true });
-    } else {
-      this.emit('ended', { ...info, reason });
-    }
-    this.#log('debug', `session ${outcome}`, { ...info, reason });
-    return this.#background.add(this.#journalWrites.remove(core.id));
-  }
-
-  #closeFailed(core: SessionCore, error: unknown): void {
-    this.#totals.closeFailures++;
-    const info = { id: shortId(core.id), workbook: core.workbook };
-    this.#log('warn', 'closing a session failed', { ...info, error: errorText(error) });
-    this.emit('closeFailed', { ...info, reason: core.reason ?? 'disposed', error });
-  }
-
-  /**
-   * The handle gave up its session after a fault and goes on without it: a stand-in takes the
-   * session's place (its journal record too) and closes it, best effort, reported like any other
-   * session until Graph confirms its end.
-   */
-  #handedOver(core: SessionCore, id: string): void {
-    this.#sessions.delete(core);
-    this.#reaper.untrack(core);
-    const standIn = SessionCore.adopt(this.#host, core.workbook, core.persistChanges, id);
-    this.#sessions.add(standIn);
-    const reason = core.reason ?? 'expired';
-    const info = { id: shortId(id), workbook: core.workbook };
-    this.#log('debug', 'session given up', { ...info, reason });
-    if (reason === 'failed') this.emit('ended', { ...info, reason });
-    if (this.#closing !== undefined) return this.#closeForShutdown(standIn);
-    this.#background.add(standIn.close(reason).catch(() => undefined));
-  }
-
-  /** The reaper's timer reached a session: close it if idle, refresh it if Graph would soon forget it. */
-  #due(core: SessionCore, now: number): void {
-    const policy: IdlePolicy = this.#settings;
-    const decision = decide(clocksOf(core), policy, now);
-    switch (decision.action) {
-      case 'forget':
-        return this.#reaper.untrack(core);
-      case 'close':
-        this.#reaper.untrack(core);
-        this.#log('debug', 'closing an idle session', { id: shortId(core.id), workbook: core.workbook });
-        this.#background.add(core.close('idle').catch(() => undefined));
-        return;
-      case 'refresh':
-        this.#background.add(
-          core.keepAlive(now).catch((error: unknown) => {
-            const info = { id: shortId(core.id), workbook: core.workbook };
-            this.#log('warn', 'keep-alive refresh failed', { ...info, error: errorText(error) });
-          }),
-        );
-        return this.#reaper.reschedule(core, decision.next);
-      case 'wait':
-        return this.#reaper.reschedule(core, decision.next);
-    }
-  }
-
-  /** Records `core`'s session in the journal, with its file once resolved; a remove of the same id waits for it. */
-  #record(core: SessionCore): Promise<void> {
-    const file = this.#resolver.fileOf(core.workbook);
-    return this.#journalWrites.record({
-      workbook: core.workbook,
-      ...(file === undefined ? {} : { file }),
-      id: core.id,
-      persistChanges: core.persistChanges,
-      createdAt: Date.now(),
-    });
-  }
-
-  /**
-   * A session Graph gave for a create nobody waits for any more (a shutdown gave up on it, or the
-   * transport stopped waiting): closed at once, and kept (and reported) until Graph confirms.
-   */
-  #closeLate(workbook: string, created: CreatedSession): void {
-    const core = SessionCore.adopt(this.#host, workbook, created.persistChanges, created.id);
-    this.#sessions.add(core);
-    this.#log('warn', 'closing a session created after its open was given up', { id: shortId(core.id), workbook });
-    const close = async (): Promise<void> => {
-      await this.#record(core);
-      if (this.#closing === undefined) await core.close('disposed');
-      else await (this.#closing as Shutdown).close(core);
-    };
-    this.#background.add(close().catch(() => undefined));
-  }
-}
-
-function clocksOf(core: SessionCore): IdleClocks {
-  return {
-    open: core.state === 'open',
-    inFlight: core.inFlight,
-    lastActivity: core.lastActivity,
-    lastContact: core.lastContact,
-  };
 }

@@ -3,7 +3,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SessionJournal, parseJournal, probeProcess } from '../src/journal/journal.js';
+import { parseJournal } from '../src/journal/format.js';
+import { SessionJournal } from '../src/journal/journal.js';
+import { PROCESS_OWNER, probeProcess } from '../src/journal/liveness.js';
+import { compact, dropDeadOwnerMarkers, lock } from '../src/journal/maintenance.js';
 import {
   DEAD_PID,
   closeLine,
@@ -49,7 +52,7 @@ describe('SessionJournal', () => {
       workbook: '/me/drive/items/A',
       persistChanges: true,
       pid: process.pid,
-      owner: SessionJournal.processOwner,
+      owner: PROCESS_OWNER,
       host: os.hostname(),
     });
 
@@ -98,11 +101,11 @@ describe('SessionJournal', () => {
     expect(await journal.file()).toBe(path.join(dir, 'sessions.journal'));
     expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
     expect((await fs.stat(path.join(dir, 'sessions.journal'))).mode & 0o777).toBe(0o600);
-    const marker = path.join(dir, `sessions.journal.owner-${SessionJournal.processOwner}.lock`);
+    const marker = path.join(dir, `sessions.journal.owner-${PROCESS_OWNER}.lock`);
     expect((await fs.stat(marker)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await fs.readFile(marker, 'utf8'))).toMatchObject({
       pid: process.pid,
-      owner: SessionJournal.processOwner,
+      owner: PROCESS_OWNER,
     });
     await journal.close();
   });
@@ -119,7 +122,7 @@ describe('SessionJournal', () => {
     const b = new SessionJournal({ path: dir });
     await a.record(record('marker-a-0123456789'));
     await b.record(record('marker-b-0123456789'));
-    const marker = path.join(dir, `sessions.journal.owner-${SessionJournal.processOwner}.lock`);
+    const marker = path.join(dir, `sessions.journal.owner-${PROCESS_OWNER}.lock`);
     await a.remove('marker-a-0123456789');
     await a.close();
     await expect(fs.stat(marker)).resolves.toBeTruthy();
@@ -175,7 +178,7 @@ describe('SessionJournal', () => {
     const scan = await journal.scan();
     expect(scan.orphans).toEqual([]);
     expect(scan.live).toHaveLength(4);
-    expect(scan.live.every((e) => e.pid === child.process.pid && e.owner !== SessionJournal.processOwner)).toBe(true);
+    expect(scan.live.every((e) => e.pid === child.process.pid && e.owner !== PROCESS_OWNER)).toBe(true);
 
     await child.kill();
     const after = await journal.read();
@@ -249,7 +252,7 @@ describe('SessionJournal', () => {
     const scan = await journal.scan();
     expect(scan.live).toEqual([expect.objectContaining({ id: 'elsewhere-0123456789', host: 'some-other-host' })]);
     expect(scan.orphans.map((e) => e.id)).toEqual(['here-0123456789']);
-    expect(await journal.dropDeadOwnerMarkers()).toBe(0);
+    expect(await dropDeadOwnerMarkers(journal)).toBe(0);
     expect(await fs.readdir(dir)).toContain('sessions.journal.owner-remote.lock');
   });
 
@@ -262,7 +265,7 @@ describe('SessionJournal', () => {
     await fs.appendFile(file, 'garbage line\n');
     expect(await fileLines(file)).toHaveLength(36);
 
-    const result = await journal.compact();
+    const result = await compact(journal);
     expect(result).toEqual({ compacted: true, kept: 5, dropped: 31 });
     expect(await fileLines(file)).toHaveLength(5);
     expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
@@ -274,7 +277,7 @@ describe('SessionJournal', () => {
     expect((await fs.readdir(dir)).filter((n) => n.includes('.tmp-') || n === 'j.journal.lock')).toEqual([]);
 
     // Not worth it when most lines are still open.
-    expect((await journal.compact()).compacted).toBe(false);
+    expect((await compact(journal)).compacted).toBe(false);
     await journal.close();
   });
 
@@ -296,7 +299,7 @@ describe('SessionJournal', () => {
     for (let i = 0; i < 40; i++) await writer.record(record(`old-${i}-0123456789`));
     for (let i = 0; i < 40; i++) await writer.remove(`old-${i}-0123456789`);
     const writes = Array.from({ length: 60 }, (_, i) => writer.record(record(`new-${i}-0123456789`)));
-    const compactions = [compactor.compact({ force: true }), compactor.compact({ force: true })];
+    const compactions = [compact(compactor, { force: true }), compact(compactor, { force: true })];
     await Promise.all([...writes, ...compactions]);
     const ids = new Set((await compactor.scan()).live.map((e) => e.id));
     expect(ids.size).toBe(60);
@@ -308,10 +311,10 @@ describe('SessionJournal', () => {
     const dir = await tempDir();
     const a = new SessionJournal({ path: dir });
     const b = new SessionJournal({ path: dir });
-    const release = await a.lock();
+    const release = await lock(a);
     expect(release).toBeTypeOf('function');
-    expect(await b.lock({ wait: false })).toBeUndefined();
-    const waiting = b.lock();
+    expect(await lock(b, { wait: false })).toBeUndefined();
+    const waiting = lock(b);
     let got = false;
     void waiting.then(() => {
       got = true;
@@ -323,7 +326,7 @@ describe('SessionJournal', () => {
     await releaseB?.();
 
     await fs.writeFile(path.join(dir, 'sessions.journal.lock'), JSON.stringify({ pid: DEAD_PID, token: 'x', at: 1 }));
-    const taken = await a.lock({ wait: false });
+    const taken = await lock(a, { wait: false });
     expect(taken).toBeTypeOf('function');
     await taken?.();
     await expect(fs.stat(path.join(dir, 'sessions.journal.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
@@ -331,19 +334,19 @@ describe('SessionJournal', () => {
     // Held from another host: only taken over once untouched for 5 minutes.
     const lockPath = path.join(dir, 'sessions.journal.lock');
     await fs.writeFile(lockPath, JSON.stringify({ pid: DEAD_PID, host: 'some-other-host', token: 'y', at: 1 }));
-    expect(await a.lock({ wait: false })).toBeUndefined();
+    expect(await lock(a, { wait: false })).toBeUndefined();
     const old = new Date(Date.now() - 301_000);
     await fs.utimes(lockPath, old, old);
-    const foreign = await a.lock({ wait: false });
+    const foreign = await lock(a, { wait: false });
     expect(foreign).toBeTypeOf('function');
     await foreign?.();
   });
 
   it('lock() rejects with the signal reason when aborted while waiting', async () => {
     const dir = await tempDir();
-    const release = await new SessionJournal({ path: dir }).lock();
+    const release = await lock(new SessionJournal({ path: dir }));
     const controller = new AbortController();
-    const waiting = new SessionJournal({ path: dir }).lock({ signal: controller.signal });
+    const waiting = lock(new SessionJournal({ path: dir }), { signal: controller.signal });
     controller.abort(new Error('stop waiting'));
     await expect(waiting).rejects.toThrow('stop waiting');
     await release?.();

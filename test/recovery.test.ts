@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionJournal } from '../src/journal/journal.js';
+import { lock } from '../src/journal/maintenance.js';
 import { recoverOrphans, type SessionCloser } from '../src/journal/recovery.js';
 import { DEAD_PID, deadOwnerMarker, openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
 
@@ -87,7 +88,7 @@ describe('recoverOrphans', () => {
     await deadOwnerMarker(file, NOW - 500_000);
     const before = await fs.readFile(file, 'utf8');
     // Another recoverer holding the lock does not delay a dry run.
-    const release = await new SessionJournal({ path: file }).lock();
+    const release = await lock(new SessionJournal({ path: file }));
     const { calls, closer } = countingCloser();
     const report = await recoverOrphans(journal, closer, { dryRun: true, now });
     await release?.();

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 import { SessionJournal } from '../src/journal/journal.js';
+import { lock } from '../src/journal/maintenance.js';
 import { recoverOrphans } from '../src/journal/recovery.js';
 import { WorkbookService, startEmulator, type RunningEmulator } from '../src/testing/index.js';
 import { killChildren, spawnFixture } from './fixtures/exit-spawn.js';
@@ -92,7 +93,7 @@ describe('journal lock', () => {
     let most = 0;
     await Promise.all(
       [0, 1].map(async () => {
-        const release = await new SessionJournal({ path: file }).lock();
+        const release = await lock(new SessionJournal({ path: file }));
         holding++;
         most = Math.max(most, holding);
         await new Promise((r) => setTimeout(r, 100));

@@ -154,7 +154,7 @@ describe('recovery', () => {
     const emu: RunningEmulator = await startEmulator({ workbooks: { [BOOK]: {} } });
     try {
       const dir = await tempDir();
-      const child = spawnChild(fileURLToPath(new URL('./fixtures/review2-shared-journal.ts', import.meta.url)), [
+      const child = spawnChild(fileURLToPath(new URL('./fixtures/journal/shared-journal-child.ts', import.meta.url)), [
         emu.url,
         emu.token,
         dir,

@@ -27,18 +27,7 @@ const CLOSE_REASONS: readonly unknown[] = ['closed', 'recovered', 'expired'] sat
 
 /** An `open` line (without its newline) for a session and its owner. */
 export function formatOpen(entry: Omit<JournalEntry, 'lastSeenAt'>): string {
-  const { workbook, file, id, persistChanges, createdAt, pid, owner, host } = entry;
-  const line: OpenLine = {
-    op: 'open',
-    workbook,
-    ...(file === undefined ? {} : { file }),
-    id,
-    persistChanges,
-    createdAt,
-    pid,
-    owner,
-    ...(host === undefined ? {} : { host }),
-  };
+  const line: OpenLine = { op: 'open', ...openFields(entry) };
   return JSON.stringify(line);
 }
 
@@ -78,7 +67,7 @@ export function parseJournal(text: string): ParsedJournal {
       closed.add(record.id);
       open.delete(record.id);
     } else if (!closed.has(record.id) && !open.has(record.id)) {
-      open.set(record.id, entryOf(record));
+      open.set(record.id, openFields(record));
     }
   });
   return { open, corrupt, lines: count };
@@ -95,8 +84,9 @@ function parseLine(line: string, last: boolean): OpenLine | CloseLine | string {
   return checkLine(value) ?? (value as OpenLine | CloseLine);
 }
 
-function entryOf(record: OpenLine): JournalEntry {
-  const { workbook, file, id, persistChanges, createdAt, pid, owner, host } = record;
+/** The fields of an open record, in the order lines are written, and nothing else the object holds. */
+function openFields(from: Omit<JournalEntry, 'lastSeenAt'>): Omit<JournalEntry, 'lastSeenAt'> {
+  const { workbook, file, id, persistChanges, createdAt, pid, owner, host } = from;
   return {
     workbook,
     ...(file === undefined ? {} : { file }),

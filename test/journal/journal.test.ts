@@ -9,20 +9,16 @@ import { dropDeadOwnerMarkers } from '../../src/journal/maintenance.js';
 import {
   DEAD_PID,
   closeLine,
+  fileLines,
   killAllChildren,
   openLine,
   spawnChild,
   removeTempDirs,
+  sessionRecord,
   tempDir,
 } from '../fixtures/journal-spawn.js';
 
-const record = (id: string, persistChanges = true) => ({
-  workbook: '/me/drive/items/A',
-  id,
-  persistChanges,
-  createdAt: Date.now(),
-});
-const fileLines = async (file: string) => (await fs.readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
+const record = sessionRecord;
 
 afterEach(async () => {
   await killAllChildren();

@@ -4,15 +4,9 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionJournal } from '../../src/journal/journal.js';
 import { compact, lock } from '../../src/journal/maintenance.js';
-import { DEAD_PID, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
+import { DEAD_PID, fileLines, removeTempDirs, sessionRecord, tempDir } from '../fixtures/journal-spawn.js';
 
-const record = (id: string, persistChanges = true) => ({
-  workbook: '/me/drive/items/A',
-  id,
-  persistChanges,
-  createdAt: Date.now(),
-});
-const fileLines = async (file: string) => (await fs.readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
+const record = sessionRecord;
 
 afterAll(removeTempDirs);
 

@@ -81,9 +81,9 @@ const OPTION_KEYS = ['dryRun', 'now', 'persistentExpiryMs', 'nonPersistentExpiry
 
 /**
  * Closes the sessions a store holds for processes that are gone. Sessions of live processes are
- * never touched; orphans past Graph's expiry (judged by the owner's last heartbeat, the latest the store
- * knows) are dropped without a request. Runs under the store's claim on the orphans, read again once
- * it holds it, so recoverers running at once close each orphan once.
+ * never touched; orphans past Graph's expiry (judged by the owner's last heartbeat, the latest the
+ * store knows) are dropped without a request. Works under the store's claim on the orphans, whose
+ * list is read once the claim is held, so recoverers running at once close each orphan once.
  */
 export async function recoverOrphans(
   journal: SessionStore,

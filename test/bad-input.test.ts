@@ -1090,37 +1090,33 @@ describe('functions called wrongly: TypeError or RangeError naming the value', (
     );
   });
 
-  test(
-    'journal upkeep: markClosed(), lock() and compact() refuse bad values with a TypeError naming them, ' +
-      'writing nothing',
-    async () => {
-      const dir = await tempDir();
-      const journal = new SessionJournal({ path: dir });
-      await expect(markClosed(journal, 5 as never, 'closed')).rejects.toThrow(
-        new TypeError('Expected `id` to be a non-empty string, got `5` (number)'),
-      );
-      await expect(markClosed(journal, 'S-1', 'gone' as never)).rejects.toThrow(
-        new TypeError('Expected `reason` to be one of closed, recovered, expired, got "gone" (string)'),
-      );
-      await expect(lock(journal, { wait: 'yes' as never })).rejects.toThrow(
-        new TypeError('Expected `wait` to be a boolean, got "yes" (string)'),
-      );
-      await expect(lock(journal, { signal: {} as never })).rejects.toThrow(
-        new TypeError('Expected `signal` to be an AbortSignal, got a value of type object'),
-      );
-      await expect(compact(journal, { force: 1 as never })).rejects.toThrow(
-        new TypeError('Expected `force` to be a boolean, got `1` (number)'),
-      );
-      await expect(compact(journal, { forse: true } as never)).rejects.toThrow(
-        new TypeError('Unknown compact() option `forse`; expected one of: force, wait, signal'),
-      );
-      await expect(compact(journal, null as never)).rejects.toThrow(
-        new TypeError('Expected compact() options to be an object, got `null`'),
-      );
-      expect(await fs.readdir(dir)).toEqual([]);
-      await journal.close();
-    },
-  );
+  test('markClosed(), lock(), compact() refuse bad values with a TypeError naming them, writing nothing', async () => {
+    const dir = await tempDir();
+    const journal = new SessionJournal({ path: dir });
+    await expect(markClosed(journal, 5 as never, 'closed')).rejects.toThrow(
+      new TypeError('Expected `id` to be a non-empty string, got `5` (number)'),
+    );
+    await expect(markClosed(journal, 'S-1', 'gone' as never)).rejects.toThrow(
+      new TypeError('Expected `reason` to be one of closed, recovered, expired, got "gone" (string)'),
+    );
+    await expect(lock(journal, { wait: 'yes' as never })).rejects.toThrow(
+      new TypeError('Expected `wait` to be a boolean, got "yes" (string)'),
+    );
+    await expect(lock(journal, { signal: {} as never })).rejects.toThrow(
+      new TypeError('Expected `signal` to be an AbortSignal, got a value of type object'),
+    );
+    await expect(compact(journal, { force: 1 as never })).rejects.toThrow(
+      new TypeError('Expected `force` to be a boolean, got `1` (number)'),
+    );
+    await expect(compact(journal, { forse: true } as never)).rejects.toThrow(
+      new TypeError('Unknown compact() option `forse`; expected one of: force, wait, signal'),
+    );
+    await expect(compact(journal, null as never)).rejects.toThrow(
+      new TypeError('Expected compact() options to be an object, got `null`'),
+    );
+    expect(await fs.readdir(dir)).toEqual([]);
+    await journal.close();
+  });
 
   test('a SessionJournal at a device is refused when built, not after reading it for seconds', () => {
     expect(() => new SessionJournal({ path: '/dev/full' })).toThrow(

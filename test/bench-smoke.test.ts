@@ -37,30 +37,34 @@ function runBench(args: readonly string[]): Promise<{ code: number | null; stdou
 
 // Checks the shape of `npm run bench -- --json` on a tiny configuration; it asserts no time.
 describe('npm run bench', () => {
-  it('--quick --tiny --json prints one JSON line per benchmark, each with finite value, baseline and ratio', async () => {
-    expect(existsSync(`${root}dist/index.js`), 'the bench runs the built package: run `npm run build` first').toBe(
-      true,
-    );
-    const { code, stdout, stderr } = await runBench(['--quick', '--tiny', '--json']);
-    expect(code, stderr).toBe(0);
-    const lines = stdout
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(lines.map((l) => l['name'])).toEqual(NAMES);
-    for (const line of lines) {
-      expect(typeof line['unit'], String(line['name'])).toBe('string');
-      for (const key of ['value', 'baseline', 'ratio', 'cores']) {
-        expect(Number.isFinite(line[key]), `${String(line['name'])}.${key} = ${String(line[key])}`).toBe(true);
+  it(
+    '--quick --tiny --json prints one JSON line per benchmark, each with finite ' + 'value, baseline and ratio',
+    async () => {
+      expect(existsSync(`${root}dist/index.js`), 'the bench runs the built package: run `npm run build` first').toBe(
+        true,
+      );
+      const { code, stdout, stderr } = await runBench(['--quick', '--tiny', '--json']);
+      expect(code, stderr).toBe(0);
+      const lines = stdout
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines.map((l) => l['name'])).toEqual(NAMES);
+      for (const line of lines) {
+        expect(typeof line['unit'], String(line['name'])).toBe('string');
+        for (const key of ['value', 'baseline', 'ratio', 'cores']) {
+          expect(Number.isFinite(line[key]), `${String(line['name'])}.${key} = ${String(line[key])}`).toBe(true);
+        }
+        expect(['lower', 'higher']).toContain(line['better']);
       }
-      expect(['lower', 'higher']).toContain(line['better']);
-    }
-    // The drain closed every session, one request at a time per workbook. (The throttled drain is
-    // not checked here: its random 429s may, rarely, outlast a close's retries.)
-    expect(lines.find((l) => l['name'] === 'shutdown-drain')).toMatchObject({
-      leftOpen: 0,
-      serverOpen: 0,
-      maxInFlightPerWorkbook: 1,
-    });
-  }, 120_000);
+      // The drain closed every session, one request at a time per workbook. (The throttled drain is
+      // not checked here: its random 429s may, rarely, outlast a close's retries.)
+      expect(lines.find((l) => l['name'] === 'shutdown-drain')).toMatchObject({
+        leftOpen: 0,
+        serverOpen: 0,
+        maxInFlightPerWorkbook: 1,
+      });
+    },
+    120_000,
+  );
 });

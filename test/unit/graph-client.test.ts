@@ -1,7 +1,7 @@
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { SessionManager, createBearerClient, createGraphClient, type TokenCredentialLike } from '../src/index.js';
+import { SessionManager, createBearerClient, createGraphClient, type TokenCredentialLike } from '../../src/index.js';
 
 // What reached the server, per request.
 const seen: Array<{ url: string; authorization: string | null }> = [];

@@ -1,9 +1,9 @@
 import { Client, RedirectHandler, RetryHandler, HTTPMessageHandler } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { SessionManager, createBearerClient, createGraphClient } from '../src/index.js';
-import { safeRequestOptions } from '../src/transport/client-safety.js';
-import { type BadServer, graphErrorResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
-import { type PackageCopy, bearerMiddleware, installSecondCopy } from './helpers/graph-client-copy.js';
+import { SessionManager, createBearerClient, createGraphClient } from '../../src/index.js';
+import { safeRequestOptions } from '../../src/transport/client-safety.js';
+import { type BadServer, graphErrorResponse, startBadServer, workbookRoute } from '../helpers/bad-server.js';
+import { type PackageCopy, bearerMiddleware, installSecondCopy } from '../helpers/graph-client-copy.js';
 
 // The manager's promises about the Graph client (no resend by its RetryHandler, no redirect
 // followed) hold for a Client from any copy of @microsoft/microsoft-graph-client; a client that

@@ -14,16 +14,7 @@ const MAX_COLUMNS = 16_384;
  * Returns undefined for anything else, including cells beyond Excel's grid.
  */
 export function parseAddress(address: string): { sheet: string | undefined; rect: CellRect } | undefined {
-  let sheet: string | undefined;
-  let cells = address;
-  const bang = address.lastIndexOf('!');
-  if (bang !== -1) {
-    sheet = address
-      .slice(0, bang)
-      .replace(/^'(.*)'$/, '$1')
-      .replace(/''/g, "'");
-    cells = address.slice(bang + 1);
-  }
+  const { sheet, cells } = splitSheet(address);
   const match = /^\$?([A-Za-z]{1,3})\$?(\d{1,7})(?::\$?([A-Za-z]{1,3})\$?(\d{1,7}))?$/.exec(cells);
   if (match === null) return undefined;
   const [, c1 = '', r1 = '', c2 = c1, r2 = r1] = match;
@@ -70,4 +61,15 @@ export function formatAddress(sheet: string, rect: CellRect): string {
 
 export function rectSize(rect: CellRect): { rows: number; columns: number } {
   return { rows: rect.bottom - rect.top + 1, columns: rect.right - rect.left + 1 };
+}
+
+/** `Sheet1!A1` or `'My sheet'!A1` into its sheet name (quotes removed) and the cells part. */
+export function splitSheet(address: string): { sheet: string | undefined; cells: string } {
+  const bang = address.lastIndexOf('!');
+  if (bang === -1) return { sheet: undefined, cells: address };
+  const sheet = address
+    .slice(0, bang)
+    .replace(/^'(.*)'$/, '$1')
+    .replace(/''/g, "'");
+  return { sheet, cells: address.slice(bang + 1) };
 }

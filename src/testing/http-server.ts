@@ -162,15 +162,7 @@ async function serve(
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        await send(
-          res,
-          graphError(context(service), {
-            status: 413,
-            code: 'requestSizeExceeded',
-            innerCode: 'payloadTooLargeUncategorized',
-            message: 'The request payload exceeds the size limit.',
-          }),
-        );
+        await send(res, refusal(service, 413, 'requestSizeExceeded', 'payloadTooLargeUncategorized', TOO_LARGE));
         req.destroy();
         return;
       }
@@ -180,15 +172,7 @@ async function serve(
     try {
       request = toRequest(req, Buffer.concat(chunks), scheme);
     } catch {
-      await send(
-        res,
-        graphError(context(service), {
-          status: 400,
-          code: 'invalidRequest',
-          innerCode: 'badRequestUncategorized',
-          message: 'The request is malformed or incorrect.',
-        }),
-      );
+      await send(res, refusal(service, 400, 'invalidRequest', 'badRequestUncategorized', MALFORMED));
       return;
     }
     let response: Response;
@@ -260,4 +244,12 @@ async function send(res: ServerResponse, response: Response): Promise<void> {
   headers['content-length'] = String(body.length);
   res.writeHead(response.status, headers);
   res.end(body);
+}
+
+const TOO_LARGE = 'The request payload exceeds the size limit.';
+const MALFORMED = 'The request is malformed or incorrect.';
+
+/** The error answer for a request refused before the service saw it. */
+function refusal(service: WorkbookService, status: number, code: string, innerCode: string, message: string): Response {
+  return graphError(context(service), { status, code, innerCode, message });
 }

@@ -1,4 +1,4 @@
-import { type CellRect, columnLetters, parseAddress } from './address.js';
+import { type CellRect, columnLetters, parseAddress, splitSheet } from './address.js';
 
 /** Excel's grid. */
 export const SHEET_ROWS = 1_048_576;
@@ -24,16 +24,7 @@ function columnIndex(letters: string): number {
 export function parseRangeAddress(address: string): RangeAddress | undefined {
   const bounded = parseAddress(address);
   if (bounded !== undefined) return { ...bounded, unbounded: undefined };
-  let sheet: string | undefined;
-  let cells = address.trim();
-  const bang = cells.lastIndexOf('!');
-  if (bang !== -1) {
-    sheet = cells
-      .slice(0, bang)
-      .replace(/^'(.*)'$/, '$1')
-      .replace(/''/g, "'");
-    cells = cells.slice(bang + 1);
-  }
+  const { sheet, cells } = splitSheet(address.trim());
   const cols = /^\$?([A-Za-z]{1,3})(?::\$?([A-Za-z]{1,3}))?$/.exec(cells);
   if (cols !== null) {
     const a = columnIndex(cols[1] ?? '');

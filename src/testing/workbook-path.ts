@@ -221,164 +221,183 @@ function keyOf(segment: Segment): string | undefined {
   return segment.arg;
 }
 
+/** Where one segment leads from what the path names so far: the kind it names and the steps it adds, or a refusal. */
+type Move =
+  { readonly to: Kind; readonly steps: readonly Step[]; readonly usedRange?: boolean } | 'unknown' | 'arguments';
+
 export function parseWorkbookPath(path: string): WorkbookPath {
   const segments = path.split('/').slice(1).map(parseSegment);
   const steps: Step[] = [];
   let kind = 'workbook' as Kind;
   let usedRange = false;
-  for (let i = 0; i < segments.length;) {
-    const s = segments[i] as Segment;
-    const lower = s.name.toLowerCase();
-    const unknown = (): WorkbookPath => {
-      const listed = NOT_IMPLEMENTED[kind]?.some((n) => n.toLowerCase() === lower) === true;
-      return { ok: false, problem: listed ? 'notImplemented' : 'unknown', segment: s.name, parent: kind };
-    };
-    const badArguments = (): WorkbookPath => ({ ok: false, problem: 'arguments', segment: s.raw, parent: kind });
-    const go = (to: Kind, step: Step | undefined, used = 1): void => {
-      if (step !== undefined) steps.push(step);
-      kind = to;
-      i += used;
-    };
-    usedRange = false;
-    switch (kind) {
-      case 'workbook':
-        if (lower === 'worksheets' || lower === 'tables' || lower === 'names') {
-          const key = s.arg;
-          const collection = lower as 'worksheets' | 'tables' | 'names';
-          steps.push({ t: collection });
-          if (key !== undefined) {
-            const item = collection === 'worksheets' ? 'worksheet' : collection === 'tables' ? 'table' : 'name';
-            go(
-              item,
-              item === 'worksheet'
-                ? { t: 'worksheet', key }
-                : item === 'table'
-                  ? { t: 'table', key }
-                  : { t: 'name', key },
-            );
-          } else go(collection, undefined);
-        } else if (lower === 'application' && !s.called) go('application', { t: 'application' });
-        else if (lower === 'functions' && !s.called) go('functions', undefined);
-        else return unknown();
-        break;
-      case 'worksheets':
-      case 'tables':
-      case 'names': {
-        if (NOT_IMPLEMENTED[kind]?.some((n) => n.toLowerCase() === lower) === true) return unknown();
-        const item = kind === 'worksheets' ? 'worksheet' : kind === 'tables' ? 'table' : 'name';
-        go(
-          item,
-          item === 'worksheet'
-            ? { t: 'worksheet', key: s.raw }
-            : item === 'table'
-              ? { t: 'table', key: s.raw }
-              : { t: 'name', key: s.raw },
-        );
-        break;
-      }
-      case 'worksheet':
-        if (lower === 'range') {
-          if (!argsFit(s, ['address'], [])) return badArguments();
-          go('range', { t: 'range', address: s.named['address'] });
-        } else if (lower === 'usedrange') {
-          const valuesOnly = valuesOnlyOf(s);
-          if (valuesOnly === undefined) return badArguments();
-          go('range', { t: 'range', address: undefined });
-          steps.push({ t: 'usedRange', valuesOnly, sheetLevel: true });
-          usedRange = true;
-        } else if (lower === 'cell' && s.called) {
-          const args = integers(s, ['row', 'column']);
-          if (args === undefined) return badArguments();
-          steps.push({ t: 'range', address: undefined });
-          go('range', { t: 'cell', row: args[0] ?? 0, column: args[1] ?? 0 });
-        } else if (lower === 'tables' || lower === 'names') {
-          const key = keyOf(s);
-          steps.push({ t: lower });
-          if (key === undefined) go(lower, undefined);
-          else go(lower === 'tables' ? 'table' : 'name', lower === 'tables' ? { t: 'table', key } : { t: 'name', key });
-        } else return unknown();
-        break;
-      case 'range': {
-        if (lower === 'usedrange') {
-          const valuesOnly = valuesOnlyOf(s);
-          if (valuesOnly === undefined) return badArguments();
-          go('range', { t: 'usedRange', valuesOnly, sheetLevel: false });
-          usedRange = true;
-        } else if (lower === 'cell' && s.called) {
-          const args = integers(s, ['row', 'column']);
-          if (args === undefined) return badArguments();
-          go('range', { t: 'cell', row: args[0] ?? 0, column: args[1] ?? 0 });
-        } else if (lower === 'worksheet' && !s.called) go('worksheet', { t: 'worksheetOf' });
-        else if (RANGE_NAV[lower] !== undefined) {
-          const nav = RANGE_NAV[lower];
-          const args = integers(s, nav.args);
-          if (args === undefined) return badArguments();
-          go('range', { t: 'rangeNav', name: nav.name, args });
-        } else return unknown();
-        break;
-      }
-      case 'table':
-        if (lower === 'rows' && !s.called) go('rows', { t: 'rows' });
-        else if (lower === 'columns') {
-          steps.push({ t: 'columns' });
-          if (s.arg !== undefined) go('column', { t: 'column', key: s.arg });
-          else go('columns', undefined);
-        } else if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
-          if (!argsFit(s, [])) return badArguments();
-          go('range', {
-            t: 'ownRange',
-            which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange',
-          });
-        } else if (lower === 'worksheet' && !s.called) go('worksheet', { t: 'worksheetOf' });
-        else return unknown();
-        break;
-      case 'rows':
-        if (lower === 'add' && !s.called) go('rowsAdd', { t: 'rowsAdd' });
-        else if (lower === 'itemat' && s.called) {
-          const args = integers(s, ['index']);
-          if (args === undefined) return badArguments();
-          go('row', { t: 'row', index: args[0] ?? 0 });
-        } else if (/^\d{1,8}$/.test(s.raw)) go('row', { t: 'row', index: Number(s.raw) });
-        else return unknown();
-        break;
-      case 'row':
-        if (lower === 'range' && !s.called) go('range', { t: 'ownRange', which: 'range' });
-        else return unknown();
-        break;
-      case 'columns':
-        if (lower === 'itemat' && s.called) {
-          const args = integers(s, ['index']);
-          if (args === undefined) return badArguments();
-          go('column', { t: 'columnAt', index: args[0] ?? 0 });
-        } else if (NOT_IMPLEMENTED.columns?.some((n) => n.toLowerCase() === lower) === true) return unknown();
-        else go('column', { t: 'column', key: s.raw });
-        break;
-      case 'column':
-        if (lower === 'range' || lower === 'databodyrange' || lower === 'headerrowrange') {
-          if (!argsFit(s, [])) return badArguments();
-          go('range', {
-            t: 'ownRange',
-            which: lower === 'range' ? 'range' : lower === 'databodyrange' ? 'dataBodyRange' : 'headerRowRange',
-          });
-        } else return unknown();
-        break;
-      case 'name':
-        if (lower === 'range' && !s.called) go('range', { t: 'ownRange', which: 'range' });
-        else return unknown();
-        break;
-      case 'application':
-        if (lower === 'calculate' && !s.called) go('calculate', { t: 'calculate' });
-        else return unknown();
-        break;
-      case 'functions':
-        if (!s.called && /^[A-Za-z][\w.]*$/.test(s.raw)) go('function', { t: 'function', name: s.raw });
-        else return unknown();
-        break;
-      default:
-        return unknown();
-    }
+  for (const s of segments) {
+    const move = moveFrom(kind, s, s.name.toLowerCase());
+    if (move === 'arguments') return { ok: false, problem: 'arguments', segment: s.raw, parent: kind };
+    if (move === 'unknown') return unknownSegment(kind, s);
+    steps.push(...move.steps);
+    kind = move.to;
+    usedRange = move.usedRange === true;
   }
   return { ok: true, kind, steps, usedRange };
+}
+
+/** A segment the emulator does not take after `kind`: one Graph serves and the emulator does not, or none. */
+function unknownSegment(kind: Kind, s: Segment): WorkbookPath {
+  const listed = notImplemented(kind, s.name.toLowerCase());
+  return { ok: false, problem: listed ? 'notImplemented' : 'unknown', segment: s.name, parent: kind };
+}
+
+function notImplemented(kind: Kind, lower: string): boolean {
+  return NOT_IMPLEMENTED[kind]?.some((n) => n.toLowerCase() === lower) === true;
+}
+
+function moveFrom(kind: Kind, s: Segment, lower: string): Move {
+  switch (kind) {
+    case 'workbook':
+      return fromWorkbook(s, lower);
+    case 'worksheets':
+    case 'tables':
+    case 'names':
+      return notImplemented(kind, lower) ? 'unknown' : to(ITEM_OF[kind], { t: ITEM_OF[kind], key: s.raw });
+    case 'worksheet':
+      return fromWorksheet(s, lower);
+    case 'range':
+      return fromRange(s, lower);
+    case 'table':
+      return fromTable(s, lower);
+    case 'rows':
+      return fromRows(s, lower);
+    case 'row':
+    case 'name':
+      return lower === 'range' && !s.called ? to('range', { t: 'ownRange', which: 'range' }) : 'unknown';
+    case 'columns':
+      return fromColumns(s, lower);
+    case 'column':
+      return ownRange(s, lower);
+    case 'application':
+      return lower === 'calculate' && !s.called ? to('calculate', { t: 'calculate' }) : 'unknown';
+    case 'functions':
+      return !s.called && /^[A-Za-z][\w.]*$/.test(s.raw) ? to('function', { t: 'function', name: s.raw }) : 'unknown';
+    default:
+      return 'unknown';
+  }
+}
+
+function to(kind: Kind, ...steps: Step[]): Move {
+  return { to: kind, steps };
+}
+
+type Collection = 'worksheets' | 'tables' | 'names';
+
+const ITEM_OF = { worksheets: 'worksheet', tables: 'table', names: 'name' } as const;
+
+/** A collection, or the item its key names: `worksheets` or `worksheets('Sheet1')`. */
+function collection(name: Collection, key: string | undefined): Move {
+  if (key === undefined) return to(name, { t: name });
+  return to(ITEM_OF[name], { t: name }, { t: ITEM_OF[name], key });
+}
+
+function fromWorkbook(s: Segment, lower: string): Move {
+  if (lower === 'worksheets' || lower === 'tables' || lower === 'names') return collection(lower, s.arg);
+  if (lower === 'application' && !s.called) return to('application', { t: 'application' });
+  if (lower === 'functions' && !s.called) return to('functions');
+  return 'unknown';
+}
+
+function fromWorksheet(s: Segment, lower: string): Move {
+  if (lower === 'range') {
+    return argsFit(s, ['address'], []) ? to('range', { t: 'range', address: s.named['address'] }) : 'arguments';
+  }
+  if (lower === 'usedrange') {
+    const valuesOnly = valuesOnlyOf(s);
+    if (valuesOnly === undefined) return 'arguments';
+    const steps: Step[] = [
+      { t: 'range', address: undefined },
+      { t: 'usedRange', valuesOnly, sheetLevel: true },
+    ];
+    return { to: 'range', steps, usedRange: true };
+  }
+  if (lower === 'cell' && s.called) {
+    const cell = cellOf(s);
+    return cell === undefined ? 'arguments' : to('range', { t: 'range', address: undefined }, cell);
+  }
+  if (lower === 'tables' || lower === 'names') return collection(lower, keyOf(s));
+  return 'unknown';
+}
+
+function fromRange(s: Segment, lower: string): Move {
+  if (lower === 'usedrange') {
+    const valuesOnly = valuesOnlyOf(s);
+    if (valuesOnly === undefined) return 'arguments';
+    return { to: 'range', steps: [{ t: 'usedRange', valuesOnly, sheetLevel: false }], usedRange: true };
+  }
+  if (lower === 'cell' && s.called) {
+    const cell = cellOf(s);
+    return cell === undefined ? 'arguments' : to('range', cell);
+  }
+  if (lower === 'worksheet' && !s.called) return to('worksheet', { t: 'worksheetOf' });
+  if (RANGE_NAV[lower] !== undefined) {
+    const nav = RANGE_NAV[lower];
+    const args = integers(s, nav.args);
+    return args === undefined ? 'arguments' : to('range', { t: 'rangeNav', name: nav.name, args });
+  }
+  return 'unknown';
+}
+
+/** `cell(row=..., column=...)`; undefined when the arguments do not fit. */
+function cellOf(s: Segment): Step | undefined {
+  const args = integers(s, ['row', 'column']);
+  return args === undefined ? undefined : { t: 'cell', row: args[0] ?? 0, column: args[1] ?? 0 };
+}
+
+function fromTable(s: Segment, lower: string): Move {
+  if (lower === 'rows' && !s.called) return to('rows', { t: 'rows' });
+  if (lower === 'columns') {
+    return s.arg === undefined
+      ? to('columns', { t: 'columns' })
+      : to('column', { t: 'columns' }, { t: 'column', key: s.arg });
+  }
+  if (lower === 'worksheet' && !s.called) return to('worksheet', { t: 'worksheetOf' });
+  return ownRange(s, lower);
+}
+
+/** `range`, `dataBodyRange` or `headerRowRange` of a table or a table column. */
+function ownRange(s: Segment, lower: string): Move {
+  const which =
+    lower === 'range'
+      ? 'range'
+      : lower === 'databodyrange'
+        ? 'dataBodyRange'
+        : lower === 'headerrowrange'
+          ? 'headerRowRange'
+          : undefined;
+  if (which === undefined) return 'unknown';
+  return argsFit(s, []) ? to('range', { t: 'ownRange', which }) : 'arguments';
+}
+
+function fromRows(s: Segment, lower: string): Move {
+  if (lower === 'add' && !s.called) return to('rowsAdd', { t: 'rowsAdd' });
+  if (lower === 'itemat' && s.called) {
+    const index = indexOf(s);
+    return index === undefined ? 'arguments' : to('row', { t: 'row', index });
+  }
+  if (/^\d{1,8}$/.test(s.raw)) return to('row', { t: 'row', index: Number(s.raw) });
+  return 'unknown';
+}
+
+function fromColumns(s: Segment, lower: string): Move {
+  if (lower === 'itemat' && s.called) {
+    const index = indexOf(s);
+    return index === undefined ? 'arguments' : to('column', { t: 'columnAt', index });
+  }
+  if (notImplemented('columns', lower)) return 'unknown';
+  return to('column', { t: 'column', key: s.raw });
+}
+
+/** `itemAt(index=...)`; undefined when the arguments do not fit. */
+function indexOf(s: Segment): number | undefined {
+  const args = integers(s, ['index']);
+  return args === undefined ? undefined : (args[0] ?? 0);
 }
 
 /** The route name faults and counters use for a parsed path and method. */

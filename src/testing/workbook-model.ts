@@ -90,100 +90,21 @@ export class WorkbookData {
   static fromSeed(path: string, seed: WorkbookSeed | undefined): WorkbookData {
     const sheets: SheetData[] = [];
     const tables = new Map<string, TableData>();
-    const names = new Map<string, NamedItemData>();
     const worksheets = seed?.worksheets ?? { Sheet1: {} };
     if (typeof worksheets !== 'object' || worksheets === null) {
       throw new TypeError(`Expected \`worksheets\` of workbook ${JSON.stringify(path)} to be an object`);
     }
     for (const [name, sheetSeed] of Object.entries(worksheets)) {
-      const cells: readonly (readonly unknown[])[] = sheetSeed.cells ?? [];
-      if (!Array.isArray(cells) || cells.some((row) => !Array.isArray(row))) {
-        throw new TypeError(
-          `Expected \`cells\` of sheet ${JSON.stringify(name)} in ${JSON.stringify(path)} to be an array of arrays`,
-        );
-      }
-      const sheet = emptySheet(name);
-      const where = `in sheet ${JSON.stringify(name)} of ${JSON.stringify(path)}`;
-      cells.forEach((row, r) => {
-        sheet.cells[r] = [];
-        row.forEach((raw: unknown, c: number) => {
-          const value = toCellValue(raw, where);
-          if (typeof value === 'string' && value.startsWith('=') && value.length > 1) {
-            sheet.formulas.set(cellKey(r, c), value);
-            (sheet.cells[r] as CellValue[])[c] = '';
-          } else (sheet.cells[r] as CellValue[])[c] = value;
-        });
-      });
-      const formats: readonly (readonly (string | null)[])[] = sheetSeed.numberFormats ?? [];
-      if (
-        !Array.isArray(formats) ||
-        formats.some((row) => !Array.isArray(row) || row.some((f) => f !== null && typeof f !== 'string'))
-      ) {
-        throw new TypeError(
-          `Expected \`numberFormats\` of sheet ${JSON.stringify(name)} to be an array of arrays of strings or null`,
-        );
-      }
-      formats.forEach((row, r) =>
-        row.forEach((f: string | null, c: number) => {
-          if (f !== null && f !== GENERAL) sheet.formats.set(cellKey(r, c), f);
-        }),
-      );
-      sheets.push(sheet);
+      sheets.push(seedSheet(path, name, sheetSeed));
       for (const [tableName, table] of Object.entries(sheetSeed.tables ?? {})) {
         if (tables.has(tableName.toLowerCase())) {
           throw new TypeError(`Table ${JSON.stringify(tableName)} appears twice in workbook ${JSON.stringify(path)}`);
         }
-        if (
-          !Array.isArray(table.columns) ||
-          table.columns.length === 0 ||
-          table.columns.some((c) => typeof c !== 'string')
-        ) {
-          throw new TypeError(
-            `Expected \`columns\` of table ${JSON.stringify(tableName)} to be a non-empty array of names`,
-          );
-        }
-        const rows = (table.rows ?? []).map((row) =>
-          row.map((v) => toCellValue(v, `in table ${JSON.stringify(tableName)}`)),
-        );
-        if (rows.some((row) => row.length !== table.columns.length)) {
-          throw new TypeError(
-            `Every row of table ${JSON.stringify(tableName)} must have ${table.columns.length} values`,
-          );
-        }
-        const origin =
-          table.address === undefined
-            ? { sheet: undefined, rect: { top: 0, left: 0, bottom: 0, right: 0 }, unbounded: undefined }
-            : parseRangeAddress(table.address);
-        if (origin === undefined || origin.unbounded !== undefined)
-          throw new TypeError(
-            `Expected \`address\` of table ${JSON.stringify(tableName)} to be a cell such as "A1", ` +
-              `got ${JSON.stringify(table.address)}`,
-          );
-        const n = tables.size + 1;
-        tables.set(tableName.toLowerCase(), {
-          id: tableId(n),
-          legacyId: String(n),
-          name: tableName,
-          sheet: name,
-          columns: table.columns.map((c, i) => ({ id: String(i + 1), name: c })),
-          origin: { top: origin.rect.top, left: origin.rect.left },
-          rows,
-        });
+        tables.set(tableName.toLowerCase(), seedTable(tableName, table, name, tables.size + 1));
       }
     }
     if (sheets.length === 0) sheets.push(emptySheet('Sheet1'));
-    for (const [name, given] of Object.entries(seed?.names ?? {})) {
-      const item = typeof given === 'string' ? { value: given } : given;
-      if (typeof item !== 'object' || item === null || typeof item.value !== 'string') {
-        throw new TypeError(
-          `Expected name ${JSON.stringify(name)} of ${JSON.stringify(path)} to be a string or { value: string }, ` +
-            `got ${JSON.stringify(given)}`,
-        );
-      }
-      const value = item.value.startsWith('=') ? item.value : `=${item.value}`;
-      names.set(name.toLowerCase(), { name, value, comment: item.comment ?? '', visible: item.visible ?? true });
-    }
-    return new WorkbookData(sheets, tables, names);
+    return new WorkbookData(sheets, tables, seedNames(path, seed?.names ?? {}));
   }
 
   clone(): WorkbookData {
@@ -316,4 +237,90 @@ export class WorkbookData {
     if (!valuesOnly) for (const key of sheet.formats.keys()) take(Math.floor(key / 16_384), key % 16_384);
     return bottom === -1 ? undefined : { top, left, bottom, right };
   }
+}
+
+type SheetSeed = NonNullable<WorkbookSeed['worksheets']>[string];
+type TableSeed = NonNullable<SheetSeed['tables']>[string];
+
+/** A seeded sheet: its cells (a string starting with `=` is a formula) and number formats, checked. */
+function seedSheet(path: string, name: string, sheetSeed: SheetSeed): SheetData {
+  const cells: readonly (readonly unknown[])[] = sheetSeed.cells ?? [];
+  if (!Array.isArray(cells) || cells.some((row) => !Array.isArray(row))) {
+    throw new TypeError(
+      `Expected \`cells\` of sheet ${JSON.stringify(name)} in ${JSON.stringify(path)} to be an array of arrays`,
+    );
+  }
+  const sheet = emptySheet(name);
+  const where = `in sheet ${JSON.stringify(name)} of ${JSON.stringify(path)}`;
+  cells.forEach((row, r) => {
+    sheet.cells[r] = [];
+    row.forEach((raw: unknown, c: number) => {
+      const value = toCellValue(raw, where);
+      if (typeof value === 'string' && value.startsWith('=') && value.length > 1) {
+        sheet.formulas.set(cellKey(r, c), value);
+        (sheet.cells[r] as CellValue[])[c] = '';
+      } else (sheet.cells[r] as CellValue[])[c] = value;
+    });
+  });
+  const formats: readonly (readonly (string | null)[])[] = sheetSeed.numberFormats ?? [];
+  if (
+    !Array.isArray(formats) ||
+    formats.some((row) => !Array.isArray(row) || row.some((f) => f !== null && typeof f !== 'string'))
+  ) {
+    throw new TypeError(
+      `Expected \`numberFormats\` of sheet ${JSON.stringify(name)} to be an array of arrays of strings or null`,
+    );
+  }
+  formats.forEach((row, r) =>
+    row.forEach((f: string | null, c: number) => {
+      if (f !== null && f !== GENERAL) sheet.formats.set(cellKey(r, c), f);
+    }),
+  );
+  return sheet;
+}
+
+/** The `n`th table of the workbook, on sheet `sheetName`, checked. */
+function seedTable(tableName: string, table: TableSeed, sheetName: string, n: number): TableData {
+  if (!Array.isArray(table.columns) || table.columns.length === 0 || table.columns.some((c) => typeof c !== 'string')) {
+    throw new TypeError(`Expected \`columns\` of table ${JSON.stringify(tableName)} to be a non-empty array of names`);
+  }
+  const rows = (table.rows ?? []).map((row) => row.map((v) => toCellValue(v, `in table ${JSON.stringify(tableName)}`)));
+  if (rows.some((row) => row.length !== table.columns.length)) {
+    throw new TypeError(`Every row of table ${JSON.stringify(tableName)} must have ${table.columns.length} values`);
+  }
+  const origin =
+    table.address === undefined
+      ? { sheet: undefined, rect: { top: 0, left: 0, bottom: 0, right: 0 }, unbounded: undefined }
+      : parseRangeAddress(table.address);
+  if (origin === undefined || origin.unbounded !== undefined)
+    throw new TypeError(
+      `Expected \`address\` of table ${JSON.stringify(tableName)} to be a cell such as "A1", ` +
+        `got ${JSON.stringify(table.address)}`,
+    );
+  return {
+    id: tableId(n),
+    legacyId: String(n),
+    name: tableName,
+    sheet: sheetName,
+    columns: table.columns.map((c, i) => ({ id: String(i + 1), name: c })),
+    origin: { top: origin.rect.top, left: origin.rect.left },
+    rows,
+  };
+}
+
+/** The workbook-scoped named items by lower-case name, checked; a value always starts with `=`. */
+function seedNames(path: string, given: NonNullable<WorkbookSeed['names']>): Map<string, NamedItemData> {
+  const names = new Map<string, NamedItemData>();
+  for (const [name, entry] of Object.entries(given)) {
+    const item = typeof entry === 'string' ? { value: entry } : entry;
+    if (typeof item !== 'object' || item === null || typeof item.value !== 'string') {
+      throw new TypeError(
+        `Expected name ${JSON.stringify(name)} of ${JSON.stringify(path)} to be a string or { value: string }, ` +
+          `got ${JSON.stringify(entry)}`,
+      );
+    }
+    const value = item.value.startsWith('=') ? item.value : `=${item.value}`;
+    names.set(name.toLowerCase(), { name, value, comment: item.comment ?? '', visible: item.visible ?? true });
+  }
+  return names;
 }

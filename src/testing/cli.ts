@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startEmulator } from './http-server.js';
+import { type EmulatorOptions, type RunningEmulator, startEmulator } from './http-server.js';
 import { FAULT_KINDS, type FaultKind, type RandomFaultOptions, type WorkbookSeed } from './options.js';
 import { SAMPLE_WORKBOOK_PATH, sampleWorkbook } from './sample-workbook.js';
 
@@ -47,7 +47,27 @@ function number(value: string | undefined, name: string): number | undefined {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const values = readArgs();
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const paths = values.workbook ?? [SAMPLE_WORKBOOK_PATH];
+  const emulator = await startEmulator(emulatorOptions(values, paths));
+  if (values['ca-file'] !== undefined && emulator.ca !== undefined) writeFileSync(values['ca-file'], emulator.ca);
+  announce(emulator, paths, values.json === true);
+  const stop = (): void => {
+    void emulator.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+function readArgs() {
+  return parseArgs({
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
@@ -70,12 +90,13 @@ async function main(): Promise<void> {
     },
     strict: true,
     allowPositionals: false,
-  });
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const paths = values.workbook ?? [SAMPLE_WORKBOOK_PATH];
+  }).values;
+}
+
+type Values = ReturnType<typeof readArgs>;
+
+/** The emulator's options from the command line; a bad value or a missing companion option throws. */
+function emulatorOptions(values: Values, paths: readonly string[]): EmulatorOptions {
   const workbooks: Record<string, WorkbookSeed> = Object.fromEntries(paths.map((p) => [p, sampleWorkbook()]));
   const latencyMs = number(values['latency-ms'], 'latency-ms');
   const jitterMs = number(values['jitter-ms'], 'jitter-ms');
@@ -84,20 +105,9 @@ async function main(): Promise<void> {
   const maxSessions = number(values['max-sessions-per-workbook'], 'max-sessions-per-workbook');
   const createDelay = number(values['create-session-delay-ms'], 'create-session-delay-ms');
   const createJitter = number(values['create-session-jitter-ms'], 'create-session-jitter-ms');
-  const kinds = values['fault-kinds']?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;
-  const retryAfter = values['retry-after'];
-  if (faultRate === undefined && (kinds !== undefined || retryAfter !== undefined))
-    throw new TypeError('--fault-kinds and --retry-after need --fault-rate');
-  const faults: RandomFaultOptions | undefined =
-    faultRate === undefined
-      ? undefined
-      : {
-          rate: faultRate,
-          ...(kinds === undefined ? {} : { kinds }),
-          ...(retryAfter === undefined ? {} : { retryAfter }),
-        };
+  const faults = randomFaults(values, faultRate);
   if (values['ca-file'] !== undefined && values.https !== true) throw new TypeError('--ca-file needs --https');
-  const emulator = await startEmulator({
+  return {
     port: number(values.port, 'port') ?? 8787,
     host: values.host ?? '127.0.0.1',
     workbooks,
@@ -112,9 +122,26 @@ async function main(): Promise<void> {
     ...(createDelay === undefined ? {} : { createSessionDelayMs: createDelay }),
     ...(createJitter === undefined ? {} : { createSessionJitterMs: createJitter }),
     ...(values.https === true ? { https: true } : {}),
-  });
-  if (values['ca-file'] !== undefined && emulator.ca !== undefined) writeFileSync(values['ca-file'], emulator.ca);
-  if (values.json === true) {
+  };
+}
+
+function randomFaults(values: Values, faultRate: number | undefined): RandomFaultOptions | undefined {
+  const kinds = values['fault-kinds']?.split(',').map((k) => k.trim()) as FaultKind[] | undefined;
+  const retryAfter = values['retry-after'];
+  if (faultRate === undefined && (kinds !== undefined || retryAfter !== undefined))
+    throw new TypeError('--fault-kinds and --retry-after need --fault-rate');
+  return faultRate === undefined
+    ? undefined
+    : {
+        rate: faultRate,
+        ...(kinds === undefined ? {} : { kinds }),
+        ...(retryAfter === undefined ? {} : { retryAfter }),
+      };
+}
+
+/** The address, the token and the workbooks, as text or as one line of JSON. */
+function announce(emulator: RunningEmulator, paths: readonly string[], json: boolean): void {
+  if (json) {
     process.stdout.write(
       `${JSON.stringify({
         url: emulator.url,
@@ -129,14 +156,6 @@ async function main(): Promise<void> {
     for (const p of paths) console.log(`Workbook: ${emulator.url}/v1.0${p}/workbook`);
     console.log('Press Ctrl+C to stop.');
   }
-  const stop = (): void => {
-    void emulator.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
 }
 
 main().catch((error: unknown) => {

@@ -3,6 +3,7 @@ import { type CellValue, isCellInput } from './cell-format.js';
 import { invalidArgument, noSuchProperty, notImplemented } from './error-answers.js';
 import { fromR1C1 } from './formula-notation.js';
 import { type AnswerContext, entity } from './odata.js';
+import type { ReplyContext } from './responses.js';
 import { unboundedOf } from './range-address.js';
 import type { WorkbookData } from './workbook-model.js';
 import { rangeJson } from './workbook-json.js';
@@ -72,37 +73,68 @@ export function patchRange(actx: AnswerContext, data: WorkbookData, view: RangeV
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     return invalidArgument(ctx, 'The request body must be a JSON object.');
   const fields = body as Record<string, unknown>;
+  const cellLevel = CELL_FIELDS.filter((f) => fields[f] !== undefined);
+  const refusal = refusedKey(ctx, fields) ?? refusedTarget(ctx, view, cellLevel) ?? refusedFlag(ctx, fields);
+  if (refusal !== undefined) return refusal;
+  const inputs = cellInputs(ctx, view.rect, fields, cellLevel);
+  if (inputs instanceof Response) return inputs;
+  writeCells(data, view, inputs);
+  writeHidden(view, fields);
+  return entity(actx, 200, 'workbookRange', rangeJson(data, view));
+}
+
+/** The fields that write cells, each a 2D input. */
+const CELL_FIELDS = ['values', 'formulas', 'formulasLocal', 'formulasR1C1', 'numberFormat'] as const;
+type CellField = (typeof CELL_FIELDS)[number];
+type CellInputs = Partial<Record<CellField, unknown[][]>>;
+
+function refusedKey(ctx: ReplyContext, fields: Record<string, unknown>): Response | undefined {
   for (const key of Object.keys(fields)) {
     if (key.startsWith('@odata.')) continue;
     if (RANGE_READ_ONLY.includes(key))
       return notImplemented(ctx, `writing the read-only property \`${key}\` of a range`);
     if (!(RANGE_PATCH_FIELDS as readonly string[]).includes(key)) return noSuchProperty(ctx, key, 'workbookRange');
   }
+  return undefined;
+}
+
+/** A table's range, or cell-level writes to an unbounded or too big range. */
+function refusedTarget(ctx: ReplyContext, view: RangeView, cellLevel: readonly CellField[]): Response | undefined {
   if (view.table !== undefined)
     return notImplemented(
       ctx,
       "PATCH on a table's range (tables are kept apart from the cell grid; append with tables/{name}/rows)",
     );
-  const { rect, sheet } = view;
-  const rows = rect.bottom - rect.top + 1;
-  const columns = rect.right - rect.left + 1;
-  const cellLevel = (['values', 'formulas', 'formulasLocal', 'formulasR1C1', 'numberFormat'] as const).filter(
-    (f) => fields[f] !== undefined,
-  );
-  if (cellLevel.length > 0 && unboundedOf(rect) !== undefined) {
+  if (cellLevel.length > 0 && unboundedOf(view.rect) !== undefined) {
     return invalidArgument(
       ctx,
       `Setting cell-level properties (${cellLevel.join(', ')}) on an unbounded range is not allowed: ` +
         'the input request is too large.',
     );
   }
-  if (cellLevel.length > 0 && rows * columns > MAX_RANGE_CELLS)
+  if (cellLevel.length > 0 && cells(view.rect) > MAX_RANGE_CELLS)
     return invalidArgument(ctx, `The range has more than ${MAX_RANGE_CELLS} cells.`);
+  return undefined;
+}
+
+function refusedFlag(ctx: ReplyContext, fields: Record<string, unknown>): Response | undefined {
   for (const flag of ['rowHidden', 'columnHidden'] as const) {
     if (fields[flag] !== undefined && typeof fields[flag] !== 'boolean')
       return invalidArgument(ctx, `\`${flag}\` must be a boolean.`);
   }
-  const inputs: Partial<Record<(typeof cellLevel)[number], unknown[][]>> = {};
+  return undefined;
+}
+
+/** Each cell-level field as a grid of the range's size, R1C1 formulas converted to A1; or the refusal. */
+function cellInputs(
+  ctx: ReplyContext,
+  rect: CellRect,
+  fields: Record<string, unknown>,
+  cellLevel: readonly CellField[],
+): CellInputs | Response {
+  const rows = rect.bottom - rect.top + 1;
+  const columns = rect.right - rect.left + 1;
+  const inputs: CellInputs = {};
   for (const field of cellLevel) {
     const check = field === 'numberFormat' ? (v: unknown) => v === null || typeof v === 'string' : isCellInput;
     const parsed = grid(field, fields[field], rows, columns, check);
@@ -122,8 +154,15 @@ export function patchRange(actx: AnswerContext, data: WorkbookData, view: RangeV
       }
     }
   }
+  return inputs;
+}
+
+function writeCells(data: WorkbookData, view: RangeView, inputs: CellInputs): void {
+  const { rect, sheet } = view;
+  const rows = rect.bottom - rect.top + 1;
+  const columns = rect.right - rect.left + 1;
   // Formats first, so values written with them are read under them; then values, then formulas.
-  const apply = (field: (typeof cellLevel)[number], write: (r: number, c: number, v: CellValue) => void): void => {
+  const apply = (field: CellField, write: (r: number, c: number, v: CellValue) => void): void => {
     const input = inputs[field];
     if (input === undefined) return;
     for (let i = 0; i < rows; i++) {
@@ -137,6 +176,10 @@ export function patchRange(actx: AnswerContext, data: WorkbookData, view: RangeV
   apply('values', (r, c, v) => data.setValue(sheet, r, c, v));
   for (const f of ['formulas', 'formulasLocal', 'formulasR1C1'] as const)
     apply(f, (r, c, v) => data.setFormula(sheet, r, c, v));
+}
+
+function writeHidden(view: RangeView, fields: Record<string, unknown>): void {
+  const { rect, sheet } = view;
   const hide = (set: Set<number>, from: number, to: number, hidden: boolean): void => {
     for (let i = from; i <= to; i++) {
       if (hidden) set.add(i);
@@ -146,5 +189,4 @@ export function patchRange(actx: AnswerContext, data: WorkbookData, view: RangeV
   if (typeof fields['rowHidden'] === 'boolean') hide(sheet.hiddenRows, rect.top, rect.bottom, fields['rowHidden']);
   if (typeof fields['columnHidden'] === 'boolean')
     hide(sheet.hiddenColumns, rect.left, rect.right, fields['columnHidden']);
-  return entity(actx, 200, 'workbookRange', rangeJson(data, view));
 }

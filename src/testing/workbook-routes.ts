@@ -5,9 +5,9 @@ import { formatRangeAddress, unboundedOf } from './range-address.js';
 import type { ReplyContext } from './responses.js';
 import { addRows, calculate, callFunction } from './workbook-actions.js';
 import { columnJson, namedItemJson, rangeJson, tableJson, worksheetJson } from './workbook-json.js';
-import type { WorkbookData } from './workbook-model.js';
+import type { SheetData, TableData, WorkbookData } from './workbook-model.js';
 import type { Kind, Step } from './workbook-path.js';
-import { resolve } from './workbook-resolve.js';
+import { type RangeView, type Resource, resolve } from './workbook-resolve.js';
 
 export { findSheet } from './workbook-resolve.js';
 
@@ -75,30 +75,52 @@ export function answer(
     case 'workbook':
       return notImplemented(ctx, 'GET on the workbook itself');
     case 'worksheets':
-      return collection(
-        actx,
-        'workbookWorksheet',
-        data.sheets().map((s) => worksheetJson(data, s)),
-      );
+      return collection(actx, 'workbookWorksheet', sheetsJson(data));
     case 'worksheet':
       return entity(actx, 200, 'workbookWorksheet', worksheetJson(data, at.sheet));
     case 'range':
-      if (m === 'PATCH') return patchRange(actx, data, at.view, body);
-      if (unboundedOf(at.view.rect) === undefined && cells(at.view.rect) > MAX_RANGE_CELLS)
-        return invalidArgument(
-          ctx,
-          `The range ${formatRangeAddress(at.view.sheet.name, at.view.rect)} has more than ${MAX_RANGE_CELLS} cells.`,
-        );
-      return entity(actx, 200, 'workbookRange', rangeJson(data, at.view));
+      return answerRange(actx, data, at.view, m, body);
     case 'tables':
-      return collection(
-        actx,
-        'workbookTable',
-        data
-          .tables()
-          .filter((t) => at.sheet === undefined || t.sheet === at.sheet.name)
-          .map(tableJson),
-      );
+      return collection(actx, 'workbookTable', tablesOn(data, at.sheet).map(tableJson));
+    case 'table':
+    case 'rows':
+    case 'rowsAdd':
+    case 'row':
+    case 'columns':
+    case 'column':
+      return answerTable(actx, at, m, body);
+    case 'names':
+      // Seeded names are workbook-scoped: a worksheet's own names are none.
+      return collection(actx, 'workbookNamedItem', at.sheet !== undefined ? [] : namesJson(data));
+    case 'name':
+      return entity(actx, 200, 'workbookNamedItem', namedItemJson(data, at.item));
+    case 'application':
+      return entity(actx, 200, 'workbookApplication', { calculationMode: 'Automatic' });
+    case 'calculate':
+      return calculate(ctx, body);
+    case 'functions':
+      return notImplemented(ctx, 'the functions collection');
+    case 'function':
+      return callFunction(actx, data, at.name, body);
+  }
+}
+
+/** A range's JSON, refused when it is bounded and too big to build; or a PATCH of it. */
+function answerRange(actx: AnswerContext, data: WorkbookData, view: RangeView, m: string, body: unknown): Response {
+  if (m === 'PATCH') return patchRange(actx, data, view, body);
+  if (unboundedOf(view.rect) === undefined && cells(view.rect) > MAX_RANGE_CELLS)
+    return invalidArgument(
+      actx.reply,
+      `The range ${formatRangeAddress(view.sheet.name, view.rect)} has more than ${MAX_RANGE_CELLS} cells.`,
+    );
+  return entity(actx, 200, 'workbookRange', rangeJson(data, view));
+}
+
+type TableResource = Extract<Resource, { readonly kind: 'table' | 'rows' | 'rowsAdd' | 'row' | 'columns' | 'column' }>;
+
+/** A table, its rows or its columns: their JSON, or rows added. */
+function answerTable(actx: AnswerContext, at: TableResource, m: string, body: unknown): Response {
+  switch (at.kind) {
     case 'table':
       return entity(actx, 200, 'workbookTable', tableJson(at.table));
     case 'rows':
@@ -122,22 +144,18 @@ export function answer(
       );
     case 'column':
       return entity(actx, 200, 'workbookTableColumn', columnJson(at.table, at.index));
-    case 'names':
-      // Seeded names are workbook-scoped: a worksheet's own names are none.
-      return collection(
-        actx,
-        'workbookNamedItem',
-        at.sheet !== undefined ? [] : data.names().map((n) => namedItemJson(data, n)),
-      );
-    case 'name':
-      return entity(actx, 200, 'workbookNamedItem', namedItemJson(data, at.item));
-    case 'application':
-      return entity(actx, 200, 'workbookApplication', { calculationMode: 'Automatic' });
-    case 'calculate':
-      return calculate(ctx, body);
-    case 'functions':
-      return notImplemented(ctx, 'the functions collection');
-    case 'function':
-      return callFunction(actx, data, at.name, body);
   }
+}
+
+function sheetsJson(data: WorkbookData): Record<string, unknown>[] {
+  return data.sheets().map((s) => worksheetJson(data, s));
+}
+
+/** The tables on a sheet, or in the whole workbook. */
+function tablesOn(data: WorkbookData, sheet: SheetData | undefined): TableData[] {
+  return data.tables().filter((t) => sheet === undefined || t.sheet === sheet.name);
+}
+
+function namesJson(data: WorkbookData): Record<string, unknown>[] {
+  return data.names().map((n) => namedItemJson(data, n));
 }

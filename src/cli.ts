@@ -44,22 +44,9 @@ class UsageError extends Error {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let parsed;
+  let parsed: Parsed;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        journal: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        'emulator-url': { type: 'string' },
-        token: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-        version: { type: 'boolean', short: 'v', default: false },
-      },
-    });
+    parsed = parse(argv);
   } catch (error) {
     return usage(error instanceof Error ? error.message : String(error));
   }
@@ -72,14 +59,44 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${await packageVersion()}\n`);
     return 0;
   }
-  const [command, ...extra] = positionals;
-  if (command === undefined) return usage('Missing the command (recover)');
-  if (command !== 'recover') return usage(`Unknown command ${JSON.stringify(command)}`);
-  if (extra.length > 0) return usage(`Unexpected argument ${JSON.stringify(extra[0])}`);
+  const problem = commandProblem(positionals);
+  if (problem !== undefined) return usage(problem);
   const journalPath = values.journal;
   if (journalPath === undefined || journalPath === '') return usage('Missing --journal <path>');
-  const dryRun = values['dry-run'];
+  return recoverCommand(values, journalPath);
+}
 
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      journal: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'emulator-url': { type: 'string' },
+      token: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'v', default: false },
+    },
+  });
+}
+
+type Parsed = ReturnType<typeof parse>;
+type Values = Parsed['values'];
+
+/** What is wrong with the positional arguments, when they are not the one command `recover`. */
+function commandProblem(positionals: readonly string[]): string | undefined {
+  const [command, ...extra] = positionals;
+  if (command === undefined) return 'Missing the command (recover)';
+  if (command !== 'recover') return `Unknown command ${JSON.stringify(command)}`;
+  if (extra.length > 0) return `Unexpected argument ${JSON.stringify(extra[0])}`;
+  return undefined;
+}
+
+/** Runs `recover` on the journal, prints the report and gives the exit code; SIGINT stops it. */
+async function recoverCommand(values: Values, journalPath: string): Promise<number> {
   const controller = new AbortController();
   const onSigint = (): void =>
     controller.abort(new Error('Interrupted (SIGINT); sessions not yet closed stay in the journal'));
@@ -89,26 +106,10 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!(await exists(journalFile))) {
       // Most likely a mistyped path: say so, and create nothing there.
       process.stderr.write(`workbook-sessions: no journal at ${journalFile}: nothing to recover\n`);
-      if (values.json) process.stdout.write(`${JSON.stringify(emptyReport(dryRun), null, 2)}\n`);
+      if (values.json) process.stdout.write(`${JSON.stringify(emptyReport(values['dry-run']), null, 2)}\n`);
       return 0;
     }
-    let report: RecoveryReport;
-    if (dryRun) {
-      // Reading needs no Graph client and no sign-in.
-      report = await recoverOrphans(
-        new SessionJournal({ path: journalPath }),
-        () => Promise.reject(new Error('a dry run closes nothing')),
-        { dryRun: true, signal: controller.signal },
-      );
-    } else {
-      const client = await buildClient(values['emulator-url'], values.token ?? process.env.WORKBOOK_SESSIONS_TOKEN);
-      const sessions = new SessionManager({ client, journal: { path: journalPath }, exitHooks: false });
-      try {
-        report = await sessions.recover({ signal: controller.signal });
-      } finally {
-        await sessions.shutdown();
-      }
-    }
+    const report = await recover(values, journalPath, controller.signal);
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return report.failed.length > 0 ? 1 : 0;
   } catch (error) {
@@ -119,6 +120,24 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   } finally {
     process.off('SIGINT', onSigint);
+  }
+}
+
+async function recover(values: Values, journalPath: string, signal: AbortSignal): Promise<RecoveryReport> {
+  if (values['dry-run']) {
+    // Reading needs no Graph client and no sign-in.
+    return recoverOrphans(
+      new SessionJournal({ path: journalPath }),
+      () => Promise.reject(new Error('a dry run closes nothing')),
+      { dryRun: true, signal },
+    );
+  }
+  const client = await buildClient(values['emulator-url'], values.token ?? process.env.WORKBOOK_SESSIONS_TOKEN);
+  const sessions = new SessionManager({ client, journal: { path: journalPath }, exitHooks: false });
+  try {
+    return await sessions.recover({ signal });
+  } finally {
+    await sessions.shutdown();
   }
 }
 

@@ -29,7 +29,7 @@ export type { GraphFailureKind } from './errors.js';
 export { createBearerClient, createGraphClient, GRAPH_BASE_URL } from './transport/graph-client.js';
 export type { BearerClientOptions, CredentialClientOptions, TokenCredentialLike } from './transport/graph-client.js';
 export { SessionJournal } from './journal/journal.js';
-export type { JournalEntry } from './journal/journal.js';
+export type { JournalEntry } from './journal/session-store.js';
 export type { RecoverOptions, RecoveryReport, RecoveredSession } from './journal/recovery.js';
 export { decideRetry, parseRetryAfter } from './transport/retry.js';
 export type { RetryDecision, RetryPolicy } from './transport/retry.js';

@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import { abortReason } from '../util/abort.js';
 import { shortId } from '../util/ids.js';
-import { HEARTBEAT_MS, type JournalCorruption, type JournalEntry, type SessionJournal } from './journal.js';
-import { redactSecrets } from '../util/redact.js';
-import { describe } from '../util/validate.js';
+import { errorText } from '../util/redact.js';
+import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
+import { HEARTBEAT_MS } from './owner-markers.js';
+import type { JournalCorruption, JournalEntry, JournalScan, OrphanClaim, SessionStore } from './session-store.js';
 
 /** One session in a recovery report. The id is shortened: a whole session id is never reported. */
 export interface RecoveredSession {
@@ -76,20 +77,25 @@ export interface RecoverOptions {
   readonly signal?: AbortSignal;
 }
 
-const OPTION_KEYS = new Set(['dryRun', 'now', 'persistentExpiryMs', 'nonPersistentExpiryMs', 'concurrency', 'signal']);
+const OPTION_KEYS = ['dryRun', 'now', 'persistentExpiryMs', 'nonPersistentExpiryMs', 'concurrency', 'signal'];
 
 /**
- * Closes the sessions a journal holds for processes that are gone. Sessions of live processes are
- * never touched; orphans past Graph's expiry (judged by the owner's last heartbeat, the latest the journal
- * knows) are dropped without a request. Runs under the journal's lock and reads the journal again
- * once it holds it, so recoverers running at once close each orphan once.
+ * Closes the sessions a store holds for processes that are gone. Sessions of live processes are
+ * never touched; orphans past Graph's expiry (judged by the owner's last heartbeat, the latest the
+ * store knows) are dropped without a request. Works under the store's claim on the orphans, whose
+ * list is read once the claim is held, so recoverers running at once close each orphan once.
  */
 export async function recoverOrphans(
-  journal: SessionJournal,
+  journal: SessionStore,
   closer: SessionCloser,
   options: RecoverOptions = {},
 ): Promise<RecoveryReport> {
-  if (typeof journal !== 'object' || journal === null || typeof journal.scan !== 'function') {
+  if (
+    typeof journal !== 'object' ||
+    journal === null ||
+    typeof journal.scan !== 'function' ||
+    typeof journal.claimOrphans !== 'function'
+  ) {
     throw new TypeError(`Expected \`journal\` to be a SessionJournal, got ${describe(journal)}`);
   }
   if (typeof closer !== 'function')
@@ -97,63 +103,89 @@ export async function recoverOrphans(
   const settings = checkOptions(options);
   const { signal } = options;
   signal?.throwIfAborted();
+  if (settings.dryRun) return dryRunReport(await journal.scan(), settings);
 
-  if (settings.dryRun) {
-    const scan = await journal.scan();
-    const report = emptyReport(true, scan.corrupt, scan.live);
-    for (const entry of scan.orphans) {
-      if (isPastExpiry(entry, settings)) report.expired.push(summary(entry, { expiredBy: 'age' }));
-      else report.wouldClose.push(summary(entry));
-    }
-    return report;
-  }
-
-  const release = await journal.lock(signal === undefined ? {} : { signal });
-  if (release === undefined) throw new Error('SessionJournal.lock() resolved no lock while waiting');
+  const claim = await journal.claimOrphans(signal === undefined ? {} : { signal });
   try {
-    // Read under the lock: a recoverer that ran before us has already marked its closes.
-    const scan = await journal.scan();
-    const report = emptyReport(false, scan.corrupt, scan.live);
-    // Outcomes by journal position, so the report lists sessions in journal order, not finish order.
-    const outcomes: Array<{ list: 'closed' | 'expired' | 'failed'; session: RecoveredSession } | undefined> = [];
-    const toClose: Array<{ entry: JournalEntry; index: number }> = [];
-    for (const [index, entry] of scan.orphans.entries()) {
-      if (isPastExpiry(entry, settings)) {
-        await journal.markClosed(entry.id, 'expired');
-        outcomes[index] = { list: 'expired', session: summary(entry, { expiredBy: 'age' }) };
-      } else {
-        toClose.push({ entry, index });
-      }
-    }
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let item = toClose[next++]; item !== undefined; item = toClose[next++]) {
-        // On abort no new close starts; those already sent finish and are recorded before we reject.
-        if (signal?.aborted) return;
-        const { entry, index } = item;
-        let outcome: 'closed' | 'expired';
-        try {
-          outcome = await closer(entry.workbook, entry.id, entry);
-        } catch (error) {
-          outcomes[index] = { list: 'failed', session: summary(entry, { error: describeError(error, entry.id) }) };
-          continue;
-        }
-        await journal.markClosed(entry.id, outcome === 'expired' ? 'expired' : 'recovered');
-        outcomes[index] =
-          outcome === 'expired'
-            ? { list: 'expired', session: summary(entry, { expiredBy: 'graph' }) }
-            : { list: 'closed', session: summary(entry) };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(settings.concurrency, toClose.length) }, worker));
-    for (const outcome of outcomes) if (outcome !== undefined) report[outcome.list].push(outcome.session);
+    const report = await recoverClaimed(claim, closer, settings, signal);
     if (signal?.aborted) throw abortReason(signal);
-    await journal.dropDeadOwnerMarkers();
-    await journal.compactLocked();
+    await claim.complete();
     return report;
   } finally {
-    await release();
+    await claim.release();
   }
+}
+
+/** What a real run would do, from a scan: nothing is closed, written or claimed. */
+function dryRunReport(scan: JournalScan, settings: Settings): RecoveryReport {
+  const report = emptyReport(true, scan.corrupt, scan.live);
+  for (const entry of scan.orphans) {
+    if (isPastExpiry(entry, settings)) report.expired.push(summary(entry, { expiredBy: 'age' }));
+    else report.wouldClose.push(summary(entry));
+  }
+  return report;
+}
+
+type Outcome = { list: 'closed' | 'expired' | 'failed'; session: RecoveredSession };
+
+/**
+ * Settles the claimed orphans: those past expiry at once, the others once their close is answered
+ * (a failed close is left unsettled for the next recovery). On abort no new close starts; those
+ * already sent finish and are settled.
+ */
+async function recoverClaimed(
+  claim: OrphanClaim,
+  closer: SessionCloser,
+  settings: Settings,
+  signal: AbortSignal | undefined,
+): Promise<RecoveryReport> {
+  // Outcomes by claim position, so the report lists sessions in journal order, not finish order.
+  const outcomes: Array<Outcome | undefined> = [];
+  const toClose: Array<{ entry: JournalEntry; index: number }> = [];
+  for (const [index, entry] of claim.orphans.entries()) {
+    if (isPastExpiry(entry, settings)) {
+      await claim.settle(entry.id, 'expired');
+      outcomes[index] = { list: 'expired', session: summary(entry, { expiredBy: 'age' }) };
+    } else {
+      toClose.push({ entry, index });
+    }
+  }
+  await eachAtMost(settings.concurrency, toClose, signal, async ({ entry, index }) => {
+    outcomes[index] = await closeOne(claim, closer, entry);
+  });
+  const report = emptyReport(false, claim.corrupt, claim.live);
+  for (const outcome of outcomes) if (outcome !== undefined) report[outcome.list].push(outcome.session);
+  return report;
+}
+
+async function closeOne(claim: OrphanClaim, closer: SessionCloser, entry: JournalEntry): Promise<Outcome> {
+  let outcome: 'closed' | 'expired';
+  try {
+    outcome = await closer(entry.workbook, entry.id, entry);
+  } catch (error) {
+    return { list: 'failed', session: summary(entry, { error: describeError(error, entry.id) }) };
+  }
+  await claim.settle(entry.id, outcome === 'expired' ? 'expired' : 'recovered');
+  return outcome === 'expired'
+    ? { list: 'expired', session: summary(entry, { expiredBy: 'graph' }) }
+    : { list: 'closed', session: summary(entry) };
+}
+
+/** Runs `work` on each item, at most `limit` at once, starting none after `signal` aborts. */
+async function eachAtMost<T>(
+  limit: number,
+  items: readonly T[],
+  signal: AbortSignal | undefined,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let item = items[next++]; item !== undefined; item = items[next++]) {
+      if (signal?.aborted) return;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 interface Settings {
@@ -167,9 +199,7 @@ interface Settings {
 function checkOptions(options: RecoverOptions): Settings {
   if (typeof options !== 'object' || options === null)
     throw new TypeError(`Expected \`options\` to be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`Unknown recover option \`${key}\``);
-  }
+  checkKeys('recover option', options, OPTION_KEYS);
   const {
     dryRun = false,
     now = Date.now,
@@ -178,21 +208,20 @@ function checkOptions(options: RecoverOptions): Settings {
     concurrency = 8,
     signal,
   } = options;
-  if (typeof dryRun !== 'boolean') throw new TypeError(`Expected \`dryRun\` to be a boolean, got ${describe(dryRun)}`);
+  checkBoolean('dryRun', dryRun);
   if (typeof now !== 'function') throw new TypeError(`Expected \`now\` to be a function, got ${describe(now)}`);
-  for (const [name, value] of [
-    ['persistentExpiryMs', persistentExpiryMs],
-    ['nonPersistentExpiryMs', nonPersistentExpiryMs],
-  ] as const) {
-    if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-      throw new TypeError(`Expected \`${name}\` to be a number >= 0 (or Infinity), got ${describe(value)}`);
-    }
-  }
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new TypeError(`Expected \`concurrency\` to be an integer >= 1, got ${describe(concurrency)}`);
-  if (signal !== undefined && !(signal instanceof AbortSignal))
-    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+  checkExpiry('persistentExpiryMs', persistentExpiryMs);
+  checkExpiry('nonPersistentExpiryMs', nonPersistentExpiryMs);
+  checkNumber('concurrency', concurrency, 1, { integer: true });
+  checkSignal('signal', signal);
   return { dryRun, now, persistentExpiryMs, nonPersistentExpiryMs, concurrency };
+}
+
+/** An expiry: a number >= 0, Infinity included (close every orphan regardless of age). */
+function checkExpiry(name: string, value: unknown): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new TypeError(`Expected \`${name}\` to be a number >= 0 (or Infinity), got ${describe(value)}`);
+  }
 }
 
 /**
@@ -233,7 +262,5 @@ function summary(entry: JournalEntry, extra: { expiredBy?: 'age' | 'graph'; erro
 
 /** An error's message for a report: no tokens, and the session id shortened wherever it appears. */
 function describeError(error: unknown, id: string): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  const safe = redactSecrets(text.split(id).join(shortId(id)));
-  return safe.length > 300 ? `${safe.slice(0, 297)}...` : safe;
+  return errorText(error, { sessionIds: [id], max: 300 });
 }

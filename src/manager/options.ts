@@ -262,7 +262,8 @@ export function settingsFrom(options: SessionManagerOptions): Settings {
   };
   if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
     throw new RangeError(
-      `Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= \`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`,
+      `Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= ` +
+        `\`retryBaseDelayMs\` (${settings.retryBaseDelayMs})`,
     );
   }
   return settings;

@@ -54,7 +54,8 @@ export function checkToken(value: unknown): string {
   const problem = headerValueProblem(value);
   if (problem !== undefined || value.includes(' ')) {
     throw new TypeError(
-      `The access token cannot be sent in the Authorization header: ${problem ?? 'it contains a space'} (the token itself is not shown)`,
+      `The access token cannot be sent in the Authorization header: ${problem ?? 'it contains a space'} ` +
+        '(the token itself is not shown)',
     );
   }
   return value;

@@ -121,77 +121,85 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       ]);
     });
 
-    it('createSession with Prefer: respond-async answers 202, then the operation goes notStarted, running, succeeded', async () => {
-      const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
-      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
-        body: { persistChanges: true },
-        headers: { Prefer: 'respond-async' },
-      });
-      expect(accepted.status).toBe(202);
-      expect(accepted.body).toEqual({});
-      const location = accepted.headers.get('location') ?? '';
-      expect(location).toMatch(
-        new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/operations/[0-9a-f-]{36}$`),
-      );
-      const opId = location.split('/').pop();
+    it(
+      'createSession with Prefer: respond-async answers 202, then the operation goes ' +
+        'notStarted, running, succeeded',
+      async () => {
+        const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
+        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+          body: { persistChanges: true },
+          headers: { Prefer: 'respond-async' },
+        });
+        expect(accepted.status).toBe(202);
+        expect(accepted.body).toEqual({});
+        const location = accepted.headers.get('location') ?? '';
+        expect(location).toMatch(
+          new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/operations/[0-9a-f-]{36}$`),
+        );
+        const opId = location.split('/').pop();
 
-      const first = await call(h, 'GET', location);
-      expect(first.status).toBe(200);
-      expect(first.body).toEqual({
-        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
-        id: opId,
-        status: 'notStarted',
-      });
-      const second = await call(h, 'GET', location);
-      expect(second.body).toEqual({
-        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
-        id: opId,
-        status: 'running',
-      });
-      expect(h.service.stats().created).toBe(0);
+        const first = await call(h, 'GET', location);
+        expect(first.status).toBe(200);
+        expect(first.body).toEqual({
+          '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+          id: opId,
+          status: 'notStarted',
+        });
+        const second = await call(h, 'GET', location);
+        expect(second.body).toEqual({
+          '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+          id: opId,
+          status: 'running',
+        });
+        expect(h.service.stats().created).toBe(0);
 
-      h.service.advanceTime(MIN);
-      const done = await call(h, 'GET', location);
-      const { resourceLocation } = body<{ resourceLocation: string }>(done);
-      expect(done.body).toEqual({
-        '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
-        id: opId,
-        status: 'succeeded',
-        resourceLocation,
-      });
-      expect(resourceLocation).toMatch(
-        new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/sessionInfoResource\\(key='\\w+'\\)$`),
-      );
-      expect(h.service.stats()).toMatchObject({ created: 1, open: 1 });
+        h.service.advanceTime(MIN);
+        const done = await call(h, 'GET', location);
+        const { resourceLocation } = body<{ resourceLocation: string }>(done);
+        expect(done.body).toEqual({
+          '@odata.context': `${h.origin}/v1.0/$metadata#workbookOperation`,
+          id: opId,
+          status: 'succeeded',
+          resourceLocation,
+        });
+        expect(resourceLocation).toMatch(
+          new RegExp(`^${h.origin.replace(/\./g, '\\.')}/v1\\.0${WB}/workbook/sessionInfoResource\\(key='\\w+'\\)$`),
+        );
+        expect(h.service.stats()).toMatchObject({ created: 1, open: 1 });
 
-      const info = await call(h, 'GET', resourceLocation);
-      expect(info.status).toBe(200);
-      const id = h.service.sessions()[0]?.id;
-      expect(info.body).toEqual({
-        '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`,
-        id,
-        persistChanges: true,
-      });
-      expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id ?? '' })).status).toBe(204);
-    });
+        const info = await call(h, 'GET', resourceLocation);
+        expect(info.status).toBe(200);
+        const id = h.service.sessions()[0]?.id;
+        expect(info.body).toEqual({
+          '@odata.context': `${h.origin}/v1.0/$metadata#workbookSessionInfo`,
+          id,
+          persistChanges: true,
+        });
+        expect((await call(h, 'POST', `${V}${WB}/workbook/refreshSession`, { session: id ?? '' })).status).toBe(204);
+      },
+    );
 
-    it('a long-running create nobody polls still makes its session when it completes: open, undelivered until a poll answers succeeded, then it expires', async () => {
-      const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
-      const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
-        body: { persistChanges: true },
-        headers: { Prefer: 'respond-async' },
-      });
-      expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
-      h.service.advanceTime(MIN);
-      expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 1 });
-      expect(h.service.sessions()[0]).toMatchObject({ createdAt: T0 + MIN, lastActivity: T0 + MIN, state: 'open' });
-      const location = accepted.headers.get('location') ?? '';
-      await call(h, 'GET', location);
-      expect((await call(h, 'GET', location)).body).toMatchObject({ status: 'succeeded' });
-      expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 0 });
-      h.service.advanceTime(5 * MIN);
-      expect(h.service.stats()).toMatchObject({ open: 0, expired: 1 });
-    });
+    it(
+      'a long-running create nobody polls still makes its session when it completes: ' +
+        'open, undelivered until a poll answers succeeded, then it expires',
+      async () => {
+        const h = await start({ asyncCreate: { rate: 1, durationMs: MIN } });
+        const accepted = await call(h, 'POST', `${V}${WB}/workbook/createSession`, {
+          body: { persistChanges: true },
+          headers: { Prefer: 'respond-async' },
+        });
+        expect(h.service.stats()).toMatchObject({ created: 0, open: 0 });
+        h.service.advanceTime(MIN);
+        expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 1 });
+        expect(h.service.sessions()[0]).toMatchObject({ createdAt: T0 + MIN, lastActivity: T0 + MIN, state: 'open' });
+        const location = accepted.headers.get('location') ?? '';
+        await call(h, 'GET', location);
+        expect((await call(h, 'GET', location)).body).toMatchObject({ status: 'succeeded' });
+        expect(h.service.stats()).toMatchObject({ created: 1, open: 1, openUndelivered: 0 });
+        h.service.advanceTime(5 * MIN);
+        expect(h.service.stats()).toMatchObject({ open: 0, expired: 1 });
+      },
+    );
 
     it('an operation failed by failNextOperation() answers 200 with status failed and the error', async () => {
       const h = await start({ asyncCreate: { rate: 1 } });
@@ -338,56 +346,62 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expect(h.service.stats()).toMatchObject({ expired: 1, closed: 0, open: 0 });
     });
 
-    it('a non-persistent session writes to its own copy, which vanishes on close; a persistent one writes to the file', async () => {
-      const h = await start();
-      const temp = await create(h, false);
-      const patched = await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, {
-        session: temp,
-        body: { values: [['temp']] },
-      });
-      expect(patched.status).toBe(200);
-      expect(
-        (await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { session: temp })).body,
-      ).toMatchObject({ values: [['temp']] });
-      expect(
-        (
-          await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, {
-            session: temp,
-            body: { values: [['east', 'pear', 4]] },
-          })
-        ).status,
-      ).toBe(200);
-      expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
-      expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`)).body).toMatchObject({
-        values: [['a']],
-      });
-      await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: temp });
-      expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
-      expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10]]);
+    it(
+      'a non-persistent session writes to its own copy, which vanishes on close; a ' +
+        'persistent one writes to the file',
+      async () => {
+        const h = await start();
+        const temp = await create(h, false);
+        const patched = await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, {
+          session: temp,
+          body: { values: [['temp']] },
+        });
+        expect(patched.status).toBe(200);
+        expect(
+          (await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`, { session: temp })).body,
+        ).toMatchObject({ values: [['temp']] });
+        expect(
+          (
+            await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, {
+              session: temp,
+              body: { values: [['east', 'pear', 4]] },
+            })
+          ).status,
+        ).toBe(200);
+        expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
+        expect(
+          (await call(h, 'GET', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='A1')`)).body,
+        ).toMatchObject({
+          values: [['a']],
+        });
+        await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: temp });
+        expect(h.service.readRange(WB, 'Sheet1', 'A1')).toEqual([['a']]);
+        expect(h.service.tableRows(WB, 'Sales')).toEqual([['north', 'apple', 10]]);
 
-      const kept = await create(h, true);
-      await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='B2')`, {
-        session: kept,
-        body: { values: [[42]] },
-      });
-      await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, {
-        session: kept,
-        body: { values: [['east', 'pear', 4]] },
-      });
-      expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([
-        ['a', 'b'],
-        [1, 42],
-      ]);
-      await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: kept });
-      expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([
-        ['a', 'b'],
-        [1, 42],
-      ]);
-      expect(h.service.tableRows(WB, 'Sales')).toEqual([
-        ['north', 'apple', 10],
-        ['east', 'pear', 4],
-      ]);
-    });
+        const kept = await create(h, true);
+        await call(h, 'PATCH', `${V}${WB}/workbook/worksheets('Sheet1')/range(address='B2')`, {
+          session: kept,
+          body: { values: [[42]] },
+        });
+        await call(h, 'POST', `${V}${WB}/workbook/tables('Sales')/rows/add`, {
+          session: kept,
+          body: { values: [['east', 'pear', 4]] },
+        });
+        expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([
+          ['a', 'b'],
+          [1, 42],
+        ]);
+        await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: kept });
+        expect(h.service.readRange(WB, 'Sheet1', 'A1:B2')).toEqual([
+          ['a', 'b'],
+          [1, 42],
+        ]);
+        expect(h.service.tableRows(WB, 'Sales')).toEqual([
+          ['north', 'apple', 10],
+          ['east', 'pear', 4],
+        ]);
+      },
+    );
 
     it('a request without the bearer token answers 401 InvalidAuthenticationToken', async () => {
       const h = await start({ token: 'secret-token' });
@@ -400,27 +414,30 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
       expect(h.service.stats()).toMatchObject({ unauthorized: 2, requests: 3 });
     });
 
-    it('a scripted 429 carries Retry-After, leaves the session open, and a request during the cooldown is counted', async () => {
-      const h = await start();
-      const id = await create(h, true);
-      h.service.injectFault({ workbook: WB, route: 'closeSession', count: 2, status: 429, retryAfterSeconds: 1 });
-      const first = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
-      expectGraphError(h, first, 429, 'tooManyRequests', 'tooManyRequestsUncategorized');
-      expect(first.headers.get('retry-after')).toBe('1');
-      expect(h.service.openSessions(WB)).toBe(1);
-      expect(h.service.stats().cooldownViolations).toBe(0);
+    it(
+      'a scripted 429 carries Retry-After, leaves the session open, and a request ' + 'during the cooldown is counted',
+      async () => {
+        const h = await start();
+        const id = await create(h, true);
+        h.service.injectFault({ workbook: WB, route: 'closeSession', count: 2, status: 429, retryAfterSeconds: 1 });
+        const first = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
+        expectGraphError(h, first, 429, 'tooManyRequests', 'tooManyRequestsUncategorized');
+        expect(first.headers.get('retry-after')).toBe('1');
+        expect(h.service.openSessions(WB)).toBe(1);
+        expect(h.service.stats().cooldownViolations).toBe(0);
 
-      const tooSoon = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
-      expect(tooSoon.status).toBe(429);
-      expect(h.service.stats().cooldownViolations).toBe(1);
+        const tooSoon = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
+        expect(tooSoon.status).toBe(429);
+        expect(h.service.stats().cooldownViolations).toBe(1);
 
-      // Another workbook has no cooldown.
-      expect((await call(h, 'GET', `${V}${WB2}/workbook/worksheets`)).status).toBe(200);
-      h.service.advanceTime(1000);
-      expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(204);
-      expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, faultsInjected: 2, closed: 1, open: 0 });
-      expect(h.service.stats().requestsByRoute).toMatchObject({ createSession: 1, closeSession: 3, worksheets: 1 });
-    });
+        // Another workbook has no cooldown.
+        expect((await call(h, 'GET', `${V}${WB2}/workbook/worksheets`)).status).toBe(200);
+        h.service.advanceTime(1000);
+        expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(204);
+        expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, faultsInjected: 2, closed: 1, open: 0 });
+        expect(h.service.stats().requestsByRoute).toMatchObject({ createSession: 1, closeSession: 3, worksheets: 1 });
+      },
+    );
 
     it('scripted 503 and 504 answer with their Excel codes; 503 carries Retry-After', async () => {
       const h = await start();
@@ -621,42 +638,48 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     describe('faults with effects', () => {
       const ROWS = `${V}${WB}/workbook/worksheets('Data')/tables('Sales')/rows/add`;
 
-      it('a 504-applied fault on rows/add applies the write, answers the three-level 504, and appliedWrites() counts it', async () => {
-        const h = await start();
-        const id = await create(h, true);
-        h.service.injectFault({ route: 'tableRowsAdd', kind: '504-applied' });
-        const reply = await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } });
-        expectErrorChain(h, reply, 504, [
-          'gatewayTimeout',
-          'gatewayTimeoutUncategorized',
-          'MaxRequestDurationExceeded',
-        ]);
-        expect(h.service.tableRows(WB, 'Sales')).toEqual([
-          ['north', 'apple', 10],
-          ['east', 'pear', 4],
-        ]);
-        expect(h.service.stats()).toMatchObject({ writesApplied: 1, writesRepeated: 0, faultsInjected: 1 });
-        // The same write sent again reaches the file a second time, and the log says so.
-        // rows/add answers 200 (tablerowcollection-add.md); the primary form, POST rows, answers 201.
-        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).status).toBe(
-          200,
-        );
-        expect(h.service.appliedWrites()).toEqual([
-          {
-            workbook: WB,
-            route: 'tableRowsAdd',
-            key: expect.stringMatching(/^[0-9a-f]{16}$/),
-            count: 2,
-            clientRequestIds: [expect.any(String), expect.any(String)],
-          },
-        ]);
-        expect(h.service.stats()).toMatchObject({ writesApplied: 2, writesRepeated: 1 });
-        // A different body is a different write.
-        expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['west', 'fig', 1]] } })).status).toBe(200);
-        expect(h.service.appliedWrites().map((w) => w.count)).toEqual([2, 1]);
-        h.service.resetStats();
-        expect(h.service.appliedWrites()).toEqual([]);
-      });
+      it(
+        'a 504-applied fault on rows/add applies the write, answers the three-level 504, ' +
+          'and appliedWrites() counts it',
+        async () => {
+          const h = await start();
+          const id = await create(h, true);
+          h.service.injectFault({ route: 'tableRowsAdd', kind: '504-applied' });
+          const reply = await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } });
+          expectErrorChain(h, reply, 504, [
+            'gatewayTimeout',
+            'gatewayTimeoutUncategorized',
+            'MaxRequestDurationExceeded',
+          ]);
+          expect(h.service.tableRows(WB, 'Sales')).toEqual([
+            ['north', 'apple', 10],
+            ['east', 'pear', 4],
+          ]);
+          expect(h.service.stats()).toMatchObject({ writesApplied: 1, writesRepeated: 0, faultsInjected: 1 });
+          // The same write sent again reaches the file a second time, and the log says so.
+          // rows/add answers 200 (tablerowcollection-add.md); the primary form, POST rows, answers 201.
+          expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['east', 'pear', 4]] } })).status).toBe(
+            200,
+          );
+          expect(h.service.appliedWrites()).toEqual([
+            {
+              workbook: WB,
+              route: 'tableRowsAdd',
+              key: expect.stringMatching(/^[0-9a-f]{16}$/),
+              count: 2,
+              clientRequestIds: [expect.any(String), expect.any(String)],
+            },
+          ]);
+          expect(h.service.stats()).toMatchObject({ writesApplied: 2, writesRepeated: 1 });
+          // A different body is a different write.
+          expect((await call(h, 'POST', ROWS, { session: id, body: { values: [['west', 'fig', 1]] } })).status).toBe(
+            200,
+          );
+          expect(h.service.appliedWrites().map((w) => w.count)).toEqual([2, 1]);
+          h.service.resetStats();
+          expect(h.service.appliedWrites()).toEqual([]);
+        },
+      );
 
       it('a drop-applied fault on rows/add applies the write and drops the connection', async () => {
         const h = await start();
@@ -744,15 +767,18 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     });
 
     describe('real error shapes', () => {
-      it('kind 500 answers internalServerError -> internalServerErrorUncategorized -> GenericFileOpenError', async () => {
-        const h = await start();
-        h.service.injectFault({ route: 'worksheets', kind: '500' });
-        expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 500, [
-          'internalServerError',
-          'internalServerErrorUncategorized',
-          'GenericFileOpenError',
-        ]);
-      });
+      it(
+        'kind 500 answers internalServerError -> internalServerErrorUncategorized -> ' + 'GenericFileOpenError',
+        async () => {
+          const h = await start();
+          h.service.injectFault({ route: 'worksheets', kind: '500' });
+          expectErrorChain(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 500, [
+            'internalServerError',
+            'internalServerErrorUncategorized',
+            'GenericFileOpenError',
+          ]);
+        },
+      );
 
       it('a scripted chain nests to any depth with deeperCodes', async () => {
         const h = await start();
@@ -771,15 +797,18 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         ]);
       });
 
-      it('kind 429-bare answers TooManyRequests with no inner code and no Retry-After, and starts no cooldown', async () => {
-        const h = await start();
-        h.service.injectFault({ route: 'worksheets', kind: '429-bare' });
-        const reply = await call(h, 'GET', `${V}${WB}/workbook/worksheets`);
-        expectGraphError(h, reply, 429, 'TooManyRequests');
-        expect(reply.headers.get('retry-after')).toBeNull();
-        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
-        expect(h.service.stats().cooldownViolations).toBe(0);
-      });
+      it(
+        'kind 429-bare answers TooManyRequests with no inner code and no Retry-After, ' + 'and starts no cooldown',
+        async () => {
+          const h = await start();
+          h.service.injectFault({ route: 'worksheets', kind: '429-bare' });
+          const reply = await call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+          expectGraphError(h, reply, 429, 'TooManyRequests');
+          expect(reply.headers.get('retry-after')).toBeNull();
+          expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
+          expect(h.service.stats().cooldownViolations).toBe(0);
+        },
+      );
 
       it('kind 503 carries Retry-After and kind 503-bare does not', async () => {
         const h = await start();
@@ -794,32 +823,35 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         expect(h.service.stats().cooldownViolations).toBe(0);
       });
 
-      it('Retry-After is sent as given: hours and future dates start a cooldown; 0, past dates and nonsense do not', async () => {
-        const h = await start();
-        const future = new Date(T0 + 90_000).toUTCString();
-        const past = new Date(T0 - 90_000).toUTCString();
-        const list = (): Promise<Reply> => call(h, 'GET', `${V}${WB}/workbook/worksheets`);
-        for (const value of ['0', past, 'Mon 1', 'in 10']) {
-          h.service.injectFault({ route: 'worksheets', status: 429, retryAfter: value });
-          expect((await list()).headers.get('retry-after')).toBe(value);
-          expect((await list()).status).toBe(200);
-        }
-        expect(h.service.stats().cooldownViolations).toBe(0);
-        h.service.injectFault({ route: 'worksheets', status: 503, retryAfter: future });
-        expect((await list()).headers.get('retry-after')).toBe(future);
-        h.service.advanceTime(89_999);
-        await list();
-        expect(h.service.stats().cooldownViolations).toBe(1);
-        h.service.advanceTime(1);
-        h.service.injectFault({ route: 'worksheets', status: 429, retryAfterSeconds: 7200 });
-        expect((await list()).headers.get('retry-after')).toBe('7200');
-        h.service.advanceTime(7_199_000);
-        await list();
-        expect(h.service.stats().cooldownViolations).toBe(2);
-        h.service.advanceTime(1000);
-        await list();
-        expect(h.service.stats().cooldownViolations).toBe(2);
-      });
+      it(
+        'Retry-After is sent as given: hours and future dates start a cooldown; 0, past ' + 'dates and nonsense do not',
+        async () => {
+          const h = await start();
+          const future = new Date(T0 + 90_000).toUTCString();
+          const past = new Date(T0 - 90_000).toUTCString();
+          const list = (): Promise<Reply> => call(h, 'GET', `${V}${WB}/workbook/worksheets`);
+          for (const value of ['0', past, 'Mon 1', 'in 10']) {
+            h.service.injectFault({ route: 'worksheets', status: 429, retryAfter: value });
+            expect((await list()).headers.get('retry-after')).toBe(value);
+            expect((await list()).status).toBe(200);
+          }
+          expect(h.service.stats().cooldownViolations).toBe(0);
+          h.service.injectFault({ route: 'worksheets', status: 503, retryAfter: future });
+          expect((await list()).headers.get('retry-after')).toBe(future);
+          h.service.advanceTime(89_999);
+          await list();
+          expect(h.service.stats().cooldownViolations).toBe(1);
+          h.service.advanceTime(1);
+          h.service.injectFault({ route: 'worksheets', status: 429, retryAfterSeconds: 7200 });
+          expect((await list()).headers.get('retry-after')).toBe('7200');
+          h.service.advanceTime(7_199_000);
+          await list();
+          expect(h.service.stats().cooldownViolations).toBe(2);
+          h.service.advanceTime(1000);
+          await list();
+          expect(h.service.stats().cooldownViolations).toBe(2);
+        },
+      );
 
       it('a scripted 429 with retryAfterSeconds null sends no Retry-After', async () => {
         const h = await start();
@@ -893,24 +925,27 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
         });
       });
 
-      it('the random mix draws the new kinds, and invalidSessionAccessConflict only on sessionful requests', async () => {
-        const h = await start();
-        const id = await create(h, true);
-        h.service.setFaults({ rate: 1, kinds: ['invalidSessionAccessConflict'] });
-        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
-        expectGraphError(
-          h,
-          await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }),
-          409,
-          'conflict',
-          'invalidSessionAccessConflict',
-        );
-        h.service.setFaults({ rate: 1, kinds: ['429-bare'] });
-        expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 429, 'TooManyRequests');
-        h.service.setFaults({ rate: 1, kinds: ['503'], retryAfter: ['Mon 1'] });
-        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).headers.get('retry-after')).toBe('Mon 1');
-        expect(h.service.stats()).toMatchObject({ faultsInjected: 3, cooldownViolations: 0 });
-      });
+      it(
+        'the random mix draws the new kinds, and invalidSessionAccessConflict only on ' + 'sessionful requests',
+        async () => {
+          const h = await start();
+          const id = await create(h, true);
+          h.service.setFaults({ rate: 1, kinds: ['invalidSessionAccessConflict'] });
+          expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(200);
+          expectGraphError(
+            h,
+            await call(h, 'GET', `${V}${WB}/workbook/worksheets`, { session: id }),
+            409,
+            'conflict',
+            'invalidSessionAccessConflict',
+          );
+          h.service.setFaults({ rate: 1, kinds: ['429-bare'] });
+          expectGraphError(h, await call(h, 'GET', `${V}${WB}/workbook/worksheets`), 429, 'TooManyRequests');
+          h.service.setFaults({ rate: 1, kinds: ['503'], retryAfter: ['Mon 1'] });
+          expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).headers.get('retry-after')).toBe('Mon 1');
+          expect(h.service.stats()).toMatchObject({ faultsInjected: 3, cooldownViolations: 0 });
+        },
+      );
     });
 
     describe('edit-lock conflicts', () => {
@@ -947,23 +982,26 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     });
 
     describe('strictCooldowns', () => {
-      it('answers 429 with the time left to a request inside an announced cooldown, and does not serve it', async () => {
-        const h = await start({ strictCooldowns: true });
-        const id = await create(h, true);
-        h.service.injectFault({ workbook: WB, route: 'worksheets', status: 503, retryAfterSeconds: 3 });
-        expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(503);
-        h.service.advanceTime(1500);
-        const rejected = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
-        expectGraphError(h, rejected, 429, 'tooManyRequests', 'tooManyRequestsUncategorized');
-        expect(rejected.headers.get('retry-after')).toBe('2');
-        expect(h.service.openSessions(WB)).toBe(1);
-        expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, cooldownRejections: 1 });
-        // Other workbooks are not in the cooldown; and it is not lengthened by the rejection.
-        expect((await call(h, 'GET', `${V}${WB2}/workbook/worksheets`)).status).toBe(200);
-        h.service.advanceTime(1500);
-        expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(204);
-        expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, cooldownRejections: 1, closed: 1 });
-      });
+      it(
+        'answers 429 with the time left to a request inside an announced cooldown, and ' + 'does not serve it',
+        async () => {
+          const h = await start({ strictCooldowns: true });
+          const id = await create(h, true);
+          h.service.injectFault({ workbook: WB, route: 'worksheets', status: 503, retryAfterSeconds: 3 });
+          expect((await call(h, 'GET', `${V}${WB}/workbook/worksheets`)).status).toBe(503);
+          h.service.advanceTime(1500);
+          const rejected = await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id });
+          expectGraphError(h, rejected, 429, 'tooManyRequests', 'tooManyRequestsUncategorized');
+          expect(rejected.headers.get('retry-after')).toBe('2');
+          expect(h.service.openSessions(WB)).toBe(1);
+          expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, cooldownRejections: 1 });
+          // Other workbooks are not in the cooldown; and it is not lengthened by the rejection.
+          expect((await call(h, 'GET', `${V}${WB2}/workbook/worksheets`)).status).toBe(200);
+          h.service.advanceTime(1500);
+          expect((await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: id })).status).toBe(204);
+          expect(h.service.stats()).toMatchObject({ cooldownViolations: 1, cooldownRejections: 1, closed: 1 });
+        },
+      );
 
       it('is off by default: a request inside the cooldown is counted and served', async () => {
         const h = await start();
@@ -975,27 +1013,31 @@ export function defineEmulatorScenarios(transport: string, factory: HarnessFacto
     });
 
     describe('maxSessionsPerWorkbook', () => {
-      it('answers createSession beyond the cap with 429 MaxSessionsPerWorkbookExceeded, per workbook, until a session ends', async () => {
-        const h = await start({ maxSessionsPerWorkbook: 2 });
-        const first = await create(h, true);
-        await create(h, false);
-        const refused = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } });
-        expectErrorChain(h, refused, 429, [
-          'tooManyRequests',
-          'tooManyRequestsUncategorized',
-          'MaxSessionsPerWorkbookExceeded',
-        ]);
-        expect(refused.headers.get('retry-after')).toBeNull();
-        expect(h.service.stats()).toMatchObject({ created: 2, sessionCapRejections: 1, cooldownViolations: 0 });
-        await create(h, true, WB2);
-        await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: first });
-        await create(h, true);
-        // Expired sessions free their place too.
-        h.service.advanceTime(7 * MIN);
-        await create(h, true);
-        await create(h, true);
-        expect(h.service.stats()).toMatchObject({ created: 6, sessionCapRejections: 1 });
-      });
+      it(
+        'answers createSession beyond the cap with 429 MaxSessionsPerWorkbookExceeded, ' +
+          'per workbook, until a session ends',
+        async () => {
+          const h = await start({ maxSessionsPerWorkbook: 2 });
+          const first = await create(h, true);
+          await create(h, false);
+          const refused = await call(h, 'POST', `${V}${WB}/workbook/createSession`, { body: { persistChanges: true } });
+          expectErrorChain(h, refused, 429, [
+            'tooManyRequests',
+            'tooManyRequestsUncategorized',
+            'MaxSessionsPerWorkbookExceeded',
+          ]);
+          expect(refused.headers.get('retry-after')).toBeNull();
+          expect(h.service.stats()).toMatchObject({ created: 2, sessionCapRejections: 1, cooldownViolations: 0 });
+          await create(h, true, WB2);
+          await call(h, 'POST', `${V}${WB}/workbook/closeSession`, { session: first });
+          await create(h, true);
+          // Expired sessions free their place too.
+          h.service.advanceTime(7 * MIN);
+          await create(h, true);
+          await create(h, true);
+          expect(h.service.stats()).toMatchObject({ created: 6, sessionCapRejections: 1 });
+        },
+      );
 
       it('fails a long-running create with the same codes when the cap is reached before it completes', async () => {
         // The operation takes a minute: the cap is reached (by a quick create) before it completes.

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 import { SessionJournal } from '../../src/journal/journal.js';
+import { lock } from '../../src/journal/maintenance.js';
 import { recoverOrphans } from '../../src/journal/recovery.js';
 import { WorkbookService, startEmulator, type RunningEmulator } from '../../src/testing/index.js';
 import { killChildren } from '../fixtures/exit-spawn.js';
@@ -88,7 +89,7 @@ describe('journal lock', () => {
     let most = 0;
     await Promise.all(
       [0, 1].map(async () => {
-        const release = await new SessionJournal({ path: file }).lock();
+        const release = await lock(new SessionJournal({ path: file }));
         holding++;
         most = Math.max(most, holding);
         await new Promise((r) => setTimeout(r, 100));
@@ -142,12 +143,10 @@ describe('recovery', () => {
       const emu: RunningEmulator = await startEmulator({ workbooks: { [BOOK]: {} } });
       try {
         const dir = await tempDir();
-        const child = spawnChild(fileURLToPath(new URL('../fixtures/shared-journal-manager.ts', import.meta.url)), [
-          emu.url,
-          emu.token,
-          dir,
-          BOOK,
-        ]);
+        const child = spawnChild(
+          fileURLToPath(new URL('../fixtures/journal/shared-journal-child.ts', import.meta.url)),
+          [emu.url, emu.token, dir, BOOK],
+        );
         const ready = await child.waitForLine(/^ready /);
         const keptId = ready.slice('ready '.length);
         expect(emu.service.openSessions()).toBe(1);

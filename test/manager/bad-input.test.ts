@@ -26,6 +26,7 @@ import {
   fastManager,
 } from '../helpers/bad-server.js';
 import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
+import { compact, lock, markClosed } from '../../src/journal/maintenance.js';
 import { bearerMiddleware } from '../helpers/graph-client-copy.js';
 
 // The catalogue of bad input: what we refuse, and exactly what the user gets. Every case is bounded by a
@@ -1103,37 +1104,33 @@ describe('functions called wrongly: TypeError or RangeError naming the value', (
     );
   });
 
-  test(
-    'SessionJournal markClosed(), lock() and compact() refuse ' +
-      'bad values with a TypeError naming them, writing nothing',
-    async () => {
-      const dir = await tempDir();
-      const journal = new SessionJournal({ path: dir });
-      await expect(journal.markClosed(5 as never, 'closed')).rejects.toThrow(
-        new TypeError('Expected `id` to be a non-empty string, got `5` (number)'),
-      );
-      await expect(journal.markClosed('S-1', 'gone' as never)).rejects.toThrow(
-        new TypeError('Expected `reason` to be one of closed, recovered, expired, got "gone" (string)'),
-      );
-      await expect(journal.lock({ wait: 'yes' as never })).rejects.toThrow(
-        new TypeError('Expected `wait` to be a boolean, got "yes" (string)'),
-      );
-      await expect(journal.lock({ signal: {} as never })).rejects.toThrow(
-        new TypeError('Expected `signal` to be an AbortSignal, got a value of type object'),
-      );
-      await expect(journal.compact({ force: 1 as never })).rejects.toThrow(
-        new TypeError('Expected `force` to be a boolean, got `1` (number)'),
-      );
-      await expect(journal.compact({ forse: true } as never)).rejects.toThrow(
-        new TypeError('Unknown compact() option `forse`; expected one of: force, wait, signal'),
-      );
-      await expect(journal.compact(null as never)).rejects.toThrow(
-        new TypeError('Expected compact() options to be an object, got `null`'),
-      );
-      expect(await fs.readdir(dir)).toEqual([]);
-      await journal.close();
-    },
-  );
+  test('markClosed(), lock(), compact() refuse bad values with a TypeError naming them, writing nothing', async () => {
+    const dir = await tempDir();
+    const journal = new SessionJournal({ path: dir });
+    await expect(markClosed(journal, 5 as never, 'closed')).rejects.toThrow(
+      new TypeError('Expected `id` to be a non-empty string, got `5` (number)'),
+    );
+    await expect(markClosed(journal, 'S-1', 'gone' as never)).rejects.toThrow(
+      new TypeError('Expected `reason` to be one of closed, recovered, expired, got "gone" (string)'),
+    );
+    await expect(lock(journal, { wait: 'yes' as never })).rejects.toThrow(
+      new TypeError('Expected `wait` to be a boolean, got "yes" (string)'),
+    );
+    await expect(lock(journal, { signal: {} as never })).rejects.toThrow(
+      new TypeError('Expected `signal` to be an AbortSignal, got a value of type object'),
+    );
+    await expect(compact(journal, { force: 1 as never })).rejects.toThrow(
+      new TypeError('Expected `force` to be a boolean, got `1` (number)'),
+    );
+    await expect(compact(journal, { forse: true } as never)).rejects.toThrow(
+      new TypeError('Unknown compact() option `forse`; expected one of: force, wait, signal'),
+    );
+    await expect(compact(journal, null as never)).rejects.toThrow(
+      new TypeError('Expected compact() options to be an object, got `null`'),
+    );
+    expect(await fs.readdir(dir)).toEqual([]);
+    await journal.close();
+  });
 
   test('a SessionJournal at a device is refused when built, not after reading it for seconds', () => {
     expect(() => new SessionJournal({ path: '/dev/full' })).toThrow(

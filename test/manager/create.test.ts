@@ -5,8 +5,7 @@ import { GraphRequestError, SessionManager, type SessionManagerOptions } from '.
 import { BOOK_A, overHttp, settle, fakeTimeGraph } from '../helpers/graph.js';
 import { killAllChildren } from '../helpers/child-process.js';
 import { removeTempDirs } from '../fixtures/journal-spawn.js';
-import { GraphTransport, LATE_POLL_MS, type CreatedSession } from '../../src/transport/graph-transport.js';
-import { Scheduler } from '../../src/coordination/scheduler.js';
+import { LATE_POLL_MS, type CreatedSession } from '../../src/transport/graph-transport.js';
 import {
   type BadServer,
   graphErrorResponse,
@@ -15,6 +14,7 @@ import {
   workbookRoute,
   fastManager,
 } from '../helpers/bad-server.js';
+import { transportsOver } from '../helpers/transport.js';
 
 describe('over HTTP (emulator)', () => {
   // Scenarios through the real Graph client against the emulator over HTTP on loopback.
@@ -197,24 +197,7 @@ describe('on fake timers (emulator behind msw): the transport', () => {
     }
   };
 
-  /**
-   * A transport on its own scheduler, for the calls the manager does not expose: signals, deadlines, late
-   * sessions.
-   */
-  function transport(more: Partial<ConstructorParameters<typeof GraphTransport>[0]> = {}): GraphTransport {
-    return new GraphTransport({
-      client: graph.client,
-      scheduler: new Scheduler({ concurrency: 4, perWorkbookConcurrency: 1 }),
-      policy: { retries: 3, baseDelayMs: 500, maxDelayMs: 5_000, deadlineMs: 120_000 },
-      pollIntervalMs: 1_000,
-      operationTimeoutMs: 20_000,
-      requestTimeoutMs: 60_000,
-      onRetry: () => undefined,
-      now: () => Date.now(),
-      random: () => 0.5,
-      ...more,
-    });
-  }
+  const transport = transportsOver(graph.client);
 
   describe('long-running createSession', () => {
     test(

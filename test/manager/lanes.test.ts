@@ -9,6 +9,7 @@ import { WorkbookResolver, fileKey, parseWorkbookRef } from '../../src/transport
 import { startBadServer, type BadServer } from '../helpers/bad-server.js';
 import { createBearerClient } from '../../src/transport/graph-client.js';
 import { removeTempDirs } from '../fixtures/journal-spawn.js';
+import { DRIVE, ROOT_PATH, SHEET, emulatorWithOneFile } from '../helpers/one-file.js';
 
 describe('over HTTP (emulator)', () => {
   // Scenarios through the real Graph client against the emulator over HTTP on loopback.
@@ -199,27 +200,11 @@ describe('one file, one lane, under every name', () => {
     bad = undefined;
   });
 
-  const DRIVE = 'b!team-drive';
-
-  const ROOT_PATH = '/Reports/Q1 Sales.xlsx';
-
-  const SHEET = "/worksheets('Sheet1')";
-
-  /** The emulator with one file on drive DRIVE, which /me/drive, a site, a user and a group all name. */
+  /** {@link emulatorWithOneFile}, kept in `env` to be closed after the test. */
   async function oneFile(options: Parameters<typeof overHttp>[0] = {}): Promise<{ env: Env; file: WorkbookFile }> {
-    env = await overHttp({ workbooks: {}, ...options });
-    for (const alias of [
-      '/me/drive',
-      '/sites/contoso.sharepoint.com,1111,2222/drive',
-      '/users/ada@contoso.com/drive',
-      '/groups/G1/drive',
-    ]) {
-      env.service.aliasDrive(alias, DRIVE);
-    }
-    const file = env.service.addWorkbook(`/drives/${DRIVE}/root:${ROOT_PATH}:`, {
-      worksheets: { Sheet1: { cells: [[0]] } },
-    });
-    return { env, file };
+    const setup = await emulatorWithOneFile(options);
+    env = setup.env;
+    return setup;
   }
 
   /** `count` calls at once through each handle, all of them on one file. */

@@ -3,7 +3,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi, afterAll, beforeAll } from 'vitest';
 import { GraphRequestError, SessionManager, createBearerClient, type SessionManagerOptions } from '../../src/index.js';
 import { BOOK_A, BOOK_B, overHttp, settle, fakeTimeGraph } from '../helpers/graph.js';
-import { GraphTransport } from '../../src/transport/graph-transport.js';
 import { Priority, Scheduler } from '../../src/coordination/scheduler.js';
 import { MAX_TIMER_MS } from '../../src/util/timers.js';
 import {
@@ -13,6 +12,7 @@ import {
   workbookRoute,
   fastManager,
 } from '../helpers/bad-server.js';
+import { transportsOver } from '../helpers/transport.js';
 import { WorkbookService } from '../../src/testing/index.js';
 import { killChildren } from '../fixtures/exit-spawn.js';
 import { removeTempDirs } from '../fixtures/journal-spawn.js';
@@ -269,24 +269,7 @@ describe('on fake timers (emulator behind msw): the transport', () => {
     }
   };
 
-  /**
-   * A transport on its own scheduler, for the calls the manager does not expose: signals, deadlines, late
-   * sessions.
-   */
-  function transport(more: Partial<ConstructorParameters<typeof GraphTransport>[0]> = {}): GraphTransport {
-    return new GraphTransport({
-      client: graph.client,
-      scheduler: new Scheduler({ concurrency: 4, perWorkbookConcurrency: 1 }),
-      policy: { retries: 3, baseDelayMs: 500, maxDelayMs: 5_000, deadlineMs: 120_000 },
-      pollIntervalMs: 1_000,
-      operationTimeoutMs: 20_000,
-      requestTimeoutMs: 60_000,
-      onRetry: () => undefined,
-      now: () => Date.now(),
-      random: () => 0.5,
-      ...more,
-    });
-  }
+  const transport = transportsOver(graph.client);
 
   describe('Retry-After', () => {
     test('closeSession answered 429 with Retry-After: 0 backs off instead of spinning', async () => {

@@ -9,6 +9,7 @@ import type { BadServer } from '../helpers/bad-server.js';
 import { SessionJournal } from '../../src/journal/journal.js';
 import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
 import { overHttp } from '../helpers/graph.js';
+import { DRIVE, ROOT_PATH, SHEET, emulatorWithOneFile } from '../helpers/one-file.js';
 
 type Env = Awaited<ReturnType<typeof overHttp>>;
 
@@ -25,27 +26,11 @@ afterEach(async () => {
   bad = undefined;
 });
 
-const DRIVE = 'b!team-drive';
-
-const ROOT_PATH = '/Reports/Q1 Sales.xlsx';
-
-const SHEET = "/worksheets('Sheet1')";
-
-/** The emulator with one file on drive DRIVE, which /me/drive, a site, a user and a group all name. */
+/** {@link emulatorWithOneFile}, kept in `env` to be closed after the test. */
 async function oneFile(options: Parameters<typeof overHttp>[0] = {}): Promise<{ env: Env; file: WorkbookFile }> {
-  env = await overHttp({ workbooks: {}, ...options });
-  for (const alias of [
-    '/me/drive',
-    '/sites/contoso.sharepoint.com,1111,2222/drive',
-    '/users/ada@contoso.com/drive',
-    '/groups/G1/drive',
-  ]) {
-    env.service.aliasDrive(alias, DRIVE);
-  }
-  const file = env.service.addWorkbook(`/drives/${DRIVE}/root:${ROOT_PATH}:`, {
-    worksheets: { Sheet1: { cells: [[0]] } },
-  });
-  return { env, file };
+  const setup = await emulatorWithOneFile(options);
+  env = setup.env;
+  return setup;
 }
 
 /** Every form Graph accepts for the one file of {@link oneFile}. */

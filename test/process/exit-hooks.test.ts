@@ -89,7 +89,7 @@ describe('SessionManager exit hooks in a real process', () => {
       const elapsedMs = performance.now() - signalledAt;
 
       expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
-      // The one bound on time the issue asks for: the deadline plus a generous margin, far below 5 s latency x 30.
+      // The only bound on time this test asserts: the deadline plus a generous margin, far below 5 s latency x 30.
       expect(elapsedMs).toBeLessThan(shutdownTimeoutMs + 4000);
       expect(child.stderr()).toMatch(
         new RegExp(

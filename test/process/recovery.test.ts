@@ -4,14 +4,14 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBearerClient } from '../src/transport/graph-client.js';
-import type { RecoveryReport } from '../src/journal/recovery.js';
-import { SessionManager } from '../src/manager/session-manager.js';
-import { startEmulator, type RunningEmulator } from '../src/testing/index.js';
-import { killAllChildren, spawnChild, removeTempDirs, tempDir, type Child } from './fixtures/journal-spawn.js';
+import { createBearerClient } from '../../src/transport/graph-client.js';
+import type { RecoveryReport } from '../../src/journal/recovery.js';
+import { SessionManager } from '../../src/manager/session-manager.js';
+import { startEmulator, type RunningEmulator } from '../../src/testing/index.js';
+import { killAllChildren, spawnChild, removeTempDirs, tempDir, type Child } from '../fixtures/journal-spawn.js';
 
 const WORKBOOKS = ['/me/drive/items/A', '/me/drive/items/B'];
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
 let emu: RunningEmulator;
 
@@ -25,11 +25,11 @@ afterEach(async () => {
 });
 
 function openingChild(journal: string, count: number): Child {
-  return spawnChild('./journal-manager-child.ts', [emu.url, emu.token, journal, String(count), WORKBOOKS.join(',')]);
+  return spawnChild('./journal/manager-child.ts', [emu.url, emu.token, journal, String(count), WORKBOOKS.join(',')]);
 }
 
 function recoveringChild(journal: string): Child {
-  return spawnChild('./journal-manager-child.ts', [
+  return spawnChild('./journal/manager-child.ts', [
     emu.url,
     emu.token,
     journal,
@@ -63,25 +63,28 @@ function runCli(
 afterAll(removeTempDirs);
 
 describe('crash recovery across processes', () => {
-  it('a child with 10 open sessions is killed with SIGKILL; a new process recovers and the emulator counts 0 open', async () => {
-    const journal = await tempDir();
-    const crashed = openingChild(journal, 10);
-    await crashed.waitForLine(/^opened 10/);
-    expect(emu.service.stats().open).toBe(10);
-    await crashed.kill();
-    expect(emu.service.stats().open).toBe(10);
+  it(
+    'a child with 10 open sessions is killed with SIGKILL; ' + 'a new process recovers and the emulator counts 0 open',
+    async () => {
+      const journal = await tempDir();
+      const crashed = openingChild(journal, 10);
+      await crashed.waitForLine(/^opened 10/);
+      expect(emu.service.stats().open).toBe(10);
+      await crashed.kill();
+      expect(emu.service.stats().open).toBe(10);
 
-    const recoverer = recoveringChild(journal);
-    await recoverer.waitForLine(/^opened 0/);
-    recoverer.process.stdin?.write('go\n');
-    const report = reportFrom(await recoverer.waitForLine(/^report /));
-    await recoverer.waitForExit();
+      const recoverer = recoveringChild(journal);
+      await recoverer.waitForLine(/^opened 0/);
+      recoverer.process.stdin?.write('go\n');
+      const report = reportFrom(await recoverer.waitForLine(/^report /));
+      await recoverer.waitForExit();
 
-    expect(report.closed).toHaveLength(10);
-    expect(report.failed).toEqual([]);
-    expect(report.closed.every((s) => s.pid === crashed.process.pid && s.id.includes('…'))).toBe(true);
-    expect(emu.service.stats()).toMatchObject({ open: 0, closed: 10 });
-  });
+      expect(report.closed).toHaveLength(10);
+      expect(report.failed).toEqual([]);
+      expect(report.closed.every((s) => s.pid === crashed.process.pid && s.id.includes('…'))).toBe(true);
+      expect(emu.service.stats()).toMatchObject({ open: 0, closed: 10 });
+    },
+  );
 
   it("leaves a live child's sessions alone while closing a dead one's, and the live child keeps working", async () => {
     const journal = await tempDir();
@@ -193,7 +196,9 @@ describe('crash recovery across processes', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: workbook-sessions recover --journal <path>/);
     expect(help.stdout).toContain('-v, --version');
-    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     for (const flag of ['--version', '-v']) {
       const version = await runCli([flag]);
       expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });

@@ -1,7 +1,7 @@
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { SessionManager, createBearerClient, createGraphClient, type TokenCredentialLike } from '../src/index.js';
+import { SessionManager, createBearerClient, createGraphClient, type TokenCredentialLike } from '../../src/index.js';
 
 // What reached the server, per request.
 const seen: Array<{ url: string; authorization: string | null }> = [];
@@ -80,7 +80,9 @@ describe('createGraphClient baseUrl', () => {
   test('createGraphClient() refuses a plain-http baseUrl, which the Graph client would never sign', () => {
     expect(() => createGraphClient({ credential, baseUrl: 'http://127.0.0.1:3000' })).toThrow(
       new TypeError(
-        'Expected `baseUrl` to be an https:// URL (the Graph client sends the token over https only; for a loopback http server use createBearerClient()), got "http://127.0.0.1:3000"',
+        'Expected `baseUrl` to be an https:// URL (the Graph client sends the token over ' +
+          'https only; for a loopback http server use createBearerClient()), got ' +
+          '"http://127.0.0.1:3000"',
       ),
     );
   });

@@ -1,9 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SessionJournal } from '../src/journal/journal.js';
-import { recoverOrphans, type SessionCloser } from '../src/journal/recovery.js';
-import { DEAD_PID, deadOwnerMarker, openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
+import { SessionJournal } from '../../src/journal/journal.js';
+import { lock } from '../../src/journal/maintenance.js';
+import { recoverOrphans, type SessionCloser } from '../../src/journal/recovery.js';
+import { DEAD_PID, deadOwnerMarker, openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
 
 const NOW = 1_800_000_000_000;
 const now = () => NOW;
@@ -32,37 +33,40 @@ const orphanIds = (n: number) => Array.from({ length: n }, (_, i) => `orphan-ses
 afterAll(removeTempDirs);
 
 describe('recoverOrphans', () => {
-  it('closes the sessions of processes that are gone, drops them from the journal, and reports shortened ids', async () => {
-    const ids = orphanIds(3);
-    const { journal } = await journalWith(
-      ids.map((id, i) => openLine({ id, createdAt: NOW - 1000, workbook: `/me/drive/items/W${i}` })),
-    );
-    const { calls, closer } = countingCloser();
-    const report = await recoverOrphans(journal, closer, { now });
-    expect(calls).toEqual(ids.map((id, i) => [`/me/drive/items/W${i}`, id]));
-    expect(report.closed.map((s) => s.id)).toEqual(['orphan…cdef', 'orphan…cdef', 'orphan…cdef']);
-    expect(report.closed[0]).toEqual({
-      id: 'orphan…cdef',
-      workbook: '/me/drive/items/W0',
-      persistChanges: true,
-      createdAt: NOW - 1000,
-      pid: DEAD_PID,
-    });
-    expect(report).toMatchObject({
-      dryRun: false,
-      expired: [],
-      failed: [],
-      skippedLive: [],
-      wouldClose: [],
-      corrupt: [],
-    });
-    expect(JSON.stringify(report)).not.toContain(ids[0]);
+  it(
+    'closes the sessions of processes that are gone, drops ' + 'them from the journal, and reports shortened ids',
+    async () => {
+      const ids = orphanIds(3);
+      const { journal } = await journalWith(
+        ids.map((id, i) => openLine({ id, createdAt: NOW - 1000, workbook: `/me/drive/items/W${i}` })),
+      );
+      const { calls, closer } = countingCloser();
+      const report = await recoverOrphans(journal, closer, { now });
+      expect(calls).toEqual(ids.map((id, i) => [`/me/drive/items/W${i}`, id]));
+      expect(report.closed.map((s) => s.id)).toEqual(['orphan…cdef', 'orphan…cdef', 'orphan…cdef']);
+      expect(report.closed[0]).toEqual({
+        id: 'orphan…cdef',
+        workbook: '/me/drive/items/W0',
+        persistChanges: true,
+        createdAt: NOW - 1000,
+        pid: DEAD_PID,
+      });
+      expect(report).toMatchObject({
+        dryRun: false,
+        expired: [],
+        failed: [],
+        skippedLive: [],
+        wouldClose: [],
+        corrupt: [],
+      });
+      expect(JSON.stringify(report)).not.toContain(ids[0]);
 
-    expect(await journal.read()).toEqual({ entries: [], corrupt: [] });
-    const again = await recoverOrphans(journal, closer, { now });
-    expect(again.closed).toEqual([]);
-    expect(calls).toHaveLength(3);
-  });
+      expect(await journal.read()).toEqual({ entries: [], corrupt: [] });
+      const again = await recoverOrphans(journal, closer, { now });
+      expect(again.closed).toEqual([]);
+      expect(calls).toHaveLength(3);
+    },
+  );
 
   it('two recoverers at once, on two journal instances of one path, close each orphan once', async () => {
     const ids = orphanIds(12);
@@ -87,7 +91,7 @@ describe('recoverOrphans', () => {
     await deadOwnerMarker(file, NOW - 500_000);
     const before = await fs.readFile(file, 'utf8');
     // Another recoverer holding the lock does not delay a dry run.
-    const release = await new SessionJournal({ path: file }).lock();
+    const release = await lock(new SessionJournal({ path: file }));
     const { calls, closer } = countingCloser();
     const report = await recoverOrphans(journal, closer, { dryRun: true, now });
     await release?.();
@@ -99,24 +103,28 @@ describe('recoverOrphans', () => {
     expect(await fs.readFile(file, 'utf8')).toBe(before);
   });
 
-  it('skips orphans past Graph expiry (5 min persistent, 7 min non-persistent, from their last possible use) and drops them', async () => {
-    const { file, journal } = await journalWith([
-      openLine({ id: 'persist-old-0123456789', persistChanges: true, createdAt: NOW - 300_000 }),
-      openLine({ id: 'persist-new-0123456789', persistChanges: true, createdAt: NOW - 299_999 }),
-      openLine({ id: 'scratch-mid-0123456789', persistChanges: false, createdAt: NOW - 400_000 }),
-      openLine({ id: 'scratch-old-0123456789', persistChanges: false, createdAt: NOW - 420_000 }),
-    ]);
-    // The owner's heartbeat stopped before these were created: createdAt is their last possible use.
-    await deadOwnerMarker(file, NOW - 600_000);
-    const { calls, closer } = countingCloser();
-    const report = await recoverOrphans(journal, closer, { now });
-    expect(calls.map(([, id]) => id)).toEqual(['persist-new-0123456789', 'scratch-mid-0123456789']);
-    expect(report.expired.map((s) => [s.id, s.expiredBy])).toEqual([
-      ['persis…6789', 'age'],
-      ['scratc…6789', 'age'],
-    ]);
-    expect((await journal.scan()).orphans).toEqual([]);
-  });
+  it(
+    'skips orphans past Graph expiry (5 min persistent, 7 min non-persistent, ' +
+      'from their last possible use) and drops them',
+    async () => {
+      const { file, journal } = await journalWith([
+        openLine({ id: 'persist-old-0123456789', persistChanges: true, createdAt: NOW - 300_000 }),
+        openLine({ id: 'persist-new-0123456789', persistChanges: true, createdAt: NOW - 299_999 }),
+        openLine({ id: 'scratch-mid-0123456789', persistChanges: false, createdAt: NOW - 400_000 }),
+        openLine({ id: 'scratch-old-0123456789', persistChanges: false, createdAt: NOW - 420_000 }),
+      ]);
+      // The owner's heartbeat stopped before these were created: createdAt is their last possible use.
+      await deadOwnerMarker(file, NOW - 600_000);
+      const { calls, closer } = countingCloser();
+      const report = await recoverOrphans(journal, closer, { now });
+      expect(calls.map(([, id]) => id)).toEqual(['persist-new-0123456789', 'scratch-mid-0123456789']);
+      expect(report.expired.map((s) => [s.id, s.expiredBy])).toEqual([
+        ['persis…6789', 'age'],
+        ['scratc…6789', 'age'],
+      ]);
+      expect((await journal.scan()).orphans).toEqual([]);
+    },
+  );
 
   it('bounds the last use by the owner’s heartbeat, and closes what has no bound', async () => {
     const { file, journal } = await journalWith([

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { SessionJournal } from '../src/index.js';
-import { openLine, removeTempDirs, tempDir } from './fixtures/journal-spawn.js';
-import { BOOK_A, BOOK_B, overHttp } from './helpers/graph.js';
+import { SessionJournal } from '../../src/index.js';
+import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
+import { BOOK_A, BOOK_B, overHttp } from '../helpers/graph.js';
 
 // The manager and its journal together, in one process, against the emulator over HTTP.
 let env: Awaited<ReturnType<typeof overHttp>>;
@@ -61,33 +61,37 @@ describe('SessionManager with a journal', () => {
     expect(env.service.stats().open).toBe(0);
   });
 
-  test("recoverOnStart: a recovery close still retrying when shutdown({ timeoutMs }) reports stops then, like the manager's own closes", async () => {
-    const dir = await tempDir();
-    const orphan = await createdElsewhere(BOOK_A);
-    await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, {
-      mode: 0o600,
-    });
-    env.service.injectFault({
-      workbook: BOOK_A,
-      route: 'closeSession',
-      count: 10_000,
-      status: 503,
-      retryAfterSeconds: null,
-    });
-    const sessions = env.manager({
-      journal: { path: dir },
-      recoverOnStart: true,
-      retryBaseDelayMs: 10,
-      retryMaxDelayMs: 20,
-    });
-    await vi.waitFor(() => expect(env.service.stats().requestsByRoute.closeSession).toBeGreaterThan(1));
-    await sessions.shutdown({ timeoutMs: 100 });
-    // At most the close on the wire then is still answered; nothing is sent after it.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const sent = env.service.stats().requestsByRoute.closeSession;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(env.service.stats().requestsByRoute.closeSession).toBe(sent);
-    // The orphan stays listed for the next start to close.
-    expect((await new SessionJournal({ path: dir }).scan()).orphans.map((e) => e.id)).toEqual([orphan]);
-  });
+  test(
+    'recoverOnStart: a recovery close still retrying when shutdown({ timeoutMs }) reports ' +
+      "stops then, like the manager's own closes",
+    async () => {
+      const dir = await tempDir();
+      const orphan = await createdElsewhere(BOOK_A);
+      await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, {
+        mode: 0o600,
+      });
+      env.service.injectFault({
+        workbook: BOOK_A,
+        route: 'closeSession',
+        count: 10_000,
+        status: 503,
+        retryAfterSeconds: null,
+      });
+      const sessions = env.manager({
+        journal: { path: dir },
+        recoverOnStart: true,
+        retryBaseDelayMs: 10,
+        retryMaxDelayMs: 20,
+      });
+      await vi.waitFor(() => expect(env.service.stats().requestsByRoute.closeSession).toBeGreaterThan(1));
+      await sessions.shutdown({ timeoutMs: 100 });
+      // At most the close on the wire then is still answered; nothing is sent after it.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const sent = env.service.stats().requestsByRoute.closeSession;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(env.service.stats().requestsByRoute.closeSession).toBe(sent);
+      // The orphan stays listed for the next start to close.
+      expect((await new SessionJournal({ path: dir }).scan()).orphans.map((e) => e.id)).toEqual([orphan]);
+    },
+  );
 });

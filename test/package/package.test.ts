@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 
 // The peer ranges users install against: they must take current releases (a range that refuses
 // one makes `npm install` fail with ERESOLVE in the user's project).
-const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
   peerDependencies: Record<string, string>;
   peerDependenciesMeta: Record<string, { optional?: boolean }>;
 };

@@ -1,9 +1,9 @@
 import { Client, RedirectHandler, RetryHandler, HTTPMessageHandler } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { SessionManager, createBearerClient, createGraphClient } from '../src/index.js';
-import { safeRequestOptions } from '../src/transport/client-safety.js';
-import { type BadServer, graphErrorResponse, startBadServer, workbookRoute } from './helpers/bad-server.js';
-import { type PackageCopy, bearerMiddleware, installSecondCopy } from './helpers/graph-client-copy.js';
+import { SessionManager, createBearerClient, createGraphClient } from '../../src/index.js';
+import { safeRequestOptions } from '../../src/transport/client-safety.js';
+import { type BadServer, graphErrorResponse, startBadServer, workbookRoute } from '../helpers/bad-server.js';
+import { type PackageCopy, bearerMiddleware, installSecondCopy } from '../helpers/graph-client-copy.js';
 
 // The manager's promises about the Graph client (no resend by its RetryHandler, no redirect
 // followed) hold for a Client from any copy of @microsoft/microsoft-graph-client; a client that
@@ -107,17 +107,25 @@ describe('a Client from a second copy of @microsoft/microsoft-graph-client', () 
     await book.close();
   });
 
-  test('SessionManager refuses a Client whose RetryHandler comes from another copy than the Client (its per-request options would be ignored)', () => {
-    const middleware = [bearerMiddleware(server.token), new RetryHandler(), new copy.graph.HTTPMessageHandler()];
-    const mixed = copy.graph.Client.initWithMiddleware({ middleware, baseUrl: server.url });
-    const before = server.requests.length;
-    expect(() => manager(mixed)).toThrow(
-      new TypeError(
-        'The Graph client cannot be used safely: its RetryHandler ignores per-request options (it would resend requests the manager must send once); its middleware seem to come from another copy of @microsoft/microsoft-graph-client than its Client. Build it with createGraphClient() or createBearerClient(), or with Client.initWithMiddleware() from one copy of @microsoft/microsoft-graph-client',
-      ),
-    );
-    expect(server.requests.length).toBe(before);
-  });
+  test(
+    'SessionManager refuses a Client whose RetryHandler comes from another copy than ' +
+      'the Client (its per-request options would be ignored)',
+    () => {
+      const middleware = [bearerMiddleware(server.token), new RetryHandler(), new copy.graph.HTTPMessageHandler()];
+      const mixed = copy.graph.Client.initWithMiddleware({ middleware, baseUrl: server.url });
+      const before = server.requests.length;
+      expect(() => manager(mixed)).toThrow(
+        new TypeError(
+          'The Graph client cannot be used safely: its RetryHandler ignores per-request ' +
+            'options (it would resend requests the manager must send once); its middleware ' +
+            'seem to come from another copy of @microsoft/microsoft-graph-client than its ' +
+            'Client. Build it with createGraphClient() or createBearerClient(), or with ' +
+            'Client.initWithMiddleware() from one copy of @microsoft/microsoft-graph-client',
+        ),
+      );
+      expect(server.requests.length).toBe(before);
+    },
+  );
 
   test('SessionManager refuses a Client whose RedirectHandler comes from another copy than the Client', () => {
     const middleware = [
@@ -152,30 +160,38 @@ describe('safeRequestOptions()', () => {
     );
   });
 
-  test('accepts the default middleware chain of either copy (AuthenticationHandler, RetryHandler, RedirectHandler, TelemetryHandler, HTTPMessageHandler)', () => {
-    const authProvider = { getAccessToken: () => Promise.resolve('t') };
-    const theirs = safeRequestOptions(copy.graph.Client.initWithMiddleware({ authProvider }));
-    expect(theirs.map((o) => o.constructor)).toEqual([
-      copy.graph.RetryHandlerOptions,
-      copy.graph.RedirectHandlerOptions,
-    ]);
-    const ours = safeRequestOptions(createGraphClient({ credential: { getToken: () => Promise.resolve(null) } }));
-    expect(ours).toMatchObject([{ maxRetries: 0 }, { maxRedirects: 0 }]);
-  });
+  test(
+    'accepts the default middleware chain of either copy (AuthenticationHandler, ' +
+      'RetryHandler, RedirectHandler, TelemetryHandler, HTTPMessageHandler)',
+    () => {
+      const authProvider = { getAccessToken: () => Promise.resolve('t') };
+      const theirs = safeRequestOptions(copy.graph.Client.initWithMiddleware({ authProvider }));
+      expect(theirs.map((o) => o.constructor)).toEqual([
+        copy.graph.RetryHandlerOptions,
+        copy.graph.RedirectHandlerOptions,
+      ]);
+      const ours = safeRequestOptions(createGraphClient({ credential: { getToken: () => Promise.resolve(null) } }));
+      expect(ours).toMatchObject([{ maxRetries: 0 }, { maxRedirects: 0 }]);
+    },
+  );
 
   test('refuses something that is not a Graph Client', () => {
     expect(() => safeRequestOptions({ api: () => undefined })).toThrow(/its middleware chain cannot be found/);
   });
 
-  test("builds the options from the client's own classes: the second copy's for its client, ours for createBearerClient()", () => {
-    const theirs = safeRequestOptions(clientFromCopy());
-    expect(theirs.map((o) => o.constructor)).toEqual([
-      copy.graph.RetryHandlerOptions,
-      copy.graph.RedirectHandlerOptions,
-    ]);
-    expect(theirs).toMatchObject([{ maxRetries: 0 }, { maxRedirects: 0 }]);
-    const ours = safeRequestOptions(createBearerClient({ baseUrl: server.url, token: server.token }));
-    expect(ours.map((o) => o.constructor.name)).toEqual(['RetryHandlerOptions', 'RedirectHandlerOptions']);
-    expect(ours[0]?.constructor).not.toBe(copy.graph.RetryHandlerOptions);
-  });
+  test(
+    "builds the options from the client's own classes: the second copy's for its " +
+      'client, ours for createBearerClient()',
+    () => {
+      const theirs = safeRequestOptions(clientFromCopy());
+      expect(theirs.map((o) => o.constructor)).toEqual([
+        copy.graph.RetryHandlerOptions,
+        copy.graph.RedirectHandlerOptions,
+      ]);
+      expect(theirs).toMatchObject([{ maxRetries: 0 }, { maxRedirects: 0 }]);
+      const ours = safeRequestOptions(createBearerClient({ baseUrl: server.url, token: server.token }));
+      expect(ours.map((o) => o.constructor.name)).toEqual(['RetryHandlerOptions', 'RedirectHandlerOptions']);
+      expect(ours[0]?.constructor).not.toBe(copy.graph.RetryHandlerOptions);
+    },
+  );
 });

@@ -1,3 +1,4 @@
+import type { Client } from '@microsoft/microsoft-graph-client';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { abortReason, raceAbort } from '../util/abort.js';
 import { ManagerShutDownError, suppressedError } from '../errors.js';
@@ -88,36 +89,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       perWorkbookConcurrency: s.perWorkbookConcurrency,
       laneOf: (workbook) => this.#resolver.laneOf(workbook),
     });
-    this.#transport = new GraphTransport({
-      // A session Graph gave for a create nobody waits for any more (aborted, timed out) is closed at once.
-      onLateSession: (workbook, created) => this.#book.closeLate(workbook, created),
-      client: options.client,
-      scheduler: this.#scheduler,
-      policy: {
-        retries: s.retries,
-        baseDelayMs: s.retryBaseDelayMs,
-        maxDelayMs: s.retryMaxDelayMs,
-        deadlineMs: s.retryDeadlineMs,
-      },
-      pollIntervalMs: s.pollIntervalMs,
-      operationTimeoutMs: s.operationTimeoutMs,
-      requestTimeoutMs: s.requestTimeoutMs,
-      now: () => Date.now(),
-      random: Math.random,
-      onRetry: (event) => {
-        this.#book.totals.retries++;
-        this.#log('debug', 'retrying a request', { ...event });
-        this.emit('retried', event);
-      },
-      onUnsendableId: (workbook, error) => {
-        const why = error.kind === 'unsendable-id' ? 'its id cannot be sent in a header' : 'its id never arrived';
-        this.#log('warn', `a session was created that cannot be closed: ${why}; it stays open until Graph expires it`, {
-          workbook,
-          error: errorText(error),
-        });
-        this.emit('unclosable', { workbook, error });
-      },
-    });
+    this.#transport = this.#makeTransport(options.client);
     // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
     setMaxListeners(0, this.#stopCreates.signal);
     this.#journal = journalFrom(options.journal);
@@ -147,6 +119,41 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       );
       this.#background.add(recovering);
     }
+  }
+
+  /** The Graph calls, wired to this manager's lanes, retry policy, totals and events. */
+  #makeTransport(client: Client): GraphTransport {
+    const s = this.#settings;
+    return new GraphTransport({
+      // A session Graph gave for a create nobody waits for any more (aborted, timed out) is closed at once.
+      onLateSession: (workbook, created) => this.#book.closeLate(workbook, created),
+      client,
+      scheduler: this.#scheduler,
+      policy: {
+        retries: s.retries,
+        baseDelayMs: s.retryBaseDelayMs,
+        maxDelayMs: s.retryMaxDelayMs,
+        deadlineMs: s.retryDeadlineMs,
+      },
+      pollIntervalMs: s.pollIntervalMs,
+      operationTimeoutMs: s.operationTimeoutMs,
+      requestTimeoutMs: s.requestTimeoutMs,
+      now: () => Date.now(),
+      random: Math.random,
+      onRetry: (event) => {
+        this.#book.totals.retries++;
+        this.#log('debug', 'retrying a request', { ...event });
+        this.emit('retried', event);
+      },
+      onUnsendableId: (workbook, error) => {
+        const why = error.kind === 'unsendable-id' ? 'its id cannot be sent in a header' : 'its id never arrived';
+        this.#log('warn', `a session was created that cannot be closed: ${why}; it stays open until Graph expires it`, {
+          workbook,
+          error: errorText(error),
+        });
+        this.emit('unclosable', { workbook, error });
+      },
+    });
   }
 
   /** The deadline of a shutdown, in ms. */

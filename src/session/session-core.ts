@@ -238,8 +238,8 @@ export class SessionCore implements Reapable {
           final: this.#final,
         });
         if (next === 'replay') {
-          // Pinned to the session it was sent in: never moves to another one.
-          if (pinned !== undefined) throw error;
+          // Pinned to the session it was sent in: that session is over, and the work does not move on.
+          if (pinned !== undefined) throw this.#pinnedError(pinned);
           replayed = true;
           continue;
         }

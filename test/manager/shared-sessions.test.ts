@@ -114,6 +114,22 @@ describe('over HTTP (emulator)', () => {
     expect(afterExpiry?.state).toBe('expired');
   });
 
+  test('a pinned lease whose own call finds its session expired fails with SessionClosedError', async () => {
+    env = await overHttp();
+    const sessions = env.manager();
+    const pinned = await sessions.acquire(BOOK_A, { onNewSession: 'fail' });
+    expect(env.service.expireSession(pinned.id)).toBe(true);
+    const error = await pinned
+      .api('/worksheets')
+      .get()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect((error as SessionClosedError).reason).toBe('expired');
+    // Not replayed in a new session for it.
+    expect(env.service.stats().created).toBe(1);
+    await pinned.close();
+  });
+
   test('a lease used after its release fails with SessionClosedError; the session stays for the others', async () => {
     env = await overHttp();
     const sessions = env.manager();

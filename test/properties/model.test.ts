@@ -40,6 +40,7 @@ const seen = {
   budgetWaits: 0,
   budgetTimeouts: 0,
   aborted: 0,
+  leftPending: 0,
   leaseCalls: 0,
   sharedReopened: 0,
   pinnedFailed: 0,
@@ -379,6 +380,7 @@ async function runModel(
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (p.result === undefined) await vi.advanceTimersByTimeAsync(10);
     }
+    if (p.result === undefined) seen.leftPending++;
     if (shutDown) expect(p.result?.ok === false && isManagerShutDownError(p.result.error)).toBe(true);
     // Acquired while the server had forgotten the session: the manager may or may not have noticed.
     if (kind === 'acquire' && sh.serverExpired && p.result?.ok === true) {

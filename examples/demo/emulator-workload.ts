@@ -178,7 +178,8 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
     );
     progress.note(
       `sessions created on orders: ${burst.sessionsCreated} (the emulator counted ${burst.serverSessionsCreated}), ` +
-        `up to ${burst.mostLeases} leases on it at once; with none left it closes after idleTimeoutMs, or at the shutdown`,
+        `up to ${burst.mostLeases} leases on it at once; ` +
+        'with none left it closes after idleTimeoutMs, or at the shutdown',
     );
 
     // ---- 5. Shutdown ------------------------------------------------------------------------------

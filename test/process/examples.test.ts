@@ -70,6 +70,20 @@ describe('examples run against the emulator and exit 0', { timeout: 60_000 }, ()
     expect(result.stdout).toContain('sessions open on the emulator: 0');
   });
 
+  it('shared-sessions.ts serves a burst of 30 requests with one shared session, then shuts down', async () => {
+    const result = await run('examples/shared-sessions.ts');
+    expectSuccess(result);
+    expect(result.stdout).toContain('30 requests at once: 25 x GET /sales -> 200, 5 x POST /sales -> 201\n');
+    expect(result.stdout).toContain('a later request: GET /sales -> 200, on the same session');
+    // What Graph saw: one createSession for all 31 requests, and one request at a time on the workbook.
+    expect(result.stdout).toContain('sessions created on the emulator (as Graph would see them) for 31 requests: 1');
+    expect(result.stdout).toContain('most requests at once on the workbook: 1');
+    expect(result.stdout.match(/session \S+ opened/g)).toHaveLength(1);
+    expect(result.stdout).toMatch(/session \S+ closed \(shutdown\)/);
+    expect(result.stdout).toContain('sessions closed: 1, already expired: 0, left open: 0');
+    expect(result.stdout).toContain('sessions open on the emulator: 0');
+  });
+
   it("shutdown-helper.ts closes the held session from the app's own SIGTERM handler", async () => {
     const result = await run('examples/shutdown-helper.ts');
     expectSuccess(result);

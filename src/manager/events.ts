@@ -51,14 +51,14 @@ export interface SessionEvents {
    */
   ended: [SessionEventInfo & { readonly reason: CloseReason }];
   /**
-   * Graph created a session that cannot be closed, and it stays open on the server until Graph
-   * expires it: its id cannot be sent in a header, or its id never arrived (a long-running create
-   * succeeded and its session's details could not be read). The open (or reopen) fails with this error.
-   */
-  /**
    * An `open()` or `acquire()` waits: its workbook already has `maxSessionsPerWorkbook` sessions.
    * `waiting` counts the waits over all workbooks, this one included.
    */
   budgetWait: [{ readonly workbook: string; readonly limit: number; readonly waiting: number }];
+  /**
+   * Graph created a session that cannot be closed, and it stays open on the server until Graph
+   * expires it: its id cannot be sent in a header, or its id never arrived (a long-running create
+   * succeeded and its session's details could not be read). The open (or reopen) fails with this error.
+   */
   unclosable: [{ readonly workbook: string; readonly error: GraphRequestError }];
 }

@@ -17,6 +17,10 @@ export type EmulatorCommand =
 export interface EmulatorStart {
   readonly workbooks: readonly string[];
   readonly latencyMs: number;
+  /** How long a createSession takes on top of the latency (the emulator's default is 0). */
+  readonly createSessionDelayMs?: number;
+  /** Up to this much more per createSession, from the emulator's seeded random source. */
+  readonly createSessionJitterMs?: number;
 }
 
 const SEED: WorkbookSeed = {
@@ -41,6 +45,8 @@ process.once('message', (start: EmulatorStart) => {
       port: 0,
       workbooks: Object.fromEntries(start.workbooks.map((w) => [w, SEED])),
       latency: { fixedMs: start.latencyMs },
+      createSessionDelayMs: start.createSessionDelayMs ?? 0,
+      createSessionJitterMs: start.createSessionJitterMs ?? 0,
     });
     const { service } = emulator;
     process.on('message', (message: { id: number; command: EmulatorCommand }) => {

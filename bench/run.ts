@@ -17,6 +17,7 @@ import { trackedSessions } from './call-cost-vs-tracked.js';
 import { journalCost, type JournalConfig } from './journal-cost.js';
 import type { TrackedConfig } from './memory-per-session.js';
 import { openCloseThroughput, type ThroughputConfig } from './open-close-throughput.js';
+import { sharedSessions, type SharedConfig } from './shared-sessions.js';
 import { shutdownDrain, type DrainConfig } from './shutdown-drain.js';
 import { throttledDrain, type ThrottledConfig } from './throttled-drain.js';
 
@@ -29,6 +30,7 @@ interface Config {
   readonly throughput: ThroughputConfig;
   readonly journal: JournalConfig;
   readonly tracked: TrackedConfig & CallConfig;
+  readonly shared: SharedConfig;
 }
 
 /** Full: the sizes. Quick: the same sizes, fewer rounds. Tiny: a shape check for the smoke test. */
@@ -44,6 +46,17 @@ function configFor(mode: Mode): Config {
       throughput: { sessions: 16, workbooks: 4, latencyMs: 20, concurrency: 16, callers: 64, rounds, warmup: false },
       journal: { ...calls, pairs: 3, latencyMs: 20 },
       tracked: { ...calls, sessions: 1000, perWorkbook: 25 },
+      shared: {
+        ...SHARED,
+        units: 16,
+        workbooks: 2,
+        createMs: 50,
+        createJitterMs: 10,
+        concurrency: 8,
+        rounds,
+        warmup: false,
+        budgetOpens: 8,
+      },
     };
   }
   const drain = { sessions: 500, workbooks: 50, latencyMs: 20, concurrency: 16, rounds, warmup: true };
@@ -57,8 +70,24 @@ function configFor(mode: Mode): Config {
     throughput: { sessions: 480, workbooks: 50, latencyMs: 20, concurrency: 16, callers: 64, rounds, warmup: true },
     journal: { calls: 500, rounds: mode === 'quick' ? 3 : 5, warmup: 200, pairs: 20, latencyMs: 20 },
     tracked: { ...calls, calls: calls.calls * 5, warmup: calls.warmup * 5, sessions: 100_000, perWorkbook: 25 },
+    shared: SHARED,
   };
 }
+
+// 40 units at a time: a web service handling 40 requests at once, 5 per workbook. One round even in
+// full: the per-request side alone takes about 45 s.
+const SHARED: SharedConfig = {
+  units: 400,
+  workbooks: 8,
+  latencyMs: 20,
+  createMs: 800,
+  createJitterMs: 50,
+  concurrency: 40,
+  rounds: 1,
+  warmup: true,
+  budgetOpens: 40,
+  budget: 3,
+};
 
 // In this order; the tracked-sessions bench goes last, as its 100,000 sessions stay in the heap.
 const BENCHES: Readonly<Record<string, (config: Config) => Promise<BenchResult[]>>> = {
@@ -67,6 +96,7 @@ const BENCHES: Readonly<Record<string, (config: Config) => Promise<BenchResult[]
   'call-overhead': (c) => callOverhead(c.calls),
   'open-close-throughput': (c) => openCloseThroughput(c.throughput),
   'journal-cost': (c) => journalCost(c.journal),
+  'shared-sessions': (c) => sharedSessions(c.shared),
   'call-cost-vs-tracked': (c) => trackedSessions(c.tracked),
 };
 

@@ -19,8 +19,9 @@ const USAGE = `Usage: npm run demo [-- --json]
 
 Runs a workload through workbook-sessions against an embedded Excel workbook service emulator (no
 Microsoft account needed): writers in \`await using\` scopes, one that throws, injected 429s and 503s,
-a long-running createSession, an idle close, an expired session, and a shutdown as on SIGTERM. Then a
-summary puts the library's counts beside the emulator's.
+a long-running createSession, an idle close, an expired session, a burst of 30 requests sharing one
+session (\`sessions.acquire()\`), and a shutdown as on SIGTERM. Then a summary puts the library's counts
+beside the emulator's, with the sessions created on each workbook.
 
 Options:
   --json      print only one JSON summary on stdout

@@ -348,3 +348,27 @@ export const isSessionExpiredError = (value: unknown): value is SessionExpiredEr
   value instanceof SessionExpiredError || hasName(value, 'SessionExpiredError');
 export const isManagerShutDownError = (value: unknown): value is ManagerShutDownError =>
   value instanceof ManagerShutDownError || hasName(value, 'ManagerShutDownError');
+
+/**
+ * An `open()` or `acquire()` waited longer than `sessionBudgetTimeoutMs` for one of its workbook's
+ * sessions to end: the workbook already has `maxSessionsPerWorkbook` sessions open or being made.
+ */
+export class SessionBudgetTimeoutError extends Error {
+  override readonly name = 'SessionBudgetTimeoutError';
+  readonly code = 'SESSION_BUDGET_TIMEOUT';
+  readonly workbook: string;
+  /** The budget it waited under. */
+  readonly limit: number;
+
+  constructor(init: { workbook: string; limit: number; waitedMs: number }) {
+    super(
+      `No session of the budget of ${init.limit} on ${init.workbook} ended within ${init.waitedMs} ms ` +
+        '(maxSessionsPerWorkbook, sessionBudgetTimeoutMs)',
+    );
+    this.workbook = init.workbook;
+    this.limit = init.limit;
+  }
+}
+
+export const isSessionBudgetTimeoutError = (value: unknown): value is SessionBudgetTimeoutError =>
+  value instanceof SessionBudgetTimeoutError || hasName(value, 'SessionBudgetTimeoutError');

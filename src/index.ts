@@ -1,5 +1,6 @@
 export { SessionManager } from './manager/session-manager.js';
 export type {
+  AcquireOptions,
   Logger,
   OpenOptions,
   SessionEventInfo,
@@ -15,10 +16,12 @@ export type { CloseReason, SessionState, ShutdownReport, ShutdownSessionOutcome 
 export {
   GraphRequestError,
   ManagerShutDownError,
+  SessionBudgetTimeoutError,
   SessionClosedError,
   SessionExpiredError,
   isGraphRequestError,
   isManagerShutDownError,
+  isSessionBudgetTimeoutError,
   isSessionClosedError,
   isSessionExpiredError,
 } from './errors.js';

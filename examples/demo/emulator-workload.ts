@@ -1,13 +1,14 @@
 /**
  * The demo's workload against the embedded emulator: writers in `await using` scopes on several
  * workbooks, one that throws, injected 429s and 503s, a long-running createSession, an idle close,
- * a session the server forgets, and a shutdown as on SIGTERM.
+ * a session the server forgets, a burst of requests sharing one session, and a shutdown as on SIGTERM.
  */
 import { once } from 'node:events';
 import { SessionManager, createBearerClient, shortId, type ShutdownReport } from '../../src/index.js';
 import { type RunningEmulator, type WorkbookSeed, startEmulator } from '../../src/testing/index.js';
+import { runBurst } from './burst.js';
 import type { Progress } from './progress.js';
-import { type DemoSummary, summarise } from './summary.js';
+import { type DemoSummary, type ServerWorkbookCounts, summarise } from './summary.js';
 
 export const IDLE_TIMEOUT_MS = 1_500;
 export const PER_WORKBOOK_CONCURRENCY = 1;
@@ -17,6 +18,7 @@ const BOOKS = {
   stock: '/me/drive/items/02STOCK',
   budget: '/me/drive/root:/Finance/Budget.xlsx:',
   report: '/me/drive/items/04REPORT',
+  orders: '/me/drive/items/06ORDERS',
 } as const;
 /** On a second emulator whose createSession is long-running (202, then polling). */
 const ARCHIVE = '/me/drive/items/05ARCHIVE';
@@ -30,6 +32,8 @@ const ordersBook = (): WorkbookSeed => ({
 
 const WRITERS_PER_BOOK = 3;
 const ROWS_PER_WRITER = 2;
+/** Requests at once on orders, each with its own lease on the one shared session. */
+export const BURST_REQUESTS = 30;
 
 export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> {
   const started = Date.now();
@@ -150,9 +154,37 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
     );
     await (await archiveHeld).api("/worksheets('Notes')/usedRange").get();
 
-    // ---- 4. Shutdown ------------------------------------------------------------------------------
+    // ---- 4. A burst on one shared session ----------------------------------------------------------
     progress.step(
-      '4. Shutting down as on SIGTERM: sessions.shutdown() (the exit hooks call the same on a real signal)',
+      `4. A burst of ${BURST_REQUESTS} requests at once on orders, each in its own ` +
+        '`await using book = await sessions.acquire(orders)` scope: one shared session serves them all',
+    );
+    // Half of them add a row, half read the table: each is one call, all in the one lane of orders.
+    const burst = await runBurst(sessions, BOOKS.orders, {
+      requests: BURST_REQUESTS,
+      call: async (book, n) => {
+        if (n % 2 === 1) {
+          await book.api("/tables('Orders')/rows/add").post({ values: [[`request-${n}`, 1, n]] });
+          return 'write';
+        }
+        await book.api("/tables('Orders')/rows").get();
+        return 'read';
+      },
+      serverCreated: () => service.stats().created,
+    });
+    progress.note(
+      `${BURST_REQUESTS} requests done (${burst.writes} writes, ${burst.reads} reads); ` +
+        `orders has ${service.tableRows(BOOKS.orders, 'Orders').length} rows (expected ${burst.writes})`,
+    );
+    progress.note(
+      `sessions created on orders: ${burst.sessionsCreated} (the emulator counted ${burst.serverSessionsCreated}), ` +
+        `up to ${burst.mostLeases} leases on it at once; ` +
+        'with none left it closes after idleTimeoutMs, or at the shutdown',
+    );
+
+    // ---- 5. Shutdown ------------------------------------------------------------------------------
+    progress.step(
+      '5. Shutting down as on SIGTERM: sessions.shutdown() (the exit hooks call the same on a real signal)',
     );
     service.injectFault({ workbook: BOOKS.stock, route: 'closeSession', count: 1, status: 503, retryAfterSeconds: 1 });
     progress.note(
@@ -166,13 +198,37 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
       managers,
       reports,
       servers: emulators.map((e) => e.service.stats()),
+      serverWorkbooks: serverWorkbooks(progress, [
+        [main, Object.values(BOOKS)],
+        [slow, [ARCHIVE]],
+      ]),
       workbooks: progress.tallies(),
+      burst: { workbook: 'orders', requests: BURST_REQUESTS, ...burst },
     });
   } finally {
     // Should anything above throw, still close every session before the emulators stop.
     await Promise.all(managers.map((m) => m.shutdown()));
     await Promise.all(emulators.map((e) => e.close()));
   }
+}
+
+/** What the emulators counted per workbook, by the workbook's label: sessions created, and the most open at once. */
+function serverWorkbooks(
+  progress: Progress,
+  emulators: readonly (readonly [RunningEmulator, readonly string[]])[],
+): Record<string, ServerWorkbookCounts> {
+  const counts: Record<string, ServerWorkbookCounts> = {};
+  for (const [emulator, paths] of emulators) {
+    const sessions = emulator.service.sessions();
+    const { maxOpenByWorkbook } = emulator.service.stats();
+    for (const path of paths) {
+      counts[progress.labelOf(path)] = {
+        created: sessions.filter((s) => s.workbook === path).length,
+        mostOpen: maxOpenByWorkbook[path] ?? 0,
+      };
+    }
+  }
+  return counts;
 }
 
 /** Resolves when `sessions` closes a session on `workbook` for `reason`. */

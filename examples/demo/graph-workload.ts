@@ -1,14 +1,19 @@
 /**
  * The demo's workload against Microsoft Graph, smaller than the emulator's and harmless to the
- * workbook: every session is non-persistent, so what the writers write is dropped when the session
- * ends. Faults cannot be injected into Graph, and Graph publishes no session counts.
+ * workbook: the writers' sessions are non-persistent, so what they write is dropped when the session
+ * ends, and the burst on the shared (always persistent) session only reads. Faults cannot be injected
+ * into Graph, and Graph publishes no session counts.
  */
 import { once } from 'node:events';
 import { SessionManager, isSessionClosedError, type ShutdownReport } from '../../src/index.js';
 import { graphClient } from '../support/target.js';
+import { runBurst } from './burst.js';
 import type { Progress } from './progress.js';
 import { type DemoSummary, summarise } from './summary.js';
 import { IDLE_TIMEOUT_MS } from './emulator-workload.js';
+
+/** Fewer than on the emulator: each read is a round trip to Graph, one at a time. */
+const BURST_REQUESTS = 10;
 
 export async function runGraphDemo(
   progress: Progress,
@@ -55,7 +60,23 @@ export async function runGraphDemo(
       );
     }
 
-    progress.step('3. Shutting down as on SIGTERM, with one session still held');
+    progress.step(
+      `3. A burst of ${BURST_REQUESTS} reads at once, each in its own ` +
+        '`await using book = await sessions.acquire(workbook)` scope: one shared session serves them all',
+    );
+    const burst = await runBurst(sessions, workbook, {
+      requests: BURST_REQUESTS,
+      call: async (book) => {
+        await book.api('/worksheets').get();
+        return 'read';
+      },
+    });
+    progress.note(
+      `${BURST_REQUESTS} reads done; sessions created: ${burst.sessionsCreated}, ` +
+        `with up to ${burst.mostLeases} leases on it at once`,
+    );
+
+    progress.step('4. Shutting down as on SIGTERM, with one session still held');
     const held = await sessions.open(workbook, { persistChanges: false });
     await held.api('/worksheets').get();
     const reports: ShutdownReport[] = [await sessions.shutdown()];
@@ -65,7 +86,9 @@ export async function runGraphDemo(
       managers: [sessions],
       reports,
       servers: null,
+      serverWorkbooks: null,
       workbooks: progress.tallies(),
+      burst: { workbook: 'workbook', requests: BURST_REQUESTS, ...burst },
     });
   } finally {
     await sessions.shutdown();

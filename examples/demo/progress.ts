@@ -32,6 +32,11 @@ export class Progress {
     this.#labels.set(workbook, name);
   }
 
+  /** A workbook's name in the output: its label, or its path when it has none. */
+  labelOf(workbook: string): string {
+    return this.#labels.get(workbook) ?? workbook;
+  }
+
   /** A phase of the demo. */
   step(title: string): void {
     this.#print(`\n${title}`);
@@ -87,9 +92,7 @@ export class Progress {
   }
 
   tallies(): Record<string, WorkbookTally> {
-    return Object.fromEntries(
-      [...this.#tallies].map(([workbook, tally]) => [this.#labels.get(workbook) ?? workbook, tally]),
-    );
+    return Object.fromEntries([...this.#tallies].map(([workbook, tally]) => [this.labelOf(workbook), tally]));
   }
 
   #tally(workbook: string): WorkbookTally {
@@ -102,7 +105,7 @@ export class Progress {
   }
 
   #line(workbook: string, what: string, detail: string): void {
-    this.#print(`${this.#time()}  ${(this.#labels.get(workbook) ?? workbook).padEnd(8)}  ${what.padEnd(8)}  ${detail}`);
+    this.#print(`${this.#time()}  ${this.labelOf(workbook).padEnd(8)}  ${what.padEnd(8)}  ${detail}`);
   }
 
   #time(): string {

@@ -4,6 +4,7 @@
  */
 import type { SessionManager, ShutdownReport } from '../../src/index.js';
 import type { EmulatorStats } from '../../src/testing/index.js';
+import type { BurstResult } from './burst.js';
 import type { WorkbookTally } from './progress.js';
 
 export interface ServerCounts {
@@ -16,6 +17,29 @@ export interface ServerCounts {
   readonly faultsInjected: number;
   readonly cooldownViolations: number;
   readonly maxInFlightPerWorkbook: number;
+}
+
+/** What the emulator counted on one workbook. */
+export interface ServerWorkbookCounts {
+  /** Sessions created on it. */
+  readonly created: number;
+  /** The most sessions open on it at once. */
+  readonly mostOpen: number;
+}
+
+/** One workbook: the library's tally from its events, with the sessions created and the emulator's counts. */
+export interface WorkbookSummary extends WorkbookTally {
+  /** Sessions created on the workbook by the library's account (opened + reopened). */
+  readonly created: number;
+  /** Null against Microsoft Graph. */
+  readonly server: ServerWorkbookCounts | null;
+}
+
+/** The burst of requests sharing one session. */
+export interface BurstSummary extends BurstResult {
+  /** The workbook's label. */
+  readonly workbook: string;
+  readonly requests: number;
 }
 
 export interface DemoSummary {
@@ -41,7 +65,8 @@ export interface DemoSummary {
     readonly server: number;
     readonly ok: boolean;
   }[];
-  readonly workbooks: Readonly<Record<string, WorkbookTally>>;
+  readonly workbooks: Readonly<Record<string, WorkbookSummary>>;
+  readonly burst: BurstSummary | null;
 }
 
 export function summarise(input: {
@@ -50,7 +75,10 @@ export function summarise(input: {
   managers: readonly SessionManager[];
   reports: readonly ShutdownReport[];
   servers: readonly EmulatorStats[] | null;
+  /** The emulators' counts per workbook label; null against Microsoft Graph. */
+  serverWorkbooks: Readonly<Record<string, ServerWorkbookCounts>> | null;
   workbooks: Record<string, WorkbookTally>;
+  burst: BurstSummary | null;
 }): DemoSummary {
   const sum = <T>(items: readonly T[], pick: (item: T) => number): number =>
     items.reduce((n, item) => n + pick(item), 0);
@@ -112,7 +140,13 @@ export function summarise(input: {
     shutdown,
     server,
     checks,
-    workbooks: input.workbooks,
+    workbooks: Object.fromEntries(
+      Object.entries(input.workbooks).map(([name, t]) => [
+        name,
+        { ...t, created: t.opened + t.reopened, server: input.serverWorkbooks?.[name] ?? null },
+      ]),
+    ),
+    burst: input.burst,
   };
 }
 
@@ -136,6 +170,16 @@ export function formatSummary(summary: DemoSummary, perWorkbookConcurrency: numb
     for (const c of summary.checks) row(c.name, c.library, c.server, tick(c.ok));
   }
   row('retries / faults injected', summary.retries, s?.faultsInjected ?? 'n/a');
+  const b = summary.burst;
+  if (b !== null) {
+    const one = b.sessionsCreated === 1 && (b.serverSessionsCreated === null || b.serverSessionsCreated === 1);
+    row(
+      `sessions for ${b.requests} requests on ${b.workbook}`,
+      b.sessionsCreated,
+      b.serverSessionsCreated ?? 'n/a',
+      `one shared session: ${tick(one)}`,
+    );
+  }
   row('reopened (after idle or expiry)', summary.reopened, '-');
   row('close failures', summary.closeFailures, '-');
   if (s !== null) {
@@ -155,7 +199,8 @@ export function formatSummary(summary: DemoSummary, perWorkbookConcurrency: numb
       `${r.timedOut ? ' (deadline passed)' : ''}, in ${r.durationMs} ms`,
     '',
     `  ${'workbook'.padEnd(10)}${'opened'.padStart(8)}${'reopened'.padStart(10)}${'closed'.padStart(8)}` +
-      `${'expired'.padStart(9)}${'retried'.padStart(9)}   closed by`,
+      `${'expired'.padStart(9)}${'retried'.padStart(9)}${'sessions'.padStart(10)}${'emulator'.padStart(10)}` +
+      `${'most open'.padStart(11)}   closed by`,
   );
   for (const [name, t] of Object.entries(summary.workbooks)) {
     const by = Object.entries(t.closedBy)
@@ -163,9 +208,16 @@ export function formatSummary(summary: DemoSummary, perWorkbookConcurrency: numb
       .join(', ');
     lines.push(
       `  ${name.padEnd(10)}${String(t.opened).padStart(8)}${String(t.reopened).padStart(10)}` +
-        `${String(t.closed).padStart(8)}${String(t.expired).padStart(9)}${String(t.retried).padStart(9)}   ${by}`,
+        `${String(t.closed).padStart(8)}${String(t.expired).padStart(9)}${String(t.retried).padStart(9)}` +
+        `${String(t.created).padStart(10)}${String(t.server?.created ?? 'n/a').padStart(10)}` +
+        `${String(t.server?.mostOpen ?? 'n/a').padStart(11)}   ${by}`,
     );
   }
+  lines.push(
+    '',
+    "  sessions: created on the workbook (opened + reopened), by the library's events; emulator: the same,",
+    '  as the emulator counted it; most open: the most sessions open on the workbook at once, on the emulator.',
+  );
   lines.push('');
   if (s === null) {
     lines.push('  Microsoft Graph publishes no session counts, so the server column is not available:');

@@ -62,3 +62,39 @@ export const localLanes: LaneGate = {
   acquire: () => NO_LEASE,
   cooledDown: () => undefined,
 };
+
+/** One session of a workbook's budget, held from its create until Graph confirmed its end. */
+export interface SessionSlot {
+  /** Gives the place back; a second call does nothing. */
+  release(): void;
+}
+
+/** Options of one wait for a place in a workbook's session budget. */
+export interface ReserveOptions {
+  /** Aborts the wait. */
+  readonly signal?: AbortSignal | undefined;
+  /** Fails the wait with a SessionBudgetTimeoutError after this long. */
+  readonly timeoutMs: number;
+  /** Called once when the reservation has to wait. */
+  readonly onWait?: () => void;
+}
+
+/**
+ * A per-workbook session budget: at most `limit` sessions of one workbook open or being made at
+ * once. A reservation beyond it waits, first come first served. A fleet keeps the count in a
+ * shared store, where a reservation nobody gives back ages out.
+ */
+export interface SessionBudget {
+  readonly limit: number;
+  /** Waits for a place in `lane`'s budget. */
+  reserve(lane: string, options: ReserveOptions): Promise<SessionSlot>;
+  /**
+   * A session that exists already (Graph made it for a create nobody waits for any more) counts
+   * at once, over the budget if it must: it is being closed, and must not be forgotten meanwhile.
+   */
+  force(lane: string): SessionSlot;
+  /** Reservations waiting now, over all workbooks. */
+  readonly waiting: number;
+  /** Places held now in `lane`. */
+  held(lane: string): number;
+}

@@ -4,6 +4,8 @@ export interface IdleClocks {
   readonly open: boolean;
   /** Calls running or queued through it: a busy session is not idle. */
   readonly inFlight: number;
+  /** Leases held on it (a shared session): a held session is not idle, but is still kept alive. */
+  readonly leases: number;
   /** When its last call answered, or it opened (epoch ms). */
   readonly lastActivity: number;
   /** When Graph last heard from it (epoch ms). */
@@ -27,9 +29,12 @@ export type IdleDecision =
   /** Nothing to do yet: look again at `next`. */
   | { readonly action: 'wait'; readonly next: number };
 
-/** When the reaper should next look at a session: its idle deadline or its keep-alive, whichever is first. */
-export function nextDue(clocks: IdleClocks, policy: IdlePolicy): number {
-  const idle = clocks.lastActivity + policy.idleTimeoutMs;
+/**
+ * When the reaper should next look at a session: its idle deadline or its keep-alive, whichever is
+ * first. A held session has no idle deadline: it is looked at again an idle timeout from `now`.
+ */
+export function nextDue(clocks: IdleClocks, policy: IdlePolicy, now: number = clocks.lastActivity): number {
+  const idle = clocks.leases > 0 ? now + policy.idleTimeoutMs : clocks.lastActivity + policy.idleTimeoutMs;
   const refresh = policy.keepAlive ? clocks.lastContact + policy.keepAliveIntervalMs : Infinity;
   return Math.min(idle, refresh);
 }
@@ -42,9 +47,10 @@ export function decide(clocks: IdleClocks, policy: IdlePolicy, now: number): Idl
     const step = Math.min(policy.idleTimeoutMs, policy.keepAlive ? policy.keepAliveIntervalMs : Infinity);
     return { action: 'wait', next: now + step };
   }
-  if (now >= clocks.lastActivity + policy.idleTimeoutMs) return { action: 'close' };
+  const held = clocks.leases > 0;
+  if (!held && now >= clocks.lastActivity + policy.idleTimeoutMs) return { action: 'close' };
   if (policy.keepAlive && now >= clocks.lastContact + policy.keepAliveIntervalMs) {
-    return { action: 'refresh', next: nextDue({ ...clocks, lastContact: now }, policy) };
+    return { action: 'refresh', next: nextDue({ ...clocks, lastContact: now }, policy, now) };
   }
-  return { action: 'wait', next: nextDue(clocks, policy) };
+  return { action: 'wait', next: nextDue(clocks, policy, now) };
 }

@@ -13,6 +13,12 @@ export interface SessionStats {
   readonly inFlight: number;
   /** Workbooks with work queued, running or cooling down. */
   readonly lanes: number;
+  /** Opens and acquires waiting for a place in their workbook's session budget. */
+  readonly budgetWaiting: number;
+  /** Shared sessions, one per workbook at most. */
+  readonly shared: number;
+  /** Leases held on shared sessions. */
+  readonly leases: number;
   readonly totals: {
     readonly opened: number;
     readonly closed: number;
@@ -44,6 +50,11 @@ export interface SessionEvents {
    * `MAX_RECREATES_IN_A_ROW` sessions in a row faulted.
    */
   ended: [SessionEventInfo & { readonly reason: CloseReason }];
+  /**
+   * An `open()` or `acquire()` waits: its workbook already has `maxSessionsPerWorkbook` sessions.
+   * `waiting` counts the waits over all workbooks, this one included.
+   */
+  budgetWait: [{ readonly workbook: string; readonly limit: number; readonly waiting: number }];
   /**
    * Graph created a session that cannot be closed, and it stays open on the server until Graph
    * expires it: its id cannot be sent in a header, or its id never arrived (a long-running create

@@ -109,6 +109,19 @@ export interface SessionManagerOptions {
    * @default true
    */
   readonly resolveWorkbooks?: boolean;
+  /**
+   * Sessions one workbook may have open (or being created) at once, counted per file. An `open()`
+   * beyond it waits, first come first served, until one of them ends. Graph advises few sessions
+   * per file (concurrent sessions can conflict; the cap is about 25). Infinity turns it off.
+   * @default 8
+   */
+  readonly maxSessionsPerWorkbook?: number;
+  /**
+   * How long an `open()` or `acquire()` waits for a place in its workbook's session budget before it
+   * fails with a SessionBudgetTimeoutError. Infinity waits as long as it takes (its signal still aborts it).
+   * @default 60000
+   */
+  readonly sessionBudgetTimeoutMs?: number;
 }
 
 export interface OpenOptions {
@@ -120,6 +133,25 @@ export interface OpenOptions {
   readonly persistChanges?: boolean;
   /** Aborts the open. A session Graph creates anyway is closed in the background. */
   readonly signal?: AbortSignal;
+  /**
+   * A lease on the workbook's shared session instead of a session of its own (see `acquire()`).
+   * Only persistent sessions are shared.
+   * @default false
+   */
+  readonly shared?: boolean;
+}
+
+export interface AcquireOptions {
+  /** Aborts the wait for the shared session. The session itself goes on for the other leases. */
+  readonly signal?: AbortSignal;
+  /**
+   * What the lease does when the shared session is replaced (Graph expired or faulted it):
+   * `follow` moves on to the new session; `fail` fails the lease's calls with a SessionClosedError
+   * instead, for work that must not continue in a new session (its earlier writes may not have
+   * reached the file yet).
+   * @default 'follow'
+   */
+  readonly onNewSession?: 'follow' | 'fail';
 }
 
 export interface ShutdownOptions {
@@ -149,6 +181,8 @@ const OPTION_KEYS = [
   'recoverOnStart',
   'logger',
   'resolveWorkbooks',
+  'maxSessionsPerWorkbook',
+  'sessionBudgetTimeoutMs',
 ] as const;
 
 const DEFAULTS = {
@@ -168,6 +202,8 @@ const DEFAULTS = {
   requestTimeoutMs: 60_000,
   recoverOnStart: false,
   resolveWorkbooks: true,
+  maxSessionsPerWorkbook: 8,
+  sessionBudgetTimeoutMs: 60_000,
 } as const;
 
 /** The shortest first wait between polls of a long-running createSession. */
@@ -216,6 +252,13 @@ export function settingsFrom(options: SessionManagerOptions): Settings {
     requestTimeoutMs: checkNumber('requestTimeoutMs', pick('requestTimeoutMs'), 1, { allowInfinity: true }),
     recoverOnStart: checkBoolean('recoverOnStart', pick('recoverOnStart')),
     resolveWorkbooks: checkBoolean('resolveWorkbooks', pick('resolveWorkbooks')),
+    maxSessionsPerWorkbook: checkNumber('maxSessionsPerWorkbook', pick('maxSessionsPerWorkbook'), 1, {
+      integer: true,
+      allowInfinity: true,
+    }),
+    sessionBudgetTimeoutMs: checkNumber('sessionBudgetTimeoutMs', pick('sessionBudgetTimeoutMs'), 0, {
+      allowInfinity: true,
+    }),
   };
   if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
     throw new RangeError(
@@ -245,14 +288,41 @@ export function journalFrom(journal: SessionManagerOptions['journal']): SessionJ
 }
 
 /** The options of one `open()`, checked. */
-export function openSettings(options: OpenOptions): { persistChanges: boolean; signal: AbortSignal | undefined } {
+export function openSettings(options: OpenOptions): {
+  persistChanges: boolean;
+  signal: AbortSignal | undefined;
+  shared: boolean;
+} {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Expected open options to be an object, got ${describe(options)}`);
   }
-  checkKeys('open option', options, ['persistChanges', 'signal']);
+  checkKeys('open option', options, ['persistChanges', 'signal', 'shared']);
   const persistChanges =
     options.persistChanges === undefined ? true : checkBoolean('persistChanges', options.persistChanges);
-  return { persistChanges, signal: checkSignal('signal', options.signal) };
+  const shared = options.shared === undefined ? false : checkBoolean('shared', options.shared);
+  if (shared && !persistChanges) {
+    throw new TypeError(
+      'Expected `persistChanges` to be true with `shared`: a non-persistent session works on its own copy, ' +
+        'which belongs to one piece of work',
+    );
+  }
+  return { persistChanges, signal: checkSignal('signal', options.signal), shared };
+}
+
+/** The options of one `acquire()`, checked. */
+export function acquireSettings(options: AcquireOptions): {
+  signal: AbortSignal | undefined;
+  onNewSession: 'follow' | 'fail';
+} {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected acquire options to be an object, got ${describe(options)}`);
+  }
+  checkKeys('acquire option', options, ['signal', 'onNewSession']);
+  const onNewSession = options.onNewSession ?? 'follow';
+  if (onNewSession !== 'follow' && onNewSession !== 'fail') {
+    throw new TypeError(`Expected \`onNewSession\` to be 'follow' or 'fail', got ${describe(onNewSession)}`);
+  }
+  return { signal: checkSignal('signal', options.signal), onNewSession };
 }
 
 /** The options of `shutdown()`, checked; `timeoutMs` defaults to the manager's. */

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { ManagerShutDownError } from '../errors.js';
 import { decide, nextDue, type IdleClocks, type IdlePolicy } from '../lifecycle/idle-policy.js';
 import { IdleReaper } from '../lifecycle/idle-reaper.js';
+import type { SessionSlot } from '../coordination/coordination.js';
 import type { Shutdown } from '../lifecycle/shutdown.js';
 import type { SessionLife } from '../session/life.js';
 import { SessionCore, type SessionHost } from '../session/session-core.js';
@@ -20,6 +21,10 @@ export interface BookDeps {
   readonly creates: AbortSignal;
   /** A persistent session may be reopened (the manager is not shutting down). */
   readonly mayReopen: () => boolean;
+  /** Waits for a place in a workbook's session budget (a reopen's). */
+  readonly reserve: (workbook: string) => Promise<SessionSlot>;
+  /** Counts a session that exists already against its workbook's budget. */
+  readonly forceSlot: (workbook: string) => SessionSlot;
   readonly policy: IdlePolicy;
   readonly emit: EventEmitter<SessionEvents>['emit'];
   readonly log: Log;
@@ -55,6 +60,7 @@ export class SessionBook {
       transport: deps.transport,
       creates: deps.creates,
       mayReopen: deps.mayReopen,
+      reserve: deps.reserve,
       changed: (core, from, to) => this.changed(core, from, to),
     };
   }
@@ -101,7 +107,7 @@ export class SessionBook {
       this.#d.background.add(shutdown.close(core));
       throw new ManagerShutDownError();
     }
-    this.reaper.track(core, nextDue(clocksOf(core), this.#d.policy));
+    this.reaper.track(core, nextDue(clocksOf(core), this.#d.policy, Date.now()));
   }
 
   /** Graph confirmed the session's end, or it was already gone, or it ended for good. */
@@ -139,7 +145,7 @@ export class SessionBook {
   #handedOver(core: SessionCore, id: string): void {
     this.sessions.delete(core);
     this.reaper.untrack(core);
-    const standIn = SessionCore.adopt(this.host, core.workbook, core.persistChanges, id);
+    const standIn = SessionCore.adopt(this.host, core.workbook, core.persistChanges, id, core.takeSlot());
     this.sessions.add(standIn);
     const reason = core.reason ?? 'expired';
     const info = { id: shortId(id), workbook: core.workbook };
@@ -192,7 +198,8 @@ export class SessionBook {
    * transport stopped waiting): closed at once, and kept (and reported) until Graph confirms.
    */
   closeLate(workbook: string, created: CreatedSession): void {
-    const core = SessionCore.adopt(this.host, workbook, created.persistChanges, created.id);
+    const slot = this.#d.forceSlot(workbook);
+    const core = SessionCore.adopt(this.host, workbook, created.persistChanges, created.id, slot);
     this.sessions.add(core);
     this.#d.log('warn', 'closing a session created after its open was given up', { id: shortId(core.id), workbook });
     const close = async (): Promise<void> => {
@@ -208,6 +215,7 @@ function clocksOf(core: SessionCore): IdleClocks {
   return {
     open: core.state === 'open',
     inFlight: core.inFlight,
+    leases: core.leases,
     lastActivity: core.lastActivity,
     lastContact: core.lastContact,
   };

@@ -1,3 +1,4 @@
+import type { Client } from '@microsoft/microsoft-graph-client';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { abortReason, raceAbort } from '../util/abort.js';
 import { ManagerShutDownError, suppressedError } from '../errors.js';
@@ -6,32 +7,36 @@ import { Shutdown } from '../lifecycle/shutdown.js';
 import type { SessionJournal } from '../journal/journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
 import { Priority, Scheduler } from '../coordination/scheduler.js';
+import type { SessionSlot } from '../coordination/coordination.js';
+import { LocalSessionBudget } from '../coordination/session-budget.js';
 import type { ShutdownReport } from '../types.js';
 import { Pending } from '../util/pending.js';
 import { errorText } from '../util/redact.js';
 import { describe } from '../util/validate.js';
-import { GraphTransport } from '../transport/graph-transport.js';
-import { WorkbookResolver, parseWorkbookRef } from '../transport/workbook-ref.js';
+import { GraphTransport, type CreatedSession } from '../transport/graph-transport.js';
+import { WorkbookResolver, parseWorkbookRef, type WorkbookRef } from '../transport/workbook-ref.js';
 import { closeConfirmed } from '../session/close.js';
 import { SessionCore } from '../session/session-core.js';
-import type { WorkbookSession } from '../session/workbook-session.js';
+import { WorkbookSession } from '../session/workbook-session.js';
 import type { SessionEvents, SessionStats } from './events.js';
 import { JournalWrites } from './journal-writes.js';
 import { SessionBook } from './session-book.js';
 import { logTo, type Log } from './log.js';
 import {
+  acquireSettings,
   checkLogger,
   journalFrom,
   openSettings,
   settingsFrom,
   shutdownSettings,
+  type AcquireOptions,
   type OpenOptions,
   type SessionManagerOptions,
   type Settings,
   type ShutdownOptions,
 } from './options.js';
 
-export type { Logger, OpenOptions, SessionManagerOptions, ShutdownOptions } from './options.js';
+export type { AcquireOptions, Logger, OpenOptions, SessionManagerOptions, ShutdownOptions } from './options.js';
 export type { SessionEventInfo, SessionEvents, SessionStats } from './events.js';
 
 /**
@@ -44,6 +49,11 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #scheduler: Scheduler;
   readonly #resolver: WorkbookResolver;
   readonly #book: SessionBook;
+  readonly #budget: LocalSessionBudget;
+  // The shared session of each file (by its lane), while it can serve leases.
+  readonly #shared = new Map<string, SharedEntry>();
+  // Aborted when a shutdown begins: waits for a place in a session budget end then.
+  readonly #shutdownBegun = new AbortController();
   readonly #log: Log;
   readonly #journal: SessionJournal | undefined;
   // Journal writes and background closes under way, awaited by shutdown.
@@ -79,10 +89,45 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       perWorkbookConcurrency: s.perWorkbookConcurrency,
       laneOf: (workbook) => this.#resolver.laneOf(workbook),
     });
-    this.#transport = new GraphTransport({
+    this.#transport = this.#makeTransport(options.client);
+    // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
+    setMaxListeners(0, this.#stopCreates.signal);
+    this.#journal = journalFrom(options.journal);
+    this.#budget = new LocalSessionBudget(s.maxSessionsPerWorkbook);
+    this.#book = new SessionBook({
+      transport: this.#transport,
+      creates: this.#stopCreates.signal,
+      mayReopen: () => this.#shutdown === undefined,
+      reserve: (workbook) => this.#reserve(workbook, undefined),
+      forceSlot: (workbook) => this.#budget.force(this.#resolver.laneOf(workbook)),
+      policy: s,
+      emit: this.emit.bind(this),
+      log: this.#log,
+      journal: new JournalWrites(this.#journal, this.#log),
+      fileOf: (workbook) => this.#resolver.fileOf(workbook),
+      background: this.#background,
+      shutdown: () => this.#closing,
+    });
+    // Refused before the hooks go in: a constructor that throws must leave no process listener behind.
+    if (s.recoverOnStart && this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
+    if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
+    if (s.recoverOnStart) {
+      // Stopped with the creates when a shutdown has made its report: its closes are this
+      // manager's work, and none may be resent after shutdown() resolved.
+      const recovering = this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) =>
+        this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) }),
+      );
+      this.#background.add(recovering);
+    }
+  }
+
+  /** The Graph calls, wired to this manager's lanes, retry policy, totals and events. */
+  #makeTransport(client: Client): GraphTransport {
+    const s = this.#settings;
+    return new GraphTransport({
       // A session Graph gave for a create nobody waits for any more (aborted, timed out) is closed at once.
       onLateSession: (workbook, created) => this.#book.closeLate(workbook, created),
-      client: options.client,
+      client,
       scheduler: this.#scheduler,
       policy: {
         retries: s.retries,
@@ -109,32 +154,6 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.emit('unclosable', { workbook, error });
       },
     });
-    // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
-    setMaxListeners(0, this.#stopCreates.signal);
-    this.#journal = journalFrom(options.journal);
-    this.#book = new SessionBook({
-      transport: this.#transport,
-      creates: this.#stopCreates.signal,
-      mayReopen: () => this.#shutdown === undefined,
-      policy: s,
-      emit: this.emit.bind(this),
-      log: this.#log,
-      journal: new JournalWrites(this.#journal, this.#log),
-      fileOf: (workbook) => this.#resolver.fileOf(workbook),
-      background: this.#background,
-      shutdown: () => this.#closing,
-    });
-    // Refused before the hooks go in: a constructor that throws must leave no process listener behind.
-    if (s.recoverOnStart && this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
-    if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
-    if (s.recoverOnStart) {
-      // Stopped with the creates when a shutdown has made its report: its closes are this
-      // manager's work, and none may be resent after shutdown() resolved.
-      const recovering = this.recover({ signal: this.#stopCreates.signal }).catch((error: unknown) =>
-        this.#log('warn', 'recovering sessions left by earlier processes failed', { error: errorText(error) }),
-      );
-      this.#background.add(recovering);
-    }
   }
 
   /** The deadline of a shutdown, in ms. */
@@ -154,46 +173,129 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    */
   async open(workbook: string, options: OpenOptions = {}): Promise<WorkbookSession> {
     const ref = parseWorkbookRef(workbook);
-    const path = ref.path;
-    const { persistChanges, signal } = openSettings(options);
+    const { persistChanges, signal, shared } = openSettings(options);
+    if (shared) return this.acquire(workbook, signal === undefined ? {} : { signal });
     if (this.#shutdown !== undefined) throw new ManagerShutDownError();
     if (signal?.aborted) throw abortReason(signal);
+    const core = new SessionCore(this.#book.host, ref.path, persistChanges);
+    return this.#handOut(this.#create(core, ref, signal), signal);
+  }
 
-    const core = new SessionCore(this.#book.host, path, persistChanges);
+  /**
+   * A lease on the workbook's shared session: many callers use one warm persistent session at once,
+   * and their calls share the workbook's lane, so Graph still sees one request at a time. The first
+   * lease creates the session; leaving the scope (`await using`, `close()`) gives the lease back and
+   * leaves the session open. It closes after `idleTimeoutMs` with no lease and no call, at shutdown,
+   * or when Graph ends it; when Graph expires or faults it, every lease moves on to one new session
+   * (or fails, with `onNewSession: 'fail'`).
+   */
+  async acquire(workbook: string, options: AcquireOptions = {}): Promise<WorkbookSession> {
+    const ref = parseWorkbookRef(workbook);
+    const { signal, onNewSession } = acquireSettings(options);
+    if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+    if (signal?.aborted) throw abortReason(signal);
+    // Which file it is decides which shared session serves it: every name of one file shares one.
+    if (this.#settings.resolveWorkbooks) await raceAbort(this.#resolved(ref), signal);
+    if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+    const lane = this.#resolver.laneOf(ref.path);
+    let entry = this.#shared.get(lane);
+    if (entry === undefined || !entry.core.serviceable) {
+      const core = new SessionCore(this.#book.host, ref.path, true);
+      // Not tied to this caller's signal: other callers may be waiting for the same session.
+      const created = this.#create(core, ref, undefined);
+      const made: SharedEntry = { core, created };
+      created.catch(() => {
+        if (this.#shared.get(lane) === made) this.#shared.delete(lane);
+      });
+      this.#shared.set(lane, made);
+      entry = made;
+    }
+    const { core, created } = entry;
+    // Counted from now: the session is not idle while someone waits for it.
+    core.lease();
+    try {
+      await raceAbort(created, signal);
+      // A session that went idle or expired since: reopened for this lease.
+      await core.ready(signal);
+    } catch (error) {
+      core.unlease();
+      throw error;
+    }
+    return new WorkbookSession(core, { pinned: onNewSession === 'fail' ? core.id : undefined });
+  }
+
+  /** The file a reference names, looked up once per reference; a look-up cut off by the shutdown says so. */
+  #resolved(ref: WorkbookRef): Promise<unknown> {
+    return this.#resolver.resolve(ref).catch((error: unknown) => {
+      // The look-up was cut off by the shutdown, not refused by Graph.
+      if (this.#stopCreates.signal.aborted) throw new ManagerShutDownError();
+      throw error;
+    });
+  }
+
+  /**
+   * Creates `core`'s first session: the file looked up, a place in its budget, then createSession.
+   * The create is not tied to `signal`: if the caller gives up, the answer must still arrive, so the
+   * session it names can be closed rather than leaked; only a shutdown stops waiting for it (and
+   * closes what it yields later). The budget wait is: nothing is created while it waits.
+   */
+  #create(core: SessionCore, ref: WorkbookRef, signal: AbortSignal | undefined): Promise<SessionCore> {
+    const path = ref.path;
+    const resolved = this.#settings.resolveWorkbooks ? this.#resolved(ref) : Promise.resolve();
+    // Counted as opening from now, as it may soon be open on the server; not while it waits for the budget.
     this.#book.opening++;
-    // First which file this is (its lane), once per reference. The create is not tied to `signal`:
-    // if the caller gives up, the answer must still arrive, so the session it names can be closed
-    // rather than leaked; only a shutdown stops waiting for it (and closes what it yields later).
-    const resolved = this.#settings.resolveWorkbooks ? this.#resolver.resolve(ref) : Promise.resolve('');
-    const create = resolved.then(
-      () => {
+    let counted = true;
+    const count = (opening: boolean): void => {
+      if (counted !== opening) this.#book.opening += opening ? 1 : -1;
+      counted = opening;
+    };
+    const work = async (): Promise<SessionCore> => {
+      let slot: SessionSlot | undefined;
+      let session: CreatedSession;
+      try {
+        await resolved;
         // Given up while the file was looked up: nothing was created, so nothing needs closing.
         if (signal?.aborted === true) throw abortReason(signal);
         if (this.#shutdown !== undefined) throw new ManagerShutDownError();
-        return this.#transport.createSession(path, persistChanges, this.#stopCreates.signal);
-      },
-      (error: unknown) => {
-        // The look-up was cut off by the shutdown, not refused by Graph.
-        if (this.#stopCreates.signal.aborted) throw new ManagerShutDownError();
+        slot = await this.#reserve(path, signal, () => count(false));
+        count(true);
+        if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+        session = await this.#transport.createSession(path, core.persistChanges, this.#stopCreates.signal);
+      } catch (error) {
+        slot?.release();
         throw error;
-      },
-    );
-    // Rejects, and closes the session, when a shutdown began meanwhile.
-    const created = this.#book.creating.add(
-      create.then(
-        async (session) => {
-          this.#book.opening--;
-          await core.opened(session);
-          return core;
+      } finally {
+        count(false);
+      }
+      // Rejects, and closes the session, when a shutdown began meanwhile.
+      await core.opened(session, slot);
+      return core;
+    };
+    return this.#book.creating.add(work(), path);
+  }
+
+  /**
+   * A place in the workbook's session budget: at once while it has room, else first come first
+   * served as its sessions end. A shutdown ends the wait.
+   */
+  async #reserve(workbook: string, signal: AbortSignal | undefined, waits?: () => void): Promise<SessionSlot> {
+    const lane = this.#resolver.laneOf(workbook);
+    const stop = this.#shutdownBegun.signal;
+    try {
+      return await this.#budget.reserve(lane, {
+        signal: signal === undefined ? stop : AbortSignal.any([signal, stop]),
+        timeoutMs: this.#settings.sessionBudgetTimeoutMs,
+        onWait: () => {
+          waits?.();
+          const info = { workbook, limit: this.#budget.limit, waiting: this.#budget.waiting + 1 };
+          this.#log('debug', 'waiting for a place in the session budget', info);
+          this.emit('budgetWait', info);
         },
-        (error: unknown) => {
-          this.#book.opening--;
-          throw error;
-        },
-      ),
-      path,
-    );
-    return this.#handOut(created, signal);
+      });
+    } catch (error) {
+      if (stop.aborted && signal?.aborted !== true) throw new ManagerShutDownError();
+      throw error;
+    }
   }
 
   /**
@@ -252,6 +354,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (this.#shutdown !== undefined) return this.#shutdown;
     const { timeoutMs, signal } = shutdownSettings(options, this.#settings.shutdownTimeoutMs);
     this.#shutdown = this.#runShutdown(timeoutMs, signal);
+    this.#shutdownBegun.abort(new ManagerShutDownError());
     return this.#shutdown;
   }
 
@@ -307,6 +410,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       queued: this.#scheduler.queued,
       inFlight: this.#scheduler.running,
       lanes: this.#scheduler.lanes,
+      budgetWaiting: this.#budget.waiting,
+      shared: this.#shared.size,
+      leases: [...this.#shared.values()].reduce((sum, entry) => sum + entry.core.leases, 0),
       totals: { ...this.#book.totals },
     };
   }
@@ -331,4 +437,10 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#log(report.leftOpen === 0 ? 'info' : 'warn', 'shut down', { ...report, sessions: undefined });
     return report;
   }
+}
+
+/** A workbook's shared session, and its first create (which every lease waits for). */
+interface SharedEntry {
+  readonly core: SessionCore;
+  readonly created: Promise<SessionCore>;
 }

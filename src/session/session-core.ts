@@ -3,6 +3,7 @@ import { SessionClosedError, SessionExpiredError, isGraphRequestError, withOutco
 import { isSessionClosedError } from '../errors.js';
 import { shortId } from '../util/ids.js';
 import type { Reapable } from '../lifecycle/idle-reaper.js';
+import type { SessionSlot } from '../coordination/coordination.js';
 import { Priority } from '../coordination/scheduler.js';
 import type { CloseReason, SessionState } from '../types.js';
 import { checkSignal } from '../util/validate.js';
@@ -33,6 +34,8 @@ export interface SessionHost {
   readonly creates: AbortSignal;
   /** A persistent session may be reopened (the manager is not shutting down). */
   mayReopen(): boolean;
+  /** Waits for a place in the workbook's session budget, for a reopen's create. */
+  reserve(workbook: string): Promise<SessionSlot>;
   /**
    * Every change of phase. The manager turns it into events, totals, journal writes and reaper
    * calls. The session waits for what it returns where that matters: a session is usable once the
@@ -76,6 +79,13 @@ export class SessionCore implements Reapable {
   #lastContact = 0;
   // Calls running or queued through this session.
   #inFlight = 0;
+  // Requests of this session on the wire now: a new session is made only once none is left.
+  #sending = 0;
+  #drained: (() => void) | undefined;
+  // The place this session holds in its workbook's budget, from its create until Graph confirmed its end.
+  #slot: SessionSlot | undefined;
+  // Leases held on a shared session: while any is held it is not idle.
+  #leases = 0;
 
   constructor(host: SessionHost, workbook: string, persistChanges: boolean) {
     this.#host = host;
@@ -88,9 +98,16 @@ export class SessionCore implements Reapable {
    * A session this manager must close although no handle asked for it (a create nobody waits for
    * any more, or one given up after a fault): open, and never reopened.
    */
-  static adopt(host: SessionHost, workbook: string, persistChanges: boolean, id: string): SessionCore {
+  static adopt(
+    host: SessionHost,
+    workbook: string,
+    persistChanges: boolean,
+    id: string,
+    slot: SessionSlot | undefined,
+  ): SessionCore {
     const core = new SessionCore(host, workbook, persistChanges);
     core.#final = true;
+    core.#slot = slot;
     core.#life = { phase: 'open', id };
     core.#lastActivity = core.#lastContact = Date.now();
     return core;
@@ -129,8 +146,36 @@ export class SessionCore implements Reapable {
     return this.#inFlight;
   }
 
+  /** Leases held on it (a shared session). */
+  get leases(): number {
+    return this.#leases;
+  }
+
+  /** A caller takes a lease on this shared session. */
+  lease(): void {
+    this.#leases++;
+  }
+
+  /** A lease was given back: the idle clock runs from now once no lease is left. */
+  unlease(): void {
+    this.#leases--;
+    this.#lastActivity = Date.now();
+  }
+
+  /**
+   * Can this session serve a new lease: open, on its way (opening, reopening), or ended in a way a
+   * call recovers from (idle or expired, for a persistent session)?
+   */
+  get serviceable(): boolean {
+    const life = this.#life;
+    if (life.phase === 'ended') return mayReopen(life, this.persistChanges, this.#final);
+    if (life.phase === 'closing') return life.reason === 'idle' && !this.#final;
+    return true;
+  }
+
   /** The first createSession answered: the session is open once the manager has taken it in. */
-  opened(created: CreatedSession): Promise<void> {
+  opened(created: CreatedSession, slot: SessionSlot): Promise<void> {
+    this.#slot = slot;
     this.#lastActivity = this.#lastContact = Date.now();
     return this.#change({ phase: 'open', id: created.id });
   }
@@ -148,7 +193,13 @@ export class SessionCore implements Reapable {
    * session Graph says is gone or faulted is given up (and closed, best effort); a persistent
    * handle goes on in a new one, replaying the call once when it may be sent twice.
    */
-  async call(method: HttpMethod, path: string, body: unknown, options: CallOptions | undefined): Promise<unknown> {
+  async call(
+    method: HttpMethod,
+    path: string,
+    body: unknown,
+    options: CallOptions | undefined,
+    pinned?: string,
+  ): Promise<unknown> {
     const opts = checkCallOptions(options);
     const idempotent = opts.idempotent ?? method === 'GET';
     const payload = serialise(method, body);
@@ -157,7 +208,7 @@ export class SessionCore implements Reapable {
     // A call goes to a second session at most once, whoever created it.
     let replayed = false;
     for (;;) {
-      await this.#usable(opts.signal);
+      await this.#usable(opts.signal, pinned);
       sent.id = '';
       try {
         const answer = await this.#send(method, path, payload, opts, idempotent, sent);
@@ -187,6 +238,8 @@ export class SessionCore implements Reapable {
           final: this.#final,
         });
         if (next === 'replay') {
+          // Pinned to the session it was sent in: that session is over, and the work does not move on.
+          if (pinned !== undefined) throw this.#pinnedError(pinned);
           replayed = true;
           continue;
         }
@@ -352,15 +405,30 @@ export class SessionCore implements Reapable {
     else if (fault !== 'none') this.#giveUp(fault);
   }
 
+  #pinnedError(pinned: string): SessionClosedError {
+    const reason = this.id === pinned ? (this.reason ?? 'expired') : 'expired';
+    return new SessionClosedError({ reason, workbook: this.workbook, sessionId: shortId(pinned) });
+  }
+
   /** The id to send, checked in the lane right before sending: the session may have closed meanwhile. */
   #idForRequest(): string {
     if (this.#life.phase !== 'open') throw this.closedError();
     return this.#life.id;
   }
 
+  /** Resolves once the session can take a call, reopening a persistent one that went idle or expired. */
+  ready(signal: AbortSignal | undefined): Promise<void> {
+    return this.#usable(signal);
+  }
+
   /** Waits until the session can take a call: reopens a persistent one that went idle or expired. */
-  async #usable(signal: AbortSignal | undefined): Promise<void> {
+  async #usable(signal: AbortSignal | undefined, pinned?: string): Promise<void> {
     if (signal?.aborted) throw signal.reason;
+    if (pinned !== undefined) {
+      // Only in the session it was pinned to: once that one is over, the work fails instead of moving.
+      if (this.#life.phase === 'open' && this.#life.id === pinned && reopenOf(this.#life) === undefined) return;
+      throw this.#pinnedError(pinned);
+    }
     let life = this.#life;
     let reopen = reopenOf(life);
     if (reopen !== undefined) return raceAbort(reopen.done, signal);
@@ -385,8 +453,9 @@ export class SessionCore implements Reapable {
   #reopen(before: SessionLife & { phase: 'ended' }): Promise<void> {
     // A session given up after a fault: counted towards the bound on recreating.
     if (before.reason === 'expired') this.#recreates++;
-    const done = this.#host.transport.createSession(this.workbook, true, this.#host.creates).then(
-      (created) => {
+    const done = this.#create().then(
+      ({ created, slot }) => {
+        this.#slot = slot;
         this.#lastActivity = this.#lastContact = Date.now();
         // Rejects (and closes the new session) when the manager began shutting down meanwhile.
         return this.#change({ phase: 'open', id: created.id, reopen });
@@ -408,6 +477,21 @@ export class SessionCore implements Reapable {
     return done;
   }
 
+  /**
+   * A new session for a reopen: once no request of the old one is on the wire (Graph must not see
+   * two session ids at once on one file), and within the workbook's budget.
+   */
+  async #create(): Promise<{ created: CreatedSession; slot: SessionSlot }> {
+    if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    const slot = await this.#host.reserve(this.workbook);
+    try {
+      return { created: await this.#host.transport.createSession(this.workbook, true, this.#host.creates), slot };
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
+  }
+
   async #send(
     method: HttpMethod,
     path: string,
@@ -417,6 +501,8 @@ export class SessionCore implements Reapable {
     sent: { id: string },
   ): Promise<unknown> {
     this.#inFlight++;
+    // Counted once, from the first time its id is read for sending (retries read it again).
+    let counted = false;
     try {
       const answer = await this.#host.transport.request(
         this.workbook,
@@ -424,7 +510,14 @@ export class SessionCore implements Reapable {
           method,
           path: `${this.workbook}/workbook${path}`,
           // Checked in the lane, right before sending: the session may have closed while the call waited.
-          session: () => (sent.id = this.#idForRequest()),
+          session: () => {
+            sent.id = this.#idForRequest();
+            if (!counted) {
+              counted = true;
+              this.#sending++;
+            }
+            return sent.id;
+          },
           body,
           query: options.query,
           signal: options.signal,
@@ -436,6 +529,10 @@ export class SessionCore implements Reapable {
     } finally {
       this.#inFlight--;
       this.#lastActivity = Date.now();
+      if (counted && --this.#sending === 0) {
+        this.#drained?.();
+        this.#drained = undefined;
+      }
     }
   }
 
@@ -443,6 +540,19 @@ export class SessionCore implements Reapable {
   #change(to: SessionLife): Promise<void> {
     const from = this.#life;
     this.#life = to;
+    // Over on the server: its place in the budget is free. A close that failed keeps it (the
+    // session may still be open), and a session handed over gives it to its stand-in.
+    if (to.phase === 'ended' && to.outcome !== 'close-failed' && to.outcome !== 'handed-over') {
+      this.#slot?.release();
+      this.#slot = undefined;
+    }
     return this.#host.changed(this, from, to);
+  }
+
+  /** The budget place of a session handed over after a fault, for the stand-in that closes it. */
+  takeSlot(): SessionSlot | undefined {
+    const slot = this.#slot;
+    this.#slot = undefined;
+    return slot;
   }
 }

@@ -1,3 +1,5 @@
+import { SessionClosedError } from '../errors.js';
+import type { HttpMethod } from '../transport/graph-transport.js';
 import { shortId } from '../util/ids.js';
 import type { CloseReason, SessionState } from '../types.js';
 import { checkApiPath } from '../util/validate.js';
@@ -6,6 +8,8 @@ import type { SessionCore } from './session-core.js';
 
 export type { CallOptions } from './call-options.js';
 export { MAX_RECREATES_IN_A_ROW } from './session-core.js';
+
+const RELEASED = Promise.resolve();
 
 /** A request on one path of the workbook, bound to its session. */
 export interface WorkbookRequest {
@@ -21,10 +25,13 @@ export interface WorkbookRequest {
  */
 export class WorkbookSession implements AsyncDisposable {
   readonly #core: SessionCore;
+  // Set for a lease on a shared session: its own end, apart from the session's.
+  readonly #lease: { readonly pinned: string | undefined; released: boolean } | undefined;
 
-  /** @internal Handles are made by `SessionManager.open()`. */
-  constructor(core: SessionCore) {
+  /** @internal Handles are made by `SessionManager.open()` and `acquire()`. */
+  constructor(core: SessionCore, lease?: { readonly pinned: string | undefined }) {
     this.#core = core;
+    this.#lease = lease === undefined ? undefined : { pinned: lease.pinned, released: false };
   }
 
   /** The session id Graph gave. It changes when a persistent session is reopened. */
@@ -44,13 +51,19 @@ export class WorkbookSession implements AsyncDisposable {
     return this.#core.persistChanges;
   }
 
-  get state(): SessionState {
-    return this.#core.state;
+  /** True for a lease on a shared session (`acquire()`): closing it gives the lease back. */
+  get shared(): boolean {
+    return this.#lease !== undefined;
   }
 
-  /** Why the session closed, once it has. */
+  /** For a lease given back: `closed`, whatever the shared session does. */
+  get state(): SessionState {
+    return this.#lease?.released === true ? 'closed' : this.#core.state;
+  }
+
+  /** Why the session closed, once it has (`disposed` for a lease given back). */
   get closeReason(): CloseReason | undefined {
-    return this.#core.reason;
+    return this.#lease?.released === true ? 'disposed' : this.#core.reason;
   }
 
   /** When the last call answered (epoch ms). */
@@ -64,27 +77,44 @@ export class WorkbookSession implements AsyncDisposable {
    */
   api(rawPath: string): WorkbookRequest {
     const path = checkApiPath(rawPath);
-    const core = this.#core;
+    const call = (method: HttpMethod, body: unknown, options: CallOptions | undefined): Promise<never> => {
+      if (this.#lease?.released === true) return Promise.reject(this.#releasedError());
+      return this.#core.call(method, path, body, options, this.#lease?.pinned) as Promise<never>;
+    };
     return {
-      get: (options) => core.call('GET', path, undefined, options) as Promise<never>,
-      post: (body, options) => core.call('POST', path, body, options) as Promise<never>,
-      patch: (body, options) => core.call('PATCH', path, body, options) as Promise<never>,
-      delete: (options) => core.call('DELETE', path, undefined, options) as Promise<never>,
+      get: (options) => call('GET', undefined, options),
+      post: (body, options) => call('POST', body, options),
+      patch: (body, options) => call('PATCH', body, options),
+      delete: (options) => call('DELETE', undefined, options),
     };
   }
 
   /** Resets Graph's inactivity clock for this session (refreshSession). */
   refresh(options?: { signal?: AbortSignal }): Promise<void> {
+    if (this.#lease?.released === true) return Promise.reject(this.#releasedError());
     return this.#core.refresh(options);
   }
 
-  /** Closes the session (closeSession). Idempotent: every caller gets the same promise. */
+  /**
+   * Closes the session (closeSession). Idempotent: every caller gets the same promise. A lease on a
+   * shared session gives the lease back instead; the session stays open for the other leases.
+   */
   close(): Promise<void> {
-    return this.#core.close('disposed');
+    const lease = this.#lease;
+    if (lease === undefined) return this.#core.close('disposed');
+    if (!lease.released) {
+      lease.released = true;
+      this.#core.unlease();
+    }
+    return RELEASED;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    return this.#core.close('disposed');
+    return this.close();
+  }
+
+  #releasedError(): SessionClosedError {
+    return new SessionClosedError({ reason: 'disposed', workbook: this.workbook, sessionId: shortId(this.id) });
   }
 
   /** Never shows the whole id. */

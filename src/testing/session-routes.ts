@@ -218,9 +218,12 @@ export class SessionRoutes {
   }
 
   #openSession(item: string, persist: boolean, file: WorkbookData, at = this.#host.now()): SessionRecord {
-    this.#host.stats.created += 1;
+    const { sessions, stats } = this.#host;
     // A non-persistent session edits its own copy, dropped when it ends.
-    return this.#host.sessions.create(item, persist, persist ? file : file.clone(), at);
+    const session = sessions.create(item, persist, persist ? file : file.clone(), at);
+    sessions.sweep(at);
+    stats.opened(item, sessions.openOn(item));
+    return session;
   }
 
   #info(r: SessionRequest, key: string, now: number): Response {

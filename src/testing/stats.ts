@@ -25,6 +25,9 @@ export interface EmulatorStats {
   readonly inFlight: number;
   /** Requests that arrived at a workbook during a `Retry-After` cooldown the emulator had announced for it. */
   readonly cooldownViolations: number;
+  /** The most sessions open at once on one workbook, over all workbooks, since the last reset. */
+  readonly maxOpenPerWorkbook: number;
+  readonly maxOpenByWorkbook: Readonly<Record<string, number>>;
   /** Open sessions per workbook, now (workbooks with none are left out). */
   readonly openByWorkbook: Readonly<Record<string, number>>;
   /** Requests answered 401. */
@@ -66,6 +69,14 @@ export class StatsRecorder {
   maxByWorkbook = new Map<string, number>();
   // All requests inside the service now, workbook or not.
   inFlight = 0;
+  // The most sessions open at once per workbook since the last reset.
+  maxOpenByWorkbook = new Map<string, number>();
+
+  /** A session was created on `workbook`, which now has `open` sessions open. */
+  opened(workbook: string, open: number): void {
+    this.created += 1;
+    if (open > (this.maxOpenByWorkbook.get(workbook) ?? 0)) this.maxOpenByWorkbook.set(workbook, open);
+  }
 
   enter(workbook: string | undefined): void {
     this.inFlight += 1;
@@ -109,6 +120,8 @@ export class StatsRecorder {
       maxInFlightPerWorkbook: Math.max(0, ...this.maxByWorkbook.values()),
       maxInFlightByWorkbook: Object.fromEntries(this.maxByWorkbook),
       inFlight: this.inFlight,
+      maxOpenPerWorkbook: Math.max(0, ...this.maxOpenByWorkbook.values()),
+      maxOpenByWorkbook: Object.fromEntries(this.maxOpenByWorkbook),
       cooldownViolations: this.cooldownViolations,
       openByWorkbook,
       unauthorized: this.unauthorized,
@@ -127,6 +140,7 @@ export class StatsRecorder {
     this.cooldownRejections = this.sessionCapRejections = this.undelivered = 0;
     this.byRoute = emptyByRoute();
     this.maxByWorkbook = new Map();
+    this.maxOpenByWorkbook = new Map();
   }
 }
 

@@ -383,7 +383,7 @@ describe('option values and unknown keys', () => {
     const cases: [unknown, typeof TypeError, string][] = [
       [{ persistChanges: 'false' }, TypeError, 'Expected `persistChanges` to be a boolean, got "false" (string)'],
       [{ signal: { aborted: false } }, TypeError, 'Expected `signal` to be an AbortSignal, got a value of type object'],
-      [{ persist: true }, TypeError, 'Unknown open option `persist`; expected one of: persistChanges, signal'],
+      [{ persist: true }, TypeError, 'Unknown open option `persist`; expected one of: persistChanges, signal, shared'],
       [null, TypeError, 'Expected open options to be an object, got `null`'],
       ['persist', TypeError, 'Expected open options to be an object, got "persist" (string)'],
     ];

@@ -16,6 +16,8 @@ const NAMES = [
   'journal-record-remove',
   'journal-open-close',
   'journal-call-overhead',
+  'shared-vs-per-request',
+  'budget-wait',
   'memory-per-session',
   'call-cost-vs-tracked',
 ];
@@ -64,6 +66,16 @@ describe('npm run bench', () => {
         serverOpen: 0,
         maxInFlightPerWorkbook: 1,
       });
+      // One session per workbook when shared, one per unit otherwise; never more open than the budget.
+      expect(lines.find((l) => l['name'] === 'shared-vs-per-request')).toMatchObject({
+        sharedCreated: 2,
+        perRequestCreated: 16,
+        serverOpen: 0,
+        maxInFlightPerWorkbook: 1,
+      });
+      const budget = lines.find((l) => l['name'] === 'budget-wait');
+      expect(budget).toMatchObject({ created: 8, serverOpen: 0 });
+      expect(budget?.['maxOpen']).toBeLessThanOrEqual(3);
     },
     120_000,
   );

@@ -70,6 +70,20 @@ describe('examples run against the emulator and exit 0', { timeout: 60_000 }, ()
     expect(result.stdout).toContain('sessions open on the emulator: 0');
   });
 
+  it('shared-sessions.ts serves a burst of 30 requests with one shared session, then shuts down', async () => {
+    const result = await run('examples/shared-sessions.ts');
+    expectSuccess(result);
+    expect(result.stdout).toContain('30 requests at once: 25 x GET /sales -> 200, 5 x POST /sales -> 201\n');
+    expect(result.stdout).toContain('a later request: GET /sales -> 200, on the same session');
+    // What Graph saw: one createSession for all 31 requests, and one request at a time on the workbook.
+    expect(result.stdout).toContain('sessions created on the emulator (as Graph would see them) for 31 requests: 1');
+    expect(result.stdout).toContain('most requests at once on the workbook: 1');
+    expect(result.stdout.match(/session \S+ opened/g)).toHaveLength(1);
+    expect(result.stdout).toMatch(/session \S+ closed \(shutdown\)/);
+    expect(result.stdout).toContain('sessions closed: 1, already expired: 0, left open: 0');
+    expect(result.stdout).toContain('sessions open on the emulator: 0');
+  });
+
   it("shutdown-helper.ts closes the held session from the app's own SIGTERM handler", async () => {
     const result = await run('examples/shutdown-helper.ts');
     expectSuccess(result);
@@ -117,7 +131,19 @@ describe('demo', { timeout: 60_000 }, () => {
         maxInFlightPerWorkbook: number;
       };
       checks: { name: string; ok: boolean }[];
-      workbooks: Record<string, { closedBy: Record<string, number> }>;
+      workbooks: Record<
+        string,
+        { opened: number; reopened: number; created: number; closedBy: Record<string, number>; server: unknown }
+      >;
+      burst: {
+        workbook: string;
+        requests: number;
+        writes: number;
+        reads: number;
+        sessionsCreated: number;
+        serverSessionsCreated: number;
+        mostLeases: number;
+      };
     };
     expect(summary.ok).toBe(true);
     expect(summary.leftOpen).toBe(0);
@@ -131,6 +157,19 @@ describe('demo', { timeout: 60_000 }, () => {
     // Every way a session ends in the workload happened.
     const reasons = Object.values(summary.workbooks).flatMap((w) => Object.keys(w.closedBy));
     expect(new Set(reasons)).toEqual(new Set(['disposed', 'idle', 'shutdown']));
+    // The burst: 30 requests at once, each with its own lease, served by exactly one session on its workbook.
+    expect(summary.burst).toMatchObject({ workbook: 'orders', requests: 30, writes: 15, reads: 15 });
+    expect(summary.burst.sessionsCreated).toBe(1);
+    expect(summary.burst.serverSessionsCreated).toBe(1);
+    expect(summary.burst.mostLeases).toBeGreaterThan(1);
+    expect(summary.workbooks['orders']).toMatchObject({
+      opened: 1,
+      reopened: 0,
+      created: 1,
+      server: { created: 1, mostOpen: 1 },
+    });
+    // Every workbook's count of sessions created agrees with the emulator's.
+    for (const w of Object.values(summary.workbooks)) expect(w.server).toMatchObject({ created: w.created });
     expect(summary.durationMs).toBeLessThan(15_000);
   });
 
@@ -139,6 +178,10 @@ describe('demo', { timeout: 60_000 }, () => {
     expectSuccess(result);
     expect(result.stdout).toMatch(/sales\s+retried\s+POST \/tables\('Orders'\)\/rows\/add after 429/);
     expect(result.stdout).toMatch(/report\s+closed\s+\S+\s+reason: idle/);
+    expect(result.stdout).toMatch(/orders\s+opened\s+\S+\s+persistent/);
+    expect(result.stdout).toContain('sessions created on orders: 1 (the emulator counted 1), up to ');
+    expect(result.stdout).toMatch(/sessions for 30 requests on orders\s+1\s+1\s+one shared session: ok/);
+    expect(result.stdout).toMatch(/orders(\s+\d+){5}\s+1\s+1\s+1\s+shutdown 1/);
     expect(result.stdout).toContain('Shutting down as on SIGTERM');
     expect(result.stdout).toMatch(/sessions open after shutdown\s+0\s+0\s+ok/);
     expect(result.stdout).toContain('ok: 0 sessions left open on the emulator.');

@@ -1,0 +1,306 @@
+// Few sessions per workbook: the session budget, and shared sessions many callers lease at once.
+
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import {
+  ManagerShutDownError,
+  SessionBudgetTimeoutError,
+  SessionClosedError,
+  type SessionManager,
+  type WorkbookSession,
+} from '../../src/index.js';
+import { BOOK_A, BOOK_B, fakeTimeGraph, overHttp, settle } from '../helpers/graph.js';
+
+const SHEET = "/worksheets('Sheet1')";
+
+/** One unit of work: a read and a write, as a request handler would do. */
+async function unit(book: WorkbookSession, n: number): Promise<void> {
+  await book.api(`${SHEET}/range(address='A1')`).get();
+  await book.api(`${SHEET}/range(address='B${(n % 50) + 1}')`).patch({ values: [[n]] });
+}
+
+describe('over HTTP (emulator)', () => {
+  let env: Awaited<ReturnType<typeof overHttp>>;
+
+  afterEach(async () => {
+    await env.close();
+  });
+
+  test('40 concurrent acquire() scopes on one workbook share 1 session, one request at a time', async () => {
+    env = await overHttp();
+    const sessions = env.manager();
+    const ids = new Set<string>();
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, n) => {
+        await using book = await sessions.acquire(BOOK_A);
+        ids.add(book.id);
+        expect(book.shared).toBe(true);
+        await unit(book, n);
+      }),
+    );
+    expect(ids.size).toBe(1);
+    const stats = env.service.stats();
+    expect(stats).toMatchObject({ created: 1, closed: 0, open: 1, maxInFlightPerWorkbook: 1 });
+    // Every lease gave back: the session stays warm for the next caller, which gets the same one.
+    expect(sessions.stats()).toMatchObject({ open: 1, shared: 1, leases: 0 });
+    await using again = await sessions.acquire(BOOK_A);
+    expect(again.id).toBe([...ids][0]);
+    const report = await sessions.shutdown();
+    expect(report).toMatchObject({ closed: 1, leftOpen: 0 });
+    expect(env.service.stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+  });
+
+  test('with the budget at 3, 40 concurrent open()s all complete, never more than 3 open at once', async () => {
+    env = await overHttp({ latency: { fixedMs: 5 } });
+    const sessions = env.manager({ maxSessionsPerWorkbook: 3 });
+    const waits: number[] = [];
+    sessions.on('budgetWait', (e) => waits.push(e.waiting));
+    let peakWaiting = 0;
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, n) => {
+        await using book = await sessions.open(BOOK_A);
+        peakWaiting = Math.max(peakWaiting, sessions.stats().budgetWaiting);
+        await unit(book, n);
+      }),
+    );
+    const stats = env.service.stats();
+    expect(stats).toMatchObject({ created: 40, closed: 40, open: 0 });
+    expect(stats.maxOpenByWorkbook[BOOK_A]).toBeLessThanOrEqual(3);
+    expect(stats.maxOpenByWorkbook[BOOK_A]).toBeGreaterThan(1);
+    // 37 opens had to wait, each told once; while they waited, stats() said so.
+    expect(waits).toHaveLength(37);
+    expect(peakWaiting).toBeGreaterThan(0);
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 0, open: 0 });
+  });
+
+  test('the budget counts per file: another workbook does not wait', async () => {
+    env = await overHttp();
+    const sessions = env.manager({ maxSessionsPerWorkbook: 1 });
+    const first = await sessions.open(BOOK_A);
+    const other = await sessions.open(BOOK_B);
+    const waiting = settle(sessions.open(BOOK_A));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 1, open: 2 });
+    await first.close();
+    const second = await waiting;
+    expect(second.ok).toBe(true);
+    if (second.ok) await second.value.close();
+    await other.close();
+    expect(env.service.stats().maxOpenByWorkbook).toEqual({ [BOOK_A]: 1, [BOOK_B]: 1 });
+  });
+
+  test('expiry under leases moves every lease to one new session; a pinned lease fails instead', async () => {
+    env = await overHttp();
+    const sessions = env.manager();
+    const leases = await Promise.all(Array.from({ length: 5 }, () => sessions.acquire(BOOK_A)));
+    const pinned = await sessions.acquire(BOOK_A, { onNewSession: 'fail' });
+    const old = leases[0]?.id ?? '';
+    await pinned.api(`${SHEET}/range(address='A1')`).get();
+    expect(env.service.expireSession(old)).toBe(true);
+    await Promise.all(leases.map((book, n) => unit(book, n)));
+    const ids = new Set(leases.map((book) => book.id));
+    expect(ids.size).toBe(1);
+    expect(ids.has(old)).toBe(false);
+    expect(env.service.stats()).toMatchObject({ created: 2, open: 1 });
+    // The pinned lease's work must not continue in the new session.
+    const error = await pinned
+      .api(`${SHEET}/range(address='A1')`)
+      .get()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect((error as SessionClosedError).reason).toBe('expired');
+    for (const book of [...leases, pinned]) await book.close();
+    // No lease sent a request with the expired id after Graph said it was gone.
+    const afterExpiry = env.service.sessions().find((s) => s.id === old);
+    expect(afterExpiry?.state).toBe('expired');
+  });
+
+  test('a pinned lease whose own call finds its session expired fails with SessionClosedError', async () => {
+    env = await overHttp();
+    const sessions = env.manager();
+    const pinned = await sessions.acquire(BOOK_A, { onNewSession: 'fail' });
+    expect(env.service.expireSession(pinned.id)).toBe(true);
+    const error = await pinned
+      .api('/worksheets')
+      .get()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect((error as SessionClosedError).reason).toBe('expired');
+    // Not replayed in a new session for it.
+    expect(env.service.stats().created).toBe(1);
+    await pinned.close();
+  });
+
+  test('a lease used after its release fails with SessionClosedError; the session stays for the others', async () => {
+    env = await overHttp();
+    const sessions = env.manager();
+    const a = await sessions.acquire(BOOK_A);
+    const b = await sessions.acquire(BOOK_A);
+    await a.close();
+    await a.close();
+    expect([a.state, a.closeReason]).toEqual(['closed', 'disposed']);
+    const error = await a
+      .api(`${SHEET}/range(address='A1')`)
+      .get()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect((error as SessionClosedError).reason).toBe('disposed');
+    await expect(a.refresh()).rejects.toBeInstanceOf(SessionClosedError);
+    expect(b.state).toBe('open');
+    await unit(b, 1);
+    expect(env.service.stats()).toMatchObject({ created: 1, closed: 0, open: 1 });
+    await b.close();
+  });
+
+  test('a lease scope that throws gives its lease back and never closes the session under the others', async () => {
+    env = await overHttp();
+    const sessions = env.manager();
+    const other = await sessions.acquire(BOOK_A);
+    const failing = sessions.withSession(
+      BOOK_A,
+      async (book) => {
+        expect(book.shared).toBe(true);
+        await unit(book, 2);
+        throw new Error('handler failed');
+      },
+      { shared: true },
+    );
+    await expect(failing).rejects.toThrow('handler failed');
+    expect(other.state).toBe('open');
+    await unit(other, 3);
+    expect(sessions.stats()).toMatchObject({ leases: 1, open: 1 });
+    expect(env.service.stats()).toMatchObject({ created: 1, closed: 0 });
+    await other.close();
+  });
+
+  test('every name of one file shares its one shared session', async () => {
+    env = await overHttp({ workbooks: {} });
+    env.service.aliasDrive('/me/drive', 'D1');
+    env.service.addWorkbook('/drives/D1/root:/Shared.xlsx:', { worksheets: { Sheet1: { cells: [[0]] } } });
+    const sessions = env.manager();
+    const a = await sessions.acquire('/me/drive/root:/Shared.xlsx:');
+    const b = await sessions.acquire('/drives/D1/root:/Shared.xlsx:');
+    expect(b.id).toBe(a.id);
+    expect(env.service.stats().created).toBe(1);
+    await a.close();
+    await b.close();
+  });
+
+  test('acquire() after shutdown fails with ManagerShutDownError; so does a wait for the budget', async () => {
+    env = await overHttp();
+    const sessions = env.manager({ maxSessionsPerWorkbook: 1 });
+    const held = await sessions.open(BOOK_A);
+    const waiting = settle(sessions.open(BOOK_A));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const report = await sessions.shutdown();
+    expect(report).toMatchObject({ closed: 1, leftOpen: 0 });
+    const waited = await waiting;
+    expect(waited.ok ? undefined : waited.error).toBeInstanceOf(ManagerShutDownError);
+    await expect(sessions.acquire(BOOK_A)).rejects.toBeInstanceOf(ManagerShutDownError);
+    expect(held.state).toBe('closed');
+    expect(env.service.stats()).toMatchObject({ created: 1, open: 0 });
+  });
+});
+
+describe('on fake timers (emulator behind msw)', () => {
+  const { graph, manager, flush } = fakeTimeGraph();
+
+  async function leaseBurst(sessions: SessionManager, count: number): Promise<void> {
+    await Promise.all(
+      Array.from({ length: count }, async (_, n) => {
+        await using book = await sessions.acquire(BOOK_A);
+        await unit(book, n);
+      }),
+    );
+  }
+
+  test('40 leases, then idle: exactly 1 createSession and, after idleTimeoutMs, 1 closeSession', async () => {
+    const sessions = manager({ idleTimeoutMs: 60_000 });
+    await leaseBurst(sessions, 40);
+    expect(graph.service().stats()).toMatchObject({ created: 1, closed: 0, maxInFlightPerWorkbook: 1 });
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(graph.service().stats().closed).toBe(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    await flush();
+    expect(graph.service().stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+    expect(sessions.stats()).toMatchObject({ open: 0, leases: 0 });
+    // The next caller gets a new session, the one before is not reused.
+    await leaseBurst(sessions, 3);
+    expect(graph.service().stats()).toMatchObject({ created: 2, closed: 1 });
+  });
+
+  test('a lease held past Graph’s expiry keeps the session alive and never lets it go idle', async () => {
+    const sessions = manager({ idleTimeoutMs: 60_000, keepAliveIntervalMs: 240_000 });
+    const book = await sessions.acquire(BOOK_A);
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    await flush();
+    const stats = graph.service().stats();
+    expect(stats).toMatchObject({ created: 1, closed: 0, expired: 0, open: 1 });
+    expect(stats.refreshed).toBeGreaterThanOrEqual(2);
+    await unit(book, 1);
+    await book.close();
+    await vi.advanceTimersByTimeAsync(61_000);
+    await flush();
+    expect(graph.service().stats()).toMatchObject({ closed: 1, open: 0 });
+  });
+
+  test('a budget wait ends at sessionBudgetTimeoutMs with SessionBudgetTimeoutError, or at its signal', async () => {
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 5_000 });
+    const held = await sessions.open(BOOK_A);
+    const timedOut = settle(sessions.open(BOOK_A));
+    const controller = new AbortController();
+    const aborted = settle(sessions.open(BOOK_A, { signal: controller.signal }));
+    await flush();
+    expect(sessions.stats().budgetWaiting).toBe(2);
+    controller.abort(new Error('caller gave up'));
+    const gaveUp = await aborted;
+    expect(gaveUp.ok ? undefined : (gaveUp.error as Error).message).toBe('caller gave up');
+    await vi.advanceTimersByTimeAsync(5_000);
+    const waited = await timedOut;
+    const error = waited.ok ? undefined : waited.error;
+    expect(error).toBeInstanceOf(SessionBudgetTimeoutError);
+    expect((error as SessionBudgetTimeoutError).limit).toBe(1);
+    expect(sessions.stats().budgetWaiting).toBe(0);
+    // Nothing was created for either of them.
+    expect(graph.service().stats().created).toBe(1);
+    await held.close();
+  });
+
+  test('a shared session whose close fails is reported once, not once per lease', async () => {
+    const sessions = manager({ idleTimeoutMs: 60_000, retries: 0 });
+    const failures: string[] = [];
+    sessions.on('closeFailed', (e) => failures.push(e.reason));
+    await leaseBurst(sessions, 10);
+    graph.service().injectFault({ route: 'closeSession', count: 1, status: 403, code: 'accessDenied' });
+    await vi.advanceTimersByTimeAsync(61_000);
+    await flush();
+    expect(failures).toEqual(['idle']);
+    expect(sessions.stats()).toMatchObject({ closeFailed: 1 });
+    const report = await sessions.shutdown();
+    expect(report).toMatchObject({ closed: 1, leftOpen: 0 });
+  });
+});
+
+describe('bad input', () => {
+  const { manager } = fakeTimeGraph();
+
+  test('a budget of 0, negative or not an integer is a RangeError naming it', () => {
+    for (const bad of [0, -1, 1.5]) {
+      expect(() => manager({ maxSessionsPerWorkbook: bad })).toThrow(RangeError);
+      expect(() => manager({ maxSessionsPerWorkbook: bad })).toThrow(/maxSessionsPerWorkbook/);
+    }
+    expect(() => manager({ maxSessionsPerWorkbook: '3' as never })).toThrow(TypeError);
+    expect(() => manager({ sessionBudgetTimeoutMs: -1 })).toThrow(/sessionBudgetTimeoutMs/);
+  });
+
+  test('only persistent sessions are shared; acquire options are checked', async () => {
+    const sessions = manager();
+    await expect(sessions.open(BOOK_A, { shared: true, persistChanges: false })).rejects.toThrow(
+      /`persistChanges` to be true with `shared`/,
+    );
+    await expect(sessions.acquire(BOOK_A, { onNewSession: 'move' as never })).rejects.toThrow(/onNewSession/);
+    await expect(sessions.acquire(BOOK_A, { persistChanges: false } as never)).rejects.toThrow(
+      /Unknown acquire option `persistChanges`/,
+    );
+    await expect(sessions.acquire('https://graph.microsoft.com/v1.0/me/drive/items/A')).rejects.toThrow(TypeError);
+  });
+});

@@ -127,7 +127,8 @@ export function parseSessionRoute(workbookPath: string): SessionRoute | undefine
   const first = segments[0];
   if (first === undefined) return undefined;
   const name = first.name.toLowerCase();
-  const action = SESSION_ACTIONS[name];
+  // Own keys only: a name such as `constructor` is not an action.
+  const action = Object.hasOwn(SESSION_ACTIONS, name) ? SESSION_ACTIONS[name] : undefined;
   if (action !== undefined) return segments.length === 1 ? { name: action } : undefined;
   if (name === 'operations') {
     // `operations('{id}')` or `operations/{id}`.
@@ -336,8 +337,8 @@ function fromRange(s: Segment, lower: string): Move {
     return cell === undefined ? 'arguments' : to('range', cell);
   }
   if (lower === 'worksheet' && !s.called) return to('worksheet', { t: 'worksheetOf' });
-  if (RANGE_NAV[lower] !== undefined) {
-    const nav = RANGE_NAV[lower];
+  const nav = Object.hasOwn(RANGE_NAV, lower) ? RANGE_NAV[lower] : undefined;
+  if (nav !== undefined) {
     const args = integers(s, nav.args);
     return args === undefined ? 'arguments' : to('range', { t: 'rangeNav', name: nav.name, args });
   }

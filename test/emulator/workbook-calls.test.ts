@@ -526,6 +526,17 @@ describe('workbook emulator routes it does not serve, and OData options', () => 
     },
   );
 
+  it('names of built-in object properties are unknown segments too, not actions or navigations', async () => {
+    const svc = service();
+    const onRange = await send(svc, 'GET', "/worksheets('Sheet1')/range(address='A1')/constructor");
+    expect(onRange.status).toBe(400);
+    expect(onRange.body.error.message).toBe("Resource not found for the segment 'constructor'.");
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const top = await send(svc, 'POST', `/${name}`);
+      expect(top.status, name).toBe(400);
+    }
+  });
+
   it('$select keeps only the named properties, refuses an unknown one, and $expand answers 501', async () => {
     const svc = service();
     expect((await send(svc, 'GET', `${A1B2}?$select=address,values`)).body).toEqual({

@@ -67,7 +67,8 @@ describe('startEmulator', () => {
     const warnings: string[] = [];
     const onWarning = (warning: Error): void => void warnings.push(warning.name);
     process.on('warning', onWarning);
-    const emu = await startEmulator({ workbooks: { [WB]: {} }, latency: { fixedMs: 50 } });
+    // Long enough that all 20 are inside at once even on a loaded machine.
+    const emu = await startEmulator({ workbooks: { [WB]: {} }, latency: { fixedMs: 1500 } });
     try {
       const statuses = await Promise.all(
         Array.from({ length: 20 }, () =>

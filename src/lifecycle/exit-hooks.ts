@@ -319,43 +319,67 @@ function reRaise(state: ExitHooksState, signal: NodeJS.Signals, round: Round): v
   process.kill(process.pid, signal);
 }
 
+/** What a warning about sessions left open says, added up over the participants. */
+interface LeftOpenTally {
+  left: number;
+  pastDeadline: number;
+  failed: number;
+  readonly reasons: Set<string>;
+}
+
 /** The warning for sessions left open, or `undefined` when there are none. */
 function leftOpenMessage(state: ExitHooksState, when: string, round?: Round): string | undefined {
-  let left = 0;
-  let pastDeadline = 0;
-  let failed = 0;
-  const reasons = new Set<string>();
+  const tally: LeftOpenTally = { left: 0, pastDeadline: 0, failed: 0, reasons: new Set() };
   for (const participant of new Set([...state.participants, ...(round?.participants ?? [])])) {
     const open = safeOpenCount(participant);
     const outcome = round?.outcomes.get(participant) ?? state.lastOutcome.get(participant);
     if (outcome === undefined) {
-      left += open;
-      if (open > 0) reasons.add('no shutdown ran before the process ended');
+      tally.left += open;
+      if (open > 0) tally.reasons.add('no shutdown ran before the process ended');
       continue;
     }
     switch (outcome.kind) {
-      case 'report': {
-        const { report } = outcome;
-        // `leftOpen` counts the failed closes too.
-        left += Math.max(open, report.leftOpen);
-        pastDeadline += Math.max(0, report.leftOpen - report.failed);
-        failed += report.failed;
-        if (report.timedOut && report.leftOpen > report.failed) {
-          reasons.add(`the ${String(deadlineOf(participant))} ms shutdown deadline passed`);
-        }
+      case 'report':
+        addReport(tally, outcome.report, open, `the ${String(deadlineOf(participant))} ms shutdown deadline passed`);
         break;
-      }
       case 'error':
-        left += open;
-        if (open > 0) reasons.add(`shutdown threw: ${errorText(outcome.error)}`);
+        tally.left += open;
+        if (open > 0) tally.reasons.add(`shutdown threw: ${errorText(outcome.error)}`);
         break;
       case 'cut-short':
-        left += open;
-        pastDeadline += open;
-        if (open > 0) reasons.add(cutShortReason(outcome.why));
+        tally.left += open;
+        tally.pastDeadline += open;
+        if (open > 0) tally.reasons.add(cutShortReason(outcome.why));
         break;
     }
   }
+  return tallyText(tally, when);
+}
+
+/**
+ * The same warning for one shutdown's report, for a `shutdown()` called by the application (the
+ * hooks warn of their own): `open` is what the manager still counts open, `timedOutBecause` why
+ * waiting stopped when the report says it timed out.
+ */
+export function shutdownLeftOpenMessage(
+  report: ShutdownReport,
+  options: { readonly open: number; readonly when: string; readonly timedOutBecause: string },
+): string | undefined {
+  const tally: LeftOpenTally = { left: 0, pastDeadline: 0, failed: 0, reasons: new Set() };
+  addReport(tally, report, options.open, options.timedOutBecause);
+  return tallyText(tally, options.when);
+}
+
+function addReport(tally: LeftOpenTally, report: ShutdownReport, open: number, timedOutBecause: string): void {
+  // `leftOpen` counts the failed closes too.
+  tally.left += Math.max(open, report.leftOpen);
+  tally.pastDeadline += Math.max(0, report.leftOpen - report.failed);
+  tally.failed += report.failed;
+  if (report.timedOut && report.leftOpen > report.failed) tally.reasons.add(timedOutBecause);
+}
+
+function tallyText(tally: LeftOpenTally, when: string): string | undefined {
+  const { left, pastDeadline, failed, reasons } = tally;
   if (left === 0) return undefined;
   const parts: string[] = [];
   if (pastDeadline > 0) parts.push(`${String(pastDeadline)} not closed in time`);
@@ -379,7 +403,8 @@ function cutShortReason(why: CutShortWhy): string {
   }
 }
 
-function writeStderr(message: string): void {
+/** Writes a warning line to stderr, as the hooks do (also for the warning after an application's `shutdown()`). */
+export function writeStderr(message: string): void {
   try {
     // Synchronous for files and pipes on POSIX, which is all an exiting process can count on.
     process.stderr.write(`${message}\n`);

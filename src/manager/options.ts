@@ -3,7 +3,12 @@ import { SessionJournal } from '../journal/journal.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
 
-/** Where the manager writes what it does. Any of `console`, pino or winston fits. */
+/**
+ * Where the manager writes what it does: `console`, winston, pino, or any object with some of these
+ * methods. They are called `(message, data)`, as console and winston take them; a pino logger
+ * (recognized by pino's own mark, children and other copies of pino included) is called
+ * `(data, message)`, as pino takes them.
+ */
 export interface Logger {
   debug?(message: string, data?: Record<string, unknown>): void;
   info?(message: string, data?: Record<string, unknown>): void;
@@ -275,6 +280,13 @@ export function checkLogger(logger: unknown): Logger | undefined {
     throw new TypeError(
       `Expected \`logger\` to be an object with debug/info/warn/error methods, got ${describe(logger)}`,
     );
+  // Looked up as the manager will call them (inherited methods count, as on a winston or pino logger).
+  const methods = logger as Record<string, unknown>;
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    const method = methods[level];
+    if (method !== undefined && typeof method !== 'function')
+      throw new TypeError(`Expected \`logger.${level}\` to be a function, got ${describe(method)}`);
+  }
   return logger as Logger;
 }
 

@@ -2,7 +2,12 @@ import type { Client } from '@microsoft/microsoft-graph-client';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { abortReason, raceAbort } from '../util/abort.js';
 import { ManagerShutDownError, suppressedError } from '../errors.js';
-import { registerExitHooks, type ExitHookParticipant } from '../lifecycle/exit-hooks.js';
+import {
+  registerExitHooks,
+  shutdownLeftOpenMessage,
+  writeStderr,
+  type ExitHookParticipant,
+} from '../lifecycle/exit-hooks.js';
 import { Shutdown } from '../lifecycle/shutdown.js';
 import type { SessionJournal } from '../journal/journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
@@ -68,6 +73,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   #shutdown: Promise<ShutdownReport> | undefined;
   // Set when a shutdown starts closing sessions; never cleared.
   #closing: Shutdown | undefined;
+  // Set when the exit hooks ask for the shutdown: they then warn of what it leaves open, not the manager.
+  #hooksWarn = false;
 
   constructor(options: SessionManagerOptions) {
     super();
@@ -351,6 +358,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    * same promise.
    */
   shutdown(options: ShutdownOptions = {}): Promise<ShutdownReport> {
+    if (typeof options === 'object' && options !== null && 'reason' in options && options.reason !== undefined)
+      this.#hooksWarn = true;
     if (this.#shutdown !== undefined) return this.#shutdown;
     const { timeoutMs, signal } = shutdownSettings(options, this.#settings.shutdownTimeoutMs);
     this.#shutdown = this.#runShutdown(timeoutMs, signal);
@@ -435,6 +444,18 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const report = shutdown.report(finished, this.#book.creating.labels());
     this.#stopCreates.abort(new ManagerShutDownError());
     this.#log(report.leftOpen === 0 ? 'info' : 'warn', 'shut down', { ...report, sessions: undefined });
+    // The exit hooks' warning, when the application asked for this shutdown: the hooks are gone now.
+    if (!this.#hooksWarn) {
+      const message = shutdownLeftOpenMessage(report, {
+        open: this.openSessionCount(),
+        when: 'after shutdown()',
+        timedOutBecause:
+          signal?.aborted === true
+            ? "the shutdown's signal was aborted"
+            : `the ${String(timeoutMs)} ms shutdown deadline passed`,
+      });
+      if (message !== undefined) writeStderr(message);
+    }
     return report;
   }
 }

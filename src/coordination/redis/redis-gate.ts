@@ -52,6 +52,11 @@ export interface RedisLaneGateOptions extends RedisCoordinationOptions {
    * @default 30000
    */
   readonly leaseTtlMs?: number;
+  /**
+   * Called when a lease is found gone as it is extended (its request finishes anyway).
+   * @default nothing
+   */
+  readonly onLeaseLost?: (lane: string) => void;
 }
 
 /** What the gate and the budget share: the client, the subscriber, the keys, the wake-ups. */
@@ -159,6 +164,7 @@ export class RedisLaneGate implements LaneGate {
   readonly perWorkbookConcurrency: number;
   readonly leaseTtlMs: number;
   readonly #link: RedisLink;
+  readonly #onLeaseLost: (lane: string) => void;
   #lostLeases = 0;
   // Leases held now, each with its extension timer; removed when released.
   readonly #held = new Set<{ readonly timer: NodeJS.Timeout }>();
@@ -168,6 +174,7 @@ export class RedisLaneGate implements LaneGate {
       integer: true,
     });
     this.leaseTtlMs = checkNumber('leaseTtlMs', options.leaseTtlMs ?? 30_000, 1000, { integer: true });
+    this.#onLeaseLost = options.onLeaseLost ?? (() => undefined);
     this.#link = new RedisLink(options);
   }
 
@@ -199,6 +206,7 @@ export class RedisLaneGate implements LaneGate {
             lost = true;
             this.#lostLeases++;
             clearInterval(timer);
+            this.#onLeaseLost(lane);
           }),
         );
       },

@@ -168,6 +168,10 @@ export class RedisLaneGate implements LaneGate {
   #lostLeases = 0;
   // Leases held now, each with its extension timer; removed when released.
   readonly #held = new Set<{ readonly timer: NodeJS.Timeout }>();
+  // Per lane, the cooldown last sent and not yet answered: a release waits for it, so that the next
+  // process cannot take the lane before the cooldown is set (a script reloaded after NOSCRIPT would
+  // otherwise let the release overtake it).
+  readonly #cooling = new Map<string, Promise<void>>();
 
   constructor(options: RedisLaneGateOptions) {
     this.perWorkbookConcurrency = checkNumber('perWorkbookConcurrency', options.perWorkbookConcurrency ?? 1, 1, {
@@ -222,7 +226,8 @@ export class RedisLaneGate implements LaneGate {
         if (released !== undefined) return released;
         clearInterval(timer);
         this.#held.delete(entry);
-        released = this.#link.background(giveBack(client, keys.leases, token, keys.leaseFreed));
+        const cooling = this.#cooling.get(lane) ?? Promise.resolve();
+        released = this.#link.background(cooling.then(() => giveBack(client, keys.leases, token, keys.leaseFreed)));
         return released;
       },
     };
@@ -232,7 +237,11 @@ export class RedisLaneGate implements LaneGate {
   cooledDown(lane: string, until: number): void {
     const ms = Math.ceil(until - Date.now());
     if (ms <= 0) return;
-    void this.#link.background(coolDown(this.#link.client, this.#link.keys(lane).cooldown, ms));
+    const sent = this.#link.background(coolDown(this.#link.client, this.#link.keys(lane).cooldown, ms));
+    this.#cooling.set(lane, sent);
+    void sent.then(() => {
+      if (this.#cooling.get(lane) === sent) this.#cooling.delete(lane);
+    });
   }
 
   /** Stops extending the leases still held (they expire) and quits the subscriber it made. */

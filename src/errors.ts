@@ -372,3 +372,27 @@ export class SessionBudgetTimeoutError extends Error {
 
 export const isSessionBudgetTimeoutError = (value: unknown): value is SessionBudgetTimeoutError =>
   value instanceof SessionBudgetTimeoutError || hasName(value, 'SessionBudgetTimeoutError');
+
+/**
+ * Fleet mode could not reach Redis, and `onRedisDown` is `'fail'`: the call or open is refused at
+ * once rather than sent without the fleet's lane, cooldown or budget. Closes never fail this way
+ * (they go out under the process's own lane). `cause` is what the Redis client said.
+ */
+export class FleetUnavailableError extends Error {
+  override readonly name = 'FleetUnavailableError';
+  readonly code = 'FLEET_UNAVAILABLE';
+  /** The workbook's lane the request or session was for. */
+  readonly workbook: string;
+
+  constructor(init: { workbook: string; cause?: unknown }) {
+    const why = init.cause instanceof Error ? `: ${printable(redactSecrets(init.cause.message), 300)}` : '';
+    super(
+      `Redis is unreachable, so the fleet cannot coordinate ${init.workbook} (onRedisDown: 'fail')${why}`,
+      init.cause === undefined ? undefined : { cause: init.cause },
+    );
+    this.workbook = init.workbook;
+  }
+}
+
+export const isFleetUnavailableError = (value: unknown): value is FleetUnavailableError =>
+  value instanceof FleetUnavailableError || hasName(value, 'FleetUnavailableError');

@@ -1,6 +1,7 @@
 export { SessionManager } from './manager/session-manager.js';
 export type {
   AcquireOptions,
+  FleetOptions,
   Logger,
   OpenOptions,
   SessionEventInfo,
@@ -14,11 +15,13 @@ export type { CallOptions, WorkbookRequest } from './session/workbook-session.js
 export type { RetryEvent } from './transport/graph-transport.js';
 export type { CloseReason, SessionState, ShutdownReport, ShutdownSessionOutcome } from './types.js';
 export {
+  FleetUnavailableError,
   GraphRequestError,
   ManagerShutDownError,
   SessionBudgetTimeoutError,
   SessionClosedError,
   SessionExpiredError,
+  isFleetUnavailableError,
   isGraphRequestError,
   isManagerShutDownError,
   isSessionBudgetTimeoutError,

@@ -50,7 +50,8 @@ export interface LaneLease {
  * it back when the request settles. Synchronous answers are taken without a tick.
  */
 export interface LaneGate {
-  acquire(lane: string, signal: AbortSignal | undefined): LaneLease | Promise<LaneLease>;
+  /** `priority` is the request's (see `Priority`): a gate may treat closes apart, as they must always go out. */
+  acquire(lane: string, signal: AbortSignal | undefined, priority: number): LaneLease | Promise<LaneLease>;
   /** A cooldown seen here: tell the others. */
   cooledDown(lane: string, until: number): void;
 }

@@ -82,7 +82,7 @@ export class Scheduler implements Coordination {
             this.#queued--;
             this.#running++;
             try {
-              const lease = this.#gate.acquire(workbook, signal);
+              const lease = this.#gate.acquire(workbook, signal, options.priority);
               const held = lease instanceof Promise ? await lease : lease;
               try {
                 return await task();

@@ -19,6 +19,13 @@ export interface SessionStats {
   readonly shared: number;
   /** Leases held on shared sessions. */
   readonly leases: number;
+  /**
+   * Fleet mode: `'off'` without the `fleet` option, `'shared'` while coordinating on Redis,
+   * `'degraded'` while coordinating locally because Redis cannot be reached (`onRedisDown: 'local'`).
+   */
+  readonly fleet: 'off' | 'shared' | 'degraded';
+  /** Fleet mode: lane leases found expired while their request ran (see the `leaseLost` event). */
+  readonly lostLeases: number;
   readonly totals: {
     readonly opened: number;
     readonly closed: number;
@@ -61,4 +68,17 @@ export interface SessionEvents {
    * succeeded and its session's details could not be read). The open (or reopen) fails with this error.
    */
   unclosable: [{ readonly workbook: string; readonly error: GraphRequestError }];
+  /**
+   * Fleet mode with `onRedisDown: 'local'`: Redis could not be reached, and lanes, cooldowns and
+   * session budgets are this process's alone until `fleetRestored`.
+   */
+  fleetDegraded: [{ readonly error: unknown }];
+  /** Fleet mode: Redis answers again after `fleetDegraded`; coordination is shared again. */
+  fleetRestored: [];
+  /**
+   * Fleet mode: a workbook's lane lease expired while its request ran (the process was paused, or
+   * Redis restarted), so another process may have sent to the workbook meanwhile. The request
+   * finished; the next one waits for a new lease.
+   */
+  leaseLost: [{ readonly workbook: string }];
 }

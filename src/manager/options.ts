@@ -1,7 +1,11 @@
 import type { Client } from '@microsoft/microsoft-graph-client';
+import type { FleetSettings } from '../coordination/fleet.js';
 import { SessionJournal } from '../journal/journal.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
+import { fleetFrom, fleetRequestTimeout, type FleetOptions } from './fleet-options.js';
+
+export type { FleetOptions } from './fleet-options.js';
 
 /**
  * Where the manager writes what it does: `console`, winston, pino, or any object with some of these
@@ -89,8 +93,8 @@ export interface SessionManagerOptions {
   /**
    * How long one request may wait for its answer; then it is cut off and counts as a network
    * failure (retried only where idempotent). A close's wait is also cut off by a shutdown's deadline.
-   * Infinity turns the limit off.
-   * @default 60000
+   * Infinity turns the limit off. With `fleet`, it must stay below `fleet.leaseTtlMs`.
+   * @default 60000; with `fleet`, two thirds of `fleet.leaseTtlMs` (20000)
    */
   readonly requestTimeoutMs?: number;
   /**
@@ -127,6 +131,12 @@ export interface SessionManagerOptions {
    * @default 60000
    */
   readonly sessionBudgetTimeoutMs?: number;
+  /**
+   * Fleet mode: every process on one Redis shares each workbook's lane, its cooldowns and its
+   * session budget (see the README's "Fleet mode").
+   * @default none (coordination stays in this process)
+   */
+  readonly fleet?: FleetOptions;
 }
 
 export interface OpenOptions {
@@ -188,6 +198,7 @@ const OPTION_KEYS = [
   'resolveWorkbooks',
   'maxSessionsPerWorkbook',
   'sessionBudgetTimeoutMs',
+  'fleet',
 ] as const;
 
 const DEFAULTS = {
@@ -216,7 +227,7 @@ const MIN_POLL_INTERVAL_MS = 10;
 
 export type Settings = {
   -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] extends boolean ? boolean : number;
-};
+} & { readonly fleet: FleetSettings | undefined };
 
 /**
  * The manager's options checked, with defaults filled in. Throws a TypeError or RangeError naming
@@ -235,7 +246,9 @@ export function settingsFrom(options: SessionManagerOptions): Settings {
   }
   const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] | unknown =>
     options[key] === undefined ? DEFAULTS[key] : options[key];
+  const fleet = fleetFrom(options.fleet);
   const settings: Settings = {
+    fleet,
     concurrency: checkNumber('concurrency', pick('concurrency'), 1, { integer: true }),
     perWorkbookConcurrency: checkNumber('perWorkbookConcurrency', pick('perWorkbookConcurrency'), 1, { integer: true }),
     retries: checkNumber('retries', pick('retries'), 0, { integer: true }),
@@ -265,6 +278,12 @@ export function settingsFrom(options: SessionManagerOptions): Settings {
       allowInfinity: true,
     }),
   };
+  if (fleet !== undefined) {
+    settings.requestTimeoutMs = fleetRequestTimeout(
+      fleet,
+      options.requestTimeoutMs === undefined ? undefined : settings.requestTimeoutMs,
+    );
+  }
   if (settings.retryMaxDelayMs < settings.retryBaseDelayMs) {
     throw new RangeError(
       `Expected \`retryMaxDelayMs\` (${settings.retryMaxDelayMs}) to be >= ` +

@@ -12,7 +12,8 @@ import { Shutdown } from '../lifecycle/shutdown.js';
 import type { SessionJournal } from '../journal/journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
 import { Priority, Scheduler } from '../coordination/scheduler.js';
-import type { SessionSlot } from '../coordination/coordination.js';
+import type { SessionBudget, SessionSlot } from '../coordination/coordination.js';
+import { Fleet } from '../coordination/fleet.js';
 import { LocalSessionBudget } from '../coordination/session-budget.js';
 import type { ShutdownReport } from '../types.js';
 import { Pending } from '../util/pending.js';
@@ -41,7 +42,14 @@ import {
   type ShutdownOptions,
 } from './options.js';
 
-export type { AcquireOptions, Logger, OpenOptions, SessionManagerOptions, ShutdownOptions } from './options.js';
+export type {
+  AcquireOptions,
+  FleetOptions,
+  Logger,
+  OpenOptions,
+  SessionManagerOptions,
+  ShutdownOptions,
+} from './options.js';
 export type { SessionEventInfo, SessionEvents, SessionStats } from './events.js';
 
 /**
@@ -54,7 +62,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #scheduler: Scheduler;
   readonly #resolver: WorkbookResolver;
   readonly #book: SessionBook;
-  readonly #budget: LocalSessionBudget;
+  readonly #budget: SessionBudget;
+  // Set with the `fleet` option: lanes, cooldowns and budgets shared on Redis.
+  readonly #fleet: Fleet | undefined;
   // The shared session of each file (by its lane), while it can serve leases.
   readonly #shared = new Map<string, SharedEntry>();
   // Aborted when a shutdown begins: waits for a place in a session budget end then.
@@ -91,16 +101,18 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       );
       return answer.body;
     });
+    this.#fleet = s.fleet === undefined ? undefined : this.#makeFleet();
     this.#scheduler = new Scheduler({
       concurrency: s.concurrency,
       perWorkbookConcurrency: s.perWorkbookConcurrency,
       laneOf: (workbook) => this.#resolver.laneOf(workbook),
+      ...(this.#fleet === undefined ? {} : { gate: this.#fleet }),
     });
     this.#transport = this.#makeTransport(options.client);
     // Every create under way listens to it (its queue wait, its polling): many listeners are expected.
     setMaxListeners(0, this.#stopCreates.signal);
     this.#journal = journalFrom(options.journal);
-    this.#budget = new LocalSessionBudget(s.maxSessionsPerWorkbook);
+    this.#budget = this.#fleet?.budget ?? new LocalSessionBudget(s.maxSessionsPerWorkbook);
     this.#book = new SessionBook({
       transport: this.#transport,
       creates: this.#stopCreates.signal,
@@ -126,6 +138,31 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       );
       this.#background.add(recovering);
     }
+  }
+
+  /** The fleet's coordination on Redis, wired to this manager's log and events. */
+  #makeFleet(): Fleet {
+    const s = this.#settings;
+    if (s.fleet === undefined) throw new TypeError('No `fleet` option');
+    const limits = {
+      perWorkbookConcurrency: s.perWorkbookConcurrency,
+      maxSessionsPerWorkbook: s.maxSessionsPerWorkbook,
+    };
+    return new Fleet(s.fleet, limits, {
+      degraded: (error) => {
+        this.#log('warn', 'Redis cannot be reached: coordinating in this process alone', { error: errorText(error) });
+        this.emit('fleetDegraded', { error });
+      },
+      restored: () => {
+        this.#log('info', 'Redis answers again: coordinating with the fleet');
+        this.emit('fleetRestored');
+      },
+      leaseLost: (workbook) => {
+        this.#log('warn', 'a lane lease expired while its request ran', { workbook });
+        this.emit('leaseLost', { workbook });
+      },
+      error: (error) => this.#log('debug', 'fleet work on Redis failed', { error: errorText(error) }),
+    });
   }
 
   /** The Graph calls, wired to this manager's lanes, retry policy, totals and events. */
@@ -422,6 +459,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       budgetWaiting: this.#budget.waiting,
       shared: this.#shared.size,
       leases: [...this.#shared.values()].reduce((sum, entry) => sum + entry.core.leases, 0),
+      fleet: this.#fleet === undefined ? 'off' : this.#fleet.degraded ? 'degraded' : 'shared',
+      lostLeases: this.#fleet?.lostLeases ?? 0,
       totals: { ...this.#book.totals },
     };
   }
@@ -441,6 +480,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // still waits there must not hold the process for as long as Graph asked to wait.
     if (finished) this.#scheduler.dispose();
     else this.#scheduler.release();
+    // Leases and reservations still held expire on Redis; the pub/sub connection is ours to end.
+    await this.#fleet?.close().catch(() => undefined);
     const report = shutdown.report(finished, this.#book.creating.labels());
     this.#stopCreates.abort(new ManagerShutDownError());
     this.#log(report.leftOpen === 0 ? 'info' : 'warn', 'shut down', { ...report, sessions: undefined });

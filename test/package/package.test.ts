@@ -14,6 +14,7 @@ describe('package.json peer dependencies', () => {
     ['@azure/identity', ['4.0.0', '4.13.1', '4.14.1']],
     ['msw', ['2.0.0', '2.15.0', '3.0.0']],
     ['@microsoft/microsoft-graph-client', ['3.0.0', '3.0.7']],
+    ['ioredis', ['5.0.0', '5.9.2']],
   ] as const)('the %s range takes its current releases', (name, versions) => {
     const range = pkg.peerDependencies[name];
     expect(range).toBeDefined();
@@ -24,6 +25,6 @@ describe('package.json peer dependencies', () => {
     const optional = Object.keys(pkg.peerDependencies).filter(
       (name) => pkg.peerDependenciesMeta[name]?.optional === true,
     );
-    expect(optional.sort()).toEqual(['@azure/identity', 'msw', 'selfsigned']);
+    expect(optional.sort()).toEqual(['@azure/identity', 'ioredis', 'msw', 'selfsigned']);
   });
 });

@@ -1,0 +1,247 @@
+import type { Cluster, Redis } from 'ioredis';
+import { FleetUnavailableError, SessionBudgetTimeoutError } from '../errors.js';
+import type { LaneGate, LaneLease, ReserveOptions, SessionBudget, SessionSlot } from './coordination.js';
+import { RedisLaneGate } from './redis/redis-gate.js';
+import { RedisSessionBudget } from './redis/redis-session-budget.js';
+import type { RedisClient } from './redis/scripts.js';
+import { Priority } from './scheduler.js';
+import { LocalSessionBudget } from './session-budget.js';
+
+/** What to do when Redis cannot be reached. */
+export type OnRedisDown = 'fail' | 'local';
+
+/** The fleet's settings, checked (see the manager's `fleet` option). */
+export interface FleetSettings {
+  readonly redis: RedisClient;
+  readonly keyPrefix: string;
+  readonly leaseTtlMs: number;
+  readonly onRedisDown: OnRedisDown;
+}
+
+/** What the fleet tells its manager. */
+export interface FleetListener {
+  /** Redis could not be reached and coordination went local (`onRedisDown: 'local'`). */
+  degraded(error: unknown): void;
+  /** Redis answered again after a degradation: coordination is shared again. */
+  restored(): void;
+  /** A lease was found gone while its request ran (a pause, a Redis restart). */
+  leaseLost(lane: string): void;
+  /** Background work on Redis (a release, a renewal, a cooldown) failed. */
+  error(error: unknown): void;
+}
+
+/** A lane place with nothing behind it: the process's own queue is the lane. */
+const LOCAL_LEASE: LaneLease = { release: () => undefined };
+
+/** How often, at most, a degraded fleet tries Redis again; the other requests meanwhile run locally. */
+const PROBE_INTERVAL_MS = 1000;
+
+/** How long a request waits for a client still making its first connection before Redis counts as down. */
+const FIRST_CONNECT_WAIT_MS = 1000;
+
+/**
+ * Fleet coordination on one Redis: the lane gate and the session budget shared by every process,
+ * and what happens when Redis cannot be reached. With `onRedisDown: 'fail'` a call or an open fails
+ * at once with a FleetUnavailableError; with `'local'` they go on under this process's own lanes
+ * and budget until Redis answers again. A close always goes out: when its lease cannot be had from
+ * Redis, it runs under the local lane alone (one overlapping request is cheaper than a leaked session).
+ */
+export class Fleet implements LaneGate {
+  readonly settings: FleetSettings;
+  readonly budget: SessionBudget;
+  readonly #gate: RedisLaneGate;
+  readonly #listener: FleetListener;
+  readonly #subscriber: RedisClient;
+  #degraded = false;
+  #probedAt = 0;
+
+  constructor(
+    settings: FleetSettings,
+    options: { readonly perWorkbookConcurrency: number; readonly maxSessionsPerWorkbook: number },
+    listener: FleetListener,
+  ) {
+    this.settings = settings;
+    this.#listener = listener;
+    const { redis } = settings;
+    // One pub/sub connection for the gate and the budget. It connects when somebody first waits,
+    // and never holds the process open: the caller's own client does, as long as it is connected.
+    this.#subscriber = redis.isCluster
+      ? (redis as Cluster).duplicate(undefined, { lazyConnect: true })
+      : (redis as Redis).duplicate({ lazyConnect: true });
+    this.#subscriber.on('error', () => undefined);
+    this.#subscriber.on('connect', () => {
+      const stream = (this.#subscriber as { stream?: { unref?: () => void } }).stream;
+      stream?.unref?.();
+    });
+    const shared = {
+      client: redis,
+      subscriber: this.#subscriber,
+      keyPrefix: settings.keyPrefix,
+      onError: (error: unknown) => listener.error(error),
+    };
+    this.#gate = new RedisLaneGate({
+      ...shared,
+      perWorkbookConcurrency: options.perWorkbookConcurrency,
+      leaseTtlMs: settings.leaseTtlMs,
+      onLeaseLost: (lane) => listener.leaseLost(lane),
+    });
+    const local = new LocalSessionBudget(options.maxSessionsPerWorkbook);
+    // An unlimited budget has nothing to count across the fleet.
+    this.budget =
+      options.maxSessionsPerWorkbook === Infinity
+        ? local
+        : new FleetBudget(this, new RedisSessionBudget({ ...shared, limit: options.maxSessionsPerWorkbook }), local);
+  }
+
+  /** Leases found gone while their request ran. */
+  get lostLeases(): number {
+    return this.#gate.lostLeases;
+  }
+
+  /** True while coordination is local because Redis could not be reached (`onRedisDown: 'local'`). */
+  get degraded(): boolean {
+    return this.#degraded;
+  }
+
+  async acquire(lane: string, signal: AbortSignal | undefined, priority: number): Promise<LaneLease> {
+    const closing = priority >= Priority.close;
+    const local = (): LaneLease => LOCAL_LEASE;
+    // A close goes out whatever Redis does; the others only when degrading is allowed.
+    return this.onRedis(lane, () => this.#gate.acquire(lane, signal), closing ? local : undefined, signal, local);
+  }
+
+  cooledDown(lane: string, until: number): void {
+    // The local lane is paused already; the fleet hears of it when Redis can be reached.
+    if (this.settings.redis.status === 'ready') this.#gate.cooledDown(lane, until);
+  }
+
+  /**
+   * Runs `shared` on Redis when it can be reached; otherwise (or when it fails for want of Redis)
+   * runs `fallback` when given, degrades to `local` with `onRedisDown: 'local'`, or fails with a
+   * FleetUnavailableError. An abort or a budget timeout is no Redis failure: it is thrown as it is.
+   */
+  async onRedis<T>(
+    lane: string,
+    shared: () => Promise<T>,
+    fallback: (() => T | Promise<T>) | undefined,
+    signal: AbortSignal | undefined,
+    local?: () => T | Promise<T>,
+  ): Promise<T> {
+    const degrade = fallback ?? (this.settings.onRedisDown === 'local' ? local : undefined);
+    const mayTry = this.#degraded ? this.#mayProbe() : await this.#reachable();
+    if (!mayTry) return this.#without(lane, undefined, degrade);
+    try {
+      const result = await shared();
+      this.#restore();
+      return result;
+    } catch (error) {
+      if (signal?.aborted === true || error instanceof SessionBudgetTimeoutError) throw error;
+      return this.#without(lane, error, degrade);
+    }
+  }
+
+  /** Goes on without Redis, or fails for want of it. */
+  #without<T>(lane: string, error: unknown, degrade: (() => T | Promise<T>) | undefined): T | Promise<T> {
+    if (degrade === undefined) throw new FleetUnavailableError({ workbook: lane, cause: error ?? this.#why() });
+    if (this.settings.onRedisDown === 'local' && !this.#degraded) {
+      this.#degraded = true;
+      this.#probedAt = Date.now();
+      this.#listener.degraded(error ?? this.#why());
+    }
+    return degrade();
+  }
+
+  #why(): Error {
+    return new Error(`The Redis client is ${this.settings.redis.status}, not ready`);
+  }
+
+  #restore(): void {
+    if (!this.#degraded) return;
+    this.#degraded = false;
+    this.#listener.restored();
+  }
+
+  /** While degraded, one request in a while tries Redis again (when the client says it is connected). */
+  #mayProbe(): boolean {
+    if (this.settings.redis.status !== 'ready') return false;
+    const now = Date.now();
+    if (now - this.#probedAt < PROBE_INTERVAL_MS) return false;
+    this.#probedAt = now;
+    return true;
+  }
+
+  /**
+   * Whether Redis may be asked: the client is connected, or it is making its first connection and
+   * gets there within a moment. A client reconnecting after a loss counts as down at once.
+   */
+  async #reachable(): Promise<boolean> {
+    const { redis } = this.settings;
+    if (redis.status === 'ready') return true;
+    if (redis.status !== 'wait' && redis.status !== 'connecting' && redis.status !== 'connect') return false;
+    if (redis.status === 'wait') redis.connect().catch(() => undefined);
+    return new Promise((resolve) => {
+      const done = (ready: boolean): void => {
+        clearTimeout(timer);
+        redis.off('ready', onReady);
+        resolve(ready);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(redis.status === 'ready'), FIRST_CONNECT_WAIT_MS);
+      timer.unref();
+      redis.once('ready', onReady);
+    });
+  }
+
+  /** Stops extending leases and renewing reservations (they expire) and quits the pub/sub connection. */
+  async close(): Promise<void> {
+    await this.#gate.close();
+    if (this.budget instanceof FleetBudget) await this.budget.close();
+    this.#subscriber.disconnect();
+  }
+}
+
+/**
+ * The session budget across the fleet, with the process's own budget behind it for when Redis
+ * cannot be reached (`onRedisDown: 'local'`, or a session that exists and must be counted).
+ */
+class FleetBudget implements SessionBudget {
+  readonly limit: number;
+  readonly #fleet: Fleet;
+  readonly #shared: RedisSessionBudget;
+  readonly #local: LocalSessionBudget;
+
+  constructor(fleet: Fleet, shared: RedisSessionBudget, local: LocalSessionBudget) {
+    this.limit = shared.limit;
+    this.#fleet = fleet;
+    this.#shared = shared;
+    this.#local = local;
+  }
+
+  get waiting(): number {
+    return this.#shared.waiting + this.#local.waiting;
+  }
+
+  held(lane: string): number {
+    return this.#shared.held(lane) + this.#local.held(lane);
+  }
+
+  reserve(lane: string, options: ReserveOptions): Promise<SessionSlot> {
+    return this.#fleet.onRedis(
+      lane,
+      () => this.#shared.reserve(lane, options),
+      undefined,
+      options.signal,
+      () => this.#local.reserve(lane, options),
+    );
+  }
+
+  force(lane: string): SessionSlot {
+    // Counted on Redis (in the background) while it answers, else in this process at least.
+    if (this.#fleet.settings.redis.status === 'ready' && !this.#fleet.degraded) return this.#shared.force(lane);
+    return this.#local.force(lane);
+  }
+
+  close(): Promise<void> {
+    return this.#shared.close();
+  }
+}

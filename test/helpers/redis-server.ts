@@ -1,0 +1,120 @@
+// Starts a real `redis-server` of the machine's packages for the fleet tests: its own process on a
+// free loopback port, persistence off, stopped after. Without `redis-server` the tests are skipped
+// with what to install, except under CI, where they must run: there its absence fails them.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, connect } from 'node:net';
+import { Redis, type RedisOptions } from 'ioredis';
+
+const binary = process.env.REDIS_SERVER ?? 'redis-server';
+
+/** Whether `redis-server` can be run here. */
+export const redisServerFound = spawnSync(binary, ['--version'], { stdio: 'ignore' }).status === 0;
+
+export const INSTALL_HINT =
+  '`redis-server` was not found: the fleet tests need it (Debian/Ubuntu: `apt-get install redis-server`; ' +
+  'macOS: `brew install redis`), or set REDIS_SERVER to its path';
+
+const underCi = process.env.CI === 'true';
+
+/**
+ * Whether the Redis tests run. Under CI a missing server is a failure, never a skip, so this
+ * throws there; elsewhere it says once what to install.
+ */
+export function redisTestsRun(): boolean {
+  if (redisServerFound) return true;
+  if (underCi) throw new Error(`${INSTALL_HINT}. Under CI the fleet tests must run.`);
+  console.warn(`Skipping the Redis tests: ${INSTALL_HINT}.`);
+  return false;
+}
+
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  /** A client that fails fast, as the library documents; quit by `stop()`. */
+  client(options?: RedisOptions): Promise<Redis>;
+  /** Kills the server (SIGKILL) and every client made by `client()`. */
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('No port');
+  return address.port;
+}
+
+/** Resolves once the server answers PING with PONG, or rejects after `timeoutMs`. */
+async function untilPong(port: number, child: ChildProcess, output: () => string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output()}`);
+    const pong = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let answer = '';
+      socket.setEncoding('utf8');
+      socket.on('connect', () => socket.write('PING\r\n'));
+      socket.on('data', (chunk: string) => {
+        answer += chunk;
+        if (answer.includes('\r\n')) {
+          socket.destroy();
+          resolve(answer.startsWith('+PONG'));
+        }
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (pong) return;
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING: ${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Starts a `redis-server` on a free loopback port with persistence off. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  const child = spawn(
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', '/tmp'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  try {
+    await untilPong(port, child, () => output);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const clients = new Set<Redis>();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async client(options = {}) {
+      const client = new Redis({
+        host: '127.0.0.1',
+        port,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        commandTimeout: 2000,
+        lazyConnect: true,
+        ...options,
+      });
+      clients.add(client);
+      await client.connect();
+      return client;
+    },
+    async stop() {
+      for (const client of clients) client.disconnect();
+      clients.clear();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}

@@ -282,28 +282,31 @@ describe.runIf(redisTestsRun())('RedisSessionStore against a real redis-server',
 
     const closer: SessionCloser = (workbook, id) => closeConfirmed(transport, workbook, id);
 
-    test('recoverOrphans closes the sessions of a dead owner, counts a 404 as expired, skips ones past expiry', async () => {
-      const created = await Promise.all([1, 2, 3].map(() => transport.createSession(BOOK, true)));
-      const [open1, open2, gone] = created.map((c) => c.id);
-      // Graph expired it meanwhile: its close is answered 404.
-      expect(emu.service.expireSession(gone!)).toBe(true);
-      await deadOwner([open1!, open2!, gone!]);
-      // An owner dead long ago: its session is past Graph's expiry by its last heartbeat.
-      const old = (await transport.createSession(BOOK, true)).id;
-      const ancient = await deadOwner([old], Date.now() - 3_600_000);
-      await redis.hset(ownerKeys(PREFIX, ancient.owner).meta, 'lastSeenAt', String(Date.now() - 3_600_000));
-      const before = emu.service.stats().closed;
+    test(
+      'recoverOrphans closes the sessions of a dead owner, ' + 'counts a 404 as expired, skips ones past expiry',
+      async () => {
+        const created = await Promise.all([1, 2, 3].map(() => transport.createSession(BOOK, true)));
+        const [open1, open2, gone] = created.map((c) => c.id);
+        // Graph expired it meanwhile: its close is answered 404.
+        expect(emu.service.expireSession(gone!)).toBe(true);
+        await deadOwner([open1!, open2!, gone!]);
+        // An owner dead long ago: its session is past Graph's expiry by its last heartbeat.
+        const old = (await transport.createSession(BOOK, true)).id;
+        const ancient = await deadOwner([old], Date.now() - 3_600_000);
+        await redis.hset(ownerKeys(PREFIX, ancient.owner).meta, 'lastSeenAt', String(Date.now() - 3_600_000));
+        const before = emu.service.stats().closed;
 
-      const report = await recoverOrphans(store(), closer);
-      expect(report.closed).toHaveLength(2);
-      expect(report.expired.map((s) => s.expiredBy).sort()).toEqual(['age', 'graph']);
-      expect(report.failed).toEqual([]);
-      // Only the two open ones were closed: nothing was sent for the one past expiry.
-      expect(emu.service.stats().closed - before).toBe(2);
-      expect(emu.service.sessions().find((s) => s.id === old)?.state).toBe('open');
-      expect(await store().scan()).toEqual({ orphans: [], live: [], corrupt: [] });
-      await transport.closeSession(BOOK, old);
-    });
+        const report = await recoverOrphans(store(), closer);
+        expect(report.closed).toHaveLength(2);
+        expect(report.expired.map((s) => s.expiredBy).sort()).toEqual(['age', 'graph']);
+        expect(report.failed).toEqual([]);
+        // Only the two open ones were closed: nothing was sent for the one past expiry.
+        expect(emu.service.stats().closed - before).toBe(2);
+        expect(emu.service.sessions().find((s) => s.id === old)?.state).toBe('open');
+        expect(await store().scan()).toEqual({ orphans: [], live: [], corrupt: [] });
+        await transport.closeSession(BOOK, old);
+      },
+    );
 
     test('the reaper closes orphans on its timer, counts a thrown 404 as expired, and stops on close()', async () => {
       const reports: RecoveryReport[] = [];
@@ -327,55 +330,58 @@ describe.runIf(redisTestsRun())('RedisSessionStore against a real redis-server',
       await expect(reaper.runOnce()).resolves.toBeUndefined();
     });
 
-    test('a SIGKILLed owner process: the reaper of a survivor closes its sessions once its heartbeat expires', async () => {
-      const heartbeatMs = 100;
-      const child = spawnScript(CHILD, [
-        emu.url,
-        emu.token,
-        String(server.port),
-        PREFIX,
-        BOOK,
-        '3',
-        String(heartbeatMs),
-      ]);
-      const ready = await child.waitForLine(/^ready /);
-      const childIds = ready.slice('ready '.length).split(',');
-      expect(childIds).toHaveLength(3);
-      const closedBefore = emu.service.stats().closed;
-      const events: string[] = [];
-      let closedAt = 0;
-      const reaper = startOrphanReaper({
-        store: store(),
-        closer,
-        intervalMs: 50,
-        onReport: (r) => {
-          events.push(`reaped ${r.closed.length}`);
-          closedAt = Date.now();
-        },
-      });
-      // While the child lives, passes run and touch none of its sessions.
-      await until(() => reaper.passes >= 3);
-      expect(events).toEqual([]);
-      expect(childIds.map((id) => emu.service.sessions().find((s) => s.id === id)?.state)).toEqual([
-        'open',
-        'open',
-        'open',
-      ]);
-      await child.kill();
-      const killedAt = Date.now();
-      events.push('killed');
-      await until(() => events.length > 1);
-      await until(() => emu.service.stats().closed - closedBefore === 3);
-      await reaper.close();
-      expect(events).toEqual(['killed', 'reaped 3']);
-      expect(childIds.map((id) => emu.service.sessions().find((s) => s.id === id)?.state)).toEqual([
-        'closed',
-        'closed',
-        'closed',
-      ]);
-      expect(emu.service.stats().closed - closedBefore).toBe(3);
-      // Measured, not asserted: heartbeat TTL (300 ms) + interval (50 ms) + the closes.
-      console.info(`SIGKILL to orphans closed: ${closedAt - killedAt} ms (heartbeat TTL 300 ms, interval 50 ms)`);
-    });
+    test(
+      'a SIGKILLed owner process: ' + 'the reaper of a survivor closes its sessions once its heartbeat expires',
+      async () => {
+        const heartbeatMs = 100;
+        const child = spawnScript(CHILD, [
+          emu.url,
+          emu.token,
+          String(server.port),
+          PREFIX,
+          BOOK,
+          '3',
+          String(heartbeatMs),
+        ]);
+        const ready = await child.waitForLine(/^ready /);
+        const childIds = ready.slice('ready '.length).split(',');
+        expect(childIds).toHaveLength(3);
+        const closedBefore = emu.service.stats().closed;
+        const events: string[] = [];
+        let closedAt = 0;
+        const reaper = startOrphanReaper({
+          store: store(),
+          closer,
+          intervalMs: 50,
+          onReport: (r) => {
+            events.push(`reaped ${r.closed.length}`);
+            closedAt = Date.now();
+          },
+        });
+        // While the child lives, passes run and touch none of its sessions.
+        await until(() => reaper.passes >= 3);
+        expect(events).toEqual([]);
+        expect(childIds.map((id) => emu.service.sessions().find((s) => s.id === id)?.state)).toEqual([
+          'open',
+          'open',
+          'open',
+        ]);
+        await child.kill();
+        const killedAt = Date.now();
+        events.push('killed');
+        await until(() => events.length > 1);
+        await until(() => emu.service.stats().closed - closedBefore === 3);
+        await reaper.close();
+        expect(events).toEqual(['killed', 'reaped 3']);
+        expect(childIds.map((id) => emu.service.sessions().find((s) => s.id === id)?.state)).toEqual([
+          'closed',
+          'closed',
+          'closed',
+        ]);
+        expect(emu.service.stats().closed - closedBefore).toBe(3);
+        // Measured, not asserted: heartbeat TTL (300 ms) + interval (50 ms) + the closes.
+        console.info(`SIGKILL to orphans closed: ${closedAt - killedAt} ms (heartbeat TTL 300 ms, interval 50 ms)`);
+      },
+    );
   });
 });

@@ -171,6 +171,15 @@ describe.runIf(redisTestsRun())('RedisSessionStore against a real redis-server',
     expect(clean.lostHeartbeats).toBe(0);
   });
 
+  test('a heartbeat found gone (the owner was taken for dead) is counted, and the owner is alive again', async () => {
+    const owner = store({ heartbeatMs: 50 });
+    await owner.record({ workbook: BOOK, id: 'paused-one', persistChanges: true, createdAt: 1 });
+    await redis.del(ownerKeys(PREFIX, owner.owner).alive);
+    expect((await store().scan()).orphans.map((e) => e.id)).toEqual(['paused-one']);
+    await until(() => owner.lostHeartbeats === 1, 2_000);
+    expect((await store().scan()).live.map((e) => e.id)).toEqual(['paused-one']);
+  });
+
   test('many reapers claiming at once: each orphan is claimed exactly once', async () => {
     const all: string[] = [];
     for (let o = 0; o < 12; o++) {

@@ -16,7 +16,7 @@ import type { Cluster, Redis } from 'ioredis';
 export type RedisClient = Redis | Cluster;
 
 // The server's clock in milliseconds. Lua numbers are doubles: exact for epoch milliseconds.
-const NOW = `local t = redis.call('TIME')
+export const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 // Arguments are checked on the server too: a refusal carries this marker, whatever prefix the

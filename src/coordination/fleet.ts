@@ -7,16 +7,9 @@ import type { RedisClient } from './redis/scripts.js';
 import { Priority } from './scheduler.js';
 import { LocalSessionBudget } from './session-budget.js';
 
-/** What to do when Redis cannot be reached. */
-export type OnRedisDown = 'fail' | 'local';
+import type { FleetSettings } from '../manager/fleet-types.js';
 
-/** The fleet's settings, checked (see the manager's `fleet` option). */
-export interface FleetSettings {
-  readonly redis: RedisClient;
-  readonly keyPrefix: string;
-  readonly leaseTtlMs: number;
-  readonly onRedisDown: OnRedisDown;
-}
+export type { FleetSettings, OnRedisDown } from '../manager/fleet-types.js';
 
 /** What the fleet tells its manager. */
 export interface FleetListener {
@@ -62,7 +55,8 @@ export class Fleet implements LaneGate {
   ) {
     this.settings = settings;
     this.#listener = listener;
-    const { redis } = settings;
+    // The client was checked to be an ioredis one; its public type is only its shape.
+    const redis = settings.redis as unknown as RedisClient;
     // One pub/sub connection for the gate and the budget. It connects when somebody first waits,
     // and never holds the process open: the caller's own client does, as long as it is connected.
     this.#subscriber = redis.isCluster
@@ -175,7 +169,7 @@ export class Fleet implements LaneGate {
    * gets there within a moment. A client reconnecting after a loss counts as down at once.
    */
   async #reachable(): Promise<boolean> {
-    const { redis } = this.settings;
+    const redis = this.settings.redis as unknown as RedisClient;
     if (redis.status === 'ready') return true;
     if (redis.status !== 'wait' && redis.status !== 'connecting' && redis.status !== 'connect') return false;
     if (redis.status === 'wait') redis.connect().catch(() => undefined);

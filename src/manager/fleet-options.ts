@@ -1,36 +1,9 @@
-import type { FleetSettings, OnRedisDown } from '../coordination/fleet.js';
-import type { RedisClient } from '../coordination/redis/scripts.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 import { checkKeys, checkNumber, describe } from '../util/validate.js';
 
-/** Fleet mode: lanes, cooldowns and session budgets shared by every process on one Redis. */
-export interface FleetOptions {
-  /**
-   * An ioredis 5 client (`Redis` or `Cluster`), connected or connecting; its owner quits it. It
-   * must fail fast: `new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1,
-   * commandTimeout: 1000 })`.
-   */
-  readonly redis: RedisClient;
-  /**
-   * Put in front of every key and channel, outside the hash tag.
-   * @default 'wbs:'
-   */
-  readonly keyPrefix?: string;
-  /**
-   * How long a workbook's lane lease lasts unless extended (it is extended every third of it while
-   * its request runs). Must exceed `requestTimeoutMs`, so that a process cut off from Redis has
-   * ended its request before its lease can pass to another. At least 1000.
-   * @default 30000
-   */
-  readonly leaseTtlMs?: number;
-  /**
-   * When Redis cannot be reached: `'fail'` fails calls and opens at once with a
-   * FleetUnavailableError; `'local'` goes on under this process's own lanes and budget (the
-   * `fleetDegraded` event) until Redis answers again (`fleetRestored`). Closes go out either way.
-   * @default 'fail'
-   */
-  readonly onRedisDown?: OnRedisDown;
-}
+import type { FleetRedisClient, FleetSettings } from './fleet-types.js';
+
+export type { FleetOptions, FleetRedisClient, OnRedisDown } from './fleet-types.js';
 
 const FLEET_KEYS = ['redis', 'keyPrefix', 'leaseTtlMs', 'onRedisDown'] as const;
 
@@ -79,7 +52,7 @@ export function fleetRequestTimeout(fleet: FleetSettings, requestTimeoutMs: numb
   return requestTimeoutMs;
 }
 
-function checkRedis(redis: unknown): RedisClient {
+function checkRedis(redis: unknown): FleetRedisClient {
   const client = redis as Record<string, unknown> | null;
   if (
     typeof client !== 'object' ||
@@ -102,5 +75,5 @@ function checkRedis(redis: unknown): RedisClient {
         `to come back; ${HOW_TO_CREATE}`,
     );
   }
-  return client as unknown as RedisClient;
+  return client as unknown as FleetRedisClient;
 }

@@ -1,11 +1,12 @@
 import type { Client } from '@microsoft/microsoft-graph-client';
-import type { FleetSettings } from '../coordination/fleet.js';
+import type { FleetSettings } from './fleet-types.js';
 import { SessionJournal } from '../journal/journal.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
-import { fleetFrom, fleetRequestTimeout, type FleetOptions } from './fleet-options.js';
+import { fleetFrom, fleetRequestTimeout } from './fleet-options.js';
+import type { FleetOptions } from './fleet-types.js';
 
-export type { FleetOptions } from './fleet-options.js';
+export type { FleetOptions } from './fleet-types.js';
 
 /**
  * Where the manager writes what it does: `console`, winston, pino, or any object with some of these

@@ -76,7 +76,8 @@ function showEvents(events) {
   for (const e of events) {
     const row = document.createElement('tr');
     row.className = 'event ' + e.type;
-    cell(row, new Date(e.at).toISOString().slice(11, 23), 'time');
+    const at = new Date(e.at);
+    cell(row, at.toTimeString().slice(0, 8) + '.' + String(at.getMilliseconds()).padStart(3, '0'), 'time');
     cell(row, e.type, 'type');
     cell(row, e.workbook || '', 'path');
     cell(row, describeEvent(e), 'what');

@@ -55,6 +55,7 @@ export async function runEmulatorDemo(progress: Progress): Promise<DemoSummary> 
     emulators.push(slow);
     for (const [name, path] of Object.entries(BOOKS)) progress.label(path, name);
     progress.label(ARCHIVE, 'archive');
+    progress.note(`live page, open it while the demo runs: ${main.url}/_emulator/#token=${main.token}`);
 
     // exitHooks stay on (the default): Ctrl-C during the demo closes the sessions too.
     const sessions = new SessionManager({

@@ -2,8 +2,16 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from './http-server.js';
-import { FAULT_KINDS, type FaultKind, type RandomFaultOptions, type WorkbookSeed } from './options.js';
+import {
+  FAULT_KINDS,
+  type FaultKind,
+  type RandomFaultOptions,
+  type WorkbookSeed,
+  type WorkbookServiceOptions,
+} from './options.js';
 import { SAMPLE_WORKBOOK_PATH, sampleWorkbook } from './sample-workbook.js';
+
+type AsyncCreate = NonNullable<WorkbookServiceOptions['asyncCreate']>;
 
 const USAGE = `Usage: workbook-emulator [options]
 
@@ -27,6 +35,20 @@ Options:
                       how long making a session takes before createSession answers (default 0)
   --create-session-jitter-ms N
                       up to this much more, drawn per createSession (default 0)
+  --async-create-rate R
+                      share of createSession requests sent with Prefer: respond-async, 0..1,
+                      answered 202 with a long-running operation to poll (default 0)
+  --async-create-duration-ms N
+                      how long such an operation runs (default 0)
+  --async-create-fail-rate R
+                      share of operations, 0..1, that end failed (default 0)
+  --async-create-fail-codes C,C
+                      the error codes a failed operation carries, one drawn per failure
+                      (default transientFailure)
+  --persistent-session-timeout-ms N
+                      a persistent session expires after this much inactivity (default 300000)
+  --non-persistent-session-timeout-ms N
+                      a non-persistent session expires after this much inactivity (default 420000)
   --seed N            seed of the random source (default 1)
   --workbook PATH     serve a workbook at this drive-item path, e.g. /me/drive/items/01ABC
                       (repeatable; default: ${SAMPLE_WORKBOOK_PATH})
@@ -36,6 +58,8 @@ Options:
   --json              print one line of JSON {"url","token","workbooks"} instead of text
                       (with --https, "ca" too: the certificate as PEM)
   --help              print this help
+
+Admin routes (they need the token) and a live page are served under /_emulator/; see the README.
 `;
 
 function number(value: string | undefined, name: string): number | undefined {
@@ -44,6 +68,30 @@ function number(value: string | undefined, name: string): number | undefined {
   if (value.trim() === '' || !Number.isFinite(n))
     throw new TypeError(`Expected --${name} to be a number, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/** The `asyncCreate` option from its flags; the others need `--async-create-rate`, as they shape its operations. */
+function asyncCreateOptions(values: Record<string, string | boolean | string[] | undefined>): AsyncCreate | undefined {
+  const flag = (name: string): string | undefined => values[name] as string | undefined;
+  const rate = number(flag('async-create-rate'), 'async-create-rate');
+  const durationMs = number(flag('async-create-duration-ms'), 'async-create-duration-ms');
+  const failRate = number(flag('async-create-fail-rate'), 'async-create-fail-rate');
+  const failCodes = flag('async-create-fail-codes')
+    ?.split(',')
+    .map((c) => c.trim());
+  if (rate === undefined) {
+    if (durationMs !== undefined || failRate !== undefined || failCodes !== undefined)
+      throw new TypeError(
+        '--async-create-duration-ms, --async-create-fail-rate and --async-create-fail-codes need --async-create-rate',
+      );
+    return undefined;
+  }
+  return {
+    rate,
+    ...(durationMs === undefined ? {} : { durationMs }),
+    ...(failRate === undefined ? {} : { failRate }),
+    ...(failCodes === undefined ? {} : { failCodes }),
+  };
 }
 
 async function main(): Promise<void> {
@@ -81,6 +129,12 @@ function readArgs() {
       'max-sessions-per-workbook': { type: 'string' },
       'create-session-delay-ms': { type: 'string' },
       'create-session-jitter-ms': { type: 'string' },
+      'async-create-rate': { type: 'string' },
+      'async-create-duration-ms': { type: 'string' },
+      'async-create-fail-rate': { type: 'string' },
+      'async-create-fail-codes': { type: 'string' },
+      'persistent-session-timeout-ms': { type: 'string' },
+      'non-persistent-session-timeout-ms': { type: 'string' },
       seed: { type: 'string' },
       workbook: { type: 'string', multiple: true },
       https: { type: 'boolean' },
@@ -106,6 +160,9 @@ function emulatorOptions(values: Values, paths: readonly string[]): EmulatorOpti
   const createDelay = number(values['create-session-delay-ms'], 'create-session-delay-ms');
   const createJitter = number(values['create-session-jitter-ms'], 'create-session-jitter-ms');
   const faults = randomFaults(values, faultRate);
+  const asyncCreate = asyncCreateOptions(values);
+  const persistentTimeout = number(values['persistent-session-timeout-ms'], 'persistent-session-timeout-ms');
+  const nonPersistentTimeout = number(values['non-persistent-session-timeout-ms'], 'non-persistent-session-timeout-ms');
   if (values['ca-file'] !== undefined && values.https !== true) throw new TypeError('--ca-file needs --https');
   return {
     port: number(values.port, 'port') ?? 8787,
@@ -121,6 +178,9 @@ function emulatorOptions(values: Values, paths: readonly string[]): EmulatorOpti
     ...(maxSessions === undefined ? {} : { maxSessionsPerWorkbook: maxSessions }),
     ...(createDelay === undefined ? {} : { createSessionDelayMs: createDelay }),
     ...(createJitter === undefined ? {} : { createSessionJitterMs: createJitter }),
+    ...(asyncCreate === undefined ? {} : { asyncCreate }),
+    ...(persistentTimeout === undefined ? {} : { persistentSessionTimeoutMs: persistentTimeout }),
+    ...(nonPersistentTimeout === undefined ? {} : { nonPersistentSessionTimeoutMs: nonPersistentTimeout }),
     ...(values.https === true ? { https: true } : {}),
   };
 }
@@ -154,6 +214,8 @@ function announce(emulator: RunningEmulator, paths: readonly string[], json: boo
     console.log(`Workbook emulator listening on ${emulator.url}`);
     console.log(`Token: ${emulator.token}`);
     for (const p of paths) console.log(`Workbook: ${emulator.url}/v1.0${p}/workbook`);
+    // The fragment is read by the page and never sent to the server.
+    console.log(`Live page: ${emulator.url}/_emulator/#token=${emulator.token}`);
     console.log('Press Ctrl+C to stop.');
   }
 }

@@ -8,16 +8,27 @@ export class Cooldowns {
   // Per workbook, when the last announced Retry-After ends; only ever lengthened.
   readonly #until = new Map<string, number>();
 
-  /** Starts (or lengthens) the workbook's cooldown for a `Retry-After` value as sent. */
-  announce(workbook: string | undefined, retryAfter: string, now: number): void {
+  /**
+   * Starts (or lengthens) the workbook's cooldown for a `Retry-After` value as sent; returns how long
+   * the value announces (0 for none, or for no workbook).
+   */
+  announce(workbook: string | undefined, retryAfter: string, now: number): number {
     const ms = cooldownMs(retryAfter, now);
     // A shorter Retry-After does not shorten a cooldown already announced.
-    if (workbook === undefined || ms <= 0) return;
+    if (workbook === undefined || ms <= 0) return 0;
     this.#until.set(workbook, Math.max(this.#until.get(workbook) ?? -Infinity, now + ms));
+    return ms;
   }
 
   /** How long the workbook's cooldown still runs; 0 or less when there is none. */
   leftMs(workbook: string, now: number): number {
     return (this.#until.get(workbook) ?? -Infinity) - now;
+  }
+
+  /** How long each workbook's cooldown still runs, for those with one running now. */
+  running(now: number): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [workbook, until] of this.#until) if (until > now) out.set(workbook, until - now);
+    return out;
   }
 }

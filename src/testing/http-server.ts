@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { checkInRange, describe } from '../util/validate.js';
+import { adminAnswer } from './admin-routes.js';
 import type { WorkbookServiceOptions } from './options.js';
 import { graphError, isDroppedConnection } from './responses.js';
 import { WorkbookService } from './service.js';
@@ -173,6 +174,12 @@ async function serve(
       request = toRequest(req, Buffer.concat(chunks), scheme);
     } catch {
       await send(res, refusal(service, 400, 'invalidRequest', 'badRequestUncategorized', MALFORMED));
+      return;
+    }
+    // The admin surface is the server's, not Graph's: its requests are not counted, faulted or delayed.
+    const admin = await adminAnswer(service, request);
+    if (admin !== undefined) {
+      await send(res, admin);
       return;
     }
     let response: Response;

@@ -14,5 +14,6 @@ export type {
 export type { FaultSpec } from './faults.js';
 export type { EmulatorStats } from './stats.js';
 export type { AppliedWrite } from './write-log.js';
-export type { HandleOptions, WorkbookFile } from './service.js';
+export type { HandleOptions, WorkbookActivity, WorkbookFile } from './service.js';
+export type { EmulatorEvent, EmulatorEventType } from './events.js';
 export type { SessionSnapshot, SessionState } from './session-registry.js';

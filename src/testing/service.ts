@@ -17,6 +17,7 @@ import {
   segmentNotFound,
   unauthorized,
 } from './error-answers.js';
+import { type EmulatorEvent, type EventInput, EventLog } from './events.js';
 import { type FaultDecision, type FaultSpec, FaultPlan } from './faults.js';
 import { unsupportedQuery } from './odata.js';
 import { OperationRegistry } from './operations.js';
@@ -46,6 +47,18 @@ export interface HandleOptions {
   readonly signal?: AbortSignal;
 }
 
+/** One workbook as it is now, for a live view (`WorkbookService.activity()`). */
+export interface WorkbookActivity {
+  /** Its key, as `openByWorkbook` and `sessions()` name it. */
+  readonly workbook: string;
+  /** Sessions open on it now. */
+  readonly openSessions: number;
+  /** Requests to it inside the service now. */
+  readonly inFlight: number;
+  /** How long the `Retry-After` cooldown the emulator announced for it still runs; 0 when none runs. */
+  readonly cooldownMs: number;
+}
+
 /** What `handle()` learnt of a request before processing it. */
 interface Routed extends RequestRoute {
   /** The file the request names, under whatever name. */
@@ -73,6 +86,7 @@ export class WorkbookService {
   readonly #stats = new StatsRecorder();
   readonly #writes = new WriteLog();
   readonly #cooldowns = new Cooldowns();
+  readonly #events = new EventLog();
   // Set by the constructor and setLatency().
   #latency: Required<LatencyOptions> | undefined;
   // Added to the clock by advanceTime(); only grows.
@@ -91,6 +105,11 @@ export class WorkbookService {
       (s) => {
         if (s.state === 'closed') this.#stats.closed += 1;
         else this.#stats.expired += 1;
+        this.#endEvent(s);
+      },
+      (s) => {
+        const at = s.createdAt;
+        this.#events.record(at, { type: 'create', workbook: s.workbook, session: s.id });
       },
     );
     this.#operations = new OperationRegistry(idRng);
@@ -231,6 +250,34 @@ export class WorkbookService {
     return this.#stats.snapshot(this.#sessions.all(), this.#writes);
   }
 
+  /**
+   * The timeline: sessions created, closed and expired, requests answered, faults applied and cooldowns
+   * announced, oldest first, with a `seq` above `after`. Only the last 1000 entries are kept.
+   */
+  events(after = 0): EmulatorEvent[] {
+    checkInRange('after', after, { min: 0, integer: true });
+    this.#sessionRoutes.settle(this.now());
+    return this.#events.after(after);
+  }
+
+  /** Every workbook with its open sessions, requests in flight and cooldown now, in the order they were added. */
+  activity(): WorkbookActivity[] {
+    const now = this.now();
+    this.#sessionRoutes.settle(now);
+    const open = new Map<string, number>();
+    for (const s of this.#sessions.all()) if (s.state === 'open') open.set(s.workbook, (open.get(s.workbook) ?? 0) + 1);
+    const cooldowns = this.#cooldowns.running(now);
+    const inFlight = this.#stats.inFlightByWorkbook;
+    // A workbook named by requests or faults but never added shows too while anything runs on it.
+    const keys = new Set([...this.#files.paths(), ...open.keys(), ...inFlight.keys(), ...cooldowns.keys()]);
+    return [...keys].map((workbook) => ({
+      workbook,
+      openSessions: open.get(workbook) ?? 0,
+      inFlight: inFlight.get(workbook) ?? 0,
+      cooldownMs: cooldowns.get(workbook) ?? 0,
+    }));
+  }
+
   /** Zeroes the counters; sessions, workbooks and faults stay. */
   resetStats(): void {
     this.#stats.reset();
@@ -274,9 +321,12 @@ export class WorkbookService {
     if (signal !== undefined) this.#signals.set(request, signal);
     let workbook: string | undefined;
     let entered = false;
+    let route: RequestRoute | undefined;
+    // The answer, for the timeline; stays undefined for a dropped connection.
+    let answer: Response | undefined;
     try {
       const url = new URL(request.url);
-      const route = routeRequest(request.method, url.pathname);
+      route = routeRequest(request.method, url.pathname);
       const found = route.target === undefined ? undefined : this.#files.find(route.target.drive, route.target.ref);
       // One file under several names is one workbook: counted, cooled down and faulted as one.
       // `GET {item}` is a drive request, not a workbook request: it is not counted against the workbook.
@@ -291,13 +341,35 @@ export class WorkbookService {
       await this.#latencyOf(request);
       // A request still waiting when its server stopped takes no effect.
       if (this.#signals.get(request)?.aborted === true) throw new DroppedConnectionError();
-      return await this.#process(request, url, { ...route, found, workbook });
+      answer = await this.#process(request, url, { ...route, found, workbook });
+      return answer;
     } catch (error) {
       if (isDroppedConnection(error)) throw error;
-      return internalError(this.#context(request));
+      answer = internalError(this.#context(request));
+      return answer;
     } finally {
       if (entered) this.#stats.leave(workbook);
+      if (route !== undefined) {
+        this.#events.record(this.#safeNow(), {
+          type: 'call',
+          ...(workbook === undefined ? {} : { workbook }),
+          route: route.name,
+          method: request.method.toUpperCase(),
+          ...(answer === undefined ? {} : { status: answer.status }),
+        });
+      }
     }
+  }
+
+  /** A closed or expired session on the timeline; a lazily noticed expiry is dated when it happened. */
+  #endEvent(s: SessionSnapshot): void {
+    const now = this.#safeNow();
+    const timeoutMs = s.persistChanges
+      ? this.#options.persistentSessionTimeoutMs
+      : this.#options.nonPersistentSessionTimeoutMs;
+    const at = s.state === 'closed' ? now : Math.min(now, s.lastActivity + timeoutMs);
+    const event: EventInput = { type: s.state === 'closed' ? 'close' : 'expire', workbook: s.workbook, session: s.id };
+    this.#events.record(at, event);
   }
 
   /** The latency every request waits: `fixedMs` plus a jitter drawn only when there is one. */
@@ -370,6 +442,12 @@ export class WorkbookService {
     );
     if (fault === undefined) return this.#route(request, url, r, { created: undefined });
     this.#stats.faultsInjected += 1;
+    this.#events.record(this.#safeNow(), {
+      type: 'fault',
+      ...(workbook === undefined ? {} : { workbook }),
+      route: name,
+      detail: faultDetail(fault),
+    });
     if (fault.delayMs > 0) await this.#wait(request, fault.delayMs);
     if (!fault.applied) {
       // Most faults come before the request has any effect: a faulted closeSession leaves the session open.
@@ -393,7 +471,9 @@ export class WorkbookService {
     const headers: Record<string, string> = {};
     if (error.retryAfter !== undefined) {
       headers['Retry-After'] = error.retryAfter;
-      this.#cooldowns.announce(workbook, error.retryAfter, this.now());
+      const ms = this.#cooldowns.announce(workbook, error.retryAfter, this.now());
+      if (ms > 0 && workbook !== undefined)
+        this.#events.record(this.now(), { type: 'cooldown', workbook, ms, detail: error.retryAfter });
     }
     return graphError(this.#context(request), { ...error, headers });
   }
@@ -496,4 +576,11 @@ export class WorkbookService {
     }
     return answer;
   }
+}
+
+/** A fault as the timeline tells it: `429`, `drop`, `delay 1000 ms, then 503`, `504 after applying`. */
+function faultDetail(fault: FaultDecision): string {
+  const outcome = fault.drop ? 'drop' : fault.error === undefined ? 'answered' : String(fault.error.status);
+  const what = fault.applied ? `${outcome} after applying` : outcome;
+  return fault.delayMs > 0 ? `delay ${fault.delayMs} ms, then ${what}` : what;
 }

@@ -45,6 +45,7 @@ export class SessionRegistry {
   readonly #rng: SeededRandom;
   readonly #timeoutMs: (persistChanges: boolean) => number;
   readonly #onEnd: (session: SessionRecord) => void;
+  readonly #onCreate: (session: SessionRecord) => void;
   // Numbers the ids; only grows.
   #serial = 0;
 
@@ -52,10 +53,12 @@ export class SessionRegistry {
     rng: SeededRandom,
     timeoutMs: (persistChanges: boolean) => number,
     onEnd: (session: SessionRecord) => void,
+    onCreate: (session: SessionRecord) => void = () => undefined,
   ) {
     this.#rng = rng;
     this.#timeoutMs = timeoutMs;
     this.#onEnd = onEnd;
+    this.#onCreate = onCreate;
   }
 
   /**
@@ -87,6 +90,7 @@ export class SessionRegistry {
     this.#byId.set(record.id, record);
     this.#byInfoKey.set(record.infoKey, record.id);
     this.#open.add(record);
+    this.#onCreate(record);
     return record;
   }
 

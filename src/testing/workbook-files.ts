@@ -96,6 +96,11 @@ export class WorkbookFiles {
       : this.#byPath.get(`${driveId}\n${ref.path.toLowerCase()}`);
   }
 
+  /** The canonical paths of every file, in the order they were added. */
+  paths(): string[] {
+    return [...this.#files.keys()];
+  }
+
   /** The file added under the canonical path `key`. */
   byKey(key: string): FileEntry | undefined {
     return this.#files.get(key);

@@ -721,7 +721,10 @@ async function runModel(
   else expect(stats.cooldownViolations).toBeLessThanOrEqual(throttles * (perWorkbookConcurrency - 1));
 }
 
-test(`model: random interleavings keep every invariant (${NUM_RUNS} runs)`, { timeout: 120_000 }, async () => {
+// About 0.1 s a run on a quiet 2-core machine; the bound scales with the runs asked for.
+const TIMEOUT_MS = Math.max(120_000, NUM_RUNS * 600);
+
+test(`model: random interleavings keep every invariant (${NUM_RUNS} runs)`, { timeout: TIMEOUT_MS }, async () => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(opArb, { minLength: 10, maxLength: 40, size: 'max' }),

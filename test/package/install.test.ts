@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, test, type ExpectStatic } from 'vitest';
 import { GRAPH_CLIENT, npm, root, snapshotWorkingTree, writeFreshApp } from './fresh-app.js';
 
 const run = promisify(execFile);
@@ -55,7 +55,8 @@ afterAll(() => {
   if (work !== '') rmSync(work, { recursive: true, force: true });
 });
 
-async function expectItRuns(app: string): Promise<void> {
+// Concurrent tests must assert with their own `expect`.
+async function expectItRuns(expect: ExpectStatic, app: string): Promise<void> {
   for (const runtime of runtimes) {
     const { stdout } = await run(runtime, [smoke.name], { cwd: app, timeout: 60_000 });
     const result = JSON.parse(stdout) as { fromPackage: string; fromApp: string };
@@ -66,61 +67,66 @@ async function expectItRuns(app: string): Promise<void> {
   }
 }
 
-describe('installing the package', () => {
-  test('a tarball installs offline, runs no install script, and imports and runs', { timeout: 300_000 }, async () => {
-    const packed = join(work, 'packed');
-    mkdirSync(packed);
-    const manifestBefore = readFileSync(join(snapshot, 'package.json'), 'utf8');
-    // Only for the build in `prepack`; the symlink is not part of the snapshot's commit.
-    symlinkSync(join(root, 'node_modules'), join(snapshot, 'node_modules'), 'dir');
-    try {
-      await npm(snapshot, ['pack', '--pack-destination', packed]);
-    } finally {
-      rmSync(join(snapshot, 'node_modules'));
-    }
-    const [tarball] = readdirSync(packed);
-    expect(tarball).toMatch(/^workbook-sessions-.+\.tgz$/);
-    // `postpack` put our package.json back as it was.
-    expect(readFileSync(join(snapshot, 'package.json'), 'utf8')).toBe(manifestBefore);
+// The two installs share nothing but the snapshot, so they run side by side.
+describe.concurrent('installing the package', () => {
+  test(
+    'a tarball installs offline, runs no install script, and imports and runs',
+    { timeout: 300_000 },
+    async ({ expect }) => {
+      const packed = join(work, 'packed');
+      mkdirSync(packed);
+      const manifestBefore = readFileSync(join(snapshot, 'package.json'), 'utf8');
+      // Only for the build in `prepack`; the symlink is not part of the snapshot's commit.
+      symlinkSync(join(root, 'node_modules'), join(snapshot, 'node_modules'), 'dir');
+      try {
+        await npm(snapshot, ['pack', '--pack-destination', packed]);
+      } finally {
+        rmSync(join(snapshot, 'node_modules'));
+      }
+      const [tarball] = readdirSync(packed);
+      expect(tarball).toMatch(/^workbook-sessions-.+\.tgz$/);
+      // `postpack` put our package.json back as it was.
+      expect(readFileSync(join(snapshot, 'package.json'), 'utf8')).toBe(manifestBefore);
 
-    const unpacked = join(work, 'unpacked');
-    mkdirSync(unpacked);
-    await run('tar', ['-xzf', join(packed, tarball ?? ''), '-C', unpacked]);
-    const shipped = join(unpacked, 'package');
-    const manifest = JSON.parse(readFileSync(join(shipped, 'package.json'), 'utf8')) as {
-      scripts?: Record<string, string>;
-    };
-    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
-      expect(manifest.scripts?.[script], script).toBeUndefined();
-    }
-
-    // Each source map names a file next to it and carries every source it lists; no map points into a
-    // src/ that the tarball does not have.
-    const files = readdirSync(shipped, { recursive: true, encoding: 'utf8' });
-    expect(files.filter((file) => file.endsWith('.d.ts.map'))).toEqual([]);
-    const scripts = files.filter((file) => file.endsWith('.js'));
-    expect(scripts.length).toBeGreaterThan(10);
-    for (const file of scripts) {
-      const mapName = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(join(shipped, file), 'utf8'))?.[1];
-      expect(mapName, file).toBe(`${basename(file)}.map`);
-      const map = JSON.parse(readFileSync(join(shipped, dirname(file), mapName ?? ''), 'utf8')) as {
-        sources: string[];
-        sourcesContent?: (string | null)[];
+      const unpacked = join(work, 'unpacked');
+      mkdirSync(unpacked);
+      await run('tar', ['-xzf', join(packed, tarball ?? ''), '-C', unpacked]);
+      const shipped = join(unpacked, 'package');
+      const manifest = JSON.parse(readFileSync(join(shipped, 'package.json'), 'utf8')) as {
+        scripts?: Record<string, string>;
       };
-      expect(map.sources.length, file).toBeGreaterThan(0);
-      expect(map.sourcesContent?.length, file).toBe(map.sources.length);
-      for (const content of map.sourcesContent ?? []) expect(typeof content, file).toBe('string');
-    }
+      for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
+        expect(manifest.scripts?.[script], script).toBeUndefined();
+      }
 
-    const app = join(work, 'tarball-app');
-    writeFreshApp(app, smoke);
-    const { stderr } = await npm(app, ['install', join(packed, tarball ?? ''), '--offline']);
-    // npm lists the install scripts of a package installed from a file for review; there must be none.
-    expect(stderr).not.toMatch(/install-scripts|prepare/);
-    await expectItRuns(app);
-  });
+      // Each source map names a file next to it and carries every source it lists; no map points into a
+      // src/ that the tarball does not have.
+      const files = readdirSync(shipped, { recursive: true, encoding: 'utf8' });
+      expect(files.filter((file) => file.endsWith('.d.ts.map'))).toEqual([]);
+      const scripts = files.filter((file) => file.endsWith('.js'));
+      expect(scripts.length).toBeGreaterThan(10);
+      for (const file of scripts) {
+        const mapName = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(join(shipped, file), 'utf8'))?.[1];
+        expect(mapName, file).toBe(`${basename(file)}.map`);
+        const map = JSON.parse(readFileSync(join(shipped, dirname(file), mapName ?? ''), 'utf8')) as {
+          sources: string[];
+          sourcesContent?: (string | null)[];
+        };
+        expect(map.sources.length, file).toBeGreaterThan(0);
+        expect(map.sourcesContent?.length, file).toBe(map.sources.length);
+        for (const content of map.sourcesContent ?? []) expect(typeof content, file).toBe('string');
+      }
 
-  test('a git install builds dist/ through prepare, and imports and runs', { timeout: 600_000 }, async () => {
+      const app = join(work, 'tarball-app');
+      writeFreshApp(app, smoke);
+      const { stderr } = await npm(app, ['install', join(packed, tarball ?? ''), '--offline']);
+      // npm lists the install scripts of a package installed from a file for review; there must be none.
+      expect(stderr).not.toMatch(/install-scripts|prepare/);
+      await expectItRuns(expect, app);
+    },
+  );
+
+  test('a git install builds dist/ through prepare, and imports and runs', { timeout: 600_000 }, async ({ expect }) => {
     const app = join(work, 'git-app');
     writeFreshApp(app, smoke);
     // npm installs the clone's dev dependencies from its package-lock.json: after our own `npm ci` they are
@@ -135,6 +141,6 @@ describe('installing the package', () => {
     const installed = join(app, 'node_modules/workbook-sessions');
     expect(existsSync(join(installed, 'dist/index.js'))).toBe(true);
     expect(existsSync(join(installed, 'dist/testing/index.js'))).toBe(true);
-    await expectItRuns(app);
+    await expectItRuns(expect, app);
   });
 });

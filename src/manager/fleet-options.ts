@@ -5,7 +5,7 @@ import type { FleetRedisClient, FleetSettings } from './fleet-types.js';
 
 export type { FleetOptions, FleetRedisClient, OnRedisDown } from './fleet-types.js';
 
-const FLEET_KEYS = ['redis', 'keyPrefix', 'leaseTtlMs', 'onRedisDown'] as const;
+const FLEET_KEYS = ['redis', 'keyPrefix', 'leaseTtlMs', 'onRedisDown', 'reapIntervalMs'] as const;
 
 const HOW_TO_CREATE =
   'create it with `new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 })`';
@@ -15,7 +15,8 @@ export function fleetFrom(fleet: unknown): FleetSettings | undefined {
   if (fleet === undefined) return undefined;
   if (typeof fleet !== 'object' || fleet === null || Array.isArray(fleet)) {
     throw new TypeError(
-      `Expected \`fleet\` to be an object ({ redis, keyPrefix?, leaseTtlMs?, onRedisDown? }), got ${describe(fleet)}`,
+      'Expected `fleet` to be an object ({ redis, keyPrefix?, leaseTtlMs?, onRedisDown?, reapIntervalMs? }), ' +
+        `got ${describe(fleet)}`,
     );
   }
   checkKeys('fleet option', fleet, FLEET_KEYS);
@@ -33,7 +34,18 @@ export function fleetFrom(fleet: unknown): FleetSettings | undefined {
   if (onRedisDown !== 'fail' && onRedisDown !== 'local') {
     throw new TypeError(`Expected \`fleet.onRedisDown\` to be 'fail' or 'local', got ${describe(onRedisDown)}`);
   }
-  return { redis, keyPrefix, leaseTtlMs, onRedisDown };
+  const reapIntervalMs = checkNumber('fleet.reapIntervalMs', f['reapIntervalMs'] ?? 10_000, 10, {
+    integer: true,
+    max: MAX_TIMER_MS,
+  });
+  return {
+    redis,
+    keyPrefix,
+    leaseTtlMs,
+    onRedisDown,
+    reapIntervalMs,
+    reapIntervalGiven: f['reapIntervalMs'] !== undefined,
+  };
 }
 
 /**

@@ -40,6 +40,13 @@ export interface FleetOptions {
    * @default 'fail'
    */
   readonly onRedisDown?: OnRedisDown;
+  /**
+   * With a `RedisSessionStore` as the manager's `journal`: the time between two passes of this
+   * process's orphan reaper, which closes (through the shared lanes) the sessions of owners whose
+   * heartbeat expired or who left on shutdown. An integer of at least 10; refused without such a journal.
+   * @default 10000
+   */
+  readonly reapIntervalMs?: number;
 }
 
 /** The fleet's settings, checked (see the manager's `fleet` option). Internal. */
@@ -48,4 +55,7 @@ export interface FleetSettings {
   readonly keyPrefix: string;
   readonly leaseTtlMs: number;
   readonly onRedisDown: OnRedisDown;
+  readonly reapIntervalMs: number;
+  /** Whether `reapIntervalMs` was given: it is refused without a journal in Redis. */
+  readonly reapIntervalGiven: boolean;
 }

@@ -1,4 +1,4 @@
-import type { SessionJournal } from '../journal/journal.js';
+import type { JournalRecord, SessionStore } from '../journal/session-store.js';
 import { errorText } from '../util/redact.js';
 import type { Log } from './log.js';
 
@@ -9,23 +9,17 @@ import type { Log } from './log.js';
  * safety net, and a session must not fail because it could not be written down.
  */
 export class JournalWrites {
-  readonly #journal: SessionJournal | undefined;
+  readonly #journal: SessionStore | undefined;
   readonly #log: Log;
   // Records being written, by session id.
   readonly #recording = new Map<string, Promise<void>>();
 
-  constructor(journal: SessionJournal | undefined, log: Log) {
+  constructor(journal: SessionStore | undefined, log: Log) {
     this.#journal = journal;
     this.#log = log;
   }
 
-  async record(entry: {
-    workbook: string;
-    file?: string;
-    id: string;
-    persistChanges: boolean;
-    createdAt: number;
-  }): Promise<void> {
+  async record(entry: JournalRecord): Promise<void> {
     const { id } = entry;
     const written = this.#write(() => this.#journal?.record(entry));
     this.#recording.set(id, written);

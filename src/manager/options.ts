@@ -1,6 +1,7 @@
 import type { Client } from '@microsoft/microsoft-graph-client';
 import type { FleetSettings } from './fleet-types.js';
 import { SessionJournal } from '../journal/journal.js';
+import type { SessionStore } from '../journal/session-store.js';
 import { MAX_TIMER_MS } from '../util/timers.js';
 import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
 import { fleetFrom, fleetRequestTimeout } from './fleet-options.js';
@@ -100,9 +101,10 @@ export interface SessionManagerOptions {
   readonly requestTimeoutMs?: number;
   /**
    * A journal of open sessions, so that a crash's leftovers are closed on the next start: a file
-   * or directory path, or a `SessionJournal`.
+   * or directory path, a `SessionJournal`, or any `SessionStore` (a `RedisSessionStore` keeps it in
+   * Redis for a whole fleet; with `fleet` on, every replica then reaps the sessions of dead owners).
    */
-  readonly journal?: { readonly path: string } | SessionJournal;
+  readonly journal?: { readonly path: string } | SessionStore;
   /**
    * With a journal, close the sessions of processes that are gone when the manager starts.
    * @default false
@@ -310,13 +312,22 @@ export function checkLogger(logger: unknown): Logger | undefined {
   return logger as Logger;
 }
 
-export function journalFrom(journal: SessionManagerOptions['journal']): SessionJournal | undefined {
+export function journalFrom(journal: SessionManagerOptions['journal']): SessionStore | undefined {
   if (journal === undefined) return undefined;
-  if (journal instanceof SessionJournal) return journal;
+  if (journal instanceof SessionJournal || isSessionStore(journal)) return journal;
   if (typeof journal !== 'object' || journal === null)
     throw new TypeError(`Expected \`journal\` to be { path } or a SessionJournal, got ${describe(journal)}`);
   checkKeys('journal option', journal, ['path']);
   return new SessionJournal({ path: journal.path });
+}
+
+const STORE_METHODS = ['record', 'remove', 'close', 'scan', 'claimOrphans'] as const;
+
+/** A store of another kind (in Redis, in a database) is taken by its shape: every method of the seam. */
+function isSessionStore(journal: unknown): journal is SessionStore {
+  if (typeof journal !== 'object' || journal === null) return false;
+  const methods = journal as Record<string, unknown>;
+  return STORE_METHODS.every((method) => typeof methods[method] === 'function');
 }
 
 /** The options of one `open()`, checked. */

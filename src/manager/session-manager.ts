@@ -9,8 +9,10 @@ import {
   type ExitHookParticipant,
 } from '../lifecycle/exit-hooks.js';
 import { Shutdown } from '../lifecycle/shutdown.js';
-import type { SessionJournal } from '../journal/journal.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport } from '../journal/recovery.js';
+import { startOrphanReaper, type OrphanReaper } from '../journal/redis-reaper.js';
+import { RedisSessionStore } from '../journal/redis-store.js';
+import type { JournalEntry, SessionStore } from '../journal/session-store.js';
 import { Priority, Scheduler } from '../coordination/scheduler.js';
 import type { SessionBudget, SessionSlot } from '../coordination/coordination.js';
 import { Fleet } from '../coordination/fleet.js';
@@ -70,7 +72,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   // Aborted when a shutdown begins: waits for a place in a session budget end then.
   readonly #shutdownBegun = new AbortController();
   readonly #log: Log;
-  readonly #journal: SessionJournal | undefined;
+  readonly #journal: SessionStore | undefined;
+  // Set in fleet mode with a journal in Redis: closes the sessions of dead owners, wherever they ran.
+  #reaper: OrphanReaper | undefined;
   // Journal writes and background closes under way, awaited by shutdown.
   readonly #background = new Pending();
   // Aborted when a shutdown has made its report: creates still under way then stop waiting (a
@@ -129,6 +133,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     });
     // Refused before the hooks go in: a constructor that throws must leave no process listener behind.
     if (s.recoverOnStart && this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
+    const reaps = s.fleet !== undefined && this.#journal instanceof RedisSessionStore;
+    if (s.fleet?.reapIntervalGiven === true && !reaps)
+      throw new TypeError('`fleet.reapIntervalMs` needs a `RedisSessionStore` as `journal`');
     if (s.exitHooks) this.#uninstallHooks = registerExitHooks(this);
     if (s.recoverOnStart) {
       // Stopped with the creates when a shutdown has made its report: its closes are this
@@ -138,6 +145,39 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       );
       this.#background.add(recovering);
     }
+    if (reaps && this.#journal !== undefined && s.fleet !== undefined) this.#startReaper(this.#journal, s.fleet);
+  }
+
+  /**
+   * Every replica runs one: the store's claims make each dead owner's sessions closed once, by
+   * whichever replica claims them first, through this manager's lanes (shared with the fleet).
+   */
+  #startReaper(store: SessionStore, fleet: NonNullable<Settings['fleet']>): void {
+    this.#reaper = startOrphanReaper({
+      store,
+      // Cut off with the creates when a shutdown has made its report, like the recovery at start.
+      closer: (workbook, id, entry) => this.#closeOrphan(workbook, id, entry, this.#stopCreates.signal),
+      intervalMs: fleet.reapIntervalMs,
+      onReport: (report) =>
+        this.#log('info', 'closed sessions left by processes that are gone', {
+          closed: report.closed.length,
+          expired: report.expired.length,
+          failed: report.failed.length,
+        }),
+      onError: (error) => this.#log('warn', 'reaping orphaned sessions failed', { error: errorText(error) }),
+    });
+  }
+
+  /** Closes a session another process left, in the lane of its file as that process resolved it. */
+  #closeOrphan(
+    workbook: string,
+    id: string,
+    entry: JournalEntry,
+    signal: AbortSignal | undefined,
+  ): Promise<'closed' | 'expired'> {
+    // The file as the process that opened the session resolved it: one lane for all its names.
+    if (entry.file !== undefined) this.#resolver.learn(workbook, entry.file);
+    return closeConfirmed(this.#transport, workbook, id, signal);
   }
 
   /** The fleet's coordination on Redis, wired to this manager's log and events. */
@@ -417,11 +457,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (this.#journal === undefined) return Promise.reject(new TypeError('`recover()` needs the `journal` option'));
     return recoverOrphans(
       this.#journal,
-      (workbook, id, entry) => {
-        // The file as the process that opened the session resolved it: one lane for all its names.
-        if (entry.file !== undefined) this.#resolver.learn(workbook, entry.file);
-        return closeConfirmed(this.#transport, workbook, id, options.signal);
-      },
+      (workbook, id, entry) => this.#closeOrphan(workbook, id, entry, options.signal),
       options,
     );
   }
@@ -469,10 +505,21 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#log('info', 'shutting down', { sessions: this.#book.sessions.size, timeoutMs });
     const shutdown = new Shutdown(timeoutMs, signal);
     this.#closing = shutdown;
+    // No reaper pass starts now; the one under way is waited for like the rest of our work.
+    if (this.#reaper !== undefined) this.#background.add(this.#reaper.close());
     for (const core of this.#book.sessions) void shutdown.close(core);
     // Sessions still being created (or reopened) are closed as soon as they exist, and join the
     // shutdown then: wait until nothing of ours is left under way.
     const finished = await shutdown.settle([this.#book.creating, this.#background], async () => this.#journal?.close());
+    // A journal in Redis marks this owner gone even when the deadline passed: the fleet's reapers
+    // then close what is left at once, instead of after the heartbeat expires.
+    if (!finished && this.#journal instanceof RedisSessionStore) {
+      await this.#journal
+        .close()
+        .catch((error: unknown) =>
+          this.#log('warn', 'marking this process gone in the session journal failed', { error: errorText(error) }),
+        );
+    }
     // Uninstalled only now: while the closes run, a second signal must still reach the hooks.
     this.uninstallExitHooks();
     this.#book.reaper.dispose();

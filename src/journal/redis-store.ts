@@ -5,6 +5,7 @@ import { abortReason } from '../util/abort.js';
 import { shortId } from '../util/ids.js';
 import { checkKeys, checkNumber, describe } from '../util/validate.js';
 import { checkCloseReason, checkId, checkRecord } from './format.js';
+import type { FleetRedisClient } from '../manager/fleet-types.js';
 import { HEARTBEAT_MS } from './owner-markers.js';
 import type {
   JournalCloseReason,
@@ -34,8 +35,11 @@ import type {
  * held, and what was open then is left to Graph's expiry.
  */
 export interface RedisSessionStoreOptions {
-  /** The client the commands run on; its owner connects and quits it. Create it to fail fast. */
-  readonly client: RedisClient;
+  /**
+   * An ioredis 5 client the commands run on; its owner connects and quits it. Create it to fail fast.
+   * Typed by shape, so that this package's types never need ioredis installed.
+   */
+  readonly client: FleetRedisClient;
   /**
    * Put in front of every key, outside the hash tag.
    * @default 'wbs:'
@@ -136,7 +140,7 @@ redis.call('DEL', KEYS[2])
 return 1`;
 
 /** The store's scripts, one instance each: their SHA1s are computed once. */
-export const storeScripts = {
+const storeScripts = {
   beat: new RedisScript(BEAT),
   gone: new RedisScript(GONE),
   read: new RedisScript(READ),
@@ -214,7 +218,7 @@ export class RedisSessionStore implements SessionStore {
     if (typeof client !== 'object' || client === null || typeof (client as RedisClient).evalsha !== 'function') {
       throw new TypeError(`Expected \`client\` to be an ioredis client, got ${describe(client)}`);
     }
-    this.#client = options.client;
+    this.#client = options.client as unknown as RedisClient;
     this.#prefix = options.keyPrefix ?? 'wbs:';
     if (typeof this.#prefix !== 'string') throw new TypeError('Expected `keyPrefix` to be a string');
     this.heartbeatMs = checkNumber('heartbeatMs', options.heartbeatMs ?? 10_000, 10, {

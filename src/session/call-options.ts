@@ -30,7 +30,8 @@ const CALL_OPTION_KEYS = ['signal', 'idempotent', 'query', 'headers'] as const;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // What fetch sends as a header value: no line breaks or NUL (they would end the header), and one byte
 // per character.
-const BAD_VALUE = /[\r\n\0]|[^\u0000-\u00ff]/;
+const badValue = (value: string): boolean =>
+  [...value].some((char) => char === '\r' || char === '\n' || char === '\0' || char.codePointAt(0)! > 0xff);
 
 /** Headers a call may not set, lower case, with why. */
 const REFUSED_HEADERS: ReadonlyMap<string, string> = new Map(
@@ -92,7 +93,7 @@ function checkHeaders(headers: unknown): Readonly<Record<string, string>> {
     seen.set(lower, name);
     if (typeof value !== 'string')
       throw new TypeError(`Expected header \`${name}\` to be a string, got ${describe(value)}`);
-    if (BAD_VALUE.test(value))
+    if (badValue(value))
       throw new TypeError(
         `Expected header \`${name}\` to hold no line break, NUL or character above U+00FF, got ${describe(value)}`,
       );

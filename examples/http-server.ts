@@ -15,6 +15,7 @@
  * arrives, while requests are still running; they would fail with ManagerShutDownError or
  * SessionClosedError. So the hooks are off and `sessions.shutdown()` is the last step of our handler.
  */
+import type { WorkbookTableRow, WorkbookWorksheet } from '@microsoft/microsoft-graph-types';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -30,8 +31,9 @@ sessions.on('retried', ({ status, delayMs }) =>
   console.log(`  retrying after ${status ?? 'a network error'}, in ${delayMs} ms`),
 );
 
+/** A collection as Graph sends it; the item types come from `@microsoft/microsoft-graph-types`. */
 interface TableRows {
-  value: { values: unknown[][] }[];
+  value: WorkbookTableRow[];
 }
 
 async function route(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
@@ -39,7 +41,7 @@ async function route(req: IncomingMessage): Promise<{ status: number; body: unkn
   if (req.method === 'GET' && url.pathname === '/sheets') {
     // One session per request, closed when this block ends, whatever happens inside it.
     await using book = await sessions.open(target.workbook, { persistChanges: false });
-    const sheets = await book.api('/worksheets').get<{ value: { name: string }[] }>();
+    const sheets = await book.api('/worksheets').get<{ value: WorkbookWorksheet[] }>();
     return { status: 200, body: sheets.value.map((s) => s.name) };
   }
   if (req.method === 'GET' && url.pathname === '/sales') {

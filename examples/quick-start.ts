@@ -10,6 +10,7 @@
  *
  * `await using` is native from Node 24; on Node 20 and 22, tsx (esbuild) and TypeScript lower it.
  */
+import type { WorkbookRange, WorkbookWorksheet } from '@microsoft/microsoft-graph-types';
 import { SessionManager } from '../src/index.js';
 import { openTarget } from './support/target.js';
 
@@ -26,12 +27,12 @@ sessions.on('closed', ({ id, reason }) => console.log(`closed session ${id} (${r
   // example leaves a real workbook as it was. Use `true` (the default) to save your changes.
   await using book = await sessions.open(target.workbook, { persistChanges: false });
 
-  const sheets = await book.api('/worksheets').get<{ value: { name: string }[] }>();
+  const sheets = await book.api('/worksheets').get<{ value: WorkbookWorksheet[] }>();
   const first = sheets.value[0]?.name ?? 'Sheet1';
   console.log(`worksheets: ${sheets.value.map((s) => s.name).join(', ')}`);
 
   await book.api(`/worksheets('${first}')/range(address='E1:F1')`).patch({ values: [['written by', 'quick-start']] });
-  const range = await book.api(`/worksheets('${first}')/range(address='E1:F1')`).get<{ values: unknown[][] }>();
+  const range = await book.api(`/worksheets('${first}')/range(address='E1:F1')`).get<WorkbookRange>();
   console.log(`E1:F1 in the session: ${JSON.stringify(range.values)}`);
 } // <- closeSession is sent here
 

@@ -19,6 +19,7 @@
  * `exitHooks: false`, as in examples/http-server.ts: the server's own shutdown first stops taking
  * requests, then closes the sessions.
  */
+import type { WorkbookTableRow } from '@microsoft/microsoft-graph-types';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -44,8 +45,9 @@ sessions.on('closed', ({ id, reason }) => console.log(`  session ${id} closed ($
 // The most leases held at once, seen from inside the handlers.
 let mostLeases = 0;
 
+/** A collection as Graph sends it; the item types come from `@microsoft/microsoft-graph-types`. */
 interface TableRows {
-  value: { values: unknown[][] }[];
+  value: WorkbookTableRow[];
 }
 
 async function route(req: IncomingMessage): Promise<{ status: number; body: unknown }> {

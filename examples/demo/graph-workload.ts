@@ -4,6 +4,7 @@
  * ends, and the burst on the shared (always persistent) session only reads. Faults cannot be injected
  * into Graph, and Graph publishes no session counts.
  */
+import type { WorkbookWorksheet } from '@microsoft/microsoft-graph-types';
 import { once } from 'node:events';
 import { SessionManager, isSessionClosedError, type ShutdownReport } from '../../src/index.js';
 import { graphClient } from '../support/target.js';
@@ -30,7 +31,7 @@ export async function runGraphDemo(
     );
     const firstSheet = await sessions.withSession(
       workbook,
-      async (book) => (await book.api('/worksheets').get<{ value: { name: string }[] }>()).value[0]?.name ?? 'Sheet1',
+      async (book) => (await book.api('/worksheets').get<{ value: WorkbookWorksheet[] }>()).value[0]?.name ?? 'Sheet1',
       { persistChanges: false },
     );
     const writer = async (column: string, throwHalfway: boolean): Promise<void> => {

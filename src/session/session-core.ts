@@ -520,6 +520,7 @@ export class SessionCore implements Reapable {
           },
           body,
           query: options.query,
+          headers: options.headers,
           signal: options.signal,
         },
         { priority: Priority.call, idempotent },

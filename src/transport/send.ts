@@ -70,12 +70,22 @@ export class CallSender {
       .option('signal', signal)
       .option('redirect', 'manual');
     if (call.version !== undefined) request = request.version(call.version);
+    // The call's own headers first, without any of ours (in any case): where they collide, ours win.
+    // Calls through a handle never carry these (checkCallOptions refuses them).
+    const ours = call.body === undefined ? OWN_HEADERS : [...OWN_HEADERS, 'content-type'];
+    for (const [name, value] of Object.entries(call.headers ?? {})) {
+      if (!ours.includes(name.toLowerCase())) request = request.header(name, value);
+    }
     if (sessionId !== undefined) request = request.header('workbook-session-id', sessionId);
-    for (const [name, value] of Object.entries(call.headers ?? {})) request = request.header(name, value);
+    // The Graph client sets this for a body too, but keeps one given in any other case.
+    if (call.body !== undefined) request = request.header('Content-Type', 'application/json');
     if (call.query !== undefined) request = request.query(encodeQuery(call.query));
     return request;
   }
 }
+
+/** Headers only the transport sets: the session id, and the credential (set by the client's middleware). */
+const OWN_HEADERS: readonly string[] = ['workbook-session-id', 'authorization'];
 
 /** The session id to send, asked for now; one fetch would refuse (or alter) fails as a client error. */
 function sessionToSend(call: GraphCall): string | undefined {

@@ -404,7 +404,7 @@ describe('option values and unknown keys', () => {
       [{ query: 'a=b' }, 'Expected `query` to be an object of strings, got "a=b" (string)'],
       [{ query: { $top: 1 } }, 'Expected query parameter `$top` to be a string, got `1` (number)'],
       [{ signal: 'stop' }, 'Expected `signal` to be an AbortSignal, got "stop" (string)'],
-      [{ timeoutMs: 5 }, 'Unknown call option `timeoutMs`; expected one of: signal, idempotent, query'],
+      [{ timeoutMs: 5 }, 'Unknown call option `timeoutMs`; expected one of: signal, idempotent, query, headers'],
       [null, 'Expected call options to be an object, got `null`'],
     ];
     for (const [options, message] of cases) {

@@ -1,3 +1,4 @@
+import PQueue from 'p-queue';
 import { hostname } from 'node:os';
 import { abortReason } from '../util/abort.js';
 import { shortId } from '../util/ids.js';
@@ -172,20 +173,22 @@ async function closeOne(claim: OrphanClaim, closer: SessionCloser, entry: Journa
 }
 
 /** Runs `work` on each item, at most `limit` at once, starting none after `signal` aborts. */
+/** Runs `work` on each item, at most `limit` at once (a p-queue), starting none once `signal` aborted. */
 async function eachAtMost<T>(
   limit: number,
   items: readonly T[],
   signal: AbortSignal | undefined,
   work: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let item = items[next++]; item !== undefined; item = items[next++]) {
-      if (signal?.aborted) return;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const queue = new PQueue({ concurrency: limit });
+  await Promise.all(
+    items.map((item) =>
+      queue.add(async () => {
+        if (signal?.aborted) return;
+        await work(item);
+      }),
+    ),
+  );
 }
 
 interface Settings {

@@ -226,6 +226,21 @@ describe('recoverOrphans', () => {
     expect(late.closed).toEqual([]);
   });
 
+  it('closes at most `concurrency` orphans at once, and every one of them', async () => {
+    const { journal } = await journalWith(orphanIds(10).map((id) => openLine({ id, createdAt: NOW })));
+    let inFlight = 0;
+    let most = 0;
+    const closer: SessionCloser = async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      inFlight--;
+      return 'closed';
+    };
+    const report = await recoverOrphans(journal, closer, { now, concurrency: 3 });
+    expect(report.closed).toHaveLength(10);
+    expect(most).toBe(3);
+  });
+
   it('rejects with the signal reason when aborted, leaving unclosed orphans in the journal', async () => {
     const { journal } = await journalWith(orphanIds(5).map((id) => openLine({ id, createdAt: NOW })));
     const controller = new AbortController();

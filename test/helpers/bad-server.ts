@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { createBearerClient } from '../../src/transport/graph-client.js';
 import { SessionManager, type SessionManagerOptions } from '../../src/manager/session-manager.js';
 import { type IncomingMessage, createServer } from 'node:http';
@@ -170,4 +171,50 @@ export function fastManager(
   });
   managers.push(manager);
   return manager;
+}
+
+/**
+ * One server that answers anything, for the tests of the enclosing describe block: started before
+ * them, closed after; after each test its override is cleared, the managers made through
+ * `manager()` are shut down, 0 sessions must be left open, and the requests seen are forgotten.
+ */
+export function answeringServer(defaults: Omit<SessionManagerOptions, 'client'> = {}): {
+  readonly server: BadServer;
+  manager(options?: Omit<SessionManagerOptions, 'client'>): SessionManager;
+} {
+  let server: BadServer | undefined;
+  const managers: SessionManager[] = [];
+  const started = (): BadServer => {
+    if (server === undefined) throw new Error('the server starts in beforeAll');
+    return server;
+  };
+  beforeAll(async () => {
+    server = await startBadServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  afterEach(async () => {
+    const s = started();
+    s.setOverride(undefined);
+    for (const m of managers.splice(0)) await m.shutdown({ timeoutMs: 2000 });
+    expect(s.service.stats().open).toBe(0);
+    s.requests.length = 0;
+  });
+  return {
+    get server() {
+      return started();
+    },
+    manager: (options = {}) => fastManager(started(), managers, { ...defaults, ...options }),
+  };
+}
+
+/** The error `promise` rejects with; a promise that resolves fails the test. */
+export async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a failure');
 }

@@ -1,19 +1,12 @@
 // createSession: 201 and 202 with polling, long-running operations, late sessions, and opens aborted midway.
 
-import { afterEach, describe, expect, test, vi, afterAll, beforeAll } from 'vitest';
-import { GraphRequestError, SessionManager, type SessionManagerOptions } from '../../src/index.js';
+import { afterEach, describe, expect, test, vi, afterAll } from 'vitest';
+import { GraphRequestError } from '../../src/index.js';
 import { BOOK_A, overHttp, settle, fakeTimeGraph } from '../helpers/graph.js';
 import { killAllChildren } from '../helpers/child-process.js';
 import { removeTempDirs } from '../fixtures/journal-spawn.js';
 import { LATE_POLL_MS, type CreatedSession } from '../../src/transport/graph-transport.js';
-import {
-  type BadServer,
-  graphErrorResponse,
-  jsonResponse,
-  startBadServer,
-  workbookRoute,
-  fastManager,
-} from '../helpers/bad-server.js';
+import { graphErrorResponse, jsonResponse, workbookRoute, answeringServer, failure } from '../helpers/bad-server.js';
 import { transportsOver } from '../helpers/transport.js';
 
 describe('over HTTP (emulator)', () => {
@@ -285,50 +278,23 @@ describe('over HTTP (a server that answers anything)', () => {
 
   const BOUND = { timeout: 10_000 };
 
-  let server: BadServer;
+  const env = answeringServer({ retries: 3 });
+  const manager = env.manager;
 
-  const managers: SessionManager[] = [];
-
-  const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager =>
-    fastManager(server, managers, { retries: 3, ...options });
-
-  const routeCount = (route: string): number => server.requests.filter((r) => workbookRoute(r.url) === route).length;
-
-  async function failure(promise: Promise<unknown>): Promise<unknown> {
-    try {
-      await promise;
-    } catch (error) {
-      return error;
-    }
-    throw new Error('expected a failure');
-  }
+  const routeCount = (route: string): number =>
+    env.server.requests.filter((r) => workbookRoute(r.url) === route).length;
 
   /** A session the service really created, answered as a sessionInfoResource GET answers it. */
   async function sessionInfo(): Promise<Response> {
-    const created = await server.service.handle(
-      new Request(`${server.url}/v1.0${BOOK}/workbook/createSession`, {
+    const created = await env.server.service.handle(
+      new Request(`${env.server.url}/v1.0${BOOK}/workbook/createSession`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${env.server.token}`, 'content-type': 'application/json' },
         body: '{"persistChanges":true}',
       }),
     );
     return jsonResponse(200, await created.json());
   }
-
-  beforeAll(async () => {
-    server = await startBadServer();
-  });
-
-  afterAll(async () => {
-    await server.close();
-  });
-
-  afterEach(async () => {
-    server.setOverride(undefined);
-    for (const m of managers.splice(0)) await m.shutdown({ timeoutMs: 2000 });
-    expect(server.service.stats().open).toBe(0);
-    server.requests.length = 0;
-  });
 
   describe('long-running createSession', () => {
     const accepted = (origin: string): Response =>
@@ -345,7 +311,7 @@ describe('over HTTP (a server that answers anything)', () => {
       BOUND,
       async (code) => {
         let creates = 0;
-        server.setOverride((request) => {
+        env.server.setOverride((request) => {
           const route = workbookRoute(request.url);
           if (route === 'createSession' && creates++ === 0) return accepted(request.origin);
           if (route === 'operations/op1') return failed(code);
@@ -362,7 +328,7 @@ describe('over HTTP (a server that answers anything)', () => {
       'an operation that ends failed with another code fails open() with its codes, createSession sent once',
       BOUND,
       async () => {
-        server.setOverride((request) => {
+        env.server.setOverride((request) => {
           const route = workbookRoute(request.url);
           if (route === 'createSession') return accepted(request.origin);
           if (route === 'operations/op1') return failed('invalidArgument');
@@ -379,7 +345,7 @@ describe('over HTTP (a server that answers anything)', () => {
     );
 
     test('resend after a failed operation stays within the retry count', BOUND, async () => {
-      server.setOverride((request) => {
+      env.server.setOverride((request) => {
         const route = workbookRoute(request.url);
         if (route === 'createSession') return accepted(request.origin);
         if (route === 'operations/op1') return failed('transientFailure');
@@ -393,7 +359,7 @@ describe('over HTTP (a server that answers anything)', () => {
     test('a poll answered 500 is polled again, and the session it yields opens', BOUND, async () => {
       let polls = 0;
       let real: string | undefined;
-      server.setOverride(async (request) => {
+      env.server.setOverride(async (request) => {
         const route = workbookRoute(request.url);
         if (route === 'createSession') return accepted(request.origin);
         if (route === 'operations/op1' && polls++ === 0)
@@ -406,10 +372,10 @@ describe('over HTTP (a server that answers anything)', () => {
           });
         if (route.startsWith('sessionInfoResource')) {
           // A real session on the service, so that its close is counted.
-          const created = await server.service.handle(
-            new Request(`${server.url}/v1.0${BOOK}/workbook/createSession`, {
+          const created = await env.server.service.handle(
+            new Request(`${env.server.url}/v1.0${BOOK}/workbook/createSession`, {
               method: 'POST',
-              headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+              headers: { authorization: `Bearer ${env.server.token}`, 'content-type': 'application/json' },
               body: '{"persistChanges":true}',
             }),
           );
@@ -438,7 +404,7 @@ describe('over HTTP (a server that answers anything)', () => {
         'holds "https://" (the Graph client would read another host there)',
       BOUND,
       async (_name, first) => {
-        server.setOverride((request) => {
+        env.server.setOverride((request) => {
           const route = workbookRoute(request.url);
           if (route === 'createSession') return first(request.origin);
           if (route === 'operations/op1')
@@ -459,7 +425,7 @@ describe('over HTTP (a server that answers anything)', () => {
       'SessionManager.open() reads a relative Location and resourceLocation against the request that answered them',
       BOUND,
       async () => {
-        server.setOverride(async (request) => {
+        env.server.setOverride(async (request) => {
           const route = workbookRoute(request.url);
           if (route === 'createSession' && request.headers['prefer'] !== undefined)
             return jsonResponse(202, {}, { Location: 'operations/op1?v=1' });
@@ -473,7 +439,7 @@ describe('over HTTP (a server that answers anything)', () => {
           return undefined;
         });
         const book = await manager().open(BOOK);
-        const urls = server.requests
+        const urls = env.server.requests
           .map((r) => r.url)
           .filter((u) => u.includes('/workbook/') && !u.endsWith('/createSession'));
         expect(urls).toEqual([
@@ -489,7 +455,7 @@ describe('over HTTP (a server that answers anything)', () => {
       BOUND,
       async () => {
         const query = '?sessionId=YWJjZGVmZ2hpamtsbW5vcA%3D%3D&x=1';
-        server.setOverride(async (request) => {
+        env.server.setOverride(async (request) => {
           const route = workbookRoute(request.url);
           if (route === 'createSession' && request.headers['prefer'] !== undefined) {
             return jsonResponse(
@@ -509,9 +475,9 @@ describe('over HTTP (a server that answers anything)', () => {
           return undefined;
         });
         const book = await manager().open(BOOK);
-        const info = server.requests.filter((r) => workbookRoute(r.url).startsWith('sessionInfoResource'));
+        const info = env.server.requests.filter((r) => workbookRoute(r.url).startsWith('sessionInfoResource'));
         expect(info.map((r) => r.url)).toEqual([`/beta${BOOK}/workbook/sessionInfoResource(key='k2')${query}`]);
-        expect(server.requests.filter((r) => workbookRoute(r.url) === 'operations/op1').map((r) => r.url)).toEqual([
+        expect(env.server.requests.filter((r) => workbookRoute(r.url) === 'operations/op1').map((r) => r.url)).toEqual([
           `/beta${BOOK}/workbook/operations/op1?v=o1&w=a%3D%3D`,
         ]);
         await book.close();

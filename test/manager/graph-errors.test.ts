@@ -1,14 +1,7 @@
 // Graph's error bodies as the transport reads them into GraphRequestError: codes by level, one short line.
 
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { SessionManager, type SessionManagerOptions } from '../../src/index.js';
-import {
-  type BadServer,
-  graphErrorResponse,
-  startBadServer,
-  workbookRoute,
-  fastManager,
-} from '../helpers/bad-server.js';
+import { describe, expect, test } from 'vitest';
+import { graphErrorResponse, workbookRoute, answeringServer, failure } from '../helpers/bad-server.js';
 
 describe('over HTTP (a server that answers anything)', () => {
   // The transport against a real HTTP server that answers exactly what Graph may answer, through the
@@ -19,41 +12,13 @@ describe('over HTTP (a server that answers anything)', () => {
 
   const BOUND = { timeout: 10_000 };
 
-  let server: BadServer;
-
-  const managers: SessionManager[] = [];
-
-  const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager =>
-    fastManager(server, managers, { retries: 3, ...options });
-
-  async function failure(promise: Promise<unknown>): Promise<unknown> {
-    try {
-      await promise;
-    } catch (error) {
-      return error;
-    }
-    throw new Error('expected a failure');
-  }
-
-  beforeAll(async () => {
-    server = await startBadServer();
-  });
-
-  afterAll(async () => {
-    await server.close();
-  });
-
-  afterEach(async () => {
-    server.setOverride(undefined);
-    for (const m of managers.splice(0)) await m.shutdown({ timeoutMs: 2000 });
-    expect(server.service.stats().open).toBe(0);
-    server.requests.length = 0;
-  });
+  const env = answeringServer({ retries: 3 });
+  const manager = env.manager;
 
   describe('error bodies read as Graph writes them', () => {
     test('GraphRequestError.codes keeps a three-level chain, innererror spelt in lower case', BOUND, async () => {
       const book = await manager().open(BOOK);
-      server.setOverride((request) =>
+      env.server.setOverride((request) =>
         workbookRoute(request.url) === 'worksheets'
           ? graphErrorResponse(400, {
               code: 'gatewayTimeout',
@@ -89,7 +54,7 @@ describe('over HTTP (a server that answers anything)', () => {
         const book = await m.open(BOOK);
         const first = book.id;
         let sent = 0;
-        server.setOverride((request) =>
+        env.server.setOverride((request) =>
           request.method === 'PATCH' && sent++ === 0
             ? graphErrorResponse(503, {
                 message: 'no top-level code',
@@ -102,7 +67,7 @@ describe('over HTTP (a server that answers anything)', () => {
         await book.api("/worksheets('Sheet1')/range(address='A1')").patch({ values: [[9]] });
         expect(book.id).not.toBe(first);
         expect(sent).toBe(2);
-        server.setOverride((request) =>
+        env.server.setOverride((request) =>
           workbookRoute(request.url) === 'worksheets'
             ? graphErrorResponse(400, { code: '', innerError: { code: 'invalidArgument' } })
             : undefined,
@@ -115,7 +80,7 @@ describe('over HTTP (a server that answers anything)', () => {
 
     test('GraphRequestError shows a huge or multi-line code and message on one short line', BOUND, async () => {
       const book = await manager().open(BOOK);
-      server.setOverride((request) =>
+      env.server.setOverride((request) =>
         workbookRoute(request.url) === 'worksheets'
           ? graphErrorResponse(400, {
               code: `${'x'.repeat(100_000)}\nforged log line`,
@@ -137,21 +102,21 @@ describe('over HTTP (a server that answers anything)', () => {
       'SessionManager.open() reads a created session whose JSON comes labelled text/plain, so it is used and closed',
       BOUND,
       async () => {
-        server.setOverride(async (request) => {
+        env.server.setOverride(async (request) => {
           if (workbookRoute(request.url) !== 'createSession') return undefined;
-          const created = await server.service.handle(
-            new Request(`${server.url}/v1.0${BOOK}/workbook/createSession`, {
+          const created = await env.server.service.handle(
+            new Request(`${env.server.url}/v1.0${BOOK}/workbook/createSession`, {
               method: 'POST',
-              headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+              headers: { authorization: `Bearer ${env.server.token}`, 'content-type': 'application/json' },
               body: '{"persistChanges":true}',
             }),
           );
           return new Response(await created.text(), { status: 201, headers: { 'content-type': 'text/plain' } });
         });
         const book = await manager().open(BOOK);
-        expect(server.service.stats().open).toBe(1);
+        expect(env.server.service.stats().open).toBe(1);
         await book.close();
-        expect(server.service.stats().open).toBe(0);
+        expect(env.server.service.stats().open).toBe(0);
       },
     );
   });

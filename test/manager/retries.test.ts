@@ -1,17 +1,11 @@
 // Retries: which failures are resent and when, Retry-After cooldowns, backoff, request timeouts and deadlines.
 
-import { afterEach, beforeEach, describe, expect, test, vi, afterAll, beforeAll } from 'vitest';
-import { GraphRequestError, SessionManager, createBearerClient, type SessionManagerOptions } from '../../src/index.js';
+import { afterEach, beforeEach, describe, expect, test, vi, afterAll } from 'vitest';
+import { GraphRequestError, SessionManager, createBearerClient } from '../../src/index.js';
 import { BOOK_A, BOOK_B, overHttp, settle, fakeTimeGraph } from '../helpers/graph.js';
 import { Priority, Scheduler } from '../../src/coordination/scheduler.js';
 import { MAX_TIMER_MS } from '../../src/util/timers.js';
-import {
-  type BadServer,
-  graphErrorResponse,
-  startBadServer,
-  workbookRoute,
-  fastManager,
-} from '../helpers/bad-server.js';
+import { graphErrorResponse, workbookRoute, answeringServer, failure } from '../helpers/bad-server.js';
 import { transportsOver } from '../helpers/transport.js';
 import { WorkbookService } from '../../src/testing/index.js';
 import { killChildren } from '../fixtures/exit-spawn.js';
@@ -417,38 +411,11 @@ describe('over HTTP (a server that answers anything)', () => {
 
   const BOUND = { timeout: 10_000 };
 
-  let server: BadServer;
+  const env = answeringServer({ retries: 3 });
+  const manager = env.manager;
 
-  const managers: SessionManager[] = [];
-
-  const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager =>
-    fastManager(server, managers, { retries: 3, ...options });
-
-  const routeCount = (route: string): number => server.requests.filter((r) => workbookRoute(r.url) === route).length;
-
-  async function failure(promise: Promise<unknown>): Promise<unknown> {
-    try {
-      await promise;
-    } catch (error) {
-      return error;
-    }
-    throw new Error('expected a failure');
-  }
-
-  beforeAll(async () => {
-    server = await startBadServer();
-  });
-
-  afterAll(async () => {
-    await server.close();
-  });
-
-  afterEach(async () => {
-    server.setOverride(undefined);
-    for (const m of managers.splice(0)) await m.shutdown({ timeoutMs: 2000 });
-    expect(server.service.stats().open).toBe(0);
-    server.requests.length = 0;
-  });
+  const routeCount = (route: string): number =>
+    env.server.requests.filter((r) => workbookRoute(r.url) === route).length;
 
   describe('second-level codes decide, as graph-codes.ts lists them', () => {
     test.each([
@@ -460,7 +427,7 @@ describe('over HTTP (a server that answers anything)', () => {
       BOUND,
       async (status, innerCode) => {
         const book = await manager().open(BOOK);
-        server.setOverride((request) =>
+        env.server.setOverride((request) =>
           workbookRoute(request.url) === 'worksheets'
             ? graphErrorResponse(status, { code: 'x', message: 'no', innerError: { code: innerCode } })
             : undefined,
@@ -477,10 +444,10 @@ describe('over HTTP (a server that answers anything)', () => {
       BOUND,
       async () => {
         const m = manager();
-        const createdBefore = server.service.stats().created;
+        const createdBefore = env.server.service.stats().created;
         const closesBefore = routeCount('closeSession');
         const book = await m.open(BOOK);
-        server.setOverride((request) =>
+        env.server.setOverride((request) =>
           workbookRoute(request.url) === 'worksheets'
             ? graphErrorResponse(503, { code: 'serviceNotAvailable', message: 'busy' })
             : undefined,
@@ -488,21 +455,21 @@ describe('over HTTP (a server that answers anything)', () => {
         const error = await failure(book.api('/worksheets').get());
         expect(error).toMatchObject({ status: 503, attempt: 1 });
         // Never resent in the session that faulted: the idempotent GET is replayed once, in a new session.
-        const sent = server.requests
+        const sent = env.server.requests
           .filter((r) => workbookRoute(r.url) === 'worksheets')
           .map((r) => r.headers['workbook-session-id']);
         expect(sent).toHaveLength(2);
         expect(new Set(sent).size).toBe(2);
         let closes = 0;
-        server.setOverride((request) =>
+        env.server.setOverride((request) =>
           workbookRoute(request.url) === 'closeSession' && closes++ === 0
             ? graphErrorResponse(503, { code: 'serviceNotAvailable', message: 'busy' })
             : undefined,
         );
         await m.shutdown();
         // Each session (the faulted one, the one the replay faulted in) closed, and the close answered 503 sent again.
-        expect(server.service.stats().created - createdBefore).toBe(2);
-        expect(server.service.stats().open).toBe(0);
+        expect(env.server.service.stats().created - createdBefore).toBe(2);
+        expect(env.server.service.stats().open).toBe(0);
         expect(routeCount('closeSession') - closesBefore).toBe(3);
       },
     );
@@ -516,7 +483,7 @@ describe('over HTTP (a server that answers anything)', () => {
         const m = manager({ requestTimeoutMs: 200, retries: 1 });
         const book = await m.open(BOOK);
         let hung = 0;
-        server.setOverride((request) => {
+        env.server.setOverride((request) => {
           const route = workbookRoute(request.url);
           if ((route === 'worksheets' && hung++ === 0) || route === 'tables/T/rows/add')
             return new Promise<never>(() => undefined);
@@ -530,7 +497,7 @@ describe('over HTTP (a server that answers anything)', () => {
           `POST ${BOOK}/workbook/tables/T/rows/add failed: network: no answer within 200 ms (requestTimeoutMs)`,
         );
         expect(routeCount('tables/T/rows/add')).toBe(1);
-        server.setOverride(undefined);
+        env.server.setOverride(undefined);
         await book.close();
       },
     );
@@ -542,16 +509,16 @@ describe('over HTTP (a server that answers anything)', () => {
       [-1, RangeError, 'Expected `requestTimeoutMs` to be a finite number >= 1 (or Infinity), got `-1` (number)'],
       ['60s', TypeError, 'Expected `requestTimeoutMs` to be a number, got "60s" (string)'],
     ])('requestTimeoutMs %j is refused before any request', (value, type, message) => {
-      const before = server.requests.length;
+      const before = env.server.requests.length;
       expect(
         () =>
           new SessionManager({
-            client: createBearerClient({ baseUrl: server.url, token: server.token }),
+            client: createBearerClient({ baseUrl: env.server.url, token: env.server.token }),
             exitHooks: false,
             requestTimeoutMs: value as number,
           }),
       ).toThrow(new type(message));
-      expect(server.requests.length).toBe(before);
+      expect(env.server.requests.length).toBe(before);
     });
   });
 });

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, afterEach, describe, expect, test, beforeAll } from 'vitest';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import {
   SessionManager,
   createBearerClient,
@@ -10,7 +10,6 @@ import {
   isSessionExpiredError,
   type Logger,
   type SessionEvents,
-  type SessionManagerOptions,
 } from '../../src/index.js';
 import {
   type BadServer,
@@ -19,7 +18,8 @@ import {
   jsonResponse,
   startBadServer,
   workbookRoute,
-  fastManager,
+  answeringServer,
+  failure,
 } from '../helpers/bad-server.js';
 import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
 
@@ -449,36 +449,8 @@ describe('over HTTP (a server that answers anything)', () => {
 
   const BOUND = { timeout: 10_000 };
 
-  let server: BadServer;
-
-  const managers: SessionManager[] = [];
-
-  const manager = (options: Omit<SessionManagerOptions, 'client'> = {}): SessionManager =>
-    fastManager(server, managers, { retries: 3, ...options });
-
-  async function failure(promise: Promise<unknown>): Promise<unknown> {
-    try {
-      await promise;
-    } catch (error) {
-      return error;
-    }
-    throw new Error('expected a failure');
-  }
-
-  beforeAll(async () => {
-    server = await startBadServer();
-  });
-
-  afterAll(async () => {
-    await server.close();
-  });
-
-  afterEach(async () => {
-    server.setOverride(undefined);
-    for (const m of managers.splice(0)) await m.shutdown({ timeoutMs: 2000 });
-    expect(server.service.stats().open).toBe(0);
-    server.requests.length = 0;
-  });
+  const env = answeringServer({ retries: 3 });
+  const manager = env.manager;
 
   describe('no secret or full id in any text', () => {
     test(
@@ -489,7 +461,7 @@ describe('over HTTP (a server that answers anything)', () => {
         const book = await manager().open(BOOK);
         const id = book.id;
         expect(id.length).toBeGreaterThan(12);
-        server.setOverride((request) => {
+        env.server.setOverride((request) => {
           if (workbookRoute(request.url) !== 'worksheets') return undefined;
           const sent = request.headers['workbook-session-id'] ?? '';
           return graphErrorResponse(
@@ -516,7 +488,7 @@ describe('over HTTP (a server that answers anything)', () => {
         for (const text of texts) {
           expect(text).not.toContain(id);
           expect(text).not.toContain(encodeURIComponent(id));
-          expect(text).not.toContain(server.token);
+          expect(text).not.toContain(env.server.token);
         }
         expect((error as Error).message).toContain(id.slice(0, 6));
         expect(error).toMatchObject({ requestId: '[redacted]' });

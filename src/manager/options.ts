@@ -131,6 +131,7 @@ export interface SessionManagerOptions {
   /**
    * How long an `open()` or `acquire()` waits for a place in its workbook's session budget before it
    * fails with a SessionBudgetTimeoutError. Infinity waits as long as it takes (its signal still aborts it).
+   * An `acquire()` that joins a shared session still waiting for its place shares that wait, and its end.
    * @default 60000
    */
   readonly sessionBudgetTimeoutMs?: number;

@@ -151,6 +151,8 @@ interface SharedModel {
   state: 'none' | 'creating' | 'open' | 'ended';
   /** The server forgot the current session and the model does not know whether the manager noticed. */
   serverExpired: boolean;
+  /** When the acquire that started the current create began: leases that join it share its budget wait. */
+  createStartedAt: number;
 }
 
 /** An open or acquire that waits for a place in its workbook's budget, settled by a later step. */
@@ -245,7 +247,12 @@ async function runModel(
   const expectedStale = new Set<string>();
   let shutDown = false;
   const leases: LeaseModel[] = [];
-  const shared: SharedModel[] = WORKBOOKS.map(() => ({ sessionNo: 0, state: 'none', serverExpired: false }));
+  const shared: SharedModel[] = WORKBOOKS.map(() => ({
+    sessionNo: 0,
+    state: 'none',
+    serverExpired: false,
+    createStartedAt: 0,
+  }));
   const pending: PendingModel[] = [];
   // Shared session ids the test expired on the server: requests on them may follow (keep-alive, a lease's call).
   const sharedExpired = new Set<string>();
@@ -350,6 +357,7 @@ async function runModel(
       if (sh.state === 'none' || sh.state === 'ended') {
         sh.sessionNo++;
         sh.state = 'creating';
+        sh.createStartedAt = Date.now();
         creates = true;
       }
     }
@@ -363,7 +371,8 @@ async function runModel(
       wb,
       persist,
       pinned,
-      startedAt: Date.now(),
+      // A lease that joins a create still waiting for its budget waits as long as that create does.
+      startedAt: kind === 'acquire' && sh.state === 'creating' ? sh.createStartedAt : Date.now(),
       abort,
       sessionNo: sh.sessionNo,
       creates,

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,5 +9,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Most test files wait on child processes, sockets and servers rather than the CPU: at least three
+    // at once, where Vitest's default on a 2-core machine would run them one by one.
+    maxWorkers: Math.max(availableParallelism() - 1, 3),
   },
 });

@@ -74,10 +74,12 @@ describe('the built package with `await using`', () => {
     await mkdir(dir, { recursive: true });
     const file = join(dir, 'await-using.mjs');
     await writeFile(file, lowered);
-    // The suite runs on the machine's Node, not on the Node 24 binary installed for the other test.
-    expect(process.execPath).not.toBe(node24);
-    const result = await runFixture(process.execPath, file);
-    expect(result.node).toBe(process.versions.node);
+    // The machine's Node (20 here): the one running the suite, or the one on PATH when the suite itself
+    // runs on the Node 24 binary (`npm run test:node24`).
+    const machineNode = process.execPath === node24 ? 'node' : process.execPath;
+    const { stdout: version } = await run(machineNode, ['-p', 'process.versions.node']);
+    const result = await runFixture(machineNode, file);
+    expect(result.node).toBe(version.trim());
     expectScopeBehaviour(result);
   });
 });

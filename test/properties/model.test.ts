@@ -704,12 +704,14 @@ async function runModel(
   expect(totals.opened + totals.reopened).toBe(stats.created);
   expect(totals.closed).toBe(stats.closed);
   expect(totals.expired).toBe(stats.expired);
-  // Each reopen is a handle's (as the model counts them) or a shared session's.
-  const handleReopens = reopenedFrom.filter((id) => handleIds.has(id)).length;
-  const sharedReopens = reopenedFrom.filter((id) => sharedIds.has(id) && !handleIds.has(id)).length;
-  expect(handleReopens).toBe(reopens);
-  expect(totals.reopened).toBe(reopens + sharedReopens);
-  seen.sharedReopened += sharedReopens;
+  // Each reopen is a handle's (as the model counts them) or a shared session's: one no lease has shown
+  // when its acquire gave up before the create it started ended. Events name sessions by their
+  // shortened ids, which two sessions may share: a reopen whose id both kinds have shown is either.
+  const handleReopens = reopenedFrom.filter((id) => handleIds.has(id) && !sharedIds.has(id)).length;
+  const eitherReopens = reopenedFrom.filter((id) => sharedIds.has(id) && handleIds.has(id)).length;
+  expect(reopens).toBeGreaterThanOrEqual(handleReopens);
+  expect(reopens).toBeLessThanOrEqual(handleReopens + eitherReopens);
+  seen.sharedReopened += totals.reopened - reopens;
   seen.reopened += totals.reopened;
   seen.expired += totals.expired;
   seen.staleOnExpired += staleOnExpired.size;

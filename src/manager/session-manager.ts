@@ -193,26 +193,23 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const limits = {
       perWorkbookConcurrency: s.perWorkbookConcurrency,
       maxSessionsPerWorkbook: s.maxSessionsPerWorkbook,
+      idleTimeoutMs: s.idleTimeoutMs,
     };
-    return new Fleet(
-      s.fleet,
-      { ...limits, idleTimeoutMs: s.idleTimeoutMs },
-      {
-        degraded: (error) => {
-          this.#log('warn', 'Redis cannot be reached: coordinating in this process alone', { error: errorText(error) });
-          this.emit('fleetDegraded', { error });
-        },
-        restored: () => {
-          this.#log('info', 'Redis answers again: coordinating with the fleet');
-          this.emit('fleetRestored');
-        },
-        leaseLost: (workbook) => {
-          this.#log('warn', 'a lane lease expired while its request ran', { workbook });
-          this.emit('leaseLost', { workbook });
-        },
-        error: (error) => this.#log('debug', 'fleet work on Redis failed', { error: errorText(error) }),
+    return new Fleet(s.fleet, limits, {
+      degraded: (error) => {
+        this.#log('warn', 'Redis cannot be reached: coordinating in this process alone', { error: errorText(error) });
+        this.emit('fleetDegraded', { error });
       },
-    );
+      restored: () => {
+        this.#log('info', 'Redis answers again: coordinating with the fleet');
+        this.emit('fleetRestored');
+      },
+      leaseLost: (workbook) => {
+        this.#log('warn', 'a lane lease expired while its request ran', { workbook });
+        this.emit('leaseLost', { workbook });
+      },
+      error: (error) => this.#log('debug', 'fleet work on Redis failed', { error: errorText(error) }),
+    });
   }
 
   /** The fleet's shared sessions (`acquire()`), wired to this manager's lanes, budget and reaper. */

@@ -478,11 +478,8 @@ export class SessionCore implements Reapable {
   async #usable(signal: AbortSignal | undefined, pinned?: string): Promise<void> {
     if (signal?.aborted) throw signal.reason;
     // The fleet is asked whether the idle timer closes it: what it answers decides what comes next.
-    if (this.#retiring !== undefined)
-      await raceAbort(
-        this.#retiring.catch(() => undefined),
-        signal,
-      );
+    const retiring = this.#retiring?.catch(() => undefined);
+    if (retiring !== undefined) await raceAbort(retiring, signal);
     if (pinned !== undefined) {
       // Only in the session it was pinned to: once that one is over, the work fails instead of moving.
       if (this.#life.phase === 'open' && this.#life.id === pinned && reopenOf(this.#life) === undefined) return;

@@ -99,3 +99,61 @@ export interface SessionBudget {
   /** Places held now in `lane`. */
   held(lane: string): number;
 }
+
+/** What a claim to create a workbook's shared session answered (see {@link SharedSessions}). */
+export type SharedClaim =
+  /** A shared session exists: use it. */
+  | { readonly outcome: 'adopt'; readonly id: string }
+  /** Create one now, and `store()` it. */
+  | { readonly outcome: 'create' }
+  /** Another process is creating one; look again within `waitMs`. */
+  | { readonly outcome: 'wait'; readonly waitMs: number };
+
+/** What an idle timer's question to {@link SharedSessions.retire} answered. */
+export type SharedRetire =
+  /** Nobody used it for the idle timeout: it is no longer shared, and the asker closes it. */
+  | { readonly outcome: 'retired' }
+  /** Used elsewhere more recently: idle in `leftMs` at the earliest. */
+  | { readonly outcome: 'busy'; readonly leftMs: number }
+  /** Another process retired or replaced it: the asker lets go of it without a close. */
+  | { readonly outcome: 'gone' };
+
+/**
+ * Where the id of each workbook's shared session is kept (the sessions of `acquire()`). In one
+ * process the manager's own map is all there is, and this seam answers as if nobody else existed
+ * (`localSharing`); a fleet keeps the id in a shared store beside the workbook's lane, so every
+ * process leasing the workbook uses one session.
+ */
+export interface SharedSessions {
+  /** The shared session's id, if one exists; the question counts as a use. */
+  find(lane: string): Promise<string | undefined>;
+  /**
+   * Asked in the lane right before a createSession, so that no two processes create at once.
+   * `replacing` (the id the asker saw end) is forgotten first if it is still the shared one.
+   */
+  claim(lane: string, token: string, replacing: string | undefined): Promise<SharedClaim>;
+  /**
+   * Makes the session `id`, created under `token`'s claim, the shared one. Answers the id shared
+   * now (another's when it was stored first) and whether other processes see it (`shared`).
+   */
+  store(lane: string, token: string, id: string): Promise<{ readonly id: string; readonly shared: boolean }>;
+  /** Ends `token`'s claim without a session (its create failed). */
+  abandon(lane: string, token: string): Promise<void>;
+  /** Forgets the session `id`, only if it is still the shared one (compare and delete). */
+  release(lane: string, id: string): Promise<void>;
+  /** A lease or a call used the session `id` now. */
+  touch(lane: string, id: string): Promise<void>;
+  /** The asker's idle timer fired for `id`: may it close it (see {@link SharedRetire})? */
+  retire(lane: string, id: string, idleMs: number): Promise<SharedRetire>;
+}
+
+/** One process alone: nothing is shared beyond the manager's own map, and an idle session is closed. */
+export const localSharing: SharedSessions = {
+  find: () => Promise.resolve(undefined),
+  claim: () => Promise.resolve({ outcome: 'create' }),
+  store: (_lane, _token, id) => Promise.resolve({ id, shared: false }),
+  abandon: () => Promise.resolve(),
+  release: () => Promise.resolve(),
+  touch: () => Promise.resolve(),
+  retire: () => Promise.resolve({ outcome: 'retired' }),
+};

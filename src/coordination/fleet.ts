@@ -1,8 +1,19 @@
 import type { Cluster, Redis } from 'ioredis';
 import { FleetUnavailableError, SessionBudgetTimeoutError } from '../errors.js';
-import type { LaneGate, LaneLease, ReserveOptions, SessionBudget, SessionSlot } from './coordination.js';
+import {
+  localSharing,
+  type LaneGate,
+  type LaneLease,
+  type ReserveOptions,
+  type SessionBudget,
+  type SessionSlot,
+  type SharedClaim,
+  type SharedRetire,
+  type SharedSessions,
+} from './coordination.js';
 import { RedisLaneGate } from './redis/redis-gate.js';
 import { RedisSessionBudget } from './redis/redis-session-budget.js';
+import { RedisSharedSessions } from './redis/redis-shared-sessions.js';
 import type { RedisClient } from './redis/scripts.js';
 import { Priority } from './scheduler.js';
 import { LocalSessionBudget } from './session-budget.js';
@@ -32,6 +43,12 @@ const PROBE_INTERVAL_MS = 1000;
 /** How long a request waits for a client still making its first connection before Redis counts as down. */
 const FIRST_CONNECT_WAIT_MS = 1000;
 
+/** Longer than Graph keeps an unused persistent session (about 5 minutes, GRAPH-FACTS.md), with a margin. */
+const GRAPH_FORGETS_MS = 420_000;
+
+/** The longest idle timeout a shared session's key is kept for; past it the key's TTL stops growing. */
+const MAX_KEPT_IDLE_MS = 86_400_000;
+
 /**
  * Fleet coordination on one Redis: the lane gate and the session budget shared by every process,
  * and what happens when Redis cannot be reached. With `onRedisDown: 'fail'` a call or an open fails
@@ -42,6 +59,8 @@ const FIRST_CONNECT_WAIT_MS = 1000;
 export class Fleet implements LaneGate {
   readonly settings: FleetSettings;
   readonly budget: SessionBudget;
+  /** Where each workbook's shared session id is kept for the fleet (`acquire()`). */
+  readonly sharing: SharedSessions;
   readonly #gate: RedisLaneGate;
   readonly #listener: FleetListener;
   readonly #subscriber: RedisClient;
@@ -50,7 +69,11 @@ export class Fleet implements LaneGate {
 
   constructor(
     settings: FleetSettings,
-    options: { readonly perWorkbookConcurrency: number; readonly maxSessionsPerWorkbook: number },
+    options: {
+      readonly perWorkbookConcurrency: number;
+      readonly maxSessionsPerWorkbook: number;
+      readonly idleTimeoutMs: number;
+    },
     listener: FleetListener,
   ) {
     this.settings = settings;
@@ -85,6 +108,14 @@ export class Fleet implements LaneGate {
       options.maxSessionsPerWorkbook === Infinity
         ? local
         : new FleetBudget(this, new RedisSessionBudget({ ...shared, limit: options.maxSessionsPerWorkbook }), local);
+    const sharing = new RedisSharedSessions({
+      client: redis,
+      keyPrefix: settings.keyPrefix,
+      // A creator that died mid-create holds the others back no longer than a lane lease.
+      claimTtlMs: settings.leaseTtlMs,
+      keyTtlMs: Math.min(options.idleTimeoutMs, MAX_KEPT_IDLE_MS) + GRAPH_FORGETS_MS,
+    });
+    this.sharing = new FleetSharing(this, sharing);
   }
 
   /** Leases found gone while their request ran. */
@@ -237,5 +268,74 @@ class FleetBudget implements SessionBudget {
 
   close(): Promise<void> {
     return this.#shared.close();
+  }
+}
+
+/**
+ * The fleet's shared sessions, with this process's own answers behind them (`localSharing`) for
+ * when Redis cannot be reached: a create and a look-up fail with `onRedisDown: 'fail'` and go on
+ * per process with `'local'`; the rest never fails for want of Redis. An idle session whose
+ * retirement cannot be asked is closed (closes always go out), a session that cannot be stored
+ * serves this process alone, and a use or a release not told is left to the key's expiry.
+ */
+class FleetSharing implements SharedSessions {
+  readonly #fleet: Fleet;
+  readonly #shared: RedisSharedSessions;
+
+  constructor(fleet: Fleet, shared: RedisSharedSessions) {
+    this.#fleet = fleet;
+    this.#shared = shared;
+  }
+
+  find(lane: string): Promise<string | undefined> {
+    return this.#fleet.onRedis(
+      lane,
+      () => this.#shared.find(lane),
+      undefined,
+      undefined,
+      () => localSharing.find(lane),
+    );
+  }
+
+  claim(lane: string, token: string, replacing: string | undefined): Promise<SharedClaim> {
+    const local = (): Promise<SharedClaim> => localSharing.claim(lane, token, replacing);
+    return this.#fleet.onRedis(lane, () => this.#shared.claim(lane, token, replacing), undefined, undefined, local);
+  }
+
+  store(lane: string, token: string, id: string): Promise<{ readonly id: string; readonly shared: boolean }> {
+    const local = (): Promise<{ readonly id: string; readonly shared: boolean }> => localSharing.store(lane, token, id);
+    return this.#fleet.onRedis(lane, () => this.#shared.store(lane, token, id), local, undefined);
+  }
+
+  abandon(lane: string, token: string): Promise<void> {
+    return this.#fleet.onRedis(
+      lane,
+      () => this.#shared.abandon(lane, token),
+      () => undefined,
+      undefined,
+    );
+  }
+
+  release(lane: string, id: string): Promise<void> {
+    return this.#fleet.onRedis(
+      lane,
+      () => this.#shared.release(lane, id),
+      () => undefined,
+      undefined,
+    );
+  }
+
+  touch(lane: string, id: string): Promise<void> {
+    return this.#fleet.onRedis(
+      lane,
+      () => this.#shared.touch(lane, id),
+      () => undefined,
+      undefined,
+    );
+  }
+
+  retire(lane: string, id: string, idleMs: number): Promise<SharedRetire> {
+    const local = (): Promise<SharedRetire> => localSharing.retire(lane, id, idleMs);
+    return this.#fleet.onRedis(lane, () => this.#shared.retire(lane, id, idleMs), local, undefined);
   }
 }

@@ -2,7 +2,7 @@ import { isGraphRequestError } from '../errors.js';
 import { isGoneOnClose } from '../session/faults.js';
 import { checkKeys, checkNumber, describe } from '../util/validate.js';
 import { recoverOrphans, type RecoverOptions, type RecoveryReport, type SessionCloser } from './recovery.js';
-import type { SessionStore } from './session-store.js';
+import type { JournalEntry, OrphanClaim, SessionStore } from './session-store.js';
 
 export interface OrphanReaperOptions {
   /** The store whose dead owners are reaped: a `RedisSessionStore` shared by the fleet. */
@@ -12,6 +12,16 @@ export interface OrphanReaperOptions {
    * a 404 counts as expired: Graph no longer has the session.
    */
   readonly closer: SessionCloser;
+  /**
+   * Fleet mode: whether a dead owner's session is a shared session live processes still use (the
+   * fleet shares that id and used it within the idle timeout). Such a session is not closed under
+   * them: it is reported with the live ones, its record stays, and the next pass asks again; once
+   * the fleet has left it idle, the answer is no, and it is closed like any orphan. Answering no
+   * must also make the fleet forget the session, so that nobody takes it up while it is closed.
+   * A question that fails counts as yes (the next pass asks again).
+   * @default every orphan is closed
+   */
+  readonly inUse?: (entry: JournalEntry) => boolean | Promise<boolean>;
   /**
    * The time between the end of one pass and the start of the next; the first pass starts at once.
    * @default 10000
@@ -28,7 +38,7 @@ export interface OrphanReaperOptions {
   readonly onError?: (error: unknown) => void;
 }
 
-const OPTION_KEYS = ['store', 'closer', 'intervalMs', 'recover', 'onReport', 'onError'];
+const OPTION_KEYS = ['store', 'closer', 'inUse', 'intervalMs', 'recover', 'onReport', 'onError'];
 
 /**
  * Runs recovery on a timer: every replica of a fleet runs one, and the store's claims make each
@@ -57,7 +67,11 @@ export class OrphanReaper {
     if (typeof options.closer !== 'function') {
       throw new TypeError(`Expected \`closer\` to be a function, got ${describe(options.closer)}`);
     }
-    this.#store = options.store;
+    const inUse = options.inUse;
+    if (inUse !== undefined && typeof inUse !== 'function') {
+      throw new TypeError(`Expected \`inUse\` to be a function, got ${describe(inUse)}`);
+    }
+    this.#store = inUse === undefined ? options.store : leavingInUse(options.store, inUse);
     this.intervalMs = checkNumber('intervalMs', options.intervalMs ?? 10_000, 10, { integer: true });
     const closer = options.closer;
     this.#closer = async (workbook, id, entry) => {
@@ -132,6 +146,34 @@ export class OrphanReaper {
       // A throwing listener must not stop the reaper.
     }
   }
+}
+
+/**
+ * `store`, with the orphans of each claim that `inUse` says live processes still use moved to the
+ * live ones: recovery leaves them unsettled (their records stay for the next pass) and reports
+ * them skipped.
+ */
+function leavingInUse(store: SessionStore, inUse: (entry: JournalEntry) => boolean | Promise<boolean>): SessionStore {
+  const ask = async (entry: JournalEntry): Promise<boolean> => {
+    try {
+      return await inUse(entry);
+    } catch {
+      return true;
+    }
+  };
+  return {
+    record: (entry) => store.record(entry),
+    remove: (id) => store.remove(id),
+    close: () => store.close(),
+    scan: () => store.scan(),
+    claimOrphans: async (options): Promise<OrphanClaim> => {
+      const claim = await store.claimOrphans(options);
+      const orphans: JournalEntry[] = [];
+      const live = [...claim.live];
+      for (const entry of claim.orphans) ((await ask(entry)) ? live : orphans).push(entry);
+      return { ...claim, orphans, live };
+    },
+  };
 }
 
 /** Starts an {@link OrphanReaper}: a first pass at once, then one every `intervalMs`. */

@@ -111,7 +111,7 @@ export class SessionBook {
   }
 
   /** Graph confirmed the session's end, or it was already gone, or it ended for good. */
-  #ended(core: SessionCore, outcome: 'closed' | 'expired' | 'ended'): Promise<void> {
+  #ended(core: SessionCore, outcome: 'closed' | 'expired' | 'ended' | 'released'): Promise<void> {
     this.sessions.delete(core);
     this.reaper.untrack(core);
     const info = { id: shortId(core.id), workbook: core.workbook };
@@ -123,9 +123,10 @@ export class SessionBook {
       this.totals.expired++;
       this.#d.emit('expired', info);
       if (reason !== 'expired') this.#d.emit('closed', { ...info, reason, alreadyExpired: true });
-    } else {
+    } else if (outcome === 'ended') {
       this.#d.emit('ended', { ...info, reason });
     }
+    // `released`: another process of the fleet retired it; this one closed nothing, and tells nothing.
     this.#d.log('debug', `session ${outcome}`, { ...info, reason });
     return this.#d.background.add(this.#d.journal.remove(core.id));
   }

@@ -27,6 +27,7 @@ import { closeConfirmed } from '../session/close.js';
 import { SessionCore } from '../session/session-core.js';
 import { WorkbookSession } from '../session/workbook-session.js';
 import type { SessionEvents, SessionStats } from './events.js';
+import { FleetSharedSessions } from './fleet-shared.js';
 import { JournalWrites } from './journal-writes.js';
 import { SessionBook } from './session-book.js';
 import { logTo, type Log } from './log.js';
@@ -69,6 +70,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   readonly #fleet: Fleet | undefined;
   // The shared session of each file (by its lane), while it can serve leases.
   readonly #shared = new Map<string, SharedEntry>();
+  // Set with the `fleet` option: one shared session per file for the whole fleet.
+  readonly #fleetShared: FleetSharedSessions | undefined;
   // Aborted when a shutdown begins: waits for a place in a session budget end then.
   readonly #shutdownBegun = new AbortController();
   readonly #log: Log;
@@ -131,6 +134,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       background: this.#background,
       shutdown: () => this.#closing,
     });
+    this.#fleetShared = this.#fleet === undefined ? undefined : this.#makeFleetShared(this.#fleet);
     // Refused before the hooks go in: a constructor that throws must leave no process listener behind.
     if (s.recoverOnStart && this.#journal === undefined) throw new TypeError('`recoverOnStart` needs a `journal`');
     const reaps = s.fleet !== undefined && this.#journal instanceof RedisSessionStore;
@@ -157,6 +161,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       store,
       // Cut off with the creates when a shutdown has made its report, like the recovery at start.
       closer: (workbook, id, entry) => this.#closeOrphan(workbook, id, entry, this.#stopCreates.signal),
+      // A dead owner's shared session that live replicas still use is theirs: left to them.
+      ...(this.#fleetShared === undefined ? {} : { inUse: (entry) => this.#fleetShared?.inUse(entry) ?? false }),
       intervalMs: fleet.reapIntervalMs,
       onReport: (report) =>
         this.#log('info', 'closed sessions left by processes that are gone', {
@@ -187,6 +193,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const limits = {
       perWorkbookConcurrency: s.perWorkbookConcurrency,
       maxSessionsPerWorkbook: s.maxSessionsPerWorkbook,
+      idleTimeoutMs: s.idleTimeoutMs,
     };
     return new Fleet(s.fleet, limits, {
       degraded: (error) => {
@@ -202,6 +209,25 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         this.emit('leaseLost', { workbook });
       },
       error: (error) => this.#log('debug', 'fleet work on Redis failed', { error: errorText(error) }),
+    });
+  }
+
+  /** The fleet's shared sessions (`acquire()`), wired to this manager's lanes, budget and reaper. */
+  #makeFleetShared(fleet: Fleet): FleetSharedSessions {
+    return new FleetSharedSessions({
+      sharing: fleet.sharing,
+      transport: this.#transport,
+      lanes: this.#scheduler,
+      reserve: (workbook) => this.#reserve(workbook, undefined),
+      creates: this.#stopCreates.signal,
+      rearm: (core, at) => this.#book.reaper.track(core, at),
+      closeLate: (workbook, created) => this.#book.closeLate(workbook, created),
+      laneOfEntry: (entry) => {
+        if (entry.file !== undefined) this.#resolver.learn(entry.workbook, entry.file);
+        return this.#resolver.laneOf(entry.workbook);
+      },
+      idleTimeoutMs: this.#settings.idleTimeoutMs,
+      log: this.#log,
     });
   }
 
@@ -284,7 +310,8 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     const lane = this.#resolver.laneOf(ref.path);
     let entry = this.#shared.get(lane);
     if (entry === undefined || !entry.core.serviceable) {
-      const core = new SessionCore(this.#book.host, ref.path, true);
+      const core =
+        this.#fleetShared?.core(this.#book.host, ref.path, lane) ?? new SessionCore(this.#book.host, ref.path, true);
       // Not tied to this caller's signal: other callers may be waiting for the same session.
       const created = this.#create(core, ref, undefined);
       const made: SharedEntry = { core, created };
@@ -305,6 +332,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       core.unlease();
       throw error;
     }
+    this.#fleetShared?.leased(core);
     return new WorkbookSession(core, { pinned: onNewSession === 'fail' ? core.id : undefined });
   }
 
@@ -341,10 +369,15 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         // Given up while the file was looked up: nothing was created, so nothing needs closing.
         if (signal?.aborted === true) throw abortReason(signal);
         if (this.#shutdown !== undefined) throw new ManagerShutDownError();
-        slot = await this.#reserve(path, signal, () => count(false));
-        count(true);
-        if (this.#shutdown !== undefined) throw new ManagerShutDownError();
-        session = await this.#transport.createSession(path, core.persistChanges, this.#stopCreates.signal);
+        if (core.seat === undefined) {
+          slot = await this.#reserve(path, signal, () => count(false));
+          count(true);
+          if (this.#shutdown !== undefined) throw new ManagerShutDownError();
+          session = await this.#transport.createSession(path, core.persistChanges, this.#stopCreates.signal);
+        } else {
+          // The fleet's session, taken up or created under the lane (with its own place in the budget).
+          ({ created: session, slot } = await core.seat.create(undefined));
+        }
       } catch (error) {
         slot?.release();
         throw error;
@@ -507,6 +540,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     this.#closing = shutdown;
     // No reaper pass starts now; the one under way is waited for like the rest of our work.
     if (this.#reaper !== undefined) this.#background.add(this.#reaper.close());
+    this.#fleetShared?.dispose();
     for (const core of this.#book.sessions) void shutdown.close(core);
     // Sessions still being created (or reopened) are closed as soon as they exist, and join the
     // shutdown then: wait until nothing of ours is left under way.

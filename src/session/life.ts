@@ -8,9 +8,11 @@ import type { SessionFault } from './faults.js';
  * - `ended`: given up for good without a close request (Graph said it cannot be used);
  * - `close-failed`: the close failed after its retries; the session may still be open, and a later
  *   close tries again;
- * - `handed-over`: given up after a fault that does not prove it gone; a stand-in closes it.
+ * - `handed-over`: given up after a fault that does not prove it gone; a stand-in closes it;
+ * - `released`: a fleet's shared session another process retired or replaced: let go of here
+ *   without a close (this process closed nothing, and says so by no event).
  */
-export type EndOutcome = 'closed' | 'expired' | 'ended' | 'close-failed' | 'handed-over';
+export type EndOutcome = 'closed' | 'expired' | 'ended' | 'close-failed' | 'handed-over' | 'released';
 
 /** A close that was asked for while a reopen ran: it runs once the reopen has settled. */
 export interface DeferredClose {

@@ -47,6 +47,29 @@ export interface SessionHost {
 }
 
 /**
+ * A shared session's place in a fleet (`acquire()` with the `fleet` option): where its creates go,
+ * who hears of its uses, and who decides what its idle timer does. Internal.
+ */
+export interface SharedSeat {
+  /**
+   * A session for the core: the fleet's own, or one created under the lane after a re-check.
+   * `replacing` is the id the core leaves behind, forgotten by the fleet if it still shares it.
+   * `slot` is set only for a session this process created.
+   */
+  create(replacing: string | undefined): Promise<{ readonly created: CreatedSession; readonly slot?: SessionSlot }>;
+  /** A call or a lease used the session `id` (told cheaply, not for every call). */
+  used(id: string): void;
+  /**
+   * The idle timer fired for `id`: `close` it (the fleet left it idle, or it is this process's
+   * alone), `release` it (another process retired or replaced it: no close), or `keep` it (used
+   * elsewhere; the seat has armed the timer again). Never rejects.
+   */
+  retire(id: string): Promise<'close' | 'release' | 'keep'>;
+  /** This process closes `id` for another reason than idleness (a shutdown): nobody may take it up now. */
+  closing(id: string): void;
+}
+
+/**
  * Sessions a handle may create in a row, after faults, without one call succeeding in them. Past
  * it the handle ends with the reason `failed`: a workbook where every session faults is not fixed
  * by opening more.
@@ -63,6 +86,8 @@ export class SessionCore implements Reapable {
   readonly workbook: string;
   readonly persistChanges: boolean;
   readonly handle: WorkbookSession;
+  /** Set for a session the fleet shares: its creates, uses and idle end go through it. */
+  readonly seat: SharedSeat | undefined;
   /** Owned by the idle reaper. */
   heapIndex = -1;
   /** Owned by the idle reaper. */
@@ -86,11 +111,14 @@ export class SessionCore implements Reapable {
   #slot: SessionSlot | undefined;
   // Leases held on a shared session: while any is held it is not idle.
   #leases = 0;
+  // Set while the fleet is asked whether an idle timer may close the session; calls and leases wait for it.
+  #retiring: Promise<void> | undefined;
 
-  constructor(host: SessionHost, workbook: string, persistChanges: boolean) {
+  constructor(host: SessionHost, workbook: string, persistChanges: boolean, seat?: SharedSeat) {
     this.#host = host;
     this.workbook = workbook;
     this.persistChanges = persistChanges;
+    this.seat = seat;
     this.handle = new WorkbookSession(this);
   }
 
@@ -173,8 +201,11 @@ export class SessionCore implements Reapable {
     return true;
   }
 
-  /** The first createSession answered: the session is open once the manager has taken it in. */
-  opened(created: CreatedSession, slot: SessionSlot): Promise<void> {
+  /**
+   * The first createSession answered (or the fleet's shared session was taken up, with no slot of
+   * this process): the session is open once the manager has taken it in.
+   */
+  opened(created: CreatedSession, slot: SessionSlot | undefined): Promise<void> {
     this.#slot = slot;
     this.#lastActivity = this.#lastContact = Date.now();
     return this.#change({ phase: 'open', id: created.id });
@@ -343,6 +374,8 @@ export class SessionCore implements Reapable {
     const life = this.#life;
     const reopen = reopenOf(life);
     if (reopen !== undefined) return this.#closeAfter(reopen, reason, signal);
+    // Idle here is not idle for the fleet: the seat decides.
+    if (reason === 'idle' && this.seat !== undefined && life.phase === 'open') return this.#retire(this.seat, life.id);
     switch (life.phase) {
       case 'closing':
         if (signal !== undefined) linkAbort(signal, life.abort);
@@ -358,6 +391,26 @@ export class SessionCore implements Reapable {
         // Not handed out yet: nothing of it to close.
         return RESOLVED;
     }
+  }
+
+  /**
+   * The idle timer fired for a shared session: the fleet says whether this process closes it, lets
+   * go of it without a close (another process retired or replaced it), or keeps it.
+   */
+  #retire(seat: SharedSeat, id: string): Promise<void> {
+    if (this.#retiring !== undefined) return this.#retiring;
+    const retiring = seat.retire(id).then((verdict) => {
+      const life = this.#life;
+      // Moved on meanwhile (a shutdown closed it, a call found it gone): that stands.
+      if (life.phase !== 'open' || life.id !== id || life.reopen !== undefined) return;
+      if (verdict === 'close') return this.#startClose(id, 'idle', undefined);
+      if (verdict === 'release') this.#end('idle', 'released');
+    });
+    const held = retiring.finally(() => {
+      if (this.#retiring === held) this.#retiring = undefined;
+    });
+    this.#retiring = held;
+    return held;
   }
 
   /** Closes the session a reopen is about to give, once it has it (a refused reopen too: its session may exist). */
@@ -424,6 +477,9 @@ export class SessionCore implements Reapable {
   /** Waits until the session can take a call: reopens a persistent one that went idle or expired. */
   async #usable(signal: AbortSignal | undefined, pinned?: string): Promise<void> {
     if (signal?.aborted) throw signal.reason;
+    // The fleet is asked whether the idle timer closes it: what it answers decides what comes next.
+    const retiring = this.#retiring?.catch(() => undefined);
+    if (retiring !== undefined) await raceAbort(retiring, signal);
     if (pinned !== undefined) {
       // Only in the session it was pinned to: once that one is over, the work fails instead of moving.
       if (this.#life.phase === 'open' && this.#life.id === pinned && reopenOf(this.#life) === undefined) return;
@@ -453,7 +509,7 @@ export class SessionCore implements Reapable {
   #reopen(before: SessionLife & { phase: 'ended' }): Promise<void> {
     // A session given up after a fault: counted towards the bound on recreating.
     if (before.reason === 'expired') this.#recreates++;
-    const done = this.#create().then(
+    const done = this.#create(before.id).then(
       ({ created, slot }) => {
         this.#slot = slot;
         this.#lastActivity = this.#lastContact = Date.now();
@@ -481,8 +537,9 @@ export class SessionCore implements Reapable {
    * A new session for a reopen: once no request of the old one is on the wire (Graph must not see
    * two session ids at once on one file), and within the workbook's budget.
    */
-  async #create(): Promise<{ created: CreatedSession; slot: SessionSlot }> {
+  async #create(previous: string): Promise<{ created: CreatedSession; slot?: SessionSlot }> {
     if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    if (this.seat !== undefined) return this.seat.create(previous);
     const slot = await this.#host.reserve(this.workbook);
     try {
       return { created: await this.#host.transport.createSession(this.workbook, true, this.#host.creates), slot };
@@ -515,6 +572,7 @@ export class SessionCore implements Reapable {
             if (!counted) {
               counted = true;
               this.#sending++;
+              this.seat?.used(sent.id);
             }
             return sent.id;
           },
@@ -541,6 +599,8 @@ export class SessionCore implements Reapable {
   #change(to: SessionLife): Promise<void> {
     const from = this.#life;
     this.#life = to;
+    // Closed by this process for good, not for idleness (the fleet answered that already).
+    if (to.phase === 'closing' && to.reason !== 'idle') this.seat?.closing(to.id);
     // Over on the server: its place in the budget is free. A close that failed keeps it (the
     // session may still be open), and a session handed over gives it to its stand-in.
     if (to.phase === 'ended' && to.outcome !== 'close-failed' && to.outcome !== 'handed-over') {

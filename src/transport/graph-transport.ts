@@ -105,8 +105,17 @@ export class GraphTransport {
    * session; a 202 carries a `Location` to poll until the operation succeeds or fails. An operation
    * that fails with a resend-after-cooldown code is the createSession failing, so it is sent again
    * under the same retry bounds as the request itself.
+   *
+   * `claim`, when given, runs in the lane right before each attempt is sent, holding the lane's
+   * place: a session it gives is the answer, and nothing is sent (a fleet's re-check for a shared
+   * session another process created meanwhile).
    */
-  createSession(workbook: string, persistChanges: boolean, signal?: AbortSignal): Promise<CreatedSession> {
+  createSession(
+    workbook: string,
+    persistChanges: boolean,
+    signal?: AbortSignal,
+    claim?: () => Promise<CreatedSession | undefined>,
+  ): Promise<CreatedSession> {
     const call: GraphCall = {
       method: 'POST',
       path: `${workbook}/workbook/createSession`,
@@ -116,7 +125,7 @@ export class GraphTransport {
     };
     // Failures of the polling itself (not the operation's own): resending createSession could make a second session.
     const final = new WeakSet<object>();
-    const created = withRetries((attempt) => this.#createOnce(workbook, call, attempt, final), {
+    const created = withRetries((attempt) => this.#createOnce(workbook, call, attempt, final, claim), {
       ...this.#run(workbook, call, true, false),
       retryable: (error) => !(isObject(error) && final.has(error)),
     }).catch((error: unknown) => {
@@ -133,8 +142,18 @@ export class GraphTransport {
     call: GraphCall,
     attempt: number,
     final: WeakSet<object>,
+    claim: (() => Promise<CreatedSession | undefined>) | undefined,
   ): Promise<CreatedSession> {
-    const answer = await this.#attempt(workbook, call, Priority.call, attempt);
+    let claimed: CreatedSession | undefined;
+    const before =
+      claim === undefined
+        ? undefined
+        : async (): Promise<boolean> => {
+            claimed = await claim();
+            return claimed !== undefined;
+          };
+    const answer = await this.#attempt(workbook, call, Priority.call, attempt, before);
+    if (claimed !== undefined) return claimed;
     if (answer.status !== 202) return readSession('POST', call.path, answer.body);
     try {
       return await this.#operations.follow(workbook, answer, call.signal);
@@ -169,8 +188,17 @@ export class GraphTransport {
     else void this.closeSession(workbook, created.id).catch(() => undefined);
   }
 
-  /** One attempt of `call` in `workbook`'s lane; its signal only takes it out of the queue. */
-  #attempt(workbook: string, call: GraphCall, priority: number, attempt: number): Promise<GraphAnswer> {
+  /**
+   * One attempt of `call` in `workbook`'s lane; its signal only takes it out of the queue. `before`
+   * runs in the lane first; when it answers true, nothing is sent.
+   */
+  #attempt(
+    workbook: string,
+    call: GraphCall,
+    priority: number,
+    attempt: number,
+    before?: () => Promise<boolean>,
+  ): Promise<GraphAnswer> {
     const { scheduler, now } = this.#options;
     // p-queue gives up on a running task when its signal aborts, freeing the lane while the request is on the wire.
     const queued = untilStarted(call.signal);
@@ -179,6 +207,7 @@ export class GraphTransport {
         workbook,
         async () => {
           queued.started();
+          if (before !== undefined && (await before())) return NOT_SENT;
           try {
             return await this.#sender.send(call);
           } catch (error) {
@@ -266,6 +295,9 @@ export class GraphTransport {
     );
   }
 }
+
+/** What an attempt answers when its `before` hook took its place: nothing was sent. */
+const NOT_SENT: GraphAnswer = { status: 0, headers: new Headers(), body: undefined };
 
 /** Past its deadline a request is not sent again, and no backoff is waited for. */
 function boundedBy(run: RetryRun, deadline: AbortSignal | undefined): RetryRun {

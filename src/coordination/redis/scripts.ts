@@ -166,6 +166,10 @@ export interface WorkbookKeys {
   readonly leaseFreed: string;
   /** Told whenever a session reservation is given back. */
   readonly sessionFreed: string;
+  /** The fleet's shared session of the workbook: a hash of its `id` and `usedAt` (server ms). */
+  readonly shared: string;
+  /** Held by the replica creating the shared session, its claim token, with a TTL. */
+  readonly creating: string;
 }
 
 /**
@@ -181,6 +185,8 @@ export function workbookKeys(prefix: string, lane: string): WorkbookKeys {
     sessions: `${base}:sessions`,
     leaseFreed: `${base}:leases:freed`,
     sessionFreed: `${base}:sessions:freed`,
+    shared: `${base}:shared`,
+    creating: `${base}:shared:creating`,
   };
 }
 
@@ -226,4 +232,205 @@ export async function coolDown(
 ): Promise<{ readonly grew: boolean; readonly leftMs: number }> {
   const [grew, left] = pair(await scripts.coolDown.run(client, [cooldown], [ms]), 'coolDown');
   return { grew: grew === 1, leftMs: left };
+}
+
+// The fleet's shared session of a workbook. KEYS[1] `shared` is a hash: `id`, the session every
+// replica uses, and `usedAt`, the server's time of its last use by any replica. KEYS[2] `creating`
+// holds the token of the replica creating one (set in the lane, right before its createSession):
+// the others wait for its id instead of creating their own. The hash lives `keyTtl` ms past its
+// last use, longer than Graph keeps an unused session, so a key nobody touches names a session
+// that is gone anyway.
+
+// A positive integer argument, checked on the server (see REFUSAL_MARKER).
+const checkMs = (name: string, index: number): string => `local ${name} = tonumber(ARGV[${index}])
+if not ${name} or ${name} < 1 or ${name} % 1 ~= 0 then
+  return redis.error_reply('${REFUSAL_MARKER} ${name} ' .. tostring(ARGV[${index}]))
+end`;
+
+const USED_NOW = `redis.call('HSET', KEYS[1], 'usedAt', string.format('%.0f', now))
+redis.call('PEXPIRE', KEYS[1], keyTtl)`;
+
+/** The shared session's id, counted as a use. KEYS shared; ARGV keyTtl. Answers the id, or nil. */
+const SHARED_FIND = `${NOW}
+${checkMs('keyTtl', 1)}
+local id = redis.call('HGET', KEYS[1], 'id')
+if not id then return false end
+${USED_NOW}
+return id`;
+
+/**
+ * Run in the lane right before a createSession. KEYS shared, creating; ARGV token, claimTtl,
+ * replacing (the id this replica saw end, or ''), keyTtl. A key holding `replacing` is deleted
+ * first (compare and delete). Answers `{1, id}` when the fleet has a session (adopt it, a use),
+ * `{2, ms}` while another replica's claim runs (wait), `{0, ''}` when this token may create one.
+ */
+const SHARED_CLAIM = `${NOW}
+${checkMs('claimTtl', 2)}
+${checkMs('keyTtl', 4)}
+local id = redis.call('HGET', KEYS[1], 'id')
+if id and id ~= ARGV[3] then
+  ${USED_NOW}
+  return {1, id}
+end
+if id then redis.call('DEL', KEYS[1]) end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return {2, tostring(redis.call('PTTL', KEYS[2]))} end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', claimTtl)
+return {0, ''}`;
+
+/**
+ * Stores the id of a session this token created. KEYS shared, creating; ARGV token, id, keyTtl.
+ * Answers `{1, id}` when stored, or `{0, other}` when another replica stored one meanwhile (its
+ * claim outlived ours): the fleet uses theirs, and ours is closed by its creator.
+ */
+const SHARED_STORE = `${NOW}
+${checkMs('keyTtl', 3)}
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+local id = redis.call('HGET', KEYS[1], 'id')
+if id and id ~= ARGV[2] then return {0, id} end
+redis.call('HSET', KEYS[1], 'id', ARGV[2])
+${USED_NOW}
+return {1, ARGV[2]}`;
+
+/** Ends a claim whose create failed, only one's own. KEYS creating; ARGV token. Answers 1 when held. */
+const SHARED_ABANDON = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])`;
+
+/** Compare and delete: KEYS shared; ARGV id. Deletes the key only while it holds `id`; answers 1 then. */
+const SHARED_RELEASE = `if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])`;
+
+/** A use of the session `id`: KEYS shared; ARGV id, keyTtl. Answers 1, or 0 when the key holds no `id`. */
+const SHARED_TOUCH = `${NOW}
+${checkMs('keyTtl', 2)}
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+${USED_NOW}
+return 1`;
+
+/**
+ * A replica's idle timer fired for the session `id`. KEYS shared; ARGV id, idleMs. Answers
+ * `{0, 0}` when the whole fleet left it unused for idleMs (the key is deleted: the caller closes
+ * it), `{1, ms}` when it was used more recently (idle in ms at the earliest), `{2, 0}` when the
+ * key is gone or holds another id (another replica retired or replaced it).
+ */
+const SHARED_RETIRE = `${NOW}
+${checkMs('idleMs', 2)}
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {2, 0} end
+local used = tonumber(redis.call('HGET', KEYS[1], 'usedAt')) or 0
+local left = used + idleMs - now
+if left > 0 then return {1, left} end
+redis.call('DEL', KEYS[1])
+return {0, 0}`;
+
+/** The shared-session scripts, one instance each. */
+export const sharedScripts = {
+  find: new RedisScript(SHARED_FIND),
+  claim: new RedisScript(SHARED_CLAIM),
+  store: new RedisScript(SHARED_STORE),
+  abandon: new RedisScript(SHARED_ABANDON),
+  release: new RedisScript(SHARED_RELEASE),
+  touch: new RedisScript(SHARED_TOUCH),
+  retire: new RedisScript(SHARED_RETIRE),
+} as const;
+
+/** What `sharedClaim` answered. */
+export type SharedClaimAnswer =
+  /** The fleet has a shared session: use it. */
+  | { readonly outcome: 'adopt'; readonly id: string }
+  /** This token may create one now, and stores it with `sharedStore`. */
+  | { readonly outcome: 'create' }
+  /** Another replica is creating one; its claim ends within `waitMs`. */
+  | { readonly outcome: 'wait'; readonly waitMs: number };
+
+/** What `sharedRetire` answered. */
+export type SharedRetireAnswer =
+  /** The fleet left it idle: the key is deleted, and the caller closes the session. */
+  | { readonly outcome: 'retired' }
+  /** Used by a replica more recently: idle in `leftMs` at the earliest. */
+  | { readonly outcome: 'busy'; readonly leftMs: number }
+  /** The key is gone or holds another id: another replica retired or replaced the session. */
+  | { readonly outcome: 'gone' };
+
+function idPair(reply: unknown, script: string): readonly [number, string] {
+  if (Array.isArray(reply) && reply.length === 2 && typeof reply[0] === 'number' && typeof reply[1] === 'string') {
+    return [reply[0], reply[1]];
+  }
+  throw new TypeError(`The ${script} script answered ${JSON.stringify(reply)}, not an integer and a string`);
+}
+
+/** The id of the fleet's shared session of the workbook of `keys`, if any; counted as a use. */
+export async function sharedFind(
+  client: RedisClient,
+  keys: WorkbookKeys,
+  keyTtlMs: number,
+): Promise<string | undefined> {
+  const reply = await sharedScripts.find.run(client, [keys.shared], [keyTtlMs]);
+  if (reply === null) return undefined;
+  if (typeof reply === 'string') return reply;
+  throw new TypeError(`The sharedFind script answered ${JSON.stringify(reply)}, not an id or nil`);
+}
+
+/** In the lane, right before a createSession: adopt the fleet's session, create one, or wait. */
+export async function sharedClaim(
+  client: RedisClient,
+  keys: WorkbookKeys,
+  token: string,
+  replacing: string | undefined,
+  ttls: { readonly claimTtlMs: number; readonly keyTtlMs: number },
+): Promise<SharedClaimAnswer> {
+  const reply = await sharedScripts.claim.run(
+    client,
+    [keys.shared, keys.creating],
+    [token, ttls.claimTtlMs, replacing ?? '', ttls.keyTtlMs],
+  );
+  const [outcome, value] = idPair(reply, 'sharedClaim');
+  if (outcome === 1) return { outcome: 'adopt', id: value };
+  if (outcome === 2) return { outcome: 'wait', waitMs: Math.max(0, Number(value)) };
+  return { outcome: 'create' };
+}
+
+/** Stores the session `id` created under `token`; answers the id the fleet uses now, and whether it is ours. */
+export async function sharedStore(
+  client: RedisClient,
+  keys: WorkbookKeys,
+  token: string,
+  id: string,
+  keyTtlMs: number,
+): Promise<{ readonly stored: boolean; readonly id: string }> {
+  const reply = await sharedScripts.store.run(client, [keys.shared, keys.creating], [token, id, keyTtlMs]);
+  const [stored, current] = idPair(reply, 'sharedStore');
+  return { stored: stored === 1, id: current };
+}
+
+/** Ends the claim of `token` (its create failed); false when it was not held. */
+export async function sharedAbandon(client: RedisClient, keys: WorkbookKeys, token: string): Promise<boolean> {
+  return integer(await sharedScripts.abandon.run(client, [keys.creating], [token]), 'sharedAbandon') === 1;
+}
+
+/** Compare and delete: removes the shared session's key only while it holds `id`. */
+export async function sharedRelease(client: RedisClient, keys: WorkbookKeys, id: string): Promise<boolean> {
+  return integer(await sharedScripts.release.run(client, [keys.shared], [id]), 'sharedRelease') === 1;
+}
+
+/** A use of the session `id`, on the server's clock; false when the key no longer holds it. */
+export async function sharedTouch(
+  client: RedisClient,
+  keys: WorkbookKeys,
+  id: string,
+  keyTtlMs: number,
+): Promise<boolean> {
+  return integer(await sharedScripts.touch.run(client, [keys.shared], [id, keyTtlMs]), 'sharedTouch') === 1;
+}
+
+/** Whether this replica may close the session `id` now that its idle timer fired (see SharedRetireAnswer). */
+export async function sharedRetire(
+  client: RedisClient,
+  keys: WorkbookKeys,
+  id: string,
+  idleMs: number,
+): Promise<SharedRetireAnswer> {
+  const [outcome, left] = pair(await sharedScripts.retire.run(client, [keys.shared], [id, idleMs]), 'sharedRetire');
+  if (outcome === 0) return { outcome: 'retired' };
+  if (outcome === 1) return { outcome: 'busy', leftMs: left };
+  return { outcome: 'gone' };
 }

@@ -87,71 +87,80 @@ describe.runIf(redisTestsRun())('shared sessions across a fleet of four processe
   const sum = (reports: WorkerReport[], pick: (r: WorkerReport) => number): number =>
     reports.reduce((total, r) => total + pick(r), 0);
 
-  test('one session per workbook for the whole fleet, each closed once after the fleet left it idle', async () => {
-    const reports = await reportsOf(spawnWorkers(false));
-    const stats = emulator.service.stats();
-    console.log(
-      JSON.stringify({
-        requests: stats.requests,
-        created: stats.created,
-        closed: stats.closed,
-        closeRequests: stats.requestsByRoute.closeSession,
-        maxInFlightPerWorkbook: stats.maxInFlightPerWorkbook,
-        workMs: reports.map((r) => r.workMs),
-        idleMs: reports.map((r) => r.idleMs),
-        closedBy: reports.map((r) => r.told.closed),
-      }),
-    );
-    for (const report of reports) expect(report.failures).toBe(0);
-    // Every lease's calls went through.
-    expect(stats.requestsByRoute.worksheets + stats.requestsByRoute.range).toBe(
-      WORKERS * BOOKS.length * LEASES * CALLS,
-    );
-    // One session per workbook in total, whichever process created it; every process used it.
-    expect(stats.created).toBe(BOOKS.length);
-    for (const book of BOOKS) expect(sessionsByBook()[book]).toEqual(['closed']);
-    for (const report of reports) expect(report.told.opened).toBe(BOOKS.length);
-    // Each closed exactly once, by one replica, after the fleet left it idle (not by a shutdown).
-    expect(stats.closed).toBe(BOOKS.length);
-    expect(stats.requestsByRoute.closeSession).toBe(BOOKS.length);
-    expect(sum(reports, (r) => r.told.closed)).toBe(BOOKS.length);
-    expect(sum(reports, (r) => r.closedAtShutdown)).toBe(0);
-    expect(stats.maxInFlightPerWorkbook).toBe(1);
-    expect(stats.open).toBe(0);
-  });
+  // Four worker processes starting and working take a while on a busy machine: a generous timeout.
+  test(
+    'one session per workbook for the whole fleet, each closed once after the fleet left it idle',
+    { timeout: 120_000 },
+    async () => {
+      const reports = await reportsOf(spawnWorkers(false));
+      const stats = emulator.service.stats();
+      console.log(
+        JSON.stringify({
+          requests: stats.requests,
+          created: stats.created,
+          closed: stats.closed,
+          closeRequests: stats.requestsByRoute.closeSession,
+          maxInFlightPerWorkbook: stats.maxInFlightPerWorkbook,
+          workMs: reports.map((r) => r.workMs),
+          idleMs: reports.map((r) => r.idleMs),
+          closedBy: reports.map((r) => r.told.closed),
+        }),
+      );
+      for (const report of reports) expect(report.failures).toBe(0);
+      // Every lease's calls went through.
+      expect(stats.requestsByRoute.worksheets + stats.requestsByRoute.range).toBe(
+        WORKERS * BOOKS.length * LEASES * CALLS,
+      );
+      // One session per workbook in total, whichever process created it; every process used it.
+      expect(stats.created).toBe(BOOKS.length);
+      for (const book of BOOKS) expect(sessionsByBook()[book]).toEqual(['closed']);
+      for (const report of reports) expect(report.told.opened).toBe(BOOKS.length);
+      // Each closed exactly once, by one replica, after the fleet left it idle (not by a shutdown).
+      expect(stats.closed).toBe(BOOKS.length);
+      expect(stats.requestsByRoute.closeSession).toBe(BOOKS.length);
+      expect(sum(reports, (r) => r.told.closed)).toBe(BOOKS.length);
+      expect(sum(reports, (r) => r.closedAtShutdown)).toBe(0);
+      expect(stats.maxInFlightPerWorkbook).toBe(1);
+      expect(stats.open).toBe(0);
+    },
+  );
 
-  test('a shared session Graph expired is replaced by the fleet with exactly one new session', async () => {
-    const workers = spawnWorkers(true);
-    await Promise.all(workers.map((worker) => worker.waitForLine('paused', 60_000)));
-    const first = sessionsNow();
-    expect(first.map((s) => s.state)).toEqual(BOOKS.map(() => 'open'));
-    for (const session of first) expect(emulator.service.expireSession(session.id)).toBe(true);
-    for (const worker of workers) worker.process.stdin?.write('go\n');
-    const reports = await reportsOf(workers);
-    const stats = emulator.service.stats();
-    console.log(
-      JSON.stringify({
-        created: stats.created,
-        expired: stats.expired,
-        closed: stats.closed,
-        closeRequests: stats.requestsByRoute.closeSession,
-        maxInFlightPerWorkbook: stats.maxInFlightPerWorkbook,
-        reopenedBy: reports.map((r) => r.told.reopened),
-        closedBy: reports.map((r) => r.told.closed),
-      }),
-    );
-    for (const report of reports) expect(report.failures).toBe(0);
-    // The expired one and exactly one replacement per workbook; every process moved to it.
-    expect(stats.created).toBe(2 * BOOKS.length);
-    for (const book of BOOKS) expect(sessionsByBook()[book]).toEqual(['expired', 'closed']);
-    for (const report of reports) expect(report.told.reopened).toBe(BOOKS.length);
-    expect(stats.closed).toBe(BOOKS.length);
-    // Each process that met the expired session gave it up with a close of its own, best effort (an
-    // invalidSessionReCreatable may be a passing fault): Graph answered each that it was gone. Only
-    // the replacements were closed, once each.
-    expect(stats.requestsByRoute.closeSession).toBe(BOOKS.length + WORKERS * BOOKS.length);
-    expect(sum(reports, (r) => r.told.closed)).toBe(BOOKS.length);
-    expect(stats.maxInFlightPerWorkbook).toBe(1);
-    expect(stats.open).toBe(0);
-  });
+  test(
+    'a shared session Graph expired is replaced by the fleet with exactly one new session',
+    { timeout: 120_000 },
+    async () => {
+      const workers = spawnWorkers(true);
+      await Promise.all(workers.map((worker) => worker.waitForLine('paused', 60_000)));
+      const first = sessionsNow();
+      expect(first.map((s) => s.state)).toEqual(BOOKS.map(() => 'open'));
+      for (const session of first) expect(emulator.service.expireSession(session.id)).toBe(true);
+      for (const worker of workers) worker.process.stdin?.write('go\n');
+      const reports = await reportsOf(workers);
+      const stats = emulator.service.stats();
+      console.log(
+        JSON.stringify({
+          created: stats.created,
+          expired: stats.expired,
+          closed: stats.closed,
+          closeRequests: stats.requestsByRoute.closeSession,
+          maxInFlightPerWorkbook: stats.maxInFlightPerWorkbook,
+          reopenedBy: reports.map((r) => r.told.reopened),
+          closedBy: reports.map((r) => r.told.closed),
+        }),
+      );
+      for (const report of reports) expect(report.failures).toBe(0);
+      // The expired one and exactly one replacement per workbook; every process moved to it.
+      expect(stats.created).toBe(2 * BOOKS.length);
+      for (const book of BOOKS) expect(sessionsByBook()[book]).toEqual(['expired', 'closed']);
+      for (const report of reports) expect(report.told.reopened).toBe(BOOKS.length);
+      expect(stats.closed).toBe(BOOKS.length);
+      // Each process that met the expired session gave it up with a close of its own, best effort (an
+      // invalidSessionReCreatable may be a passing fault): Graph answered each that it was gone. Only
+      // the replacements were closed, once each.
+      expect(stats.requestsByRoute.closeSession).toBe(BOOKS.length + WORKERS * BOOKS.length);
+      expect(sum(reports, (r) => r.told.closed)).toBe(BOOKS.length);
+      expect(stats.maxInFlightPerWorkbook).toBe(1);
+      expect(stats.open).toBe(0);
+    },
+  );
 });

@@ -202,18 +202,15 @@ export class RedisLaneGate implements LaneGate {
       signal,
     );
     let lost = false;
+    const found = (held: boolean): void => {
+      if (held || lost) return;
+      lost = true;
+      this.#lostLeases++;
+      clearInterval(timer);
+      this.#onLeaseLost(lane);
+    };
     const timer = setInterval(
-      () => {
-        void this.#link.background(
-          renew(client, keys.leases, token, this.leaseTtlMs, false).then((held) => {
-            if (held || lost) return;
-            lost = true;
-            this.#lostLeases++;
-            clearInterval(timer);
-            this.#onLeaseLost(lane);
-          }),
-        );
-      },
+      () => void this.#link.background(renew(client, keys.leases, token, this.leaseTtlMs, false).then(found)),
       Math.floor(this.leaseTtlMs / 3),
     );
     // The request running under the lease holds the process open, not its extension.
@@ -227,7 +224,11 @@ export class RedisLaneGate implements LaneGate {
         clearInterval(timer);
         this.#held.delete(entry);
         const cooling = this.#cooling.get(lane) ?? Promise.resolve();
-        released = this.#link.background(cooling.then(() => giveBack(client, keys.leases, token, keys.leaseFreed)));
+        // A lease already gone when given back was lost too: a request that ended before its next
+        // extension (a process resumed after a pause runs its overdue timers in no set order).
+        released = this.#link.background(
+          cooling.then(() => giveBack(client, keys.leases, token, keys.leaseFreed)).then(found),
+        );
         return released;
       },
     };

@@ -47,9 +47,7 @@ describe.runIf(redisTestsRun())('a fleet worker killed mid-request, holding a la
       REAP_MS: String(REAP_MS),
     };
     const [survivor, victim] = await Promise.all([startLaneWorker(env), startLaneWorker(env)]);
-    await survivor.open(A);
-    await victim.open(A);
-    await victim.open(B);
+    await Promise.all([survivor.open(A), victim.open(A), victim.open(B)]);
     expect(emulator.service.stats()).toMatchObject({ created: 3, open: 3 });
 
     const watch = watchInFlight(emulator.service, A);

@@ -50,8 +50,7 @@ describe.runIf(redisTestsRun())('a fleet worker paused past its lane lease', () 
       REAP_MS: '100',
     };
     const [paused, taker] = await Promise.all([startLaneWorker(env), startLaneWorker(env)]);
-    await paused.open(A);
-    await taker.open(A);
+    await Promise.all([paused.open(A), taker.open(A)]);
 
     const admin = await redis.client();
     const leases = (): Promise<string[]> => admin.zrange(workbookKeys('wbs:', A).leases, 0, -1);

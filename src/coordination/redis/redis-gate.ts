@@ -53,7 +53,7 @@ export interface RedisLaneGateOptions extends RedisCoordinationOptions {
    */
   readonly leaseTtlMs?: number;
   /**
-   * Called when a lease is found gone as it is extended (its request finishes anyway).
+   * Called when a lease is found gone as it is extended or given back (its request finishes anyway).
    * @default nothing
    */
   readonly onLeaseLost?: (lane: string) => void;
@@ -182,7 +182,7 @@ export class RedisLaneGate implements LaneGate {
     this.#link = new RedisLink(options);
   }
 
-  /** Leases found gone when they were extended: a request ran without its place in the lane. */
+  /** Leases found gone when they were extended or given back: a request ran without its place in the lane. */
   get lostLeases(): number {
     return this.#lostLeases;
   }

@@ -66,6 +66,8 @@ export class Fleet implements LaneGate {
   readonly #subscriber: RedisClient;
   #degraded = false;
   #probedAt = 0;
+  // Set once the client was seen ready: from then on a connection under way is a reconnection.
+  #wasReady = false;
 
   constructor(
     settings: FleetSettings,
@@ -197,23 +199,30 @@ export class Fleet implements LaneGate {
 
   /**
    * Whether Redis may be asked: the client is connected, or it is making its first connection and
-   * gets there within a moment. A client reconnecting after a loss counts as down at once.
+   * gets there within a moment. A client reconnecting after a loss counts as down at once (ioredis
+   * says `connecting` during each attempt of a reconnection too, so the first connection is told
+   * apart by the client never having been ready), and so does a first attempt that failed.
    */
   async #reachable(): Promise<boolean> {
     const redis = this.settings.redis as unknown as RedisClient;
-    if (redis.status === 'ready') return true;
+    if (redis.status === 'ready') return (this.#wasReady = true);
+    if (this.#wasReady) return false;
     if (redis.status !== 'wait' && redis.status !== 'connecting' && redis.status !== 'connect') return false;
     if (redis.status === 'wait') redis.connect().catch(() => undefined);
     return new Promise((resolve) => {
       const done = (ready: boolean): void => {
         clearTimeout(timer);
         redis.off('ready', onReady);
+        redis.off('close', onClose);
+        if (ready) this.#wasReady = true;
         resolve(ready);
       };
       const onReady = (): void => done(true);
+      const onClose = (): void => done(false);
       const timer = setTimeout(() => done(redis.status === 'ready'), FIRST_CONNECT_WAIT_MS);
       timer.unref();
       redis.once('ready', onReady);
+      redis.once('close', onClose);
     });
   }
 

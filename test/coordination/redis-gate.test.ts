@@ -143,6 +143,23 @@ describe.runIf(redisTestsRun())('RedisLaneGate and RedisSessionBudget against a 
     await expect(lease.release()).resolves.toBeUndefined();
   });
 
+  test('a lease found gone when given back is counted lost once, though no extension ran', async () => {
+    const lost: string[] = [];
+    const a = await gate({ leaseTtlMs: 3000, onLeaseLost: (lane) => lost.push(lane) });
+    const admin = await server.client();
+    const lease = await a.acquire(LANE, undefined);
+    // Gone before the first extension (due after 1000 ms): the request ends first, as a process
+    // resumed after a pause may end it before its overdue extension runs.
+    await admin.del(keys.leases);
+    await lease.release();
+    expect(a.lostLeases).toBe(1);
+    expect(lost).toEqual([LANE]);
+    // Given back again, or a lease still held when given back: nothing more counted.
+    await lease.release();
+    await (await a.acquire(LANE, undefined)).release();
+    expect(a.lostLeases).toBe(1);
+  });
+
   test('cooledDown pauses the workbook for every process, on the server clock', async () => {
     const a = await gate();
     const b = await gate({ recheckMs: 60_000 });

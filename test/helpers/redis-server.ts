@@ -1,5 +1,6 @@
 // Starts a real `redis-server` of the machine's packages for the fleet tests: its own process on a
-// free loopback port, persistence off, stopped after. Without `redis-server` the tests are skipped
+// free loopback port, persistence off, stopped after; it can be killed mid-test and started again on the
+// same port (a Redis restart, as clients see it). Without `redis-server` the tests are skipped
 // with what to install, except under CI, where they must run: there its absence fails them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,6 +34,10 @@ export interface RedisServer {
   readonly url: string;
   /** A client that fails fast, as the library documents; quit by `stop()`. */
   client(options?: RedisOptions): Promise<Redis>;
+  /** Kills the server process alone (SIGKILL), as a crash would: clients stay, and try to reconnect. */
+  kill(): Promise<void>;
+  /** Starts a fresh, empty server on the same port (after `kill()`); resolves once it answers PING. */
+  restart(): Promise<void>;
   /** Kills the server (SIGKILL) and every client made by `client()`. */
   stop(): Promise<void>;
 }
@@ -72,9 +77,8 @@ async function untilPong(port: number, child: ChildProcess, output: () => string
   }
 }
 
-/** Starts a `redis-server` on a free loopback port with persistence off. */
-export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
+/** Runs `redis-server` on `port`, persistence off; resolves once it answers PING. */
+async function spawnServer(port: number): Promise<ChildProcess> {
   const child = spawn(
     binary,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', '/tmp'],
@@ -89,6 +93,21 @@ export async function startRedisServer(): Promise<RedisServer> {
     child.kill('SIGKILL');
     throw error;
   }
+  return child;
+}
+
+async function killServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** Starts a `redis-server` on a free loopback port with persistence off. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  // Replaced by restart(); the one running now (or killed last).
+  let child = await spawnServer(port);
   const clients = new Set<Redis>();
   return {
     port,
@@ -107,14 +126,15 @@ export async function startRedisServer(): Promise<RedisServer> {
       await client.connect();
       return client;
     },
+    kill: () => killServer(child),
+    async restart() {
+      await killServer(child);
+      child = await spawnServer(port);
+    },
     async stop() {
       for (const client of clients) client.disconnect();
       clients.clear();
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      }
+      await killServer(child);
     },
   };
 }

@@ -53,7 +53,7 @@ export interface RedisLaneGateOptions extends RedisCoordinationOptions {
    */
   readonly leaseTtlMs?: number;
   /**
-   * Called when a lease is found gone as it is extended (its request finishes anyway).
+   * Called when a lease is found gone as it is extended or given back (its request finishes anyway).
    * @default nothing
    */
   readonly onLeaseLost?: (lane: string) => void;
@@ -182,7 +182,7 @@ export class RedisLaneGate implements LaneGate {
     this.#link = new RedisLink(options);
   }
 
-  /** Leases found gone when they were extended: a request ran without its place in the lane. */
+  /** Leases found gone when they were extended or given back: a request ran without its place in the lane. */
   get lostLeases(): number {
     return this.#lostLeases;
   }
@@ -202,18 +202,15 @@ export class RedisLaneGate implements LaneGate {
       signal,
     );
     let lost = false;
+    const found = (held: boolean): void => {
+      if (held || lost) return;
+      lost = true;
+      this.#lostLeases++;
+      clearInterval(timer);
+      this.#onLeaseLost(lane);
+    };
     const timer = setInterval(
-      () => {
-        void this.#link.background(
-          renew(client, keys.leases, token, this.leaseTtlMs, false).then((held) => {
-            if (held || lost) return;
-            lost = true;
-            this.#lostLeases++;
-            clearInterval(timer);
-            this.#onLeaseLost(lane);
-          }),
-        );
-      },
+      () => void this.#link.background(renew(client, keys.leases, token, this.leaseTtlMs, false).then(found)),
       Math.floor(this.leaseTtlMs / 3),
     );
     // The request running under the lease holds the process open, not its extension.
@@ -227,7 +224,11 @@ export class RedisLaneGate implements LaneGate {
         clearInterval(timer);
         this.#held.delete(entry);
         const cooling = this.#cooling.get(lane) ?? Promise.resolve();
-        released = this.#link.background(cooling.then(() => giveBack(client, keys.leases, token, keys.leaseFreed)));
+        // A lease already gone when given back was lost too: a request that ended before its next
+        // extension (a process resumed after a pause runs its overdue timers in no set order).
+        released = this.#link.background(
+          cooling.then(() => giveBack(client, keys.leases, token, keys.leaseFreed)).then(found),
+        );
         return released;
       },
     };

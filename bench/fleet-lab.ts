@@ -28,19 +28,33 @@ export interface FleetLab {
   close(): Promise<void>;
 }
 
-export async function openFleetLab(): Promise<FleetLab> {
+/** Starts the lab with `poolSize` workers, forked while the emulator and Redis start. */
+export async function openFleetLab(poolSize: number): Promise<FleetLab> {
   const all = workbookPaths(WORKBOOKS, 'FLEET');
-  const redis = await startRedisServer();
-  let emulator: EmulatorProcess;
-  try {
-    emulator = await startEmulatorProcess({ workbooks: all, latencyMs: 0 });
-  } catch (error) {
-    await redis.stop();
-    throw error;
+  const redisStarting = startRedisServer();
+  const emulatorStarting = startEmulatorProcess({ workbooks: all, latencyMs: 0 });
+  const starting = Promise.all([redisStarting, emulatorStarting]).then(([r, e]): WorkerStart => ({
+    url: e.url,
+    token: e.token,
+    redisPort: r.port,
+  }));
+  const [redisUp, emulatorUp, poolUp] = await Promise.allSettled([
+    redisStarting,
+    emulatorStarting,
+    startFleetWorkers(poolSize, starting),
+  ]);
+  if (redisUp.status === 'rejected' || emulatorUp.status === 'rejected' || poolUp.status === 'rejected') {
+    if (poolUp.status === 'fulfilled') await stopAll(poolUp.value);
+    if (emulatorUp.status === 'fulfilled') await emulatorUp.value.close();
+    if (redisUp.status === 'fulfilled') await redisUp.value.stop();
+    const failed = [redisUp, emulatorUp, poolUp].find((p) => p.status === 'rejected');
+    throw (failed as PromiseRejectedResult).reason;
   }
-  const start: WorkerStart = { url: emulator.url, token: emulator.token, redisPort: redis.port };
+  const redis = redisUp.value;
+  const emulator = emulatorUp.value;
+  const start = await starting;
   // Workers of the pool, in the order started, and those handed out as spares; emptied by close().
-  const pool: FleetWorker[] = [];
+  const pool: FleetWorker[] = [...poolUp.value];
   const extra: FleetWorker[] = [];
   let used = 0;
   return {

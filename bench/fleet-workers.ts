@@ -16,11 +16,15 @@ export interface FleetWorker {
 }
 
 /** Forks `count` workers at once and waits until each is connected to Redis. */
-export function startFleetWorkers(count: number, start: WorkerStart): Promise<FleetWorker[]> {
+export function startFleetWorkers(count: number, start: WorkerStart | Promise<WorkerStart>): Promise<FleetWorker[]> {
   return Promise.all(Array.from({ length: count }, () => startFleetWorker(start)));
 }
 
-export async function startFleetWorker(start: WorkerStart): Promise<FleetWorker> {
+/**
+ * Forks a worker at once and tells it where to connect when `start` is known, so that its slow part
+ * (loading its modules) overlaps with whatever `start` waits for. A worker whose `start` fails is killed.
+ */
+export async function startFleetWorker(start: WorkerStart | Promise<WorkerStart>): Promise<FleetWorker> {
   const child: ChildProcess = fork(new URL('./fleet-worker.ts', import.meta.url), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -54,7 +58,12 @@ export async function startFleetWorker(start: WorkerStart): Promise<FleetWorker>
     for (const entry of waiting.values()) entry.reject(new Error('the fleet worker exited'));
     waiting.clear();
   });
-  child.send(start);
+  try {
+    child.send(await start);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   await ready;
   const run = <T>(command: WorkerCommand): Promise<T> =>
     new Promise<T>((resolve, reject) => {

@@ -257,7 +257,7 @@ async function main(): Promise<void> {
   let fleetSkipped = false;
   // Started by the first fleet bench, closed after the last bench.
   let lab: Promise<FleetLab> | undefined;
-  const fleetLab = (): Promise<FleetLab> => (lab ??= openFleetLab());
+  const fleetLab = (): Promise<FleetLab> => (lab ??= openFleetLab(config.fleetDrain.workers));
   const closeLab = async (): Promise<void> => {
     const opened = lab;
     lab = undefined;

@@ -62,6 +62,8 @@ class Stopwatch implements Middleware {
   readonly requests: RequestTimes[] = [];
   recording = false;
   readonly #token: string;
+  // Set by onceSent(); cleared when the next request leaves.
+  #sent: (() => void) | undefined;
 
   constructor(token: string) {
     this.#token = token;
@@ -85,7 +87,6 @@ class Stopwatch implements Middleware {
     this.nextMiddleware = next;
   }
 
-  #sent: (() => void) | undefined;
   /** Calls `listener` once, when the next request leaves. */
   onceSent(listener: () => void): void {
     this.#sent = () => {
@@ -97,10 +98,11 @@ class Stopwatch implements Middleware {
 
 function stopwatchClient(url: string, token: string): { client: Client; stopwatch: Stopwatch } {
   const stopwatch = new Stopwatch(token);
-  const http = new HTTPMessageHandler();
-  stopwatch.setNext(http);
   return {
-    client: Client.initWithMiddleware({ middleware: [stopwatch, http], baseUrl: new URL(url).origin }),
+    client: Client.initWithMiddleware({
+      middleware: [stopwatch, new HTTPMessageHandler()],
+      baseUrl: new URL(url).origin,
+    }),
     stopwatch,
   };
 }

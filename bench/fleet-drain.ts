@@ -1,6 +1,6 @@
 import { createBearerClient } from '../dist/index.js';
 import type { FleetLab } from './fleet-lab.js';
-import type { Lanes } from './fleet-worker.js';
+import type { DrainTimes, Lanes } from './fleet-worker.js';
 import { median, result, round, type BenchResult } from './measure.js';
 import { measureRoundTrip } from './round-trip.js';
 
@@ -22,6 +22,9 @@ interface Drain {
   readonly maxInFlight: number;
   readonly serverOpen: number;
   readonly created: number;
+  /** CPU time of the worker processes and of the emulator. */
+  readonly cpuMs: number;
+  readonly emulatorCpuMs: number;
 }
 
 /**
@@ -48,17 +51,11 @@ export async function fleetDrain(lab: FleetLab, config: FleetDrainConfig): Promi
 
   const drain = async (lanes: Lanes): Promise<Drain> => {
     await emulator.resetStats();
+    const emulatorCpu = await emulator.cpuMs();
     const runners = lanes === 'fleet' ? workers : workers.slice(0, 1);
     const sessions = lanes === 'fleet' ? config.sessions : total;
     const answers = await Promise.all(
-      runners.map((worker) =>
-        worker.run<{ startedAt: number; endedAt: number; failures: number }>({
-          op: 'drain',
-          lanes,
-          workbooks,
-          sessions,
-        }),
-      ),
+      runners.map((worker) => worker.run<DrainTimes>({ op: 'drain', lanes, workbooks, sessions })),
     );
     const stats = await emulator.stats();
     return {
@@ -67,6 +64,8 @@ export async function fleetDrain(lab: FleetLab, config: FleetDrainConfig): Promi
       maxInFlight: stats.maxInFlightPerWorkbook,
       serverOpen: stats.open,
       created: stats.created,
+      cpuMs: answers.reduce((sum, a) => sum + a.cpuMs, 0),
+      emulatorCpuMs: (await emulator.cpuMs()) - emulatorCpu,
     };
   };
 
@@ -107,6 +106,10 @@ export async function fleetDrain(lab: FleetLab, config: FleetDrainConfig): Promi
         serverOpen: Math.max(...fleet.map((d) => d.serverOpen), ...local.map((d) => d.serverOpen)),
         maxInFlightPerWorkbook: Math.max(...fleet.map((d) => d.maxInFlight)),
         localMaxInFlightPerWorkbook: Math.max(...local.map((d) => d.maxInFlight)),
+        // CPU per session: the workers' own (the library, the Graph client, ioredis) and the emulator's.
+        cpuMsPerSession: round(median(fleet.map((d) => d.cpuMs)) / total, 3),
+        localCpuMsPerSession: round(median(local.map((d) => d.cpuMs)) / total, 3),
+        emulatorCpuMsPerSession: round(median(fleet.map((d) => d.emulatorCpuMs)) / total, 3),
         note:
           `${config.workers} worker processes x ${config.sessions} sessions (open, a call, close) on ` +
           `${config.workbooks} shared workbooks, lanes on one redis-server; baseline is the ideal, ` +

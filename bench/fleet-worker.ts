@@ -46,6 +46,14 @@ export interface RequestTimes {
   readonly inAt: number;
 }
 
+/** What a `drain` took: its span on `sharedNow()`'s clock, and this process's CPU time meanwhile. */
+export interface DrainTimes {
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly failures: number;
+  readonly cpuMs: number;
+}
+
 export interface CallTimes extends RequestTimes {
   /** When the call was made (before it waited for its lane). */
   readonly calledAt: number;
@@ -142,6 +150,7 @@ async function start(init: WorkerStart): Promise<void> {
       case 'drain': {
         const { manager } = sides[command.lanes];
         let failures = 0;
+        const cpu = process.cpuUsage();
         const startedAt = sharedNow();
         await Promise.all(
           Array.from({ length: command.sessions }, (_, i) =>
@@ -155,7 +164,9 @@ async function start(init: WorkerStart): Promise<void> {
               }),
           ),
         );
-        return { startedAt, endedAt: sharedNow(), failures };
+        const endedAt = sharedNow();
+        const { user, system } = process.cpuUsage(cpu);
+        return { startedAt, endedAt, failures, cpuMs: (user + system) / 1000 } satisfies DrainTimes;
       }
       case 'open':
         for (const side of Object.values(sides)) side.kept = await side.manager.open(command.workbook);

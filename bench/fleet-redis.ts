@@ -57,3 +57,12 @@ export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
+
+/** Calls per command since the server started, from `INFO commandstats` (`evalsha: 12`, ...). */
+export async function commandCounts(redis: Redis): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const match of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    counts.set(match[1] as string, Number(match[2]));
+  }
+  return counts;
+}

@@ -4,7 +4,8 @@
  * Every benchmark talks HTTP to the emulator running in its own child process (see
  * emulator-child.ts), except where a line says `transport: in-process` (call-cost-vs-tracked and
  * memory-per-session, which need 100,000 open sessions). Ours and the baseline run in this process,
- * alternated, several rounds; each line gives the median ratio and its spread.
+ * alternated, several rounds; each line gives the median ratio and its spread. The `fleet-*` lines run
+ * worker processes on the machine's `redis-server` (see fleet-lab.ts), and are skipped without one.
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -268,7 +269,8 @@ async function main(): Promise<void> {
   try {
     for (const [name, bench] of chosen) {
       if (name.startsWith('fleet-') && !fleetBenchesRun) {
-        if (!fleetSkipped) process.stderr.write(`${FLEET_SKIPPED}\n`);
+        // On stderr with --json (stdout is JSON lines only), else above the table.
+        if (!fleetSkipped && values.json) process.stderr.write(`${FLEET_SKIPPED}\n`);
         fleetSkipped = true;
         continue;
       }

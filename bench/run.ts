@@ -4,7 +4,8 @@
  * Every benchmark talks HTTP to the emulator running in its own child process (see
  * emulator-child.ts), except where a line says `transport: in-process` (call-cost-vs-tracked and
  * memory-per-session, which need 100,000 open sessions). Ours and the baseline run in this process,
- * alternated, several rounds; each line gives the median ratio and its spread.
+ * alternated, several rounds; each line gives the median ratio and its spread. The `fleet-*` lines run
+ * worker processes on the machine's `redis-server` (see fleet-lab.ts), and are skipped without one.
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -14,6 +15,12 @@ import type { BenchResult } from './measure.js';
 import { measureRoundTrip } from './round-trip.js';
 import { callOverhead, type CallConfig } from './call-overhead.js';
 import { trackedSessions } from './call-cost-vs-tracked.js';
+import { fleetCallCost } from './fleet-call-cost.js';
+import { fleetDrain, type FleetDrainConfig } from './fleet-drain.js';
+import { fleetHandoff, type FleetHandoffConfig } from './fleet-handoff.js';
+import { fleetKillReap, type FleetKillConfig } from './fleet-kill-reap.js';
+import { openFleetLab, type FleetLab } from './fleet-lab.js';
+import { FLEET_SKIPPED, fleetBenchesRun } from './fleet-redis.js';
 import { journalCost, type JournalConfig } from './journal-cost.js';
 import type { TrackedConfig } from './memory-per-session.js';
 import { openCloseThroughput, type ThroughputConfig } from './open-close-throughput.js';
@@ -31,6 +38,10 @@ interface Config {
   readonly journal: JournalConfig;
   readonly tracked: TrackedConfig & CallConfig;
   readonly shared: SharedConfig;
+  readonly fleetCalls: CallConfig;
+  readonly fleetDrain: FleetDrainConfig;
+  readonly fleetHandoff: FleetHandoffConfig;
+  readonly fleetKill: FleetKillConfig;
 }
 
 /** Full: the issue's sizes. Quick: the same sizes, fewer rounds. Tiny: a shape check for the smoke test. */
@@ -57,6 +68,10 @@ function configFor(mode: Mode): Config {
         warmup: false,
         budgetOpens: 8,
       },
+      fleetCalls: calls,
+      fleetDrain: { workers: 2, sessions: 5, workbooks: 2, latencyMs: 20, rounds },
+      fleetHandoff: { samples: 6, rounds, latencyMs: 20, warmup: 2 },
+      fleetKill: { ...FLEET_KILL, rounds, workbooks: 2, sessions: 1 },
     };
   }
   const drain = { sessions: 500, workbooks: 50, latencyMs: 20, concurrency: 16, rounds, warmup: true };
@@ -71,8 +86,22 @@ function configFor(mode: Mode): Config {
     journal: { calls: 500, rounds: mode === 'quick' ? 3 : 5, warmup: 200, pairs: 20, latencyMs: 20 },
     tracked: { ...calls, calls: calls.calls * 5, warmup: calls.warmup * 5, sessions: 100_000, perWorkbook: 25 },
     shared: SHARED,
+    fleetCalls: calls,
+    fleetDrain: { workers: 4, sessions: 100, workbooks: 4, latencyMs: 20, rounds },
+    fleetHandoff: { samples: mode === 'quick' ? 40 : 100, rounds, latencyMs: 20, warmup: 20 },
+    fleetKill: { ...FLEET_KILL, rounds: mode === 'quick' ? 2 : 5 },
   };
 }
+
+// Heartbeat 100 ms (gone after 300 ms) and a reaper every 100 ms, as in the kill test.
+const FLEET_KILL: FleetKillConfig = {
+  rounds: 5,
+  workbooks: 3,
+  sessions: 2,
+  heartbeatMs: 100,
+  reapIntervalMs: 100,
+  latencyMs: 20,
+};
 
 // 40 units at a time: a web service handling 40 requests at once, 5 per workbook. One round even in
 // full: the per-request side alone takes about 45 s.
@@ -89,14 +118,19 @@ const SHARED: SharedConfig = {
   budget: 3,
 };
 
-// In this order; the tracked-sessions bench goes last, as its 100,000 sessions stay in the heap.
-const BENCHES: Readonly<Record<string, (config: Config) => Promise<BenchResult[]>>> = {
+// In this order; the tracked-sessions bench goes last, as its 100,000 sessions stay in the heap. The
+// fleet ones need a `redis-server` on the machine and are skipped, with a note, without one.
+const BENCHES: Readonly<Record<string, (config: Config, lab: () => Promise<FleetLab>) => Promise<BenchResult[]>>> = {
   'shutdown-drain': (c) => shutdownDrain(c.drain),
   'throttled-drain': (c) => throttledDrain(c.throttled),
   'call-overhead': (c) => callOverhead(c.calls),
   'open-close-throughput': (c) => openCloseThroughput(c.throughput),
   'journal-cost': (c) => journalCost(c.journal),
   'shared-sessions': (c) => sharedSessions(c.shared),
+  'fleet-call-cost': async (c, lab) => fleetCallCost(await lab(), c.fleetCalls),
+  'fleet-drain': async (c, lab) => fleetDrain(await lab(), c.fleetDrain),
+  'fleet-handoff': async (c, lab) => fleetHandoff(await lab(), c.fleetHandoff),
+  'fleet-kill-reap': async (c, lab) => fleetKillReap(await lab(), c.fleetKill),
   'call-cost-vs-tracked': (c) => trackedSessions(c.tracked),
 };
 
@@ -134,9 +168,11 @@ function formatTable(results: readonly BenchResult[]): string {
     fmt(r.baseline),
     Number.isFinite(r.ratio) ? fmt(r.ratio) : '-',
     r.spread === undefined ? '' : `${fmt(r.spread[0])}–${fmt(r.spread[1])}`,
-    r.target === undefined
-      ? ''
-      : `${r.better === 'lower' ? '<=' : '>='} ${r.target} ${r.met === true ? 'ok' : 'MISSED'}`,
+    r.target !== undefined
+      ? `${r.better === 'lower' ? '<=' : '>='} ${r.target} ${r.met === true ? 'ok' : 'MISSED'}`
+      : typeof r['goal'] === 'string'
+        ? `${r['goal']} ${r['goalMet'] === true ? 'ok' : 'MISSED'}`
+        : '',
   ]);
   const head = ['benchmark', 'value', 'baseline', 'ratio', 'spread', 'target'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
@@ -160,6 +196,8 @@ const SHOWN = new Set([
   'spread',
   'rounds',
   'note',
+  'goal',
+  'goalMet',
 ]);
 
 /** The extra fields of each line, one line per benchmark. */
@@ -217,17 +255,40 @@ async function main(): Promise<void> {
     all.push(r);
     emit(r);
   }
-  for (const [name, bench] of Object.entries(BENCHES)) {
-    if (only !== undefined && !only.includes(name)) continue;
-    const benchStarted = Date.now();
-    const results = await bench(config);
-    process.stderr.write(`${name}: ${((Date.now() - benchStarted) / 1000).toFixed(1)} s\n`);
-    for (const r of results) {
-      all.push(r);
-      emit(r);
+  let fleetSkipped = false;
+  // Started by the first fleet bench, closed after the last bench.
+  let lab: Promise<FleetLab> | undefined;
+  const fleetLab = (): Promise<FleetLab> => (lab ??= openFleetLab(config.fleetDrain.workers));
+  const closeLab = async (): Promise<void> => {
+    const opened = lab;
+    lab = undefined;
+    if (opened !== undefined) await (await opened).close();
+  };
+  const chosen = Object.entries(BENCHES).filter(([name]) => only === undefined || only.includes(name));
+  const lastFleet = chosen.findLast(([name]) => name.startsWith('fleet-'))?.[0];
+  try {
+    for (const [name, bench] of chosen) {
+      if (name.startsWith('fleet-') && !fleetBenchesRun) {
+        // On stderr with --json (stdout is JSON lines only), else above the table.
+        if (!fleetSkipped && values.json) process.stderr.write(`${FLEET_SKIPPED}\n`);
+        fleetSkipped = true;
+        continue;
+      }
+      const benchStarted = Date.now();
+      const results = await bench(config, fleetLab);
+      // The fleet's processes stop before the benches after them run.
+      if (name === lastFleet) await closeLab();
+      process.stderr.write(`${name}: ${((Date.now() - benchStarted) / 1000).toFixed(1)} s\n`);
+      for (const r of results) {
+        all.push(r);
+        emit(r);
+      }
     }
+  } finally {
+    await closeLab();
   }
   if (!values.json) {
+    if (fleetSkipped) console.log(`${FLEET_SKIPPED}\n`);
     console.log(formatTable(all));
     console.log(`\n${formatDetails(all)}`);
     console.log(

@@ -20,7 +20,8 @@ const BOOKS = {
 const WORKERS = ['w1', 'w2', 'w3'] as const;
 /** The worker SIGKILLed once every worker holds its sessions. */
 const VICTIM = 'w2';
-const HEARTBEAT_MS = 200;
+// Long enough that a live worker slowed by a busy machine is not taken for dead.
+const HEARTBEAT_MS = 400;
 const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
 const REAP_MS = 200;
 

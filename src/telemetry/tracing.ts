@@ -22,7 +22,7 @@ export function traced<T>(
   if (api === undefined) return work();
   const span = tracer(api).startSpan(`workbook_sessions.${name}`, { kind: api.SpanKind.INTERNAL });
   // The no-op provider's span with no parent: nothing to record and nothing to pass on.
-  if (!span.isRecording() && !api.isSpanContextValid(span.spanContext())) return work();
+  if (!span.isRecording() && !valid(api, span)) return work();
   if (span.isRecording()) span.setAttributes(attributes());
   const running = api.context.with(api.trace.setSpan(api.context.active(), span), async () => work());
   return running.then(
@@ -71,7 +71,7 @@ export async function inRequestSpan<T extends { readonly status: number }>(
   const span = tracer(api).startSpan(method, { kind: api.SpanKind.CLIENT }, parent);
   if (!span.isRecording()) {
     // The no-op provider with no parent: the cheapest way out.
-    if (!api.isSpanContextValid(span.spanContext())) return send();
+    if (!valid(api, span)) return send();
     return api.context.with(api.trace.setSpan(parent, span), send);
   }
   const shape = attributes();
@@ -96,6 +96,12 @@ export async function inRequestSpan<T extends { readonly status: number }>(
 function tracer(api: OtelApi): ReturnType<OtelApi['trace']['getTracer']> {
   // Asked for each time: a provider registered after this package loaded is still found.
   return api.trace.getTracer(SCOPE, scopeVersion());
+}
+
+/** A span that can be a parent; cheaper than the API's `isSpanContextValid`, which also checks the ids' form. */
+function valid(api: OtelApi, span: Span): boolean {
+  const { traceId, spanId } = span.spanContext();
+  return traceId !== api.INVALID_TRACEID && spanId !== api.INVALID_SPANID;
 }
 
 function failed(api: OtelApi, span: Span, error: unknown): void {

@@ -113,6 +113,35 @@ describe('spans', () => {
     for (const span of otel.spans()) expect(span.status.code, span.name).toBe(SpanStatusCode.UNSET);
   });
 
+  test("a call queued behind another's in its lane keeps its own caller's span as parent", async () => {
+    const sessions = env.manager();
+    const book = await sessions.open(BOOK_A);
+    // One request at a time in a lane: the second call starts when the first ends, from the first's context.
+    env.service.injectFault({ workbook: BOOK_A, route: 'worksheets', count: 1, delayMs: 100 });
+    const [first, second] = await Promise.all([
+      inAppSpan('first', () => book.api('/worksheets').get()),
+      inAppSpan('second', () => book.api('/worksheets').get()),
+    ]);
+    await book.close();
+    const calls = otel.named('GET /me/drive/items/{id}/workbook/worksheets');
+    expect(calls.map(parentOf).sort()).toEqual([idOf(first.span), idOf(second.span)].sort());
+    const queued = calls.find((span) => parentOf(span) === idOf(second.span));
+    expect(queued?.attributes['workbook_sessions.lane.wait_ms']).toBeGreaterThan(50);
+  });
+
+  test("an idle close is no part of the open's trace: its span has no parent", async () => {
+    const sessions = env.manager({ idleTimeoutMs: 1000 });
+    const closed = new Promise((resolve) => sessions.once('closed', resolve));
+    const { span: caller } = await inAppSpan('job', async () => {
+      await sessions.open(BOOK_A);
+    });
+    await closed;
+    const close = one('workbook_sessions.close');
+    expect(parentOf(close)).toBeUndefined();
+    expect(close.spanContext().traceId).not.toBe(caller.spanContext().traceId);
+    expect(parentOf(one('POST /me/drive/items/{id}/workbook/closeSession'))).toBe(idOf(close));
+  });
+
   test('no attribute of any span carries a whole session id or item id', async () => {
     const sessions = env.manager();
     const ids: string[] = [];

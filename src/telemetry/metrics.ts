@@ -82,7 +82,11 @@ export class ManagerMetrics {
   counting(emit: Emit): Emit {
     if (this.#created === undefined) return emit;
     return ((event: keyof SessionEvents, ...args: unknown[]) => {
-      this.#count(event, args[0]);
+      try {
+        this.#count(event, args[0]);
+      } catch {
+        // Counting never stops an event.
+      }
       return (emit as (event: keyof SessionEvents, ...args: unknown[]) => boolean)(event, ...args);
     }) as Emit;
   }

@@ -8,9 +8,9 @@ export type WorkName = 'open' | 'close' | 'shutdown' | 'recover';
 /**
  * Runs `work` in a span `workbook_sessions.<name>`, a child of the caller's active context, so the
  * requests it sends nest under it. `attributes` are only computed for a span that records;
- * `outcome` adds what the result says (counts, not ids). A failure
- * sets the span's status and `error.type`; its message is left out, as it may name the workbook.
- * Without the API, or with no provider registered, `work` simply runs.
+ * `outcome` adds what the result says (counts, not ids). A failure sets the span's status and
+ * `error.type`; its message is left out, as it may name the workbook. Without the API, or with no
+ * provider registered, `work` simply runs.
  */
 export function traced<T>(
   name: WorkName,
@@ -23,11 +23,11 @@ export function traced<T>(
   const span = tracer(api).startSpan(`workbook_sessions.${name}`, { kind: api.SpanKind.INTERNAL });
   // The no-op provider's span with no parent: nothing to record and nothing to pass on.
   if (!span.isRecording() && !valid(api, span)) return work();
-  if (span.isRecording()) span.setAttributes(attributes());
+  if (span.isRecording()) span.setAttributes(safely(attributes));
   const running = api.context.with(api.trace.setSpan(api.context.active(), span), async () => work());
   return running.then(
     (result) => {
-      if (outcome !== undefined && span.isRecording()) span.setAttributes(outcome(result));
+      if (outcome !== undefined && span.isRecording()) span.setAttributes(safely(() => outcome(result)));
       span.end();
       return result;
     },
@@ -74,9 +74,13 @@ export async function inRequestSpan<T extends { readonly status: number }>(
     if (!valid(api, span)) return send();
     return api.context.with(api.trace.setSpan(parent, span), send);
   }
-  const shape = attributes();
-  span.updateName(shape.name);
-  span.setAttributes(shape.attributes);
+  try {
+    const shape = attributes();
+    span.updateName(shape.name);
+    span.setAttributes(shape.attributes);
+  } catch {
+    // Telemetry never fails the request it watches: the span keeps its method as its name.
+  }
   try {
     const answer = await api.context.with(api.trace.setSpan(parent, span), send);
     span.setAttribute('http.response.status_code', answer.status);
@@ -90,6 +94,15 @@ export async function inRequestSpan<T extends { readonly status: number }>(
     throw error;
   } finally {
     span.end();
+  }
+}
+
+/** The attributes `make` gives, or none when it throws: telemetry never fails the work it watches. */
+function safely(make: () => Attributes): Attributes {
+  try {
+    return make();
+  } catch {
+    return {};
   }
 }
 

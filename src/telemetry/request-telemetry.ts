@@ -26,9 +26,7 @@ export class RequestTelemetry {
   readonly #cooldowns = new Map<string, { readonly from: number; until: number }>();
 
   constructor(origin: string, metrics: ManagerMetrics | undefined, now: () => number) {
-    const url = new URL(origin);
-    const port = url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port);
-    this.#server = { 'server.address': url.hostname, 'server.port': port };
+    this.#server = serverAttributes(origin);
     this.#metrics = metrics;
     this.#now = now;
   }
@@ -87,4 +85,12 @@ export class RequestTelemetry {
     if (cooldown === undefined) return 0;
     return Math.max(0, Math.min(startedAt, cooldown.until) - Math.max(queuedAt, cooldown.from));
   }
+}
+
+/** `server.address` and `server.port` of the origin the client sends to; none for one that is not a URL. */
+function serverAttributes(origin: string): Attributes {
+  if (!URL.canParse(origin)) return {};
+  const url = new URL(origin);
+  const port = url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port);
+  return { 'server.address': url.hostname, 'server.port': port };
 }

@@ -166,6 +166,12 @@ describe('spans', () => {
         .map((span) => span.name)
         .filter((name) => name.includes(ITEM)),
     ).toEqual([]);
+    // Nor does any metric's.
+    const metricTexts = (await otel.collect()).flatMap((metric) =>
+      metric.dataPoints.flatMap((point) => Object.values(point.attributes).map(String)),
+    );
+    expect(metricTexts).toContain(SHORT);
+    for (const secret of [...ids, ITEM]) expect(metricTexts.filter((text) => text.includes(secret))).toEqual([]);
   });
 
   test('a 429 with Retry-After: two request spans, the second with its attempt and the cooldown waited', async () => {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { abortReason } from '../util/abort.js';
 import { shortId } from '../util/ids.js';
 import { errorText } from '../util/redact.js';
+import { tracedRecovery } from '../telemetry/spans.js';
 import { checkBoolean, checkKeys, checkNumber, checkSignal, describe } from '../util/validate.js';
 import { HEARTBEAT_MS } from './owner-markers.js';
 import type { JournalCorruption, JournalEntry, JournalScan, OrphanClaim, SessionStore } from './session-store.js';
@@ -108,7 +109,7 @@ export async function recoverOrphans(
 
   const claim = await journal.claimOrphans(signal === undefined ? {} : { signal });
   try {
-    const report = await recoverClaimed(claim, closer, settings, signal);
+    const report = await tracedRecovery(claim.orphans.length, () => recoverClaimed(claim, closer, settings, signal));
     if (signal?.aborted) throw abortReason(signal);
     await claim.complete();
     return report;

@@ -10,6 +10,7 @@ import type { CreatedSession, GraphTransport } from '../transport/graph-transpor
 import { shortId } from '../util/ids.js';
 import { Pending } from '../util/pending.js';
 import { errorText } from '../util/redact.js';
+import { detached } from '../telemetry/tracing.js';
 import type { SessionEvents } from './events.js';
 import type { JournalWrites } from './journal-writes.js';
 import type { Log } from './log.js';
@@ -55,7 +56,8 @@ export class SessionBook {
 
   constructor(deps: BookDeps) {
     this.#d = deps;
-    this.reaper = new IdleReaper((core, now) => this.#due(core, now));
+    // Not under the span of whichever open set the reaper's timer.
+    this.reaper = new IdleReaper((core, now) => detached(() => this.#due(core, now)));
     this.host = {
       transport: deps.transport,
       creates: deps.creates,

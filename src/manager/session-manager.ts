@@ -20,6 +20,9 @@ import { LocalSessionBudget } from '../coordination/session-budget.js';
 import type { ShutdownReport } from '../types.js';
 import { Pending } from '../util/pending.js';
 import { errorText } from '../util/redact.js';
+import { ManagerMetrics } from '../telemetry/metrics.js';
+import { tracedOpen, tracedShutdown } from '../telemetry/spans.js';
+import { detached } from '../telemetry/tracing.js';
 import { describe } from '../util/validate.js';
 import { GraphTransport, type CreatedSession } from '../transport/graph-transport.js';
 import { WorkbookResolver, parseWorkbookRef, type WorkbookRef } from '../transport/workbook-ref.js';
@@ -75,6 +78,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
   // Aborted when a shutdown begins: waits for a place in a session budget end then.
   readonly #shutdownBegun = new AbortController();
   readonly #log: Log;
+  readonly #metrics: ManagerMetrics;
   readonly #journal: SessionStore | undefined;
   // Set in fleet mode with a journal in Redis: closes the sessions of dead owners, wherever they ran.
   #reaper: OrphanReaper | undefined;
@@ -97,6 +101,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     super();
     this.#settings = settingsFrom(options);
     this.#log = logTo(checkLogger(options.logger));
+    this.#metrics = new ManagerMetrics(() => this.stats().open);
     const s = this.#settings;
     this.#resolver = new WorkbookResolver(async (path) => {
       const answer = await this.#transport.request(
@@ -127,7 +132,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       reserve: (workbook) => this.#reserve(workbook, undefined),
       forceSlot: (workbook) => this.#budget.force(this.#resolver.laneOf(workbook)),
       policy: s,
-      emit: this.emit.bind(this),
+      emit: this.#metrics.counting(this.emit.bind(this)),
       log: this.#log,
       journal: new JournalWrites(this.#journal, this.#log),
       fileOf: (workbook) => this.#resolver.fileOf(workbook),
@@ -157,21 +162,24 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
    * whichever replica claims them first, through this manager's lanes (shared with the fleet).
    */
   #startReaper(store: SessionStore, fleet: NonNullable<Settings['fleet']>): void {
-    this.#reaper = startOrphanReaper({
-      store,
-      // Cut off with the creates when a shutdown has made its report, like the recovery at start.
-      closer: (workbook, id, entry) => this.#closeOrphan(workbook, id, entry, this.#stopCreates.signal),
-      // A dead owner's shared session that live replicas still use is theirs: left to them.
-      ...(this.#fleetShared === undefined ? {} : { inUse: (entry) => this.#fleetShared?.inUse(entry) ?? false }),
-      intervalMs: fleet.reapIntervalMs,
-      onReport: (report) =>
-        this.#log('info', 'closed sessions left by processes that are gone', {
-          closed: report.closed.length,
-          expired: report.expired.length,
-          failed: report.failed.length,
-        }),
-      onError: (error) => this.#log('warn', 'reaping orphaned sessions failed', { error: errorText(error) }),
-    });
+    // Its passes are no part of whatever the caller who made this manager was doing.
+    this.#reaper = detached(() =>
+      startOrphanReaper({
+        store,
+        // Cut off with the creates when a shutdown has made its report, like the recovery at start.
+        closer: (workbook, id, entry) => this.#closeOrphan(workbook, id, entry, this.#stopCreates.signal),
+        // A dead owner's shared session that live replicas still use is theirs: left to them.
+        ...(this.#fleetShared === undefined ? {} : { inUse: (entry) => this.#fleetShared?.inUse(entry) ?? false }),
+        intervalMs: fleet.reapIntervalMs,
+        onReport: (report) =>
+          this.#log('info', 'closed sessions left by processes that are gone', {
+            closed: report.closed.length,
+            expired: report.expired.length,
+            failed: report.failed.length,
+          }),
+        onError: (error) => this.#log('warn', 'reaping orphaned sessions failed', { error: errorText(error) }),
+      }),
+    );
   }
 
   /** Closes a session another process left, in the lane of its file as that process resolved it. */
@@ -248,10 +256,12 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       pollIntervalMs: s.pollIntervalMs,
       operationTimeoutMs: s.operationTimeoutMs,
       requestTimeoutMs: s.requestTimeoutMs,
+      metrics: this.#metrics,
       now: () => Date.now(),
       random: Math.random,
       onRetry: (event) => {
         this.#book.totals.retries++;
+        this.#metrics.retried(event);
         this.#log('debug', 'retrying a request', { ...event });
         this.emit('retried', event);
       },
@@ -288,7 +298,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (this.#shutdown !== undefined) throw new ManagerShutDownError();
     if (signal?.aborted) throw abortReason(signal);
     const core = new SessionCore(this.#book.host, ref.path, persistChanges);
-    return this.#handOut(this.#create(core, ref, signal), signal);
+    return tracedOpen(ref.path, persistChanges, () => this.#handOut(this.#create(core, ref, signal), signal));
   }
 
   /**
@@ -472,7 +482,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       this.#hooksWarn = true;
     if (this.#shutdown !== undefined) return this.#shutdown;
     const { timeoutMs, signal } = shutdownSettings(options, this.#settings.shutdownTimeoutMs);
-    this.#shutdown = this.#runShutdown(timeoutMs, signal);
+    this.#shutdown = tracedShutdown(timeoutMs, () => this.#runShutdown(timeoutMs, signal));
     this.#shutdownBegun.abort(new ManagerShutDownError());
     return this.#shutdown;
   }
@@ -564,6 +574,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     // Leases and reservations still held expire on Redis; the pub/sub connection is ours to end.
     await this.#fleet?.close().catch(() => undefined);
     const report = shutdown.report(finished, this.#book.creating.labels());
+    this.#metrics.dispose();
     this.#stopCreates.abort(new ManagerShutDownError());
     this.#log(report.leftOpen === 0 ? 'info' : 'warn', 'shut down', { ...report, sessions: undefined });
     // The exit hooks' warning, when the application asked for this shutdown: the hooks are gone now.

@@ -1,3 +1,4 @@
+import { tracedClose } from '../telemetry/spans.js';
 import type { GraphTransport } from '../transport/graph-transport.js';
 import { isGoneOnClose, sessionFaultOf } from './faults.js';
 
@@ -9,11 +10,20 @@ import { isGoneOnClose, sessionFaultOf } from './faults.js';
  * means the close did not reach it, and it is sent once more. Rejects when the close failed: the
  * session may still be open, and is never reported closed.
  */
-export async function closeConfirmed(
+export function closeConfirmed(
   transport: GraphTransport,
   workbook: string,
   id: string,
   signal?: AbortSignal,
+): Promise<'closed' | 'expired'> {
+  return tracedClose(workbook, id, () => confirm(transport, workbook, id, signal));
+}
+
+async function confirm(
+  transport: GraphTransport,
+  workbook: string,
+  id: string,
+  signal: AbortSignal | undefined,
 ): Promise<'closed' | 'expired'> {
   try {
     await transport.closeSession(workbook, id, signal);

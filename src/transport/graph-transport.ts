@@ -5,6 +5,8 @@ import { closePolicy, withRetries, type RetryPolicy, type RetryRun } from './ret
 import type { Coordination } from '../coordination/coordination.js';
 import { Priority } from '../coordination/scheduler.js';
 import { deadlineSignal } from '../util/timers.js';
+import type { ManagerMetrics } from '../telemetry/metrics.js';
+import { RequestTelemetry } from '../telemetry/request-telemetry.js';
 import { readSession } from './answer.js';
 import type { CreatedSession, GraphAnswer, GraphCall, HttpMethod, RequestOptions } from './graph-call.js';
 import { clientBase, type GraphBase } from './location.js';
@@ -53,6 +55,8 @@ export interface TransportOptions {
    */
   readonly onUnsendableId?: ((workbook: string, error: GraphRequestError) => void) | undefined;
   readonly onRetry: (event: RetryEvent) => void;
+  /** The manager's metrics: lane waits and cooldowns are counted here. */
+  readonly metrics?: ManagerMetrics | undefined;
   readonly now: () => number;
   readonly random: () => number;
 }
@@ -66,10 +70,12 @@ export class GraphTransport {
   readonly #base: GraphBase;
   readonly #sender: CallSender;
   readonly #operations: OperationPoller;
+  readonly #telemetry: RequestTelemetry;
 
   constructor(options: TransportOptions) {
     this.#options = options;
     this.#base = clientBase(options.client);
+    this.#telemetry = new RequestTelemetry(this.#base.origin, options.metrics, options.now);
     this.#sender = new CallSender(options.client, options.requestTimeoutMs, options.now);
     this.#operations = new OperationPoller(options, {
       base: this.#base,
@@ -202,6 +208,8 @@ export class GraphTransport {
     const { scheduler, now } = this.#options;
     // p-queue gives up on a running task when its signal aborts, freeing the lane while the request is on the wire.
     const queued = untilStarted(call.signal);
+    // Its span runs under the caller's context, captured here: the lane starts it from another.
+    const traced = this.#telemetry.queued(workbook, call, attempt, priority);
     return scheduler
       .run(
         workbook,
@@ -209,11 +217,12 @@ export class GraphTransport {
           queued.started();
           if (before !== undefined && (await before())) return NOT_SENT;
           try {
-            return await this.#sender.send(call);
+            return await traced.run(() => this.#sender.send(call));
           } catch (error) {
             // Graph's Retry-After is a cooldown for the workbook, whatever status carries it.
             if (error instanceof GraphRequestError && error.retryAfterMs !== undefined && error.retryAfterMs > 0) {
               scheduler.cooldown(workbook, error.retryAfterMs, now());
+              this.#telemetry.cooledDown(workbook, error.retryAfterMs, now());
             }
             throw error;
           }

@@ -15,6 +15,7 @@ describe('package.json peer dependencies', () => {
     ['msw', ['2.0.0', '2.15.0', '3.0.0']],
     ['@microsoft/microsoft-graph-client', ['3.0.0', '3.0.7']],
     ['ioredis', ['5.0.0', '5.9.2']],
+    ['@opentelemetry/api', ['1.4.0', '1.9.1', '1.10.0']],
   ] as const)('the %s range takes its current releases', (name, versions) => {
     const range = pkg.peerDependencies[name];
     expect(range).toBeDefined();
@@ -25,6 +26,6 @@ describe('package.json peer dependencies', () => {
     const optional = Object.keys(pkg.peerDependencies).filter(
       (name) => pkg.peerDependenciesMeta[name]?.optional === true,
     );
-    expect(optional.sort()).toEqual(['@azure/identity', 'ioredis', 'msw', 'selfsigned']);
+    expect(optional.sort()).toEqual(['@azure/identity', '@opentelemetry/api', 'ioredis', 'msw', 'selfsigned']);
   });
 });

@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { abortReason, raceAbort } from '../../util/abort.js';
 import { checkNumber } from '../../util/validate.js';
 import type { LaneGate, LaneLease } from '../coordination.js';
-import { coolDown, giveBack, renew, take, workbookKeys, type RedisClient, type TakeAnswer } from './scripts.js';
+import {
+  coolDown,
+  giveBack,
+  LINE_TIMES,
+  renew,
+  take,
+  workbookKeys,
+  type RedisClient,
+  type TakeAnswer,
+} from './scripts.js';
 import { Wakeups, type Watch } from './wakeups.js';
 
 /**
@@ -28,7 +37,8 @@ export interface RedisCoordinationOptions {
   readonly keyPrefix?: string;
   /**
    * The longest a waiter sleeps without looking again, in case a wake-up was lost (pub/sub
-   * delivers nothing while its connection is down). Waiters are woken by messages, not by this.
+   * delivers nothing while its connection is down). Waiters are woken by messages, not by this;
+   * and a waiter refreshes its place in line every second, whatever this says.
    * @default 1000
    */
   readonly recheckMs?: number;
@@ -58,6 +68,9 @@ export interface RedisLaneGateOptions extends RedisCoordinationOptions {
    */
   readonly onLeaseLost?: (lane: string) => void;
 }
+
+/** How often a waiter refreshes its entry in line at least: a third of the entry's TTL. */
+const REFRESH_MS = Math.floor(LINE_TIMES.waiterTtlMs / 3);
 
 /** What the gate and the budget share: the client, the subscriber, the keys, the wake-ups. */
 export class RedisLink {
@@ -106,9 +119,11 @@ export class RedisLink {
   }
 
   /**
-   * Waits for a place in a token set: takes it at once when free, else subscribes to `channel`
-   * and takes it when a message, a lease's expiry or the end of a cooldown says it may be free.
-   * A place taken after `signal` aborted is given back at once.
+   * Waits for a place in a token set, first come first served across the fleet: takes it at once
+   * when free, else waits in the set's line in Redis until a place is handed to it (a message
+   * naming its token on `channel`), a lease's expiry or the end of a cooldown says one may be
+   * free. A wait given up (`signal` aborted) leaves the line, and a place taken or handed to it
+   * meanwhile goes back.
    */
   async acquire(
     tryTake: (token: string) => Promise<TakeAnswer>,
@@ -119,29 +134,49 @@ export class RedisLink {
   ): Promise<string> {
     if (signal?.aborted) throw abortReason(signal);
     const token = this.token();
-    let watch: Watch | undefined;
+    // A channel this process listens on already (a busy workbook): watched before the first take,
+    // so that a refusal needs no second look.
+    let watch: Watch | undefined = this.wakeups.subscribed(channel)
+      ? await this.wakeups.watch(channel, token, signal)
+      : undefined;
+    let attempt: Promise<TakeAnswer> | undefined;
+    let inFlight = false;
+    let waited = false;
     try {
       for (;;) {
         const seen = watch?.seen ?? 0;
-        const attempt = tryTake(token);
-        let answer: TakeAnswer;
-        try {
-          answer = await raceAbort(attempt, signal);
-        } catch (error) {
-          // Abandoned while the script ran: a place it took after all goes back.
-          if (signal?.aborted) void this.background(attempt.then((late) => late.outcome === 'taken' && give(token)));
-          throw error;
-        }
+        attempt = tryTake(token);
+        inFlight = true;
+        const answer = await raceAbort(attempt, signal);
+        inFlight = false;
         if (answer.outcome === 'taken') return token;
-        if (watch === undefined) {
+        if (!waited) {
+          waited = true;
           onWait?.();
-          // Subscribed first, then looked again: a place freed meanwhile is not missed.
-          watch = await this.wakeups.watch(channel, signal);
+        }
+        if (watch === undefined) {
+          // Subscribed first, then looked again: a place handed over meanwhile is not missed.
+          watch = await this.wakeups.watch(channel, token, signal);
           continue;
         }
-        // A lease expiring or a cooldown ending sends no message: wake when it is due.
-        await watch.wait(seen, Math.min(this.recheckMs, answer.waitMs + 1), signal);
+        // A lease expiring or a cooldown ending sends no message: wake when it is due. The entry in
+        // line is refreshed by the next take, well within its TTL.
+        await watch.wait(seen, Math.min(this.recheckMs, REFRESH_MS, answer.waitMs + 1), signal);
       }
+    } catch (error) {
+      if (signal?.aborted && attempt !== undefined) {
+        const last = attempt;
+        const leave = this.background(
+          last.then(
+            () => give(token),
+            () => give(token),
+          ),
+        );
+        // Out of the line before the abort is told, so that a place freed next is not handed to it;
+        // a take still under way is not waited for (it is left behind, then the place goes back).
+        if (!inFlight) await leave;
+      }
+      throw error;
     } finally {
       watch?.close();
     }
@@ -149,6 +184,7 @@ export class RedisLink {
 
   /** Quits the subscriber this made (never the client, which is the caller's). */
   async close(): Promise<void> {
+    this.wakeups.close();
     if (!this.#ownsSubscriber) return;
     await this.#subscriber.quit().catch(() => this.#subscriber.disconnect());
   }
@@ -195,9 +231,11 @@ export class RedisLaneGate implements LaneGate {
   async acquire(lane: string, signal: AbortSignal | undefined): Promise<LaneLease> {
     const { client } = this.#link;
     const keys = this.#link.keys(lane);
+    // A lease given back goes to the first process in the workbook's line, unless a cooldown runs.
+    const handOn = { limit: this.perWorkbookConcurrency, cooldown: keys.cooldown };
     const token = await this.#link.acquire(
       (t) => take(client, keys.leases, keys.cooldown, t, this.perWorkbookConcurrency, this.leaseTtlMs),
-      (t) => giveBack(client, keys.leases, t, keys.leaseFreed),
+      (t) => giveBack(client, keys.leases, t, keys.leaseFreed, handOn),
       keys.leaseFreed,
       signal,
     );
@@ -227,7 +265,7 @@ export class RedisLaneGate implements LaneGate {
         // A lease already gone when given back was lost too: a request that ended before its next
         // extension (a process resumed after a pause runs its overdue timers in no set order).
         released = this.#link.background(
-          cooling.then(() => giveBack(client, keys.leases, token, keys.leaseFreed)).then(found),
+          cooling.then(() => giveBack(client, keys.leases, token, keys.leaseFreed, handOn)).then(found),
         );
         return released;
       },

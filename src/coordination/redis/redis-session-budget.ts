@@ -29,8 +29,9 @@ interface LocalLane {
 /**
  * A session budget counted across the fleet: each session of a workbook holds a reservation in
  * Redis, renewed while held, that ages out when its process is gone. First come first served holds
- * within a process (one reservation per workbook asks Redis at a time); between processes, whoever
- * asks first once a place frees gets it.
+ * within a process (one reservation per workbook asks Redis at a time) and between processes: the
+ * reservations waiting for a workbook stand in one line in Redis, and a place given back is handed
+ * to its head.
  */
 export class RedisSessionBudget implements SessionBudget {
   readonly limit: number;
@@ -93,7 +94,7 @@ export class RedisSessionBudget implements SessionBudget {
       const keys = this.#link.keys(laneName);
       const token = await this.#link.acquire(
         (t) => take(client, keys.sessions, undefined, t, this.limit, this.reservationTtlMs),
-        (t) => giveBack(client, keys.sessions, t, keys.sessionFreed),
+        (t) => giveBack(client, keys.sessions, t, keys.sessionFreed, { limit: this.limit }),
         keys.sessionFreed,
         deadline.signal,
         onWait,
@@ -151,7 +152,7 @@ export class RedisSessionBudget implements SessionBudget {
         this.#timers.delete(timer);
         lane.held--;
         this.#dropIfIdle(laneName, lane);
-        void this.#link.background(giveBack(client, keys.sessions, token, keys.sessionFreed));
+        void this.#link.background(giveBack(client, keys.sessions, token, keys.sessionFreed, { limit: this.limit }));
       },
     };
   }

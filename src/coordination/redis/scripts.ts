@@ -30,11 +30,76 @@ if not ttl or ttl < 1 or ttl % 1 ~= 0 then return redis.error_reply('${REFUSAL_M
 const EXPIRE_WITH_LAST = `local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end`;
 
+/*
+ * A token set's waiting line lives beside it, in its slot: KEYS[2] `line` orders the waiters first
+ * come first served (each scored by its arrival number), KEYS[3] `waiters` scores each by its
+ * expiry in server milliseconds. A waiter refreshes its entry while it waits; one whose process
+ * died or stalled expires, and the next script that looks at the line drops it. A place that frees
+ * goes to the head of the line: it is reserved for it (a token in the set with a short TTL, the
+ * hand-off time) and the head alone is told, by a message naming its token on the set's channel.
+ * The head takes the place by taking its own token, which renews it; a reservation not taken in
+ * time expires like any lease, and the next script passes the place on.
+ */
+const LINE = `local function drop(token)
+  redis.call('ZREM', KEYS[2], token)
+  redis.call('ZREM', KEYS[3], token)
+end
+-- Forgets waiters whose entries expired (their process died or stopped refreshing).
+local function purgeLine()
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+  for _, token in ipairs(gone) do drop(token) end
+end
+-- The next waiter whose entry is still live, taken out of the line; nil when nobody waits.
+local function popHead()
+  for _ = 1, 1000 do
+    local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+    if not head then return nil end
+    redis.call('ZREM', KEYS[2], head)
+    if redis.call('ZREM', KEYS[3], head) == 1 then return head end
+  end
+  return nil
+end
+-- Hands up to \`free\` places to the heads of the line, except \`caller\` (answered true when its turn
+-- came: it takes the place itself). Each head is reserved a place for handOff ms and told.
+local function handOut(free, handOff, channel, caller)
+  local told = 0
+  while free > 0 do
+    local head = popHead()
+    if not head then break end
+    free = free - 1
+    if head == caller then return true, told end
+    redis.call('ZADD', KEYS[1], now + handOff, head)
+    redis.call('PUBLISH', channel, head)
+    told = told + 1
+  end
+  return false, told
+end
+-- Puts \`token\` at the back of the line unless it is in it already, and keeps its entry for ttl ms.
+local function enqueue(token, ttl)
+  if not redis.call('ZSCORE', KEYS[2], token) then
+    local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+    local seq = 1
+    if last[2] then seq = tonumber(last[2]) + 1 end
+    redis.call('ZADD', KEYS[2], seq, token)
+  end
+  redis.call('ZADD', KEYS[3], now + ttl, token)
+  local latest = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[2], latest[2])
+  redis.call('PEXPIREAT', KEYS[3], latest[2])
+end`;
+
+const checkPositive = (name: string, index: number): string => `local ${name} = tonumber(ARGV[${index}])
+if not ${name} or ${name} < 1 or ${name} % 1 ~= 0 then
+  return redis.error_reply('${REFUSAL_MARKER} ${name} ' .. tostring(ARGV[${index}]))
+end`;
+
 /**
- * Takes a place in a token set. KEYS[1] the set, KEYS[2] (lanes only) the cooldown; ARGV token,
- * limit (0: no limit, for a session that exists already), ttl ms. Answers `{1, ttl}` when taken,
- * `{0, ms until the earliest token expires}` when full, `{-1, ms left}` while a cooldown runs.
- * Taking a token already held renews it.
+ * Takes a place in a token set, first come first served. KEYS[1] the set, KEYS[2] its line,
+ * KEYS[3] its waiters, KEYS[4] (lanes only) the cooldown; ARGV token, limit (0: no limit and no
+ * line, for a session that exists already), ttl ms, waiterTtl ms, handOff ms, channel. Answers
+ * `{1, ttl}` when taken, `{0, ms until the earliest token expires}` when full, `{-1, ms left}`
+ * while a cooldown runs; in both of these the token waits in line (its entry renewed for
+ * waiterTtl). Taking a token already held, or a place handed to it, renews it.
  */
 const TAKE = `${NOW}
 local limit = tonumber(ARGV[2])
@@ -42,18 +107,36 @@ if not limit or limit < 0 or limit % 1 ~= 0 then
   return redis.error_reply('${REFUSAL_MARKER} limit ' .. tostring(ARGV[2]))
 end
 ${CHECK_TTL}
-if KEYS[2] then
-  local cool = tonumber(redis.call('GET', KEYS[2]))
-  if cool and cool > now then return {-1, cool - now} end
+${checkPositive('waiterTtl', 4)}
+${checkPositive('handOff', 5)}
+${LINE}
+local token = ARGV[1]
+local function place()
+  drop(token)
+  redis.call('ZADD', KEYS[1], now + ttl, token)
+  ${EXPIRE_WITH_LAST}
+  return {1, ttl}
+end
+if limit == 0 then return place() end
+if KEYS[4] then
+  local cool = tonumber(redis.call('GET', KEYS[4]))
+  if cool and cool > now then
+    enqueue(token, waiterTtl)
+    return {-1, cool - now}
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if limit > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(first[2]) - now}
+purgeLine()
+if redis.call('ZSCORE', KEYS[1], token) then return place() end
+local free = limit - redis.call('ZCARD', KEYS[1])
+local mine, told = handOut(free, handOff, ARGV[6], token)
+if mine or free - told > 0 then return place() end
+if told > 0 then
+  ${EXPIRE_WITH_LAST}
 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-${EXPIRE_WITH_LAST}
-return {1, ttl}`;
+enqueue(token, waiterTtl)
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, tonumber(first[2]) - now}`;
 
 /**
  * Renews a token for ttl ms. KEYS[1] the set; ARGV token, readd ('1': put it back even if it had
@@ -74,11 +157,34 @@ if held then return 1 end
 return 0`;
 
 /**
- * Gives a token back, only one's own. KEYS[1] the set; ARGV token, the channel told of a free
- * place. Answers 1 when the token was held.
+ * Gives a token back, only one's own, and leaves the line. KEYS[1] the set, KEYS[2] its line,
+ * KEYS[3] its waiters, KEYS[4] (lanes only) the cooldown; ARGV token, channel, and to hand the
+ * place on: limit, handOff ms (without them nobody is handed a place, and the channel is told).
+ * Unless a cooldown runs, free places go to the heads of the line, each told on the channel by
+ * its token; when the token was held and nobody was told, the channel hears an empty message.
+ * Answers 1 when the token was held.
  */
-const GIVE_BACK = `local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-if removed == 1 then redis.call('PUBLISH', ARGV[2], '1') end
+const GIVE_BACK = `${NOW}
+${LINE}
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+drop(ARGV[1])
+local told = 0
+local limit = tonumber(ARGV[3])
+if limit and limit > 0 and KEYS[2] then
+  ${NOW}
+  local cool = KEYS[4] and tonumber(redis.call('GET', KEYS[4]))
+  if not cool or cool <= now then
+    ${checkPositive('handOff', 4)}
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+    purgeLine()
+    local _
+    _, told = handOut(limit - redis.call('ZCARD', KEYS[1]), handOff, ARGV[2], nil)
+    if told > 0 then
+      ${EXPIRE_WITH_LAST}
+    end
+  end
+end
+if removed == 1 and told == 0 then redis.call('PUBLISH', ARGV[2], '') end
 return removed`;
 
 /**
@@ -190,9 +296,26 @@ export function workbookKeys(prefix: string, lane: string): WorkbookKeys {
   };
 }
 
+/** The keys and the channel of the waiting line beside the token set `set` (in its slot). */
+export function lineKeys(set: string): { readonly line: string; readonly waiters: string; readonly channel: string } {
+  return { line: `${set}:line`, waiters: `${set}:waiters`, channel: `${set}:freed` };
+}
+
+/** How long a waiter's entry in a line lasts unless refreshed, and a place handed to it is kept. */
+export interface LineTimes {
+  /** A waiter refreshes its entry well within this (every wait of it is shorter). */
+  readonly waiterTtlMs: number;
+  /** A place handed to the head of the line and not taken in this long passes on. */
+  readonly handOffMs: number;
+}
+
+/** A waiter that stops refreshing leaves the line after 3 s; a place handed to it passes on after 1 s. */
+export const LINE_TIMES: LineTimes = { waiterTtlMs: 3000, handOffMs: 1000 };
+
 /**
- * Takes a place in `set` for `ttlMs` (`limit` 0: always), refused while `cooldown` (when given)
- * runs.
+ * Takes a place in `set` for `ttlMs` (`limit` 0: always, past the line), refused while `cooldown`
+ * (when given) runs; when refused, `token` waits in the set's line (see {@link lineKeys}), first
+ * come first served, and is told on its channel when a place is handed to it.
  */
 export async function take(
   client: RedisClient,
@@ -201,9 +324,12 @@ export async function take(
   token: string,
   limit: number,
   ttlMs: number,
+  times: LineTimes = LINE_TIMES,
 ): Promise<TakeAnswer> {
-  const keys = cooldown === undefined ? [set] : [set, cooldown];
-  const [outcome, ms] = pair(await scripts.take.run(client, keys, [token, limit, ttlMs]), 'take');
+  const { line, waiters, channel } = lineKeys(set);
+  const keys = cooldown === undefined ? [set, line, waiters] : [set, line, waiters, cooldown];
+  const args = [token, limit, ttlMs, times.waiterTtlMs, times.handOffMs, channel];
+  const [outcome, ms] = pair(await scripts.take.run(client, keys, args), 'take');
   if (outcome === 1) return { outcome: 'taken', ttlMs: ms };
   return { outcome: outcome === 0 ? 'full' : 'cooling', waitMs: Math.max(0, ms) };
 }
@@ -219,9 +345,24 @@ export async function renew(
   return integer(await scripts.renew.run(client, [set], [token, readd ? '1' : '0', ttlMs]), 'renew') === 1;
 }
 
-/** Gives `token` back and tells `channel`; false when it was not held (expired, or never ours). */
-export async function giveBack(client: RedisClient, set: string, token: string, channel: string): Promise<boolean> {
-  return integer(await scripts.giveBack.run(client, [set], [token, channel]), 'giveBack') === 1;
+/**
+ * Gives `token` back, takes it out of the set's line, and (with `handOn`: the set's limit, its
+ * cooldown if any) hands the free place to the head of the line, told on `channel`. Without
+ * `handOn`, or when nobody was handed a place, `channel` hears an empty message. False when the
+ * token was not held (expired, never ours, or only waiting).
+ */
+export async function giveBack(
+  client: RedisClient,
+  set: string,
+  token: string,
+  channel: string,
+  handOn?: { readonly limit: number; readonly cooldown?: string | undefined; readonly handOffMs?: number },
+): Promise<boolean> {
+  const { line, waiters } = lineKeys(set);
+  const keys = handOn?.cooldown === undefined ? [set, line, waiters] : [set, line, waiters, handOn.cooldown];
+  const args =
+    handOn === undefined ? [token, channel] : [token, channel, handOn.limit, handOn.handOffMs ?? LINE_TIMES.handOffMs];
+  return integer(await scripts.giveBack.run(client, keys, args), 'giveBack') === 1;
 }
 
 /** Pauses the lane of `cooldown` for `ms` of the server's time; a cooldown only grows. */

@@ -6,8 +6,18 @@
 export function shortId(id: string): string {
   if (typeof id !== 'string')
     throw new TypeError(`Expected the session id to be a string, got ${id === null ? 'null' : typeof id}`);
-  const shown = id.length <= 12 ? id : `${id.slice(0, 6)}…${id.slice(-4)}`;
+  const shown = id.length <= 12 ? id : `${id.slice(0, 6)}…${tailOf(id)}`;
   return shown.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * The last four characters before the base64 padding (`=`, or `%3D` once URL-encoded) Graph's ids
+ * end with: the padding is the same in every id, and would leave the short forms of two sessions
+ * telling them apart by a character or two.
+ */
+function tailOf(id: string): string {
+  const body = id.replace(/(?:=|%3D)+$/i, '');
+  return body.length >= 10 ? body.slice(-4) : id.slice(-4);
 }
 
 // Controls, DEL, C1 controls and the Unicode line and paragraph separators.

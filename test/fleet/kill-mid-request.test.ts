@@ -5,10 +5,9 @@
 // redis-server, two workers. The stall and the time to the orphans closed are measured and printed,
 // and asserted loosely.
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../src/testing/index.js';
-import { killAllChildren } from '../helpers/child-process.js';
-import { redisTestsRun, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { describe, expect, test } from 'vitest';
+import { useFleetLab } from '../helpers/fleet-lab.js';
+import { redisTestsRun } from '../helpers/redis-server.js';
 import { startLaneWorker, watchInFlight } from './lane-workers.js';
 
 const A = '/me/drive/items/A';
@@ -23,24 +22,13 @@ const REAP_MS = 100;
 const MARGIN_MS = 2000;
 
 describe.runIf(redisTestsRun())('a fleet worker killed mid-request, holding a lane lease', () => {
-  let redis: RedisServer;
-  let emulator: RunningEmulator;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    emulator = await startEmulator({ workbooks: { [A]: {}, [B]: {} }, latency: { fixedMs: 2 }, seed: 16 });
-  });
-  afterAll(async () => {
-    await killAllChildren();
-    await emulator?.close();
-    await redis?.stop();
-  });
+  const lab = useFleetLab({ workbooks: { [A]: {}, [B]: {} }, latency: { fixedMs: 2 }, seed: 16 });
 
   test("a waiting replica gets the lane within the lease TTL, and reaps the dead one's sessions", async () => {
     const env = {
-      EMU_URL: emulator.url,
-      EMU_TOKEN: emulator.token,
-      REDIS_PORT: String(redis.port),
+      EMU_URL: lab.emulator.url,
+      EMU_TOKEN: lab.emulator.token,
+      REDIS_PORT: String(lab.redis.port),
       LEASE_TTL_MS: String(LEASE_TTL_MS),
       REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       HEARTBEAT_MS: String(HEARTBEAT_MS),
@@ -48,10 +36,10 @@ describe.runIf(redisTestsRun())('a fleet worker killed mid-request, holding a la
     };
     const [survivor, victim] = await Promise.all([startLaneWorker(env), startLaneWorker(env)]);
     await Promise.all([survivor.open(A), victim.open(A), victim.open(B)]);
-    expect(emulator.service.stats()).toMatchObject({ created: 3, open: 3 });
+    expect(lab.emulator.service.stats()).toMatchObject({ created: 3, open: 3 });
 
-    const watch = watchInFlight(emulator.service, A);
-    emulator.service.injectFault({ workbook: A, delayMs: SLOW_MS, count: 1 });
+    const watch = watchInFlight(lab.emulator.service, A);
+    lab.emulator.service.injectFault({ workbook: A, delayMs: SLOW_MS, count: 1 });
     victim.send(`call ${A} slow`);
     await watch.until(1);
     // The survivor asks for the same lane while the victim's request is at the server.
@@ -63,13 +51,13 @@ describe.runIf(redisTestsRun())('a fleet worker killed mid-request, holding a la
 
     const waited = await survivor.result('waiting');
     const stallMs = waited.endedAt - killedAt;
-    let stats = emulator.service.stats();
+    let stats = lab.emulator.service.stats();
     while (stats.closed < 2 && Date.now() - killedAt < 30_000) {
       await delay(5);
-      stats = emulator.service.stats();
+      stats = lab.emulator.service.stats();
     }
     const killToClosedMs = Date.now() - killedAt;
-    const closesAfterKillMs = emulator.service
+    const closesAfterKillMs = lab.emulator.service
       .events()
       .filter((e) => e.type === 'close')
       .map((e) => Math.round(e.at - killedAt));
@@ -100,6 +88,6 @@ describe.runIf(redisTestsRun())('a fleet worker killed mid-request, holding a la
 
     const end = await survivor.shutdown();
     expect(end).toMatchObject({ code: 0, leftOpen: 0, stderr: '' });
-    expect(emulator.service.stats()).toMatchObject({ created: 3, closed: 3, open: 0 });
+    expect(lab.emulator.service.stats()).toMatchObject({ created: 3, closed: 3, open: 0 });
   }, 30_000);
 });

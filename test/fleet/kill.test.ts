@@ -5,10 +5,10 @@
 import * as path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../src/testing/index.js';
-import { killAllChildren, spawnScript } from '../helpers/child-process.js';
-import { redisTestsRun, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { describe, expect, test } from 'vitest';
+import { spawnScript } from '../helpers/child-process.js';
+import { useFleetLab } from '../helpers/fleet-lab.js';
+import { redisTestsRun } from '../helpers/redis-server.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/fleet/reaper-worker.ts');
 const BOOKS = ['/me/drive/items/A', '/me/drive/items/B', '/me/drive/items/C'];
@@ -18,28 +18,17 @@ const HEARTBEAT_MS = 200;
 const REAP_MS = 100;
 
 describe.runIf(redisTestsRun())('a fleet worker killed with its sessions open', () => {
-  let redis: RedisServer;
-  let emulator: RunningEmulator;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    emulator = await startEmulator({
-      workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
-      latency: { fixedMs: 2, jitterMs: 3 },
-      seed: 16,
-    });
-  });
-  afterAll(async () => {
-    await killAllChildren();
-    await emulator?.close();
-    await redis?.stop();
+  const lab = useFleetLab({
+    workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
+    latency: { fixedMs: 2, jitterMs: 3 },
+    seed: 16,
   });
 
   const worker = (books: readonly string[], perBook: number) =>
     spawnScript(WORKER, [], {
-      EMU_URL: emulator.url,
-      EMU_TOKEN: emulator.token,
-      REDIS_PORT: String(redis.port),
+      EMU_URL: lab.emulator.url,
+      EMU_TOKEN: lab.emulator.token,
+      REDIS_PORT: String(lab.redis.port),
       WORKBOOKS: books.join(','),
       SESSIONS: String(perBook),
       HEARTBEAT_MS: String(HEARTBEAT_MS),
@@ -55,14 +44,14 @@ describe.runIf(redisTestsRun())('a fleet worker killed with its sessions open', 
 
     // Both alive, past several heartbeat timeouts and reaper passes: nothing of a live owner is reaped.
     await delay(10 * HEARTBEAT_MS);
-    expect(emulator.service.stats()).toMatchObject({ created: orphans + 1, closed: 0, open: orphans + 1 });
+    expect(lab.emulator.service.stats()).toMatchObject({ created: orphans + 1, closed: 0, open: orphans + 1 });
 
     const killedAt = performance.now();
     await victim.kill();
-    let stats = emulator.service.stats();
+    let stats = lab.emulator.service.stats();
     while (stats.closed < orphans && performance.now() - killedAt < 30_000) {
       await delay(5);
-      stats = emulator.service.stats();
+      stats = lab.emulator.service.stats();
     }
     const killToClosedMs = performance.now() - killedAt;
     console.log(
@@ -78,7 +67,7 @@ describe.runIf(redisTestsRun())('a fleet worker killed with its sessions open', 
     // Every orphan closed once, by the survivor, while its own session stays open.
     expect(stats).toMatchObject({ created: orphans + 1, closed: orphans, open: 1, expired: 0 });
     await delay(5 * REAP_MS);
-    expect(emulator.service.stats()).toMatchObject({ closed: orphans, open: 1 });
+    expect(lab.emulator.service.stats()).toMatchObject({ closed: orphans, open: 1 });
     const reaped = survivor.lines
       .filter((line) => line.startsWith('reaped '))
       .map((line) => JSON.parse(line.slice('reaped '.length)) as { closed: number; expired: number; failed: number });
@@ -91,6 +80,6 @@ describe.runIf(redisTestsRun())('a fleet worker killed with its sessions open', 
     expect({ exit, stderr: survivor.stderr() }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
     const done = survivor.lines.find((line) => line.startsWith('done '));
     expect(JSON.parse(done?.slice('done '.length) ?? '{}')).toMatchObject({ leftOpen: 0 });
-    expect(emulator.service.stats()).toMatchObject({ created: orphans + 1, closed: orphans + 1, open: 0 });
+    expect(lab.emulator.service.stats()).toMatchObject({ created: orphans + 1, closed: orphans + 1, open: 0 });
   }, 60_000);
 });

@@ -3,10 +3,10 @@
 // refuses (and counts) any request sent inside a cooldown it announced.
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../src/testing/index.js';
-import { killAllChildren, spawnScript } from '../helpers/child-process.js';
-import { redisTestsRun, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { describe, expect, test } from 'vitest';
+import { spawnScript } from '../helpers/child-process.js';
+import { useFleetLab } from '../helpers/fleet-lab.js';
+import { redisTestsRun } from '../helpers/redis-server.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/fleet/worker.ts');
 const BOOKS = ['/me/drive/items/A', '/me/drive/items/B', '/me/drive/items/C', '/me/drive/items/D'];
@@ -14,32 +14,21 @@ const WORKERS = 4;
 const BUDGET = 2;
 
 describe.runIf(redisTestsRun())('a fleet of four processes on one Redis', () => {
-  let redis: RedisServer;
-  let emulator: RunningEmulator;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    emulator = await startEmulator({
-      workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
-      latency: { fixedMs: 2, jitterMs: 3 },
-      faults: { rate: Number(process.env.FLEET_RATE ?? 0.1), kinds: ['429'], retryAfterSeconds: 1 },
-      strictCooldowns: true,
-      seed: 16,
-    });
-  });
-  afterAll(async () => {
-    await killAllChildren();
-    await emulator?.close();
-    await redis?.stop();
+  const lab = useFleetLab({
+    workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
+    latency: { fixedMs: 2, jitterMs: 3 },
+    faults: { rate: Number(process.env.FLEET_RATE ?? 0.1), kinds: ['429'], retryAfterSeconds: 1 },
+    strictCooldowns: true,
+    seed: 16,
   });
 
   test('one request at a time per workbook, no request inside a cooldown, the budget kept, all closed', async () => {
     const started = performance.now();
     const workers = Array.from({ length: WORKERS }, () =>
       spawnScript(WORKER, [], {
-        EMU_URL: emulator.url,
-        EMU_TOKEN: emulator.token,
-        REDIS_PORT: String(redis.port),
+        EMU_URL: lab.emulator.url,
+        EMU_TOKEN: lab.emulator.token,
+        REDIS_PORT: String(lab.redis.port),
         WORKBOOKS: BOOKS.join(','),
         ROUNDS: '2',
         BUDGET: String(BUDGET),
@@ -59,7 +48,7 @@ describe.runIf(redisTestsRun())('a fleet of four processes on one Redis', () => 
       }),
     );
     const elapsedMs = performance.now() - started;
-    const stats = emulator.service.stats();
+    const stats = lab.emulator.service.stats();
     console.log(
       JSON.stringify({
         elapsedMs: Math.round(elapsedMs),

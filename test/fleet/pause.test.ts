@@ -5,11 +5,10 @@
 // away. What the library promises is asserted: once resumed (SIGCONT) the paused replica counts its
 // lease lost, its request finishes, and its next request waits for a new lease.
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { workbookKeys } from '../../src/coordination/redis/scripts.js';
-import { startEmulator, type RunningEmulator } from '../../src/testing/index.js';
-import { killAllChildren } from '../helpers/child-process.js';
-import { redisTestsRun, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { useFleetLab } from '../helpers/fleet-lab.js';
+import { redisTestsRun } from '../helpers/redis-server.js';
 import { startLaneWorker, watchInFlight } from './lane-workers.js';
 
 const A = '/me/drive/items/A';
@@ -26,24 +25,13 @@ const TAKER_REQUEST_MS = 1300;
 const HEARTBEAT_MS = 2000;
 
 describe.runIf(redisTestsRun())('a fleet worker paused past its lane lease', () => {
-  let redis: RedisServer;
-  let emulator: RunningEmulator;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    emulator = await startEmulator({ workbooks: { [A]: {} }, latency: { fixedMs: 2 }, seed: 16 });
-  });
-  afterAll(async () => {
-    await killAllChildren();
-    await emulator?.close();
-    await redis?.stop();
-  });
+  const lab = useFleetLab({ workbooks: { [A]: {} }, latency: { fixedMs: 2 }, seed: 16 });
 
   test('SIGSTOP then SIGCONT: the lease counts as lost, the request finishes, the next one waits', async () => {
     const env = {
-      EMU_URL: emulator.url,
-      EMU_TOKEN: emulator.token,
-      REDIS_PORT: String(redis.port),
+      EMU_URL: lab.emulator.url,
+      EMU_TOKEN: lab.emulator.token,
+      REDIS_PORT: String(lab.redis.port),
       LEASE_TTL_MS: String(LEASE_TTL_MS),
       REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
       HEARTBEAT_MS: String(HEARTBEAT_MS),
@@ -52,16 +40,16 @@ describe.runIf(redisTestsRun())('a fleet worker paused past its lane lease', () 
     const [paused, taker] = await Promise.all([startLaneWorker(env), startLaneWorker(env)]);
     await Promise.all([paused.open(A), taker.open(A)]);
 
-    const admin = await redis.client();
+    const admin = await lab.redis.client();
     const leases = (): Promise<string[]> => admin.zrange(workbookKeys('wbs:', A).leases, 0, -1);
-    const watch = watchInFlight(emulator.service, A);
-    emulator.service.injectFault({ workbook: A, delayMs: PAUSED_REQUEST_MS, count: 1 });
+    const watch = watchInFlight(lab.emulator.service, A);
+    lab.emulator.service.injectFault({ workbook: A, delayMs: PAUSED_REQUEST_MS, count: 1 });
     paused.send(`call ${A} paused`);
     await watch.until(1);
     const stoppedAt = Date.now();
     paused.child.process.kill('SIGSTOP');
     const heldWhenStopped = await leases();
-    emulator.service.injectFault({ workbook: A, delayMs: TAKER_REQUEST_MS, count: 1 });
+    lab.emulator.service.injectFault({ workbook: A, delayMs: TAKER_REQUEST_MS, count: 1 });
     taker.send(`call ${A} taker`);
     await delay(stoppedAt + STOPPED_MS - Date.now());
     const heldBeforeResume = await leases();
@@ -79,7 +67,7 @@ describe.runIf(redisTestsRun())('a fleet worker paused past its lane lease', () 
     watch.stop();
     const pausedEnd = await paused.shutdown();
     const takerEnd = await taker.shutdown();
-    const stats = emulator.service.stats();
+    const stats = lab.emulator.service.stats();
     console.log(
       JSON.stringify({
         leaseTtlMs: LEASE_TTL_MS,

@@ -6,12 +6,11 @@
 // failure, each failed call's time and the time from the restart to the first success are printed;
 // only loose bounds are asserted.
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { SessionManager, isFleetUnavailableError } from '../../src/index.js';
-import { startEmulator, type RunningEmulator } from '../../src/testing/index.js';
 import { createBearerClient } from '../../src/transport/graph-client.js';
-import { killAllChildren } from '../helpers/child-process.js';
-import { redisTestsRun, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { useFleetLab } from '../helpers/fleet-lab.js';
+import { redisTestsRun, startRedisServer } from '../helpers/redis-server.js';
 import { startLaneWorker, type CallResult, type LaneWorker } from './lane-workers.js';
 
 const BOOKS = ['/me/drive/items/A', '/me/drive/items/B'];
@@ -21,21 +20,10 @@ const DOWN_MS = 1000;
 const MARGIN_MS = 1000;
 
 describe.runIf(redisTestsRun())('the redis-server killed under a running fleet', () => {
-  let redis: RedisServer;
-  let emulator: RunningEmulator;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    emulator = await startEmulator({
-      workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
-      latency: { fixedMs: 5 },
-      seed: 16,
-    });
-  });
-  afterAll(async () => {
-    await killAllChildren();
-    await emulator?.close();
-    await redis?.stop();
+  const lab = useFleetLab({
+    workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
+    latency: { fixedMs: 5 },
+    seed: 16,
   });
 
   const results = (workers: readonly LaneWorker[]): CallResult[] =>
@@ -43,9 +31,9 @@ describe.runIf(redisTestsRun())('the redis-server killed under a running fleet',
 
   test('calls fail fast with FleetUnavailableError, closes go out, work resumes on a fresh Redis', async () => {
     const env = {
-      EMU_URL: emulator.url,
-      EMU_TOKEN: emulator.token,
-      REDIS_PORT: String(redis.port),
+      EMU_URL: lab.emulator.url,
+      EMU_TOKEN: lab.emulator.token,
+      REDIS_PORT: String(lab.redis.port),
       COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
       ON_REDIS_DOWN: 'fail',
       LEASE_TTL_MS: '1000',
@@ -59,17 +47,17 @@ describe.runIf(redisTestsRun())('the redis-server killed under a running fleet',
     const before = results(workers);
 
     const killedAt = Date.now();
-    await redis.kill();
+    await lab.redis.kill();
     await delay(DOWN_MS);
     // A replica shutting down while Redis is down still closes its sessions.
-    const closedBefore = emulator.service.stats().closed;
+    const closedBefore = lab.emulator.service.stats().closed;
     const leaving = Date.now();
     const left = await leaves.shutdown();
     const leaveMs = Date.now() - leaving;
-    const closedWhileDown = emulator.service.stats().closed - closedBefore;
+    const closedWhileDown = lab.emulator.service.stats().closed - closedBefore;
 
     const restartedAt = Date.now();
-    await redis.restart();
+    await lab.redis.restart();
     const restartMs = Date.now() - restartedAt;
     const resumed = async (): Promise<CallResult | undefined> => {
       const deadline = Date.now() + 10_000;
@@ -90,7 +78,7 @@ describe.runIf(redisTestsRun())('the redis-server killed under a running fleet',
     const failures = down.filter((r) => !r.ok);
     const firstFailure = Math.min(...results(workers).flatMap((r) => (r.ok ? [] : [r.endedAt])));
     const failMs = failures.map((r) => r.endedAt - r.startedAt);
-    const stats = emulator.service.stats();
+    const stats = lab.emulator.service.stats();
     console.log(
       JSON.stringify({
         commandTimeoutMs: COMMAND_TIMEOUT_MS,
@@ -135,7 +123,7 @@ describe.runIf(redisTestsRun())('the redis-server killed under a running fleet',
     const client = await server.client({ commandTimeout: COMMAND_TIMEOUT_MS });
     client.on('error', () => undefined);
     const sessions = new SessionManager({
-      client: createBearerClient({ baseUrl: emulator.url, token: emulator.token }),
+      client: createBearerClient({ baseUrl: lab.emulator.url, token: lab.emulator.token }),
       exitHooks: false,
       resolveWorkbooks: false,
       requestTimeoutMs: 800,
@@ -168,6 +156,6 @@ describe.runIf(redisTestsRun())('the redis-server killed under a running fleet',
       await sessions.shutdown();
       await server.stop();
     }
-    expect(emulator.service.stats().open).toBe(0);
+    expect(lab.emulator.service.stats().open).toBe(0);
   });
 });

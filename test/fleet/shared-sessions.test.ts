@@ -4,10 +4,11 @@
 // expired with exactly one new session.
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { startEmulator, type RunningEmulator } from '../../src/testing/index.js';
-import { killAllChildren, spawnScript, type WatchedChild } from '../helpers/child-process.js';
-import { redisTestsRun, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { beforeEach, describe, expect, test } from 'vitest';
+import type { RunningEmulator } from '../../src/testing/index.js';
+import { spawnScript, type WatchedChild } from '../helpers/child-process.js';
+import { useFleetLab } from '../helpers/fleet-lab.js';
+import { redisTestsRun } from '../helpers/redis-server.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/fleet/shared-worker.ts');
 const BOOKS = ['/me/drive/items/A', '/me/drive/items/B', '/me/drive/items/C', '/me/drive/items/D'];
@@ -24,37 +25,26 @@ interface WorkerReport {
 }
 
 describe.runIf(redisTestsRun())('shared sessions across a fleet of four processes on one Redis', () => {
-  let redis: RedisServer;
-  let emulator: RunningEmulator;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    emulator = await startEmulator({
-      workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
-      latency: { fixedMs: 2, jitterMs: 3 },
-      seed: 16,
-    });
+  const lab = useFleetLab({
+    workbooks: Object.fromEntries(BOOKS.map((book) => [book, {}])),
+    latency: { fixedMs: 2, jitterMs: 3 },
+    seed: 16,
   });
   // Sessions the emulator made before the test under way (it keeps every one it made).
   let before = 0;
   beforeEach(async () => {
-    emulator.service.resetStats();
-    before = emulator.service.sessions().length;
-    const client = await redis.client();
+    lab.emulator.service.resetStats();
+    before = lab.emulator.service.sessions().length;
+    const client = await lab.redis.client();
     await client.flushall();
-  });
-  afterAll(async () => {
-    await killAllChildren();
-    await emulator?.close();
-    await redis?.stop();
   });
 
   const spawnWorkers = (pause: boolean): WatchedChild[] =>
     Array.from({ length: WORKERS }, () =>
       spawnScript(WORKER, [], {
-        EMU_URL: emulator.url,
-        EMU_TOKEN: emulator.token,
-        REDIS_PORT: String(redis.port),
+        EMU_URL: lab.emulator.url,
+        EMU_TOKEN: lab.emulator.token,
+        REDIS_PORT: String(lab.redis.port),
         WORKBOOKS: BOOKS.join(','),
         LEASES: String(LEASES),
         CALLS: String(CALLS),
@@ -75,7 +65,7 @@ describe.runIf(redisTestsRun())('shared sessions across a fleet of four processe
 
   /** The emulator's sessions of this test, by state. */
   const sessionsNow = (): ReturnType<RunningEmulator['service']['sessions']> =>
-    emulator.service.sessions().slice(before);
+    lab.emulator.service.sessions().slice(before);
 
   /** The emulator's sessions of this test per workbook, by state. */
   const sessionsByBook = (): Record<string, string[]> => {
@@ -93,7 +83,7 @@ describe.runIf(redisTestsRun())('shared sessions across a fleet of four processe
     { timeout: 120_000 },
     async () => {
       const reports = await reportsOf(spawnWorkers(false));
-      const stats = emulator.service.stats();
+      const stats = lab.emulator.service.stats();
       console.log(
         JSON.stringify({
           requests: stats.requests,
@@ -133,10 +123,10 @@ describe.runIf(redisTestsRun())('shared sessions across a fleet of four processe
       await Promise.all(workers.map((worker) => worker.waitForLine('paused', 60_000)));
       const first = sessionsNow();
       expect(first.map((s) => s.state)).toEqual(BOOKS.map(() => 'open'));
-      for (const session of first) expect(emulator.service.expireSession(session.id)).toBe(true);
+      for (const session of first) expect(lab.emulator.service.expireSession(session.id)).toBe(true);
       for (const worker of workers) worker.process.stdin?.write('go\n');
       const reports = await reportsOf(workers);
-      const stats = emulator.service.stats();
+      const stats = lab.emulator.service.stats();
       console.log(
         JSON.stringify({
           created: stats.created,

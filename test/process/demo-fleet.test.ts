@@ -69,7 +69,7 @@ describe('demo.ts --fleet', { timeout: 90_000 }, () => {
   describe.runIf(redisTestsRun())('with redis-server', () => {
     it('--json: the killed worker held sessions, survivors closed every one, 0 open at the end', async () => {
       const result = await demo(['--fleet', '--json']);
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
       const summary = JSON.parse(result.stdout) as FleetSummary;
       expect(summary.ok).toBe(true);
       expect(summary.workers).toBe(3);
@@ -97,7 +97,7 @@ describe('demo.ts --fleet', { timeout: 90_000 }, () => {
 
     it('prints the snapshots across processes, the kill, the reaping and the summary', async () => {
       const result = await demo(['--fleet']);
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
       expect(result.stdout).toContain('workbook-sessions fleet demo: 3 worker processes');
       expect(result.stdout).toMatch(/w\d {2}stock {3}retried {2}after 429; lane paused for every process 1000 ms/);
       expect(result.stdout).toMatch(/holding\n.*in flight {2}cooldown {2}open {2}held by \(journal in Redis\)/);

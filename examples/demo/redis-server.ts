@@ -34,8 +34,20 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Starts `redis-server` and resolves once it answers PING. */
+/**
+ * Starts `redis-server` and resolves once it answers. A port another process took between the
+ * look-up and the bind is given up for another: the demo never uses a server that is not its own.
+ */
 export async function startLocalRedis(): Promise<LocalRedis> {
+  for (let attempt = 1; ; attempt++) {
+    const started = await startOnFreePort();
+    if (started !== undefined) return started;
+    if (attempt >= 5) throw new Error('redis-server could not get a free port');
+  }
+}
+
+/** The server on a free port, or undefined when another process answers there instead. */
+async function startOnFreePort(): Promise<LocalRedis | undefined> {
   const port = await freePort();
   const child = spawn(
     binary,
@@ -52,13 +64,19 @@ export async function startLocalRedis(): Promise<LocalRedis> {
   for (;;) {
     const probe = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null });
     probe.on('error', () => undefined);
-    const pong = await probe
+    const info = await probe
       .connect()
-      .then(() => probe.ping())
+      .then(() => probe.info('server'))
       .catch(() => undefined);
     probe.disconnect();
-    if (pong === 'PONG') return { port, stop };
-    if (child.exitCode !== null || Date.now() > deadline) {
+    const pid = info === undefined ? undefined : Number(/process_id:(\d+)/.exec(info)?.[1]);
+    if (pid === child.pid) return { port, stop };
+    if (pid !== undefined || child.exitCode !== null) {
+      // Another server took the port (ours could not bind): try another one.
+      await stop();
+      return undefined;
+    }
+    if (Date.now() > deadline) {
       await stop();
       throw new Error(`redis-server on port ${port} did not start`);
     }

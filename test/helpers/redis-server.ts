@@ -52,32 +52,45 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Resolves once the server answers PING with PONG, or rejects after `timeoutMs`. */
-async function untilPong(port: number, child: ChildProcess, output: () => string, timeoutMs = 10_000): Promise<void> {
+/** Another process answered on the port (it took the port between our look-up and our bind). */
+class PortTaken extends Error {}
+
+/** The `process_id` the server on `port` reports (INFO server), or undefined while nothing answers. */
+function serverPid(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write('INFO server\r\n'));
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+      const pid = /process_id:(\d+)\r\n/.exec(answer);
+      if (pid !== null || answer.startsWith('-')) {
+        socket.destroy();
+        resolve(pid === null ? undefined : Number(pid[1]));
+      }
+    });
+    socket.on('error', () => resolve(undefined));
+  });
+}
+
+/**
+ * Resolves once our own server answers on `port`, or rejects after `timeoutMs`. A server of another
+ * process answering there (the port was taken meanwhile) is a PortTaken: never used by mistake.
+ */
+async function untilOurs(port: number, child: ChildProcess, output: () => string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output()}`);
-    const pong = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      let answer = '';
-      socket.setEncoding('utf8');
-      socket.on('connect', () => socket.write('PING\r\n'));
-      socket.on('data', (chunk: string) => {
-        answer += chunk;
-        if (answer.includes('\r\n')) {
-          socket.destroy();
-          resolve(answer.startsWith('+PONG'));
-        }
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (pong) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING: ${output()}`);
+    if (child.exitCode !== null) throw new PortTaken(`redis-server exited with ${child.exitCode}: ${output()}`);
+    const pid = await serverPid(port);
+    if (pid === child.pid) return;
+    if (pid !== undefined) throw new PortTaken(`another redis-server (pid ${pid}) answers on port ${port}`);
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer: ${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
-/** Runs `redis-server` on `port`, persistence off; resolves once it answers PING. */
+/** Runs `redis-server` on `port`, persistence off; resolves once it answers. */
 async function spawnServer(port: number): Promise<ChildProcess> {
   const child = spawn(
     binary,
@@ -88,12 +101,24 @@ async function spawnServer(port: number): Promise<ChildProcess> {
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   try {
-    await untilPong(port, child, () => output);
+    await untilOurs(port, child, () => output);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
   return child;
+}
+
+/** A free port and our server on it; a port another process took first is given up for another. */
+async function spawnOnFreePort(): Promise<{ port: number; child: ChildProcess }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { port, child: await spawnServer(port) };
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt >= 5) throw error;
+    }
+  }
 }
 
 async function killServer(child: ChildProcess): Promise<void> {
@@ -105,9 +130,10 @@ async function killServer(child: ChildProcess): Promise<void> {
 
 /** Starts a `redis-server` on a free loopback port with persistence off. */
 export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
+  const started = await spawnOnFreePort();
+  const port = started.port;
   // Replaced by restart(); the one running now (or killed last).
-  let child = await spawnServer(port);
+  let child = started.child;
   const clients = new Set<Redis>();
   return {
     port,

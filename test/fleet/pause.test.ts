@@ -102,10 +102,17 @@ describe.runIf(redisTestsRun())('a fleet worker paused past its lane lease', () 
     expect(watch.maxSince(resumedAt)).toBeLessThanOrEqual(1);
     // Everything closed at the end.
     expect(pausedEnd).toMatchObject({ code: 0, leftOpen: 0 });
-    // Its only warning is the loss itself.
-    expect(pausedEnd.stderr.trim().split('\n')).toEqual([
-      `workbook-sessions: a lane lease expired while its request ran {"workbook":"${A}"}`,
-    ]);
+    // It warns of the loss. Timers overdue at the resume may also cut off a Redis command its reaper or
+    // journal had out (ioredis's command timeout fires before the answer is read): those say so, and
+    // nothing else is warned.
+    const lost = `workbook-sessions: a lane lease expired while its request ran {"workbook":"${A}"}`;
+    const warnings = pausedEnd.stderr.trim().split('\n');
+    expect(warnings).toContain(lost);
+    const others = warnings.filter((line) => line !== lost);
+    expect(
+      others.every((line) => /(reaping orphaned|journal) .*failed .*Command timed out/.test(line)),
+      others.join('\n'),
+    ).toBe(true);
     expect(takerEnd).toMatchObject({ code: 0, leftOpen: 0, lostLeases: 0, stderr: '' });
     expect(stats).toMatchObject({ created: 2, closed: 2, open: 0 });
   }, 30_000);

@@ -165,6 +165,17 @@ export async function runFleetDemo(options: { readonly json: boolean }): Promise
       }
     }
     const killToClosedMs = orphansClosedAt === undefined ? null : orphansClosedAt - killedAt;
+    // The reaper tells of a pass once its journal knows the closes too, a moment after Graph has them:
+    // wait for that before the survivors are stopped, so their reports are there to read.
+    const told = (): number =>
+      workers
+        .filter((w) => w !== victim)
+        .flatMap((w) => w.lines.filter((l) => l.kind === 'reaped'))
+        .reduce((n, l) => n + Number(l.fields['closed']), 0);
+    const toldBy = Date.now() + 5000;
+    while (orphansClosedAt !== undefined && told() < victimHeld.size && Date.now() < toldBy) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     say(
       killToClosedMs === null
         ? `${time()}  the orphans of ${VICTIM} were not all closed within 15 s`

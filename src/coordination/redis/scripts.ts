@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import type { SharedClaim, SharedRetire } from '../coordination.js';
 
 /**
  * The Lua scripts a fleet coordinates through. Each runs atomically on the Redis primary and reads
@@ -474,24 +475,6 @@ export const sharedScripts = {
   retire: new RedisScript(SHARED_RETIRE),
 } as const;
 
-/** What `sharedClaim` answered. */
-export type SharedClaimAnswer =
-  /** The fleet has a shared session: use it. */
-  | { readonly outcome: 'adopt'; readonly id: string }
-  /** This token may create one now, and stores it with `sharedStore`. */
-  | { readonly outcome: 'create' }
-  /** Another replica is creating one; its claim ends within `waitMs`. */
-  | { readonly outcome: 'wait'; readonly waitMs: number };
-
-/** What `sharedRetire` answered. */
-export type SharedRetireAnswer =
-  /** The fleet left it idle: the key is deleted, and the caller closes the session. */
-  | { readonly outcome: 'retired' }
-  /** Used by a replica more recently: idle in `leftMs` at the earliest. */
-  | { readonly outcome: 'busy'; readonly leftMs: number }
-  /** The key is gone or holds another id: another replica retired or replaced the session. */
-  | { readonly outcome: 'gone' };
-
 function idPair(reply: unknown, script: string): readonly [number, string] {
   if (Array.isArray(reply) && reply.length === 2 && typeof reply[0] === 'number' && typeof reply[1] === 'string') {
     return [reply[0], reply[1]];
@@ -518,7 +501,7 @@ export async function sharedClaim(
   token: string,
   replacing: string | undefined,
   ttls: { readonly claimTtlMs: number; readonly keyTtlMs: number },
-): Promise<SharedClaimAnswer> {
+): Promise<SharedClaim> {
   const reply = await sharedScripts.claim.run(
     client,
     [keys.shared, keys.creating],
@@ -563,13 +546,13 @@ export async function sharedTouch(
   return integer(await sharedScripts.touch.run(client, [keys.shared], [id, keyTtlMs]), 'sharedTouch') === 1;
 }
 
-/** Whether this replica may close the session `id` now that its idle timer fired (see SharedRetireAnswer). */
+/** Whether this replica may close the session `id` now that its idle timer fired (see SharedRetire). */
 export async function sharedRetire(
   client: RedisClient,
   keys: WorkbookKeys,
   id: string,
   idleMs: number,
-): Promise<SharedRetireAnswer> {
+): Promise<SharedRetire> {
   const [outcome, left] = pair(await sharedScripts.retire.run(client, [keys.shared], [id, idleMs]), 'sharedRetire');
   if (outcome === 0) return { outcome: 'retired' };
   if (outcome === 1) return { outcome: 'busy', leftMs: left };

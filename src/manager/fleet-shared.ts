@@ -24,8 +24,8 @@ export interface FleetSharedDeps {
   readonly transport: GraphTransport;
   /** The manager's lanes (shared with the fleet): the idle question is asked under the lane. */
   readonly lanes: Coordination;
-  /** A place in the workbook's session budget, for a session this process creates. */
-  readonly reserve: (workbook: string) => Promise<SessionSlot>;
+  /** A place in the workbook's session budget, for a session this process creates; `signal` gives up the wait. */
+  readonly reserve: (workbook: string, signal: AbortSignal | undefined) => Promise<SessionSlot>;
   /** Aborted when a shutdown gives up on creates still under way. */
   readonly creates: AbortSignal;
   /** Arms the idle timer of `core` again, for `at` (epoch ms). */
@@ -141,13 +141,16 @@ class Seat implements SharedSeat {
 
   async create(
     replacing: string | undefined,
+    place: AbortSignal | undefined,
   ): Promise<{ readonly created: CreatedSession; readonly slot?: SessionSlot }> {
     const { sharing, transport } = this.#d;
     // The fleet has one already: taken up, with nothing created and no place of this process's budget.
     const found = await sharing.find(this.#lane);
     if (found !== undefined && found !== replacing) return this.#adopt(found);
     for (;;) {
-      const slot = await this.#d.reserve(this.#workbook);
+      const slot = await this.#d.reserve(this.#workbook, place);
+      // Had: from now on the create goes on even if no lease waits for it.
+      this.core?.hadPlace();
       const token = randomUUID();
       const seen: { claim?: SharedClaim } = {};
       let created: CreatedSession;

@@ -23,7 +23,7 @@ export interface BookDeps {
   /** A persistent session may be reopened (the manager is not shutting down). */
   readonly mayReopen: () => boolean;
   /** Waits for a place in a workbook's session budget (a reopen's). */
-  readonly reserve: (workbook: string) => Promise<SessionSlot>;
+  readonly reserve: (workbook: string, signal: AbortSignal) => Promise<SessionSlot>;
   /** Counts a session that exists already against its workbook's budget. */
   readonly forceSlot: (workbook: string) => SessionSlot;
   readonly policy: IdlePolicy;

@@ -129,7 +129,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       transport: this.#transport,
       creates: this.#stopCreates.signal,
       mayReopen: () => this.#shutdown === undefined,
-      reserve: (workbook) => this.#reserve(workbook, undefined),
+      reserve: (workbook, signal) => this.#reserve(workbook, signal),
       forceSlot: (workbook) => this.#budget.force(this.#resolver.laneOf(workbook)),
       policy: s,
       emit: this.#metrics.counting(this.emit.bind(this)),
@@ -226,7 +226,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       sharing: fleet.sharing,
       transport: this.#transport,
       lanes: this.#scheduler,
-      reserve: (workbook) => this.#reserve(workbook, undefined),
+      reserve: (workbook, signal) => this.#reserve(workbook, signal),
       creates: this.#stopCreates.signal,
       rearm: (core, at) => this.#book.reaper.track(core, at),
       closeLate: (workbook, created) => this.#book.closeLate(workbook, created),
@@ -322,8 +322,9 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
     if (entry === undefined || !entry.core.serviceable) {
       const core =
         this.#fleetShared?.core(this.#book.host, ref.path, lane) ?? new SessionCore(this.#book.host, ref.path, true);
-      // Not tied to this caller's signal: other callers may be waiting for the same session.
-      const created = this.#create(core, ref, undefined);
+      // Not tied to this caller's signal: other callers may be waiting for the same session. Its wait
+      // for a place in the budget is given up once no lease is held or waited for.
+      const created = this.#create(core, ref, core.waitForPlace());
       const made: SharedEntry = { core, created };
       created.catch(() => {
         if (this.#shared.get(lane) === made) this.#shared.delete(lane);
@@ -381,17 +382,19 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         if (this.#shutdown !== undefined) throw new ManagerShutDownError();
         if (core.seat === undefined) {
           slot = await this.#reserve(path, signal, () => count(false));
+          core.hadPlace();
           count(true);
           if (this.#shutdown !== undefined) throw new ManagerShutDownError();
           session = await this.#transport.createSession(path, core.persistChanges, this.#stopCreates.signal);
         } else {
           // The fleet's session, taken up or created under the lane (with its own place in the budget).
-          ({ created: session, slot } = await core.seat.create(undefined));
+          ({ created: session, slot } = await core.seat.create(undefined, signal));
         }
       } catch (error) {
         slot?.release();
         throw error;
       } finally {
+        core.hadPlace();
         count(false);
       }
       // Rejects, and closes the session, when a shutdown began meanwhile.

@@ -34,8 +34,8 @@ export interface SessionHost {
   readonly creates: AbortSignal;
   /** A persistent session may be reopened (the manager is not shutting down). */
   mayReopen(): boolean;
-  /** Waits for a place in the workbook's session budget, for a reopen's create. */
-  reserve(workbook: string): Promise<SessionSlot>;
+  /** Waits for a place in the workbook's session budget, for a reopen's create; `signal` gives up the wait. */
+  reserve(workbook: string, signal: AbortSignal): Promise<SessionSlot>;
   /**
    * Every change of phase. The manager turns it into events, totals, journal writes and reaper
    * calls. The session waits for what it returns where that matters: a session is usable once the
@@ -54,9 +54,13 @@ export interface SharedSeat {
   /**
    * A session for the core: the fleet's own, or one created under the lane after a re-check.
    * `replacing` is the id the core leaves behind, forgotten by the fleet if it still shares it.
-   * `slot` is set only for a session this process created.
+   * `slot` is set only for a session this process created. `place` gives up a wait for a place in
+   * the budget; the seat tells `core.hadPlace()` once it has one, before anything is sent.
    */
-  create(replacing: string | undefined): Promise<{ readonly created: CreatedSession; readonly slot?: SessionSlot }>;
+  create(
+    replacing: string | undefined,
+    place: AbortSignal | undefined,
+  ): Promise<{ readonly created: CreatedSession; readonly slot?: SessionSlot }>;
   /** A call or a lease used the session `id` (told cheaply, not for every call). */
   used(id: string): void;
   /**
@@ -113,6 +117,13 @@ export class SessionCore implements Reapable {
   #leases = 0;
   // Set while the fleet is asked whether an idle timer may close the session; calls and leases wait for it.
   #retiring: Promise<void> | undefined;
+  // Set while this session's create (its first, or a reopen's) waits for a place in the budget with
+  // nothing sent yet: a shared session's wait is given up once the last lease is given back, as
+  // nobody wants the session any more and a place taken now would idle for `idleTimeoutMs`.
+  #placeWait: AbortController | undefined;
+  // The create whose wait was given up: a first create serves no new lease (the manager makes a new
+  // shared session), and a reopen is made again by the next use once it has settled.
+  #gaveUp: Reopen | 'opening' | undefined;
 
   constructor(host: SessionHost, workbook: string, persistChanges: boolean, seat?: SharedSeat) {
     this.#host = host;
@@ -188,6 +199,28 @@ export class SessionCore implements Reapable {
   unlease(): void {
     this.#leases--;
     this.#lastActivity = Date.now();
+    const wait = this.#placeWait;
+    if (this.#leases > 0 || wait === undefined) return;
+    // Nothing was sent for it: giving up the wait leaves nothing to close.
+    this.#placeWait = undefined;
+    const life = this.#life;
+    this.#gaveUp = life.phase === 'reopening' ? life.reopen : life.phase === 'opening' ? 'opening' : undefined;
+    wait.abort(new Error('No lease waits for this shared session any more'));
+  }
+
+  /**
+   * A wait for a place in the budget begins for this session's create: the signal that gives it up
+   * (see `unlease()`). `hadPlace()` ends it.
+   */
+  waitForPlace(): AbortSignal {
+    const wait = new AbortController();
+    this.#placeWait = wait;
+    return wait.signal;
+  }
+
+  /** The create has its place (or failed): from now on it is not given up. */
+  hadPlace(): void {
+    this.#placeWait = undefined;
   }
 
   /**
@@ -196,6 +229,7 @@ export class SessionCore implements Reapable {
    */
   get serviceable(): boolean {
     const life = this.#life;
+    if (life.phase === 'opening') return this.#gaveUp !== 'opening';
     if (life.phase === 'ended') return mayReopen(life, this.persistChanges, this.#final);
     if (life.phase === 'closing') return life.reason === 'idle' && !this.#final;
     return true;
@@ -487,6 +521,15 @@ export class SessionCore implements Reapable {
     }
     let life = this.#life;
     let reopen = reopenOf(life);
+    if (reopen !== undefined && reopen === this.#gaveUp) {
+      // Given up with no lease left, nothing sent: once it has settled, this use makes another below.
+      await raceAbort(
+        reopen.done.catch(() => undefined),
+        signal,
+      );
+      life = this.#life;
+      reopen = reopenOf(life);
+    }
     if (reopen !== undefined) return raceAbort(reopen.done, signal);
     if (life.phase === 'open') return;
     if (life.phase === 'closing' && life.reason === 'idle' && !this.#final) {
@@ -538,9 +581,15 @@ export class SessionCore implements Reapable {
    * two session ids at once on one file), and within the workbook's budget.
    */
   async #create(previous: string): Promise<{ created: CreatedSession; slot?: SessionSlot }> {
-    if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
-    if (this.seat !== undefined) return this.seat.create(previous);
-    const slot = await this.#host.reserve(this.workbook);
+    const place = this.waitForPlace();
+    let slot: SessionSlot;
+    try {
+      if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+      if (this.seat !== undefined) return await this.seat.create(previous, place);
+      slot = await this.#host.reserve(this.workbook, place);
+    } finally {
+      this.hadPlace();
+    }
     try {
       return { created: await this.#host.transport.createSession(this.workbook, true, this.#host.creates), slot };
     } catch (error) {

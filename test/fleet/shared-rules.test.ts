@@ -105,6 +105,28 @@ describe.runIf(redisTestsRun())('fleet-shared sessions in one process', () => {
     expect(emulator.service.stats().requestsByRoute.closeSession).toBe(1);
   });
 
+  test('a create waiting for a place in the fleet budget stops waiting once no acquire waits for it', async () => {
+    const a = await manager({}, { maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 30_000 });
+    const b = await manager({}, { maxSessionsPerWorkbook: 1 });
+    const held = await b.open(BOOK);
+    const controller = new AbortController();
+    const waiting = a.acquire(BOOK, { signal: controller.signal }).catch((error: unknown) => error);
+    await until(() => a.stats().budgetWaiting === 1);
+    controller.abort(new Error('gave up'));
+    expect(((await waiting) as Error).message).toBe('gave up');
+    await until(() => a.stats().budgetWaiting === 0 && a.stats().shared === 0);
+    await held.close();
+    // The place is free, and nobody takes it for the acquire that left.
+    await sleep(300);
+    expect(emulator.service.stats().created).toBe(1);
+    expect(holdsNothing(a)).toBe(true);
+    {
+      await using lease = await a.acquire(BOOK);
+      await lease.api('/worksheets').get();
+    }
+    expect(emulator.service.stats().created).toBe(2);
+  });
+
   test("onRedisDown 'local': with Redis down a shared session is this process's, idle-closed", async () => {
     const a = await manager({ onRedisDown: 'local' });
     const degraded: unknown[] = [];

@@ -265,6 +265,114 @@ describe('on fake timers (emulator behind msw)', () => {
     await held.close();
   });
 
+  test('a shared create waiting for its budget place stops waiting once no acquire waits for it', async () => {
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 60_000, idleTimeoutMs: 600_000 });
+    const held = await sessions.open(BOOK_A);
+    const first = new AbortController();
+    const second = new AbortController();
+    const waits = [first, second].map((c) => settle(sessions.acquire(BOOK_A, { signal: c.signal })));
+    await flush();
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 1, shared: 1, leases: 2 });
+    // One of two gave up: the other still waits, and so does the create.
+    first.abort(new Error('first gave up'));
+    await flush();
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 1, shared: 1, leases: 1 });
+    second.abort(new Error('second gave up'));
+    const [a, b] = await Promise.all(waits);
+    expect(a?.ok === false && (a.error as Error).message).toBe('first gave up');
+    expect(b?.ok === false && (b.error as Error).message).toBe('second gave up');
+    await flush();
+    // Nobody waits: the wait for the place ended, and nothing will take it when it frees.
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 0, shared: 0, leases: 0 });
+    await held.close();
+    await flush();
+    expect(graph.service().stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
+    // The next acquire starts again, and gets the place at once.
+    await using book = await sessions.acquire(BOOK_A);
+    await unit(book, 1);
+    expect(graph.service().stats()).toMatchObject({ created: 2, open: 1 });
+  });
+
+  test('an acquire right after the last waiter gave up gets its own create, not that give-up', async () => {
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 60_000 });
+    const held = await sessions.open(BOOK_A);
+    const controller = new AbortController();
+    const gaveUp = settle(sessions.acquire(BOOK_A, { signal: controller.signal }));
+    await flush();
+    controller.abort(new Error('gave up'));
+    // In the same turn, before the given-up create has settled.
+    const next = settle(sessions.acquire(BOOK_A));
+    expect((await gaveUp).ok).toBe(false);
+    await flush();
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 1, shared: 1, leases: 1 });
+    await held.close();
+    const got = await next;
+    expect(got.ok).toBe(true);
+    if (got.ok) {
+      await unit(got.value, 1);
+      await got.value.close();
+    }
+    expect(graph.service().stats()).toMatchObject({ created: 2, closed: 1, open: 1 });
+  });
+
+  test('a shared reopen waiting for its budget place stops waiting once its last lease is given back', async () => {
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 60_000, idleTimeoutMs: 600_000 });
+    const lease = await sessions.acquire(BOOK_A);
+    const old = lease.id;
+    expect(graph.service().expireSession(old)).toBe(true);
+    // The expiry is found by this call; its new session waits for the place an open took meanwhile.
+    const controller = new AbortController();
+    const call = lease.api('/worksheets').get({ signal: controller.signal });
+    const called = settle(call);
+    const held = settle(sessions.open(BOOK_A));
+    await flush();
+    const heldOpen = await held;
+    expect(heldOpen.ok).toBe(true);
+    expect(sessions.stats().budgetWaiting).toBe(1);
+    controller.abort(new Error('call given up'));
+    expect((await called).ok).toBe(false);
+    // The lease is still held: its session's reopen still waits.
+    await flush();
+    expect(sessions.stats().budgetWaiting).toBe(1);
+    await lease.close();
+    await flush();
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 0, leases: 0 });
+    if (heldOpen.ok) await heldOpen.value.close();
+    await flush();
+    // Nothing was created for the lease that left; the next lease reopens the shared session.
+    expect(graph.service().stats()).toMatchObject({ created: 2, open: 0 });
+    await using again = await sessions.acquire(BOOK_A);
+    await unit(again, 2);
+    expect(again.id).not.toBe(old);
+    expect(graph.service().stats()).toMatchObject({ created: 3, open: 1 });
+  });
+
+  test('an acquire in the turn its reopen was given up waits for a reopen of its own', async () => {
+    // Without a look-up of the file, acquire() reaches the session in the same turn.
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 60_000, resolveWorkbooks: false });
+    const lease = await sessions.acquire(BOOK_A);
+    expect(graph.service().expireSession(lease.id)).toBe(true);
+    const controller = new AbortController();
+    const called = settle(lease.api('/worksheets').get({ signal: controller.signal }));
+    const held = await sessions.open(BOOK_A);
+    await flush();
+    controller.abort(new Error('call given up'));
+    expect((await called).ok).toBe(false);
+    void lease.close();
+    // In the same turn: given up by that release, whose rejection has not reached the reopen yet.
+    const next = settle(sessions.acquire(BOOK_A));
+    await flush();
+    expect(sessions.stats()).toMatchObject({ budgetWaiting: 1, leases: 1 });
+    await held.close();
+    const got = await next;
+    expect(got.ok).toBe(true);
+    if (got.ok) {
+      await unit(got.value, 1);
+      await got.value.close();
+    }
+    expect(graph.service().stats()).toMatchObject({ created: 3, open: 1 });
+  });
+
   test('a shared session whose close fails is reported once, not once per lease', async () => {
     const sessions = manager({ idleTimeoutMs: 60_000, retries: 0 });
     const failures: string[] = [];

@@ -1,8 +1,9 @@
-// A user's project in a temporary folder, where workbook-sessions is installed as a user installs it
-// (`npm install <tarball or git URL>`) but without the network. An empty folder cannot do that offline:
-// npm asks for the full packument of each dependency, and our own `npm ci` never fetches those. So the
-// folder starts with a package-lock.json cut from ours (the package's runtime dependencies and the Graph
-// client peer, at the versions and integrity our lock has), and npm takes each tarball from the cache.
+// A user's project in a temporary folder, where workbook-sessions is installed from a tarball or a git
+// URL, without the network. `npm install <spec>` cannot do that offline: it asks for the full packument
+// of the package's peers, which our own `npm ci` never fetches. So the folder's package-lock.json already
+// holds workbook-sessions at that spec, beside the entries cut from ours (its runtime dependencies and
+// the Graph client peer, at the versions and integrity our lock has), and `npm ci --offline` installs
+// exactly that tree, each tarball from the cache; a git spec is cloned and built through `prepare`.
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,7 +23,22 @@ interface LockEntry {
 }
 
 interface Manifest {
-  dependencies: Record<string, string>;
+  version: string;
+  license?: string;
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, unknown>;
+  engines?: Record<string, string>;
+  bin?: Record<string, string>;
+}
+
+/** workbook-sessions as the fresh project depends on it: where from, and its manifest there. */
+export interface PackageSource {
+  /** `file:<tarball>` or `git+file://...#<commit>`. */
+  readonly spec: string;
+  readonly manifest: Manifest;
+  /** The tarball's integrity (`sha512-...`); none for git. */
+  readonly integrity?: string;
 }
 
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -57,22 +73,47 @@ function lockClosure(names: readonly string[]): Record<string, LockEntry> {
 }
 
 /**
- * Lays out a user's project in `dir` that has the Graph client installed, and whose lock file already
- * holds the packages that workbook-sessions depends on, so that `npm install <spec> --offline` there
- * resolves everything from the cache, as `npm install <spec>` resolves it from the registry.
+ * Lays out a user's project in `dir` that depends on the Graph client and on workbook-sessions from
+ * `source`, with a lock file that holds the whole tree, so that `npm ci --offline` there installs from
+ * the cache what `npm install <spec>` installs from the registry.
  */
-export function writeFreshApp(dir: string, script: { name: string; text: string }): void {
-  const pkg = readJson<Manifest>(join(root, 'package.json'));
-  const closure = lockClosure([...Object.keys(pkg.dependencies), GRAPH_CLIENT]);
+export function writeFreshApp(dir: string, script: { name: string; text: string }, source: PackageSource): void {
+  const ours = readJson<Manifest>(join(root, 'package.json'));
+  const closure = lockClosure([...Object.keys(ours.dependencies ?? {}), GRAPH_CLIENT]);
   const graphVersion = closure[`node_modules/${GRAPH_CLIENT}`]?.version ?? '';
-  const dependencies = { [GRAPH_CLIENT]: `^${graphVersion}` };
+  const dependencies = { [GRAPH_CLIENT]: `^${graphVersion}`, 'workbook-sessions': source.spec };
+  const {
+    version,
+    license,
+    dependencies: needs,
+    peerDependencies,
+    peerDependenciesMeta,
+    engines,
+    bin,
+  } = source.manifest;
+  // What npm itself writes for the package: from the manifest it installs, so the lock matches it.
+  const entry = {
+    version,
+    resolved: source.spec,
+    ...(source.integrity === undefined ? {} : { integrity: source.integrity }),
+    ...(license === undefined ? {} : { license }),
+    ...(needs === undefined ? {} : { dependencies: needs }),
+    ...(bin === undefined ? {} : { bin }),
+    ...(engines === undefined ? {} : { engines }),
+    ...(peerDependencies === undefined ? {} : { peerDependencies }),
+    ...(peerDependenciesMeta === undefined ? {} : { peerDependenciesMeta }),
+  };
   const app = { name: 'fresh-app', version: '1.0.0', private: true, type: 'module', dependencies };
   const lock = {
     name: app.name,
     version: app.version,
     lockfileVersion: 3,
     requires: true,
-    packages: { '': { name: app.name, version: app.version, dependencies }, ...closure },
+    packages: {
+      '': { name: app.name, version: app.version, dependencies },
+      ...closure,
+      'node_modules/workbook-sessions': entry,
+    },
   };
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(app, null, 2)}\n`);

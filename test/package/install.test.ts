@@ -4,13 +4,14 @@
 // on this Node and on Node 24. Both start from a commit of the working tree as it is, so the test checks
 // the files about to be committed; the snapshot borrows our node_modules to build its tarball.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, test, type ExpectStatic } from 'vitest';
-import { GRAPH_CLIENT, npm, root, snapshotWorkingTree, writeFreshApp } from './fresh-app.js';
+import { GRAPH_CLIENT, npm, root, snapshotWorkingTree, writeFreshApp, type PackageSource } from './fresh-app.js';
 
 const run = promisify(execFile);
 const node24 = join(root, 'node_modules/node/bin/node');
@@ -92,12 +93,15 @@ describe.concurrent('installing the package', () => {
       mkdirSync(unpacked);
       await run('tar', ['-xzf', join(packed, tarball ?? ''), '-C', unpacked]);
       const shipped = join(unpacked, 'package');
-      const manifest = JSON.parse(readFileSync(join(shipped, 'package.json'), 'utf8')) as {
+      const manifest = JSON.parse(readFileSync(join(shipped, 'package.json'), 'utf8')) as PackageSource['manifest'] & {
         scripts?: Record<string, string>;
       };
       for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
         expect(manifest.scripts?.[script], script).toBeUndefined();
       }
+      // The Graph client is the app's: a peer, never a dependency of the package's own.
+      expect(manifest.peerDependencies?.[GRAPH_CLIENT]).toBeDefined();
+      expect(manifest.dependencies?.[GRAPH_CLIENT]).toBeUndefined();
 
       // Each source map names a file next to it and carries every source it lists; no map points into a
       // src/ that the tarball does not have.
@@ -118,8 +122,10 @@ describe.concurrent('installing the package', () => {
       }
 
       const app = join(work, 'tarball-app');
-      writeFreshApp(app, smoke);
-      const { stderr } = await npm(app, ['install', join(packed, tarball ?? ''), '--offline']);
+      const bytes = readFileSync(join(packed, tarball ?? ''));
+      const integrity = `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
+      writeFreshApp(app, smoke, { spec: `file:${join(packed, tarball ?? '')}`, manifest, integrity });
+      const { stderr } = await npm(app, ['ci', '--offline']);
       // npm lists the install scripts of a package installed from a file for review; there must be none.
       expect(stderr).not.toMatch(/install-scripts|prepare/);
       await expectItRuns(expect, app);
@@ -128,12 +134,12 @@ describe.concurrent('installing the package', () => {
 
   test('a git install builds dist/ through prepare, and imports and runs', { timeout: 600_000 }, async ({ expect }) => {
     const app = join(work, 'git-app');
-    writeFreshApp(app, smoke);
+    const manifest = JSON.parse(readFileSync(join(snapshot, 'package.json'), 'utf8')) as PackageSource['manifest'];
+    writeFreshApp(app, smoke, { spec: `git+${pathToFileURL(snapshot).href}#${commit}`, manifest });
     // npm installs the clone's dev dependencies from its package-lock.json: after our own `npm ci` they are
     // all in the cache. A machine whose cache was filled by `npm install` instead may lack some of the
     // packuments that an install from a lock file reads; there, and only there, npm may fetch them.
-    const install = async (mode: string) =>
-      npm(app, ['install', `git+${pathToFileURL(snapshot).href}#${commit}`, mode]);
+    const install = async (mode: string) => npm(app, ['ci', mode]);
     await install('--offline').catch(async (error: unknown) => {
       if (!String((error as { stderr?: unknown }).stderr).includes('ENOTCACHED')) throw error;
       await install('--prefer-offline');

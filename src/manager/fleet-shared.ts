@@ -4,7 +4,7 @@ import { Priority } from '../coordination/scheduler.js';
 import type { JournalEntry } from '../journal/session-store.js';
 import { SessionCore, type SessionHost, type SharedSeat } from '../session/session-core.js';
 import type { CreatedSession, GraphTransport } from '../transport/graph-transport.js';
-import { abortableDelay } from '../util/abort.js';
+import { abortReason, abortableDelay } from '../util/abort.js';
 import { shortId } from '../util/ids.js';
 import { errorText } from '../util/redact.js';
 import type { Log } from './log.js';
@@ -144,11 +144,22 @@ class Seat implements SharedSeat {
     place: AbortSignal | undefined,
   ): Promise<{ readonly created: CreatedSession; readonly slot?: SessionSlot }> {
     const { sharing, transport } = this.#d;
+    // Given up (no lease wants it any more) before anything was created or taken up here.
+    const givenUp = (): void => {
+      if (place?.aborted === true) throw abortReason(place);
+    };
     // The fleet has one already: taken up, with nothing created and no place of this process's budget.
     const found = await sharing.find(this.#lane);
+    givenUp();
     if (found !== undefined && found !== replacing) return this.#adopt(found);
     for (;;) {
       const slot = await this.#d.reserve(this.#workbook, place);
+      try {
+        givenUp();
+      } catch (error) {
+        slot.release();
+        throw error;
+      }
       // Had: from now on the create goes on even if no lease waits for it.
       this.core?.hadPlace();
       const token = randomUUID();
@@ -167,9 +178,13 @@ class Seat implements SharedSeat {
         slot.release();
         if (seen.claim?.outcome === 'create') void sharing.abandon(this.#lane, token).catch(() => undefined);
         if (!(error instanceof OtherCreating)) throw error;
+        // Waiting for another process again: nothing of ours is under way, so it may be given up again.
+        place = this.core?.waitForPlace() ?? place;
+        const stop = place === undefined ? this.#d.creates : AbortSignal.any([this.#d.creates, place]);
         // Out of the lane, so that the creator's own requests (a long-running create's polls) can run.
-        await abortableDelay(Math.min(Math.max(1, error.waitMs), CREATE_WAIT_STEP_MS), this.#d.creates);
+        await abortableDelay(Math.min(Math.max(1, error.waitMs), CREATE_WAIT_STEP_MS), stop);
         const now = await sharing.find(this.#lane);
+        givenUp();
         if (now !== undefined && now !== replacing) return this.#adopt(now);
         continue;
       }

@@ -124,6 +124,8 @@ export class SessionCore implements Reapable {
   // The create whose wait was given up: a first create serves no new lease (the manager makes a new
   // shared session), and a reopen is made again by the next use once it has settled.
   #gaveUp: Reopen | 'opening' | undefined;
+  // Calls waiting for a reopen: while any waits, the reopen is wanted even with no lease held.
+  #awaitingReopen = 0;
 
   constructor(host: SessionHost, workbook: string, persistChanges: boolean, seat?: SharedSeat) {
     this.#host = host;
@@ -199,8 +201,13 @@ export class SessionCore implements Reapable {
   unlease(): void {
     this.#leases--;
     this.#lastActivity = Date.now();
+    this.#giveUpIfUnwanted();
+  }
+
+  /** Gives up a wait for a place once no lease is held and no call waits for the session. */
+  #giveUpIfUnwanted(): void {
     const wait = this.#placeWait;
-    if (this.#leases > 0 || wait === undefined) return;
+    if (this.#leases > 0 || this.#awaitingReopen > 0 || wait === undefined) return;
     // Nothing was sent for it: giving up the wait leaves nothing to close.
     this.#placeWait = undefined;
     const life = this.#life;
@@ -210,7 +217,9 @@ export class SessionCore implements Reapable {
 
   /**
    * A wait for a place in the budget begins for this session's create: the signal that gives it up
-   * (see `unlease()`). `hadPlace()` ends it.
+   * (see `unlease()`). Whoever waits checks it once the place is granted, as a grant and a give-up
+   * may land in one turn (the place then goes back), and calls `hadPlace()` in the same turn, before
+   * anything is sent.
    */
   waitForPlace(): AbortSignal {
     const wait = new AbortController();
@@ -530,7 +539,7 @@ export class SessionCore implements Reapable {
       life = this.#life;
       reopen = reopenOf(life);
     }
-    if (reopen !== undefined) return raceAbort(reopen.done, signal);
+    if (reopen !== undefined) return this.#awaitReopen(reopen.done, signal);
     if (life.phase === 'open') return;
     if (life.phase === 'closing' && life.reason === 'idle' && !this.#final) {
       // The idle close is on its way: let it finish, then reopen below.
@@ -540,18 +549,31 @@ export class SessionCore implements Reapable {
       );
       life = this.#life;
       reopen = reopenOf(life);
-      if (reopen !== undefined) return raceAbort(reopen.done, signal);
+      if (reopen !== undefined) return this.#awaitReopen(reopen.done, signal);
       if (life.phase === 'open') return;
     }
     if (life.phase !== 'ended' || !mayReopen(life, this.persistChanges, this.#final) || !this.#host.mayReopen()) {
       throw this.closedError();
     }
-    return raceAbort(this.#reopen(life), signal);
+    return this.#awaitReopen(this.#reopen(life), signal);
+  }
+
+  /** A call waits for a reopen: the reopen is wanted while it waits (see `#giveUpIfUnwanted`). */
+  async #awaitReopen(done: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    this.#awaitingReopen++;
+    try {
+      await raceAbort(done, signal);
+    } finally {
+      this.#awaitingReopen--;
+      this.#giveUpIfUnwanted();
+    }
   }
 
   #reopen(before: SessionLife & { phase: 'ended' }): Promise<void> {
-    // A session given up after a fault: counted towards the bound on recreating.
-    if (before.reason === 'expired') this.#recreates++;
+    // A session given up after a fault: counted towards the bound on recreating (unless nothing was
+    // created because nobody wanted it any more).
+    const counted = before.reason === 'expired';
+    if (counted) this.#recreates++;
     const done = this.#create(before.id).then(
       ({ created, slot }) => {
         this.#slot = slot;
@@ -561,6 +583,7 @@ export class SessionCore implements Reapable {
       },
       (error: unknown) => {
         // Nothing was created: back where it was, and a later call may try again.
+        if (counted && this.#gaveUp === reopen) this.#recreates--;
         if (this.#life.phase === 'reopening' && this.#life.reopen === reopen) void this.#change(before);
         throw error;
       },
@@ -587,6 +610,11 @@ export class SessionCore implements Reapable {
       if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
       if (this.seat !== undefined) return await this.seat.create(previous, place);
       slot = await this.#host.reserve(this.workbook, place);
+      // Granted in the turn it was given up: the place goes back, and nothing is sent.
+      if (place.aborted) {
+        slot.release();
+        throw place.reason;
+      }
     } finally {
       this.hadPlace();
     }

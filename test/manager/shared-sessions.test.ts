@@ -373,6 +373,61 @@ describe('on fake timers (emulator behind msw)', () => {
     expect(graph.service().stats()).toMatchObject({ created: 3, open: 1 });
   });
 
+  test('a create already sent is never given up: the next acquire joins it, and Graph makes one session', async () => {
+    const sessions = manager({ resolveWorkbooks: false });
+    graph.service().injectFault({ route: 'createSession', delayMs: 5_000, count: 1 });
+    const controller = new AbortController();
+    const first = settle(sessions.acquire(BOOK_A, { signal: controller.signal }));
+    await flush();
+    expect(graph.service().stats().requestsByRoute.createSession).toBe(1);
+    controller.abort(new Error('gave up'));
+    expect((await first).ok).toBe(false);
+    const next = settle(sessions.acquire(BOOK_A));
+    await vi.advanceTimersByTimeAsync(5_000);
+    const got = await next;
+    expect(got.ok).toBe(true);
+    if (got.ok) await got.value.close();
+    expect(graph.service().stats()).toMatchObject({ created: 1, open: 1 });
+    expect(sessions.stats()).toMatchObject({ shared: 1, open: 1 });
+  });
+
+  test('a place granted in the turn its acquire gave up goes back: nothing is created for nobody', async () => {
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 60_000, idleTimeoutMs: 600_000 });
+    const held = await sessions.open(BOOK_A);
+    const controller = new AbortController();
+    const waiting = settle(sessions.acquire(BOOK_A, { signal: controller.signal }));
+    await flush();
+    expect(sessions.stats().budgetWaiting).toBe(1);
+    // The held session's end grants its place to the waiting acquire; in the same turn, it gives up.
+    sessions.on('closed', () => controller.abort(new Error('gave up')));
+    await held.close();
+    expect((await waiting).ok).toBe(false);
+    await flush();
+    expect(graph.service().stats()).toMatchObject({ created: 1, open: 0 });
+    // The place is free for the next caller at once.
+    await using book = await sessions.acquire(BOOK_A);
+    await unit(book, 1);
+    expect(graph.service().stats()).toMatchObject({ created: 2, open: 1 });
+  });
+
+  test('a call waiting for its reopen still gets the session when its lease is given back meanwhile', async () => {
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 60_000 });
+    const lease = await sessions.acquire(BOOK_A);
+    expect(graph.service().expireSession(lease.id)).toBe(true);
+    const called = settle(lease.api('/worksheets').get());
+    const held = await sessions.open(BOOK_A);
+    await flush();
+    expect(sessions.stats().budgetWaiting).toBe(1);
+    await lease.close();
+    await flush();
+    // The call still waits for the reopen: it is not given up under it.
+    expect(sessions.stats().budgetWaiting).toBe(1);
+    await held.close();
+    const result = await called;
+    expect(result.ok).toBe(true);
+    expect(graph.service().stats()).toMatchObject({ created: 3, open: 1 });
+  });
+
   test('a shared session whose close fails is reported once, not once per lease', async () => {
     const sessions = manager({ idleTimeoutMs: 60_000, retries: 0 });
     const failures: string[] = [];

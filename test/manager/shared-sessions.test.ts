@@ -213,6 +213,13 @@ describe('on fake timers (emulator behind msw)', () => {
     );
   }
 
+  /** The next acquire gets a place at once: Graph makes its `created`-th session for it, which serves a unit. */
+  async function nextAcquireCreates(sessions: SessionManager, created: number): Promise<void> {
+    await using book = await sessions.acquire(BOOK_A);
+    await unit(book, 1);
+    expect(graph.service().stats()).toMatchObject({ created, open: 1 });
+  }
+
   test('40 leases, then idle: exactly 1 createSession and, after idleTimeoutMs, 1 closeSession', async () => {
     const sessions = manager({ idleTimeoutMs: 60_000 });
     await leaseBurst(sessions, 40);
@@ -288,9 +295,7 @@ describe('on fake timers (emulator behind msw)', () => {
     await flush();
     expect(graph.service().stats()).toMatchObject({ created: 1, closed: 1, open: 0 });
     // The next acquire starts again, and gets the place at once.
-    await using book = await sessions.acquire(BOOK_A);
-    await unit(book, 1);
-    expect(graph.service().stats()).toMatchObject({ created: 2, open: 1 });
+    await nextAcquireCreates(sessions, 2);
   });
 
   test('an acquire right after the last waiter gave up gets its own create, not that give-up', async () => {
@@ -405,9 +410,7 @@ describe('on fake timers (emulator behind msw)', () => {
     await flush();
     expect(graph.service().stats()).toMatchObject({ created: 1, open: 0 });
     // The place is free for the next caller at once.
-    await using book = await sessions.acquire(BOOK_A);
-    await unit(book, 1);
-    expect(graph.service().stats()).toMatchObject({ created: 2, open: 1 });
+    await nextAcquireCreates(sessions, 2);
   });
 
   test('a call waiting for its reopen still gets the session when its lease is given back meanwhile', async () => {

@@ -213,6 +213,15 @@ describe('on fake timers (emulator behind msw)', () => {
     );
   }
 
+  /** A waiting acquire resolved to a lease that serves a unit, then gave it back. */
+  async function servesOnce(next: Promise<{ ok: true; value: WorkbookSession } | { ok: false; error: unknown }>) {
+    const got = await next;
+    expect(got.ok).toBe(true);
+    if (!got.ok) return;
+    await unit(got.value, 1);
+    await got.value.close();
+  }
+
   /** The next acquire gets a place at once: Graph makes its `created`-th session for it, which serves a unit. */
   async function nextAcquireCreates(sessions: SessionManager, created: number): Promise<void> {
     await using book = await sessions.acquire(BOOK_A);
@@ -311,12 +320,7 @@ describe('on fake timers (emulator behind msw)', () => {
     await flush();
     expect(sessions.stats()).toMatchObject({ budgetWaiting: 1, shared: 1, leases: 1 });
     await held.close();
-    const got = await next;
-    expect(got.ok).toBe(true);
-    if (got.ok) {
-      await unit(got.value, 1);
-      await got.value.close();
-    }
+    await servesOnce(next);
     expect(graph.service().stats()).toMatchObject({ created: 2, closed: 1, open: 1 });
   });
 
@@ -369,12 +373,7 @@ describe('on fake timers (emulator behind msw)', () => {
     await flush();
     expect(sessions.stats()).toMatchObject({ budgetWaiting: 1, leases: 1 });
     await held.close();
-    const got = await next;
-    expect(got.ok).toBe(true);
-    if (got.ok) {
-      await unit(got.value, 1);
-      await got.value.close();
-    }
+    await servesOnce(next);
     expect(graph.service().stats()).toMatchObject({ created: 3, open: 1 });
   });
 

@@ -153,15 +153,9 @@ class Seat implements SharedSeat {
     givenUp();
     if (found !== undefined && found !== replacing) return this.#adopt(found);
     for (;;) {
-      const slot = await this.#d.reserve(this.#workbook, place);
-      try {
-        givenUp();
-      } catch (error) {
-        slot.release();
-        throw error;
-      }
-      // Had: from now on the create goes on even if no lease waits for it.
-      this.core?.hadPlace();
+      // Had (unless given up in that very turn): from now on the create goes on even if no lease waits for it.
+      const granted = await this.#d.reserve(this.#workbook, place);
+      const slot = this.core?.keepPlace(granted, place) ?? granted;
       const token = randomUUID();
       const seen: { claim?: SharedClaim } = {};
       let created: CreatedSession;

@@ -372,23 +372,16 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
       if (counted !== opening) this.#book.opening += opening ? 1 : -1;
       counted = opening;
     };
-    // Given up: before anything is sent, the wait ends with the signal's reason.
-    const checkGivenUp = (): void => {
-      if (signal?.aborted === true) throw abortReason(signal);
-    };
     const work = async (): Promise<SessionCore> => {
       let slot: SessionSlot | undefined;
       let session: CreatedSession;
       try {
         await resolved;
         // Given up while the file was looked up: nothing was created, so nothing needs closing.
-        checkGivenUp();
+        if (signal?.aborted === true) throw abortReason(signal);
         if (this.#shutdown !== undefined) throw new ManagerShutDownError();
         if (core.seat === undefined) {
-          slot = await this.#reserve(path, signal, () => count(false));
-          // Given up in the turn the place was granted: nothing is sent (the place goes back below).
-          checkGivenUp();
-          core.hadPlace();
+          slot = core.keepPlace(await this.#reserve(path, signal, () => count(false)), signal);
           count(true);
           if (this.#shutdown !== undefined) throw new ManagerShutDownError();
           session = await this.#transport.createSession(path, core.persistChanges, this.#stopCreates.signal);
@@ -400,7 +393,7 @@ export class SessionManager extends EventEmitter<SessionEvents> implements Async
         slot?.release();
         throw error;
       } finally {
-        core.hadPlace();
+        core.placeWaitOver();
         count(false);
       }
       // Rejects, and closes the session, when a shutdown began meanwhile.

@@ -1,4 +1,4 @@
-import { raceAbort, linkAbort } from '../util/abort.js';
+import { abortReason, raceAbort, linkAbort } from '../util/abort.js';
 import { SessionClosedError, SessionExpiredError, isGraphRequestError, withOutcomeUnknown } from '../errors.js';
 import { isSessionClosedError } from '../errors.js';
 import { shortId } from '../util/ids.js';
@@ -55,7 +55,7 @@ export interface SharedSeat {
    * A session for the core: the fleet's own, or one created under the lane after a re-check.
    * `replacing` is the id the core leaves behind, forgotten by the fleet if it still shares it.
    * `slot` is set only for a session this process created. `place` gives up a wait for a place in
-   * the budget; the seat tells `core.hadPlace()` once it has one, before anything is sent.
+   * the budget; the seat passes the place it is granted through `core.keepPlace()`, before anything is sent.
    */
   create(
     replacing: string | undefined,
@@ -217,9 +217,8 @@ export class SessionCore implements Reapable {
 
   /**
    * A wait for a place in the budget begins for this session's create: the signal that gives it up
-   * (see `unlease()`). Whoever waits checks it once the place is granted, as a grant and a give-up
-   * may land in one turn (the place then goes back), and calls `hadPlace()` in the same turn, before
-   * anything is sent.
+   * (see `unlease()`). The place granted goes through `keepPlace()`, and `placeWaitOver()` ends the
+   * wait however it ended.
    */
   waitForPlace(): AbortSignal {
     const wait = new AbortController();
@@ -227,8 +226,22 @@ export class SessionCore implements Reapable {
     return wait.signal;
   }
 
-  /** The create has its place (or failed): from now on it is not given up. */
-  hadPlace(): void {
+  /**
+   * The wait for `slot` was granted: from now on the create is not given up. Called in the turn the
+   * waiter resumes, before anything is sent; a grant and a give-up (`signal`, the waiter's) may land
+   * in one turn, and then the place goes back and this throws the give-up's reason.
+   */
+  keepPlace(slot: SessionSlot, signal: AbortSignal | undefined): SessionSlot {
+    if (signal?.aborted === true) {
+      slot.release();
+      throw abortReason(signal);
+    }
+    this.#placeWait = undefined;
+    return slot;
+  }
+
+  /** The wait for a place is over (had, failed, or not needed): from now on nothing gives it up. */
+  placeWaitOver(): void {
     this.#placeWait = undefined;
   }
 
@@ -609,14 +622,9 @@ export class SessionCore implements Reapable {
     try {
       if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
       if (this.seat !== undefined) return await this.seat.create(previous, place);
-      slot = await this.#host.reserve(this.workbook, place);
-      // Granted in the turn it was given up: the place goes back, and nothing is sent.
-      if (place.aborted) {
-        slot.release();
-        throw place.reason;
-      }
+      slot = this.keepPlace(await this.#host.reserve(this.workbook, place), place);
     } finally {
-      this.hadPlace();
+      this.placeWaitOver();
     }
     try {
       return { created: await this.#host.transport.createSession(this.workbook, true, this.#host.creates), slot };

@@ -44,30 +44,25 @@ export class ManagerMetrics {
     });
     this.#observe = (result) => result.observe(openNow(), { 'workbook_sessions.manager.id': this.#manager });
     this.#open.addCallback(this.#observe);
-    this.#created = meter.createCounter('workbook_sessions.sessions.created', {
-      description: 'Sessions Graph created (opens and reopens)',
-      ...session,
-    });
-    this.#closed = meter.createCounter('workbook_sessions.sessions.closed', {
-      description: 'Sessions whose close Graph confirmed, or found already gone, by close reason',
-      ...session,
-    });
-    this.#expired = meter.createCounter('workbook_sessions.sessions.expired', {
-      description: 'Sessions Graph no longer knew (expired or ended on its side)',
-      ...session,
-    });
-    this.#closeFailures = meter.createCounter('workbook_sessions.sessions.close_failures', {
-      description: 'Closes that failed: the session may still be open and is tried again',
-      unit: '{close}',
-    });
-    this.#retries = meter.createCounter('workbook_sessions.requests.retries', {
-      description: 'Requests sent again, by what the failed attempt got',
-      unit: '{retry}',
-    });
-    this.#cooldownTime = meter.createCounter('workbook_sessions.lane.cooldown.time', {
-      description: "Time a workbook's lane was paused for a Retry-After this process received",
-      unit: 's',
-    });
+    const counter = (name: string, description: string, unit = session.unit): Counter =>
+      meter.createCounter(`workbook_sessions.${name}`, { description, unit });
+    this.#created = counter('sessions.created', 'Sessions Graph created (opens and reopens)');
+    this.#closed = counter(
+      'sessions.closed',
+      'Sessions whose close Graph confirmed, or found already gone, by close reason',
+    );
+    this.#expired = counter('sessions.expired', 'Sessions Graph no longer knew (expired or ended on its side)');
+    this.#closeFailures = counter(
+      'sessions.close_failures',
+      'Closes that failed: the session may still be open and is tried again',
+      '{close}',
+    );
+    this.#retries = counter('requests.retries', 'Requests sent again, by what the failed attempt got', '{retry}');
+    this.#cooldownTime = counter(
+      'lane.cooldown.time',
+      "Time a workbook's lane was paused for a Retry-After this process received",
+      's',
+    );
     this.#laneWait = meter.createHistogram('workbook_sessions.lane.wait.duration', {
       description: "Time a request waited in its workbook's lane before it was sent",
       unit: 's',

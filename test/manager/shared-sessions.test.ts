@@ -8,6 +8,7 @@ import {
   type SessionManager,
   type WorkbookSession,
 } from '../../src/index.js';
+import { MAX_RECREATES_IN_A_ROW } from '../../src/session/session-core.js';
 import { BOOK_A, BOOK_B, fakeTimeGraph, overHttp, settle } from '../helpers/graph.js';
 
 const SHEET = "/worksheets('Sheet1')";
@@ -428,6 +429,35 @@ describe('on fake timers (emulator behind msw)', () => {
     const result = await called;
     expect(result.ok).toBe(true);
     expect(graph.service().stats()).toMatchObject({ created: 3, open: 1 });
+  });
+
+  test('reopens given up before anything was sent do not count towards MAX_RECREATES_IN_A_ROW', async () => {
+    const sessions = manager({ maxSessionsPerWorkbook: 1, sessionBudgetTimeoutMs: 60_000, resolveWorkbooks: false });
+    const first = await sessions.acquire(BOOK_A);
+    expect(graph.service().expireSession(first.id)).toBe(true);
+    const call = new AbortController();
+    const called = settle(first.api('/worksheets').get({ signal: call.signal }));
+    const held = await sessions.open(BOOK_A);
+    await flush();
+    call.abort(new Error('gave up'));
+    await called;
+    await first.close();
+    // Three more reopens of the expired session, each given up while it waits for the place.
+    for (let n = 0; n < MAX_RECREATES_IN_A_ROW; n++) {
+      const controller = new AbortController();
+      const waiting = settle(sessions.acquire(BOOK_A, { signal: controller.signal }));
+      await flush();
+      expect(sessions.stats().budgetWaiting).toBe(1);
+      controller.abort(new Error('gave up'));
+      expect((await waiting).ok).toBe(false);
+    }
+    await held.close();
+    const lease = await sessions.acquire(BOOK_A);
+    // One real recreate so far: an expiry of the new session still moves the lease on.
+    expect(graph.service().expireSession(lease.id)).toBe(true);
+    await unit(lease, 1);
+    expect(graph.service().stats()).toMatchObject({ created: 4, expired: 2 });
+    await lease.close();
   });
 
   test('a shared session whose close fails is reported once, not once per lease', async () => {

@@ -63,6 +63,21 @@ export async function overHttp(options: WorkbookServiceOptions = {}): Promise<{
 }
 
 /**
+ * Creates a persistent session on the emulator the way a process that later crashed would have,
+ * without this process's managers knowing of it; its id, for a journal line.
+ */
+export async function createdElsewhere(emulator: RunningEmulator, workbook: string): Promise<string> {
+  const response = await emulator.service.handle(
+    new Request(`${emulator.url}/v1.0${workbook}/workbook/createSession`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${emulator.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ persistChanges: true }),
+    }),
+  );
+  return ((await response.json()) as { id: string }).id;
+}
+
+/**
  * The same model behind msw handlers at graph.microsoft.com, reached through the Graph client's
  * default middleware chain (its own RetryHandler included, which our requests must turn off).
  */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { SessionJournal } from '../../src/index.js';
 import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
-import { BOOK_A, BOOK_B, overHttp } from '../helpers/graph.js';
+import { BOOK_A, BOOK_B, createdElsewhere, overHttp } from '../helpers/graph.js';
 
 // The manager and its journal together, in one process, against the emulator over HTTP.
 let env: Awaited<ReturnType<typeof overHttp>>;
@@ -14,18 +14,6 @@ afterEach(async () => {
   await env.close();
 });
 afterAll(removeTempDirs);
-
-/** Creates a session on the emulator the way a process that later crashed would have. */
-async function createdElsewhere(workbook: string): Promise<string> {
-  const response = await env.service.handle(
-    new Request(`${env.emulator.url}/v1.0${workbook}/workbook/createSession`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${env.emulator.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ persistChanges: true }),
-    }),
-  );
-  return ((await response.json()) as { id: string }).id;
-}
 
 describe('SessionManager with a journal', () => {
   test('records each session while it is open and marks it when it closes', async () => {
@@ -44,7 +32,7 @@ describe('SessionManager with a journal', () => {
 
   test('recoverOnStart closes what a process that is gone left open, and nothing of its own', async () => {
     const dir = await tempDir();
-    const orphans = [await createdElsewhere(BOOK_A), await createdElsewhere(BOOK_B)];
+    const orphans = [await createdElsewhere(env.emulator, BOOK_A), await createdElsewhere(env.emulator, BOOK_B)];
     await fs.writeFile(
       path.join(dir, 'sessions.journal'),
       orphans.map((id, i) => `${openLine({ id, workbook: i === 0 ? BOOK_A : BOOK_B })}\n`).join(''),
@@ -66,7 +54,7 @@ describe('SessionManager with a journal', () => {
       "stops then, like the manager's own closes",
     async () => {
       const dir = await tempDir();
-      const orphan = await createdElsewhere(BOOK_A);
+      const orphan = await createdElsewhere(env.emulator, BOOK_A);
       await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, {
         mode: 0o600,
       });

@@ -9,7 +9,7 @@ import {
   isSessionRecreatable,
   sessionFaultOf,
 } from '../../src/index.js';
-import { BOOK_A, overHttp } from '../helpers/graph.js';
+import { BOOK_A, createdElsewhere, overHttp } from '../helpers/graph.js';
 import { GraphError } from '@microsoft/microsoft-graph-client';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -348,14 +348,7 @@ describe("over HTTP (emulator): Graph's session-fault rules", () => {
 
     test('recover() closes an orphan whose first close drew a bare 404, instead of reporting it expired', async () => {
       const dir = await tempDir();
-      const response = await env.service.handle(
-        new Request(`${env.emulator.url}/v1.0${BOOK_A}/workbook/createSession`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${env.emulator.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ persistChanges: true }),
-        }),
-      );
-      const orphan = ((await response.json()) as { id: string }).id;
+      const orphan = await createdElsewhere(env.emulator, BOOK_A);
       await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, {
         mode: 0o600,
       });

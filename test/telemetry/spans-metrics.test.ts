@@ -7,7 +7,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { shortId } from '../../src/index.js';
 import { openLine, removeTempDirs, tempDir } from '../fixtures/journal-spawn.js';
-import { BOOK_A, BOOK_B, books, overHttp } from '../helpers/graph.js';
+import { BOOK_A, BOOK_B, books, createdElsewhere, overHttp } from '../helpers/graph.js';
 import { attributeTexts, countOf, installOtel, valueOf, type Otel } from '../helpers/otel.js';
 
 // An item id long enough to be shortened: it must never appear whole in an attribute.
@@ -247,14 +247,7 @@ describe('spans', () => {
 
   test('recover(): a span counting what it closed, with each orphan close under it', async () => {
     const dir = await tempDir();
-    const created = await env.service.handle(
-      new Request(`${env.emulator.url}/v1.0${BOOK_A}/workbook/createSession`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${env.emulator.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ persistChanges: true }),
-      }),
-    );
-    const orphan = ((await created.json()) as { id: string }).id;
+    const orphan = await createdElsewhere(env.emulator, BOOK_A);
     await fs.writeFile(path.join(dir, 'sessions.journal'), `${openLine({ id: orphan, workbook: BOOK_A })}\n`, {
       mode: 0o600,
     });
